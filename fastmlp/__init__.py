@@ -1,0 +1,12 @@
+"""fastmlp: scikit-learn's multi-layer perceptrons, trained by compiled kernels.
+
+``fastmlp.MLPClassifier`` and ``fastmlp.MLPRegressor`` take the same parameters
+as ``sklearn.neural_network``'s and, with the same ``random_state``, fit the
+same model, many times faster.
+"""
+
+from ._classes import MLPClassifier, MLPRegressor
+
+__version__ = "0.1.0"
+
+__all__ = ["MLPClassifier", "MLPRegressor", "__version__"]

@@ -1,0 +1,191 @@
+"""The bridge from estimator to kernels: data packing, workspaces, calls.
+
+An :class:`Engine` is built once per ``fit``/``partial_fit`` call for one
+training set; it owns every buffer the kernels write, so that no batch allocates.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._kernels.epoch import run_epoch_dense, run_epoch_sparse
+from ._kernels.passes import loss_grad_dense, loss_grad_sparse
+from ._kernels.predict import predict_dense, predict_sparse
+
+# Work per kernel call, in multiply-adds: about 5-20 ms. Between calls Python
+# sees KeyboardInterrupt; the call overhead (~10 us) stays well under 1 %.
+_WORK_PER_CALL = 5e7
+# Rows a prediction forwards at a time: intermediate layers stay in cache.
+_PREDICT_BLOCK_ROWS = 512
+
+
+def as_kernel_input(X, dtype):
+    """``X`` as the kernels read it: C-contiguous dense, or CSR parts.
+
+    Returns
+    -------
+    data : ndarray or tuple
+        A C-contiguous array of ``dtype``, or ``(indptr, indices, values)`` of a
+        CSR matrix with 32-bit indices where they fit.
+    """
+    if sp.issparse(X):
+        csr = X.tocsr()
+        index_dtype = np.int32 if max(csr.nnz, csr.shape[1]) < 2**31 - 1 else np.int64
+        return (
+            np.ascontiguousarray(csr.indptr, dtype=index_dtype),
+            np.ascontiguousarray(csr.indices, dtype=index_dtype),
+            np.ascontiguousarray(csr.data, dtype=dtype),
+        )
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def make_net(layout, hidden_code, output_code, loss_code, alpha):
+    """The ``net`` tuple of :mod:`fastmlp._kernels.passes`."""
+    return (
+        layout.layer_units,
+        layout.coef_starts,
+        layout.intercept_starts,
+        int(hidden_code),
+        int(output_code),
+        int(loss_code),
+        float(alpha),
+    )
+
+
+def make_work(layout, max_rows, dtype):
+    """The ``work`` tuple: activation and delta buffers for ``max_rows`` rows."""
+    units = layout.layer_units[1:]
+    layer_starts = np.concatenate(([0], np.cumsum(units * max_rows)[:-1])).astype(
+        np.int64
+    )
+    size = int(units.sum()) * max_rows
+    return (np.empty(size, dtype=dtype), np.empty(size, dtype=dtype), layer_starts)
+
+
+def forward(X, params, layout, net):
+    """Output-layer values for every row of ``X`` (dense or sparse).
+
+    ``X`` must already have ``params``' dtype.
+    """
+    n_samples = X.shape[0]
+    block_rows = max(1, min(_PREDICT_BLOCK_ROWS, n_samples))
+    work = make_work(layout, block_rows, params.dtype)
+    out = np.empty((n_samples, int(layout.layer_units[-1])), dtype=params.dtype)
+    data = as_kernel_input(X, params.dtype)
+    if isinstance(data, tuple):
+        rows = np.arange(n_samples, dtype=np.int64)
+        predict_sparse(data, rows, params, net, work, block_rows, out)
+    else:
+        predict_dense(data, params, net, work, block_rows, out)
+    return out
+
+
+class Engine:
+    """Training data and workspace for one fit.
+
+    Parameters
+    ----------
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+    Y : ndarray of shape (n_samples, n_outputs)
+    sample_weight : ndarray of shape (n_samples,) or None
+    layout : ParameterLayout
+    net : tuple
+        See :func:`make_net`.
+    dtype : numpy dtype
+        The dtype of the parameters and every buffer.
+    max_rows : int
+        The largest batch: ``batch_size`` for SGD/Adam, ``n_samples`` for L-BFGS.
+    """
+
+    def __init__(self, X, Y, sample_weight, layout, net, dtype, max_rows):
+        self.dtype = np.dtype(dtype)
+        self.n_samples = X.shape[0]
+        self.layout = layout
+        self.net = net
+        self.x = as_kernel_input(X, self.dtype)
+        self.sparse = isinstance(self.x, tuple)
+        self.y = np.ascontiguousarray(Y, dtype=self.dtype)
+        self.has_weight = sample_weight is not None
+        if self.has_weight:
+            self.sample_weight = np.array(sample_weight, dtype=self.dtype, order="C")
+        else:
+            self.sample_weight = np.ones(self.n_samples, dtype=self.dtype)
+        self.max_rows = int(max_rows)
+        self.work = make_work(layout, self.max_rows, self.dtype)
+        self.grads = np.zeros(layout.size, dtype=self.dtype)
+        n_features = int(layout.layer_units[0])
+        n_outputs = int(layout.layer_units[-1])
+        self.buffers = (
+            np.empty(0 if self.sparse else self.max_rows * n_features, self.dtype),
+            np.empty(self.max_rows * n_outputs, self.dtype),
+            np.empty(self.max_rows, self.dtype),
+        )
+        self.all_rows = np.arange(self.n_samples, dtype=np.int64)
+
+    def batches_per_call(self, batch_size):
+        """How many batches one kernel call runs (see ``_WORK_PER_CALL``)."""
+        units = self.layout.layer_units
+        per_batch = batch_size * float(np.sum(units[:-1] * units[1:])) * 3.0
+        return max(1, int(_WORK_PER_CALL // max(per_batch, 1.0)))
+
+    def run_epoch(self, params, order, shuffle, batch_size, settings, state, step):
+        """One epoch of mini-batches; returns ``(sum of loss * rows, adam step)``.
+
+        The epoch runs in parts of :meth:`batches_per_call` batches, so that a
+        KeyboardInterrupt is raised between parts, as in scikit-learn's loop.
+        """
+        kernel = run_epoch_sparse if self.sparse else run_epoch_dense
+        data = (self.x, self.y, self.sample_weight)
+        n_batches = -(-self.n_samples // batch_size)
+        per_call = self.batches_per_call(batch_size)
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        accumulated = 0.0
+        for first in range(0, n_batches, per_call):
+            batches = (
+                order,
+                bool(shuffle),
+                int(first),
+                int(min(first + per_call, n_batches)),
+                int(batch_size),
+                self.has_weight,
+            )
+            part, step = kernel(
+                data,
+                batches,
+                self.buffers,
+                params,
+                self.grads,
+                self.net,
+                self.work,
+                settings,
+                state,
+                int(step),
+            )
+            accumulated += part
+        return accumulated, step
+
+    def loss_grad(self, params):
+        """Loss and gradient over all rows (one batch), for L-BFGS."""
+        if self.sparse:
+            loss = loss_grad_sparse(
+                self.x,
+                self.all_rows,
+                self.y,
+                self.sample_weight,
+                self.has_weight,
+                params,
+                self.grads,
+                self.net,
+                self.work,
+            )
+        else:
+            loss = loss_grad_dense(
+                self.x,
+                self.y,
+                self.sample_weight,
+                self.has_weight,
+                params,
+                self.grads,
+                self.net,
+                self.work,
+            )
+        return loss, self.grads

@@ -1,0 +1,1 @@
+"""Compiled kernels: pure functions of preallocated arrays (see fastmlp._numba)."""

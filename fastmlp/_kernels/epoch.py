@@ -1,0 +1,110 @@
+"""A run of mini-batches of one epoch, entirely in compiled code.
+
+``data = (X, Y, sample_weight)`` (dense) or ``(csr, Y, sample_weight)`` with
+``csr = (indptr, indices, values)``; ``batches = (order, shuffle, first_batch,
+stop_batch, batch_size, has_weight)``: batch ``b`` holds rows
+``order[b * batch_size : (b + 1) * batch_size]`` (consecutive rows when
+``shuffle`` is false). ``buffers = (x_batch, y_batch, weight_batch)`` receive the
+gathered rows, so no batch allocates.
+
+Both kernels return ``(sum of batch_loss * batch_rows, adam_step)``; the caller
+keeps the loop over epochs in Python (schedules, early stopping, verbose output)
+and may call them on a part of the epoch at a time so that KeyboardInterrupt is
+seen between parts.
+"""
+
+from .._numba import kernel
+from .optimizers import optimizer_step
+from .passes import loss_grad_dense, loss_grad_sparse
+
+
+@kernel
+def gather_rows(source, rows, target):
+    """``target[:len(rows)] = source[rows]`` for 2-D ``source``; returns the view."""
+    n_rows = rows.shape[0]
+    n_cols = source.shape[1]
+    out = target[: n_rows * n_cols].reshape((n_rows, n_cols))
+    for r in range(n_rows):
+        row = rows[r]
+        for j in range(n_cols):
+            out[r, j] = source[row, j]
+    return out
+
+
+@kernel
+def gather_values(source, rows, target):
+    """``target[:len(rows)] = source[rows]`` for 1-D ``source``; returns the view."""
+    n_rows = rows.shape[0]
+    for r in range(n_rows):
+        target[r] = source[rows[r]]
+    return target[:n_rows]
+
+
+@kernel
+def run_epoch_dense(data, batches, buffers, params, grads, net, work, settings, state, step):
+    """Mini-batches ``first_batch .. stop_batch - 1`` on dense ``X``."""
+    x, y, sample_weight = data
+    order, shuffle, first_batch, stop_batch, batch_size, has_weight = batches
+    n_samples = x.shape[0]
+    accumulated = 0.0
+    for batch in range(first_batch, stop_batch):
+        start = batch * batch_size
+        stop = min(start + batch_size, n_samples)
+        if shuffle:
+            rows = order[start:stop]
+            weight_batch = sample_weight[: stop - start]
+            if has_weight:
+                weight_batch = gather_values(sample_weight, rows, buffers[2])
+            loss = loss_grad_dense(
+                gather_rows(x, rows, buffers[0]),
+                gather_rows(y, rows, buffers[1]),
+                weight_batch,
+                has_weight,
+                params,
+                grads,
+                net,
+                work,
+            )
+        else:
+            # Consecutive rows are already contiguous: no copy. A separate call
+            # (not a shared variable) lets read-only X keep its own type.
+            loss = loss_grad_dense(
+                x[start:stop],
+                y[start:stop],
+                sample_weight[start:stop],
+                has_weight,
+                params,
+                grads,
+                net,
+                work,
+            )
+        accumulated += loss * (stop - start)
+        step = optimizer_step(params, grads, settings, state, step)
+    return accumulated, step
+
+
+@kernel
+def run_epoch_sparse(data, batches, buffers, params, grads, net, work, settings, state, step):
+    """Mini-batches ``first_batch .. stop_batch - 1`` on CSR ``X``."""
+    csr, y, sample_weight = data
+    order, shuffle, first_batch, stop_batch, batch_size, has_weight = batches
+    n_samples = y.shape[0]
+    accumulated = 0.0
+    for batch in range(first_batch, stop_batch):
+        start = batch * batch_size
+        stop = min(start + batch_size, n_samples)
+        rows = order[start:stop]
+        if shuffle:
+            y_batch = gather_rows(y, rows, buffers[1])
+            weight_batch = sample_weight[: stop - start]
+            if has_weight:
+                weight_batch = gather_values(sample_weight, rows, buffers[2])
+        else:
+            y_batch = y[start:stop]
+            weight_batch = sample_weight[start:stop]
+        loss = loss_grad_sparse(
+            csr, rows, y_batch, weight_batch, has_weight, params, grads, net, work
+        )
+        accumulated += loss * (stop - start)
+        step = optimizer_step(params, grads, settings, state, step)
+    return accumulated, step

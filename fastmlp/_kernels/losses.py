@@ -1,0 +1,89 @@
+"""Loss values and output-layer deltas, as scikit-learn defines them.
+
+Each loss is paired with its canonical output activation (identity for
+squared_error, exp for poisson, softmax for log_loss, logistic for
+binary_log_loss), so the output delta is always ``(p - y) * sample_weight``.
+Loss values are accumulated in float64 whatever the data's dtype.
+"""
+
+import numpy as np
+
+from .._numba import kernel
+
+SQUARED_ERROR = 0
+POISSON = 1
+LOG_LOSS = 2
+BINARY_LOG_LOSS = 3
+
+LOSS_CODES = {
+    "squared_error": SQUARED_ERROR,
+    "poisson": POISSON,
+    "log_loss": LOG_LOSS,
+    "binary_log_loss": BINARY_LOG_LOSS,
+}
+
+
+@kernel
+def xlogy(x, y):
+    """``x * log(y)``, with 0 where ``x == 0`` (scipy.special.xlogy)."""
+    if x == 0.0 and not np.isnan(y):
+        return 0.0
+    return x * np.log(y)
+
+
+@kernel
+def loss_value(y_true, y_pred, sample_weight, has_weight, loss_code):
+    """Weighted loss of a batch, as scikit-learn's ``LOSS_FUNCTIONS``.
+
+    Parameters
+    ----------
+    y_true, y_pred : ndarray of shape (n_rows, n_outputs)
+    sample_weight : ndarray of shape (n_rows,)
+        Read only when ``has_weight`` is true.
+    has_weight : bool
+    loss_code : int
+        One of the codes in ``LOSS_CODES``.
+
+    Returns
+    -------
+    loss : float
+    """
+    n_rows, n_outputs = y_pred.shape
+    eps = np.finfo(y_pred.dtype).eps
+    one = y_pred.dtype.type(1.0)
+    total = 0.0
+    weight_sum = 0.0
+    for i in range(n_rows):
+        weight = sample_weight[i] if has_weight else 1.0
+        weight_sum += weight
+        row = 0.0
+        for j in range(n_outputs):
+            target = y_true[i, j]
+            predicted = y_pred[i, j]
+            if loss_code == SQUARED_ERROR:
+                diff = target - predicted
+                row += diff * diff
+            elif loss_code == POISSON:
+                row += xlogy(target, target / predicted) - target + predicted
+            else:
+                clipped = min(max(predicted, eps), one - eps)
+                row -= xlogy(target, clipped)
+                if loss_code == BINARY_LOG_LOSS:
+                    row -= xlogy(1.0 - target, one - clipped)
+        total += weight * row
+    loss = total / weight_sum
+    if loss_code == SQUARED_ERROR:
+        loss = 0.5 * loss / n_outputs
+    return loss
+
+
+@kernel
+def output_delta(y_true, y_pred, sample_weight, has_weight, delta):
+    """``delta = (y_pred - y_true) * sample_weight[:, None]``."""
+    n_rows, n_outputs = y_pred.shape
+    for i in range(n_rows):
+        for j in range(n_outputs):
+            value = y_pred[i, j] - y_true[i, j]
+            if has_weight:
+                value *= sample_weight[i]
+            delta[i, j] = value

@@ -1,0 +1,221 @@
+"""Forward and backward passes over all layers of one batch.
+
+Arrays travel in two tuples:
+
+``net = (layer_units, coef_starts, intercept_starts, hidden_code, output_code,
+loss_code, alpha)`` describes the network and where each layer's parameters sit in
+the flat parameter buffer (sklearn's L-BFGS packing: all coefs raveled, then all
+intercepts). ``grads`` has the same layout as ``params``.
+
+``work = (activations, deltas, layer_starts)``: ``activations`` and ``deltas`` are
+flat buffers holding, for each layer after the input, ``max_rows * units`` values
+from ``layer_starts[i]``; a batch of ``n_rows`` uses the first ``n_rows`` rows.
+
+Matrix products go to BLAS (``np.dot`` with ``out=``; it needs C- or
+F-contiguous operands, which flat-buffer reshapes and their transposes are);
+everything around them is a loop that touches each array once.
+"""
+
+import numpy as np
+
+from .._numba import kernel
+from .activations import add_bias_activate, multiply_derivative
+from .losses import loss_value, output_delta
+
+
+@kernel
+def coef_view(params, net, layer):
+    """Layer ``layer``'s coefficient matrix, a (fan_in, fan_out) view of ``params``."""
+    units = net[0]
+    start = net[1][layer]
+    fan_in = units[layer]
+    fan_out = units[layer + 1]
+    return params[start : start + fan_in * fan_out].reshape((fan_in, fan_out))
+
+
+@kernel
+def intercept_view(params, net, layer):
+    """Layer ``layer``'s intercept vector, a view of ``params``."""
+    start = net[2][layer]
+    return params[start : start + net[0][layer + 1]]
+
+
+@kernel
+def layer_view(buffer, net, layer_starts, layer, n_rows):
+    """The (n_rows, units) block of layer ``layer + 1`` in a workspace buffer."""
+    start = layer_starts[layer]
+    n_units = net[0][layer + 1]
+    return buffer[start : start + n_rows * n_units].reshape((n_rows, n_units))
+
+
+@kernel
+def sparse_rows_dot(indptr, indices, data, rows, weights, out):
+    """``out = X[rows] @ weights`` for CSR ``X``, without densifying ``X``."""
+    n_out = out.shape[1]
+    zero = out.dtype.type(0.0)
+    for r in range(rows.shape[0]):
+        for j in range(n_out):
+            out[r, j] = zero
+        row = rows[r]
+        for k in range(indptr[row], indptr[row + 1]):
+            col = indices[k]
+            value = data[k]
+            for j in range(n_out):
+                out[r, j] += value * weights[col, j]
+
+
+@kernel
+def sparse_rows_transpose_dot(indptr, indices, data, rows, delta, out):
+    """``out = X[rows].T @ delta`` for CSR ``X``."""
+    out[:] = 0.0
+    n_out = out.shape[1]
+    for r in range(rows.shape[0]):
+        row = rows[r]
+        for k in range(indptr[row], indptr[row + 1]):
+            col = indices[k]
+            value = data[k]
+            for j in range(n_out):
+                out[col, j] += value * delta[r, j]
+
+
+@kernel
+def finish_forward(params, net, work, n_rows):
+    """Complete a forward pass whose first product ``X @ W0`` is already in place.
+
+    Adds biases, applies activations and runs the products of the later layers.
+    """
+    activations, _, layer_starts = work
+    n_layers = net[0].shape[0]
+    for layer in range(n_layers - 1):
+        z = layer_view(activations, net, layer_starts, layer, n_rows)
+        if layer > 0:
+            previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
+            np.dot(previous, coef_view(params, net, layer), z)
+        code = net[3] if layer < n_layers - 2 else net[4]
+        add_bias_activate(z, intercept_view(params, net, layer), code)
+    return layer_view(activations, net, layer_starts, n_layers - 2, n_rows)
+
+
+@kernel
+def forward_dense(x, params, net, work):
+    """Forward pass of dense rows ``x``; returns the output layer's view."""
+    first = layer_view(work[0], net, work[2], 0, x.shape[0])
+    np.dot(x, coef_view(params, net, 0), first)
+    return finish_forward(params, net, work, x.shape[0])
+
+
+@kernel
+def forward_sparse(csr, rows, params, net, work):
+    """Forward pass of rows ``rows`` of a CSR matrix ``csr = (indptr, indices, data)``."""
+    first = layer_view(work[0], net, work[2], 0, rows.shape[0])
+    sparse_rows_dot(csr[0], csr[1], csr[2], rows, coef_view(params, net, 0), first)
+    return finish_forward(params, net, work, rows.shape[0])
+
+
+@kernel
+def finish_coef_grad(grad, coef, alpha, weight_sum):
+    """``grad = (grad + alpha * coef) / weight_sum`` in place (sklearn's order)."""
+    flat_grad = grad.ravel()
+    flat_coef = coef.ravel()
+    scaled_alpha = grad.dtype.type(alpha)
+    for k in range(flat_grad.shape[0]):
+        flat_grad[k] = (flat_grad[k] + scaled_alpha * flat_coef[k]) / weight_sum
+
+
+@kernel
+def intercept_grad(delta, grad, weight_sum):
+    """``grad = delta.sum(axis=0) / weight_sum``, summing rows in order."""
+    n_rows, n_cols = delta.shape
+    grad[:] = 0.0
+    for i in range(n_rows):
+        for j in range(n_cols):
+            grad[j] += delta[i, j]
+    for j in range(n_cols):
+        grad[j] /= weight_sum
+
+
+@kernel
+def squared_coef_sum(params, net):
+    """Sum of squares of all coefficients (the intercepts are not penalised)."""
+    total = params.dtype.type(0.0)
+    for k in range(net[2][0]):
+        total += params[k] * params[k]
+    return total
+
+
+@kernel
+def loss_and_deltas(y, sample_weight, has_weight, params, net, work, n_rows):
+    """Loss of the batch just forwarded, and every layer's delta.
+
+    Also writes the gradients of all layers but the first's coefficients, which
+    depend on how the input is stored; returns ``(loss, weight_sum)``.
+    """
+    activations, deltas, layer_starts = work
+    n_layers = net[0].shape[0]
+    last = n_layers - 2
+    output = layer_view(activations, net, layer_starts, last, n_rows)
+    loss = loss_value(y, output, sample_weight, has_weight, net[5])
+    total_weight = 0.0
+    if has_weight:
+        for i in range(n_rows):
+            total_weight += sample_weight[i]
+    else:
+        total_weight = float(n_rows)
+    weight_sum = params.dtype.type(total_weight)
+    loss += (0.5 * net[6]) * squared_coef_sum(params, net) / weight_sum
+    output_delta(
+        y, output, sample_weight, has_weight, layer_view(deltas, net, layer_starts, last, n_rows)
+    )
+    return loss, weight_sum
+
+
+@kernel
+def backward_hidden(params, grads, net, work, n_rows, weight_sum):
+    """Back-propagate from the output delta down to the first layer's delta.
+
+    Writes the coefficient gradients of layers ``1..last`` and every intercept
+    gradient; the first layer's coefficient gradient is left to the caller.
+    """
+    activations, deltas, layer_starts = work
+    n_layers = net[0].shape[0]
+    alpha = net[6]
+    for layer in range(n_layers - 2, 0, -1):
+        delta = layer_view(deltas, net, layer_starts, layer, n_rows)
+        previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
+        coef = coef_view(params, net, layer)
+        coef_grad = coef_view(grads, net, layer)
+        np.dot(previous.T, delta, coef_grad)
+        finish_coef_grad(coef_grad, coef, alpha, weight_sum)
+        intercept_grad(delta, intercept_view(grads, net, layer), weight_sum)
+        previous_delta = layer_view(deltas, net, layer_starts, layer - 1, n_rows)
+        np.dot(delta, coef.T, previous_delta)
+        multiply_derivative(previous, previous_delta, net[3])
+    first_delta = layer_view(deltas, net, layer_starts, 0, n_rows)
+    intercept_grad(first_delta, intercept_view(grads, net, 0), weight_sum)
+    return first_delta
+
+
+@kernel
+def loss_grad_dense(x, y, sample_weight, has_weight, params, grads, net, work):
+    """Loss and full gradient (into ``grads``) of dense batch ``x``."""
+    n_rows = x.shape[0]
+    forward_dense(x, params, net, work)
+    loss, weight_sum = loss_and_deltas(y, sample_weight, has_weight, params, net, work, n_rows)
+    first_delta = backward_hidden(params, grads, net, work, n_rows, weight_sum)
+    first_grad = coef_view(grads, net, 0)
+    np.dot(x.T, first_delta, first_grad)
+    finish_coef_grad(first_grad, coef_view(params, net, 0), net[6], weight_sum)
+    return loss
+
+
+@kernel
+def loss_grad_sparse(csr, rows, y, sample_weight, has_weight, params, grads, net, work):
+    """Loss and full gradient of rows ``rows`` of CSR matrix ``csr``."""
+    n_rows = rows.shape[0]
+    forward_sparse(csr, rows, params, net, work)
+    loss, weight_sum = loss_and_deltas(y, sample_weight, has_weight, params, net, work, n_rows)
+    first_delta = backward_hidden(params, grads, net, work, n_rows, weight_sum)
+    first_grad = coef_view(grads, net, 0)
+    sparse_rows_transpose_dot(csr[0], csr[1], csr[2], rows, first_delta, first_grad)
+    finish_coef_grad(first_grad, coef_view(params, net, 0), net[6], weight_sum)
+    return loss
