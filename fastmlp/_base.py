@@ -270,7 +270,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self._check_y_for_loss(y)
         n_samples, n_features = X.shape
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X)
+            # scikit-learn accepts negative weights and trains on to NaN with
+            # all-zero ones; a clear error is kinder.
+            sample_weight = _check_sample_weight(
+                sample_weight, X, ensure_non_negative=True
+            )
 
         if y.ndim == 1:
             y = y.reshape((-1, 1))
