@@ -5,7 +5,6 @@ from sklearn import neural_network as _sklearn_nn
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
@@ -31,9 +30,7 @@ _FASTMLP_PREFACE = """{name}, trained by fastmlp's compiled engine.
 def _adapted_docstring(sklearn_class):
     """scikit-learn's docstring for ``sklearn_class``, pointed at fastmlp."""
     doc = sklearn_class.__doc__ or ""
-    doc = doc.replace(
-        "from sklearn.neural_network import", "from fastmlp import"
-    )
+    doc = doc.replace("from sklearn.neural_network import", "from fastmlp import")
     return _FASTMLP_PREFACE.format(name=sklearn_class.__name__) + doc
 
 
@@ -313,10 +310,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             max_fun=max_fun,
         )
 
-    _parameter_constraints: dict = {
-        **BaseMultilayerPerceptron._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
-    }
+    _parameter_constraints: dict = dict(_sklearn_nn.MLPRegressor._parameter_constraints)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.

@@ -46,7 +46,9 @@ class ParameterLayout:
         coefs, intercepts = [], []
         for layer, (fan_in, fan_out) in enumerate(self.shapes()):
             start = self.coef_starts[layer]
-            coefs.append(flat[start : start + fan_in * fan_out].reshape(fan_in, fan_out))
+            coefs.append(
+                flat[start : start + fan_in * fan_out].reshape(fan_in, fan_out)
+            )
             start = self.intercept_starts[layer]
             intercepts.append(flat[start : start + fan_out])
         return coefs, intercepts
@@ -80,7 +82,7 @@ class ParameterLayout:
             flat[start : start + fan_out] = intercept
 
     def are_views_of(self, flat, coefs, intercepts):
-        """Whether ``coefs``/``intercepts`` are exactly the views :meth:`views` makes."""
+        """Whether ``coefs``/``intercepts`` are the views :meth:`views` makes."""
         if flat is None or len(coefs) != self.n_layers - 1:
             return False
         if len(intercepts) != self.n_layers - 1:

@@ -52,6 +52,8 @@ def assert_same_model(fast, skl, X, rtol=1e-6, atol=1e-12):
     if hasattr(skl, "classes_"):
         assert_array_equal(fast.classes_, skl.classes_)
         assert_array_equal(fast.predict(X), skl.predict(X))
-        assert_allclose(fast.predict_proba(X), skl.predict_proba(X), rtol=rtol, atol=atol)
+        assert_allclose(
+            fast.predict_proba(X), skl.predict_proba(X), rtol=rtol, atol=atol
+        )
     else:
         assert_allclose(fast.predict(X), skl.predict(X), rtol=rtol, atol=atol)

@@ -95,7 +95,9 @@ def test_clone_keeps_parameters_and_drops_fit():
     assert not hasattr(fresh, "coefs_")
 
 
-@pytest.mark.parametrize("dumps, loads", [(pickle.dumps, pickle.loads), ("joblib", None)])
+@pytest.mark.parametrize(
+    "dumps, loads", [(pickle.dumps, pickle.loads), ("joblib", None)]
+)
 def test_pickle_round_trip_then_partial_fit(tmp_path, dumps, loads):
     X, y, _ = make_data("multiclass", n_samples=80)
     est = fastmlp.MLPClassifier(hidden_layer_sizes=(6,), random_state=0, max_iter=5)
@@ -121,7 +123,11 @@ def test_pickle_round_trip_then_partial_fit(tmp_path, dumps, loads):
 def test_writing_coefs_in_place_is_honoured(solver):
     X, y, _ = make_data("multiclass", n_samples=80)
     fast, skl = _pair(
-        "MLPClassifier", hidden_layer_sizes=(6,), solver=solver, random_state=0, max_iter=3
+        "MLPClassifier",
+        hidden_layer_sizes=(6,),
+        solver=solver,
+        random_state=0,
+        max_iter=3,
     )
     fast.fit(X, y)
     skl.fit(X, y)
@@ -136,7 +142,9 @@ def test_writing_coefs_in_place_is_honoured(solver):
 
 def test_replacing_coef_arrays_is_honoured():
     X, y, _ = make_data("regression", n_samples=80)
-    fast, skl = _pair("MLPRegressor", hidden_layer_sizes=(4,), random_state=0, max_iter=3)
+    fast, skl = _pair(
+        "MLPRegressor", hidden_layer_sizes=(4,), random_state=0, max_iter=3
+    )
     fast.fit(X, y)
     skl.fit(X, y)
     new = np.full_like(skl.coefs_[1], 0.1)
@@ -173,7 +181,9 @@ def test_sparse_csr_and_csc_give_the_dense_model():
 
 def test_multilabel_sparse_indicator_target():
     X, y, _ = make_data("multilabel", n_samples=80)
-    fast, skl = _pair("MLPClassifier", hidden_layer_sizes=(5,), random_state=0, max_iter=4)
+    fast, skl = _pair(
+        "MLPClassifier", hidden_layer_sizes=(5,), random_state=0, max_iter=4
+    )
     fast.fit(X, sp.csr_matrix(y))
     skl.fit(X, sp.csr_matrix(y))
     assert sp.issparse(fast.predict(X)) and sp.issparse(skl.predict(X))
@@ -335,9 +345,23 @@ def test_poisson_with_negative_target_raises():
 
 def test_non_finite_weights_raise_sklearns_error():
     X, y, _ = make_data("regression", n_samples=50)
-    params = dict(solver="sgd", learning_rate_init=1e6, max_iter=20, random_state=0,
-                  momentum=0.0)
+    params = dict(
+        solver="sgd", learning_rate_init=1e6, max_iter=20, random_state=0, momentum=0.0
+    )
     fast, skl = _pair("MLPRegressor", **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         assert_same_error(lambda: fast.fit(X * 1e3, y), lambda: skl.fit(X * 1e3, y))
+
+
+def test_fast_shuffle_draws_sklearns_permutations():
+    from sklearn.utils import check_random_state, shuffle
+
+    from fastmlp._base import _shuffled
+
+    ours, theirs = check_random_state(3), check_random_state(3)
+    idx_ours = idx_theirs = np.arange(257)
+    for _ in range(5):
+        idx_ours = _shuffled(idx_ours, ours)
+        idx_theirs = shuffle(idx_theirs, random_state=theirs)
+        assert_array_equal(idx_ours, idx_theirs)

@@ -62,7 +62,9 @@ def _fit_both(fast, skl, X, y, sample_weight):
     GRID,
     ids=["-".join(map(str, case)) for case in GRID],
 )
-def test_parity_float64(solver, activation, target, shuffle, early_stopping, weighted, sparse):
+def test_parity_float64(
+    solver, activation, target, shuffle, early_stopping, weighted, sparse
+):
     X, y, is_classifier = make_data(target, seed=len(target))
     if sparse:
         X, _ = to_sparse(X)
@@ -200,8 +202,15 @@ def test_parity_sgd_schedules_until_convergence(learning_rate, momentum, nestero
 
 def test_parity_verbose_output(capsys):
     X, y, _ = make_data("multiclass", seed=4)
-    params = dict(hidden_layer_sizes=(5,), max_iter=4, verbose=True, random_state=0,
-                  early_stopping=True, solver="sgd", learning_rate_init=0.1)
+    params = dict(
+        hidden_layer_sizes=(5,),
+        max_iter=4,
+        verbose=True,
+        random_state=0,
+        early_stopping=True,
+        solver="sgd",
+        learning_rate_init=0.1,
+    )
     fast, skl = _estimators(True, "multiclass", **params)
     fast.fit(X, y)
     fast_out = capsys.readouterr().out

@@ -41,7 +41,9 @@ def gather_values(source, rows, target):
 
 
 @kernel
-def run_epoch_dense(data, batches, buffers, params, grads, net, work, settings, state, step):
+def run_epoch_dense(
+    data, batches, buffers, params, grads, net, work, settings, state, step
+):
     """Mini-batches ``first_batch .. stop_batch - 1`` on dense ``X``."""
     x, y, sample_weight = data
     order, shuffle, first_batch, stop_batch, batch_size, has_weight = batches
@@ -84,7 +86,9 @@ def run_epoch_dense(data, batches, buffers, params, grads, net, work, settings, 
 
 
 @kernel
-def run_epoch_sparse(data, batches, buffers, params, grads, net, work, settings, state, step):
+def run_epoch_sparse(
+    data, batches, buffers, params, grads, net, work, settings, state, step
+):
     """Mini-batches ``first_batch .. stop_batch - 1`` on CSR ``X``."""
     csr, y, sample_weight = data
     order, shuffle, first_batch, stop_batch, batch_size, has_weight = batches

@@ -67,9 +67,18 @@ def loss_value(y_true, y_pred, sample_weight, has_weight, loss_code):
                 row += xlogy(target, target / predicted) - target + predicted
             else:
                 clipped = min(max(predicted, eps), one - eps)
-                row -= xlogy(target, clipped)
                 if loss_code == BINARY_LOG_LOSS:
-                    row -= xlogy(1.0 - target, one - clipped)
+                    # xlogy(y, p) + xlogy(1 - y, 1 - p) with one log for 0/1 targets
+                    if target == 1.0:
+                        row -= np.log(clipped)
+                    elif target == 0.0:
+                        row -= np.log(one - clipped)
+                    else:
+                        row -= xlogy(target, clipped) + xlogy(
+                            1.0 - target, one - clipped
+                        )
+                elif target != 0.0:
+                    row -= xlogy(target, clipped)
         total += weight * row
     loss = total / weight_sum
     if loss_code == SQUARED_ERROR:

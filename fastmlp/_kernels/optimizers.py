@@ -18,7 +18,10 @@ ADAM = 1
 
 @kernel
 def sgd_step(params, grads, velocities, learning_rate, momentum, nesterov):
-    """``v = momentum * v - lr * g``; ``params += v`` (Nesterov: ``momentum * v - lr * g``)."""
+    """``v = momentum * v - lr * g``, then ``params += v``.
+
+    With Nesterov momentum the step is ``momentum * v - lr * g`` instead.
+    """
     momentum = params.dtype.type(momentum)
     learning_rate = params.dtype.type(learning_rate)
     for k in range(params.shape[0]):
@@ -32,7 +35,9 @@ def sgd_step(params, grads, velocities, learning_rate, momentum, nesterov):
 
 
 @kernel
-def adam_step(params, grads, first, second, step, learning_rate, beta_1, beta_2, epsilon):
+def adam_step(
+    params, grads, first, second, step, learning_rate, beta_1, beta_2, epsilon
+):
     """One Adam update at time step ``step`` (already incremented, >= 1)."""
     # float exponent: Python computes beta**t with pow(), as must we
     power = float(step)
@@ -59,7 +64,14 @@ def optimizer_step(params, grads, settings, state, step):
     if settings[0] == ADAM:
         step += 1
         adam_step(
-            params, grads, state[0], state[1], step, settings[1], settings[4], settings[5],
+            params,
+            grads,
+            state[0],
+            state[1],
+            step,
+            settings[1],
+            settings[4],
+            settings[5],
             settings[6],
         )
     else:
