@@ -6,7 +6,8 @@ same model, many times faster.
 """
 
 from ._classes import MLPClassifier, MLPRegressor
+from ._interchange import from_sklearn
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "MLPRegressor", "__version__"]
+__all__ = ["MLPClassifier", "MLPRegressor", "from_sklearn", "__version__"]

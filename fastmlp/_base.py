@@ -10,6 +10,7 @@ in compiled kernels, a whole epoch per call (``_engine.py``).
 
 import warnings
 from abc import ABC, abstractmethod
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
@@ -17,16 +18,25 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import _multilayer_perceptron as _sklearn_mlp
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
 from ._blas import blas_threads_for, largest_product_macs
-from ._engine import Engine, forward, make_net
+from ._engine import Engine, forward, make_net, validation_loss
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
 from ._params import ParameterLayout
 from ._solvers import AdamOptimizer, SGDOptimizer, minimize_lbfgs
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
+_SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+HIDDEN_ACTIVATIONS = _SKLEARN_ACTIVATIONS + (
+    "leaky_relu",
+    "elu",
+    "gelu",
+    "silu",
+    "softplus",
+)
 
 
 def _shuffled(indices, random_state):
@@ -49,9 +59,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     # scikit-learn's own constraint objects, not a copy: InvalidParameterError
     # messages list a StrOptions set in its iteration order, which only the
     # same set object reproduces exactly.
-    _parameter_constraints: dict = dict(
-        _sklearn_mlp.BaseMultilayerPerceptron._parameter_constraints
-    )
+    _parameter_constraints: dict = {
+        **_sklearn_mlp.BaseMultilayerPerceptron._parameter_constraints,
+        # beyond scikit-learn: more hidden activations, dropout, BLAS threads
+        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+    }
 
     @abstractmethod
     def __init__(
@@ -80,7 +94,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         epsilon,
         n_iter_no_change,
         max_fun,
+        dropout=0.0,
+        n_jobs=None,
     ):
+        self.dropout = dropout
+        self.n_jobs = n_jobs
         self.activation = activation
         self.solver = solver
         self.alpha = alpha
@@ -131,7 +149,8 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         self._params_flat = flat
         self.coefs_, self.intercepts_ = layout.views(flat)
 
-    def _net(self, layout):
+    def _net(self, layout, training=False):
+        """The kernels' ``net`` tuple; dropout acts only in ``training`` nets."""
         loss = self.loss
         if loss == "log_loss" and self.out_activation_ == "logistic":
             loss = "binary_log_loss"
@@ -141,6 +160,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             ACTIVATION_CODES[self.out_activation_],
             LOSS_CODES[loss],
             self.alpha,
+            self.dropout if training else 0.0,
         )
 
     def __getstate__(self):
@@ -163,7 +183,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         """Output-layer values for ``X`` (validated unless ``check_input`` is false)."""
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        layout, params = self._current_params()
+        return self._forward_with(X, *self._current_params())
+
+    def _forward_with(self, X, layout, params):
+        """Output-layer values for validated ``X`` through parameters ``params``."""
         x_dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
         dtype = np.result_type(x_dtype, params.dtype)
         if dtype not in (np.float32, np.float64):
@@ -173,7 +196,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if X.dtype != dtype:
             X = X.astype(dtype)
         macs = largest_product_macs(layout.layer_units, min(X.shape[0], 512))
-        with blas_threads_for(macs):
+        with blas_threads_for(macs, self.n_jobs):
             return forward(X, params, layout, self._net(layout))
 
     # ------------------------------------------------------------------
@@ -210,6 +233,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
+            self.validation_loss_curve_ = []
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
@@ -237,7 +261,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _check_y_for_loss(self, y):
         """Hook for target checks that depend on the loss (see MLPRegressor)."""
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation=None):
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -259,6 +283,12 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             # all-zero ones; a clear error is kinder.
             sample_weight = _check_sample_weight(
                 sample_weight, X, ensure_non_negative=True
+            )
+        sample_weight = self._with_class_weight(y, sample_weight, incremental)
+        if self.dropout > 0 and self.solver == "lbfgs":
+            raise ValueError(
+                "dropout makes the loss random, which L-BFGS cannot minimize; use "
+                "solver='sgd' or 'adam' with dropout > 0."
             )
 
         if y.ndim == 1:
@@ -283,13 +313,18 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 )
             self._set_params_flat(flat, layout)
 
+        if validation is not None:
+            validation = self._validate_validation_set(X, *validation)
         if self.solver in _STOCHASTIC_SOLVERS:
             batch_rows = 200 if self.batch_size == "auto" else self.batch_size
             macs = largest_product_macs(layer_units, min(batch_rows, n_samples))
-            with blas_threads_for(macs):
-                self._fit_stochastic(X, y, sample_weight, layout, incremental)
+            with blas_threads_for(macs, self.n_jobs):
+                self._fit_stochastic(
+                    X, y, sample_weight, layout, incremental, validation
+                )
         elif self.solver == "lbfgs":
-            with blas_threads_for(largest_product_macs(layer_units, n_samples)):
+            macs = largest_product_macs(layer_units, n_samples)
+            with blas_threads_for(macs, self.n_jobs):
                 self._fit_lbfgs(X, y, sample_weight, layout)
 
         if not np.isfinite(self._params_flat).all():
@@ -299,6 +334,53 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             )
 
         return self
+
+    def _with_class_weight(self, y, sample_weight, incremental):
+        """Hook: sample weights times class weights (see MLPClassifier)."""
+        return sample_weight
+
+    def _validate_validation_set(self, X, X_val, y_val, sample_weight_val):
+        """Check a user's validation set; returns ``(X_val, y_val, Y_val, sw_val)``.
+
+        ``y_val`` is what the score compares predictions with, ``Y_val`` the 2-D
+        target the loss compares the network's output with.
+        """
+        X_val = check_array(
+            X_val, accept_sparse=["csr", "csc"], dtype=X.dtype, input_name="X_val"
+        )
+        if X_val.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}."
+            )
+        y_val, Y_val = self._validate_validation_target(y_val)
+        if Y_val.shape[0] != X_val.shape[0]:
+            raise ValueError(
+                f"X_val has {X_val.shape[0]} samples, but y_val has {Y_val.shape[0]}."
+            )
+        if sample_weight_val is not None:
+            sample_weight_val = _check_sample_weight(
+                sample_weight_val, X_val, ensure_non_negative=True
+            )
+        return X_val, y_val, Y_val, sample_weight_val
+
+    def _validation_step(self, X_val, y_val, Y_val, sample_weight_val):
+        """Score and loss on validation data, from one forward pass.
+
+        The score is scikit-learn's ``_score`` (accuracy or R2, NaN for
+        non-finite outputs); the loss is the training objective on the whole
+        validation set: data loss plus ``0.5 * alpha * ||W||^2 / weight_sum``.
+        """
+        layout, params = self._current_params()
+        output = self._forward_with(X_val, layout, params)
+        loss = validation_loss(
+            output, Y_val, sample_weight_val, params, layout, self._net(layout)
+        )
+        y_pred = self._output_to_prediction(output)
+        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
+            return np.nan, loss
+        return self._score_function(
+            y_val, y_pred, sample_weight=sample_weight_val
+        ), loss
 
     def _fit_lbfgs(self, X, y, sample_weight, layout):
         # L-BFGS works in float64 whatever X's dtype, as scikit-learn's does
@@ -338,7 +420,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self.epsilon,
         )
 
-    def _fit_stochastic(self, X, y, sample_weight, layout, incremental):
+    def _fit_stochastic(self, X, y, sample_weight, layout, incremental, validation):
         params = self._params_flat
         if (
             not incremental
@@ -352,7 +434,14 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if early_stopping:
+        if not hasattr(self, "validation_loss_curve_"):
+            self.validation_loss_curve_ = []  # e.g. a model made by from_sklearn
+        Y_val = None
+        if validation is not None:
+            # the user's own validation set replaces the random split
+            X_train, y_train, sample_weight_train = X, y, sample_weight
+            X_val, y_val, Y_val, sample_weight_val = validation
+        elif early_stopping:
             # don't stratify in multilabel classification
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = y if should_stratify else None
@@ -386,6 +475,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     "The validation set is too small. Increase 'validation_fraction' "
                     "or the size of your dataset."
                 )
+            Y_val = y_val
             if is_classifier(self):
                 y_val = self._label_binarizer.inverse_transform(y_val)
         else:
@@ -410,7 +500,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             y_train,
             sample_weight_train,
             layout,
-            self._net(layout),
+            self._net(layout, training=True),
             params.dtype,
             batch_size,
         )
@@ -421,6 +511,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             for _ in range(self.max_iter):
                 if self.shuffle:
                     sample_idx = _shuffled(sample_idx, self._random_state)
+                dropout_seed = 0
+                if self.dropout > 0:
+                    # drawn only with dropout: the default stream stays sklearn's
+                    dropout_seed = self._random_state.randint(np.iinfo(np.int32).max)
 
                 accumulated_loss, optimizer.step = engine.run_epoch(
                     params,
@@ -430,6 +524,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     optimizer.settings(),
                     settings_state,
                     optimizer.step,
+                    dropout_seed,
                 )
                 if isinstance(optimizer, AdamOptimizer):
                     optimizer.after_epoch()
@@ -442,9 +537,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
 
-                self._update_no_improvement_count(
-                    early_stopping, X_val, y_val, sample_weight_val
-                )
+                val_score = None
+                if Y_val is not None:
+                    val_score, val_loss = self._validation_step(
+                        X_val, y_val, Y_val, sample_weight_val
+                    )
+                    self.validation_loss_curve_.append(val_loss)
+                self._update_no_improvement_count(early_stopping, val_score)
 
                 # for learning rate that needs to be updated at iteration end
                 optimizer.iteration_ends(self.t_)
@@ -489,11 +588,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 params[...] = self._best_params
             self._best_params = None
 
-    def _update_no_improvement_count(self, early_stopping, X, y, sample_weight):
+    def _update_no_improvement_count(self, early_stopping, val_score):
         if early_stopping:
-            # compute validation score (can be NaN), use that for stopping
-            val_score = self._score(X, y, sample_weight=sample_weight)
-
+            # the validation score (can be NaN) decides when to stop
             self.validation_scores_.append(val_score)
 
             if self.verbose:
@@ -517,7 +614,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 self.best_loss_ = self.loss_curve_[-1]
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self,
+        X,
+        y,
+        sample_weight=None,
+        *,
+        X_val=None,
+        y_val=None,
+        sample_weight_val=None,
+    ):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -532,12 +638,33 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         sample_weight : array-like of shape (n_samples,), default=None
             Sample weights.
 
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), \
+                default=None
+            fastmlp only: a validation set of your own. With
+            ``early_stopping=True`` it replaces the random split of
+            ``validation_fraction`` of the training data (which then all goes to
+            training); either way the loss on it is recorded in
+            ``validation_loss_curve_`` after every epoch (sgd and adam).
+
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Targets of ``X_val``; required with it.
+
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Sample weights of the validation set.
+
         Returns
         -------
         self : object
             Returns a trained MLP model.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        if (X_val is None) != (y_val is None):
+            raise ValueError("X_val and y_val must be given together.")
+        if X_val is None and sample_weight_val is not None:
+            raise ValueError("sample_weight_val needs X_val and y_val.")
+        validation = None if X_val is None else (X_val, y_val, sample_weight_val)
+        return self._fit(
+            X, y, sample_weight=sample_weight, incremental=False, validation=validation
+        )
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -547,6 +674,11 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             )
         return True
 
+    def _score(self, X, y, sample_weight=None):
+        return self._score_with_function(
+            X, y, sample_weight=sample_weight, score_function=self._score_function
+        )
+
     def _score_with_function(self, X, y, sample_weight, score_function):
         """Private score method without input validation."""
         y_pred = self._predict(X, check_input=False)
@@ -555,6 +687,21 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             return np.nan
 
         return score_function(y, y_pred, sample_weight=sample_weight)
+
+    def to_sklearn(self):
+        """A fitted ``sklearn.neural_network`` estimator with this model's weights.
+
+        Its predictions are identical, so scikit-learn's inspection tools,
+        skl2onnx and deployments that expect scikit-learn's class work as they
+        are; ``warm_start`` and ``partial_fit`` continue from the same state.
+
+        Returns
+        -------
+        estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+        """
+        from ._interchange import to_sklearn
+
+        return to_sklearn(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -42,15 +42,21 @@ def largest_product_macs(layer_units, n_rows):
 
 
 @contextmanager
-def blas_threads_for(macs):
-    """Limit BLAS to one thread while the block runs, if ``macs`` is small."""
+def blas_threads_for(macs, n_jobs=None):
+    """Limit BLAS threads while the block runs.
+
+    To ``n_jobs`` threads if given (an estimator's ``n_jobs``), else to one
+    thread if ``macs`` is small, else not at all. While several fits run at
+    once, the limit of the first to enter holds until the last one leaves.
+    """
     global _depth, _limiter
-    if macs >= SMALL_PRODUCT_MACS:
+    if n_jobs is None and macs >= SMALL_PRODUCT_MACS:
         yield
         return
     with _lock:
         if _depth == 0:
-            _limiter = _get_controller().limit(limits=1, user_api="blas")
+            limit = 1 if n_jobs is None else int(n_jobs)
+            _limiter = _get_controller().limit(limits=limit, user_api="blas")
         _depth += 1
     try:
         yield

@@ -1,17 +1,25 @@
 """MLPClassifier and MLPRegressor: scikit-learn's estimators on fastmlp's engine."""
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn import neural_network as _sklearn_nn
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import (
     _check_partial_fit_first_call,
     type_of_target,
     unique_labels,
 )
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from ._base import BaseMultilayerPerceptron
 
@@ -63,7 +71,11 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        class_weight=None,
+        dropout=0.0,
+        n_jobs=None,
     ):
+        self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -89,7 +101,16 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            dropout=dropout,
+            n_jobs=n_jobs,
         )
+
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    _score_function = staticmethod(accuracy_score)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(
@@ -135,6 +156,51 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y = self._label_binarizer.transform(y).astype(bool)
         return X, y
 
+    def _with_class_weight(self, y, sample_weight, incremental):
+        """``sample_weight`` times the weight of each sample's class."""
+        if self.class_weight is None:
+            return sample_weight
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            raise ValueError("class_weight is not supported for multilabel targets.")
+        if incremental and isinstance(self.class_weight, str):
+            raise ValueError(
+                "class_weight='balanced' is not supported for partial_fit, where "
+                "each call sees only part of the data; pass a dict of class "
+                "weights computed on all of it instead."
+            )
+        labels = self._label_binarizer.inverse_transform(y)
+        weights = compute_sample_weight(self.class_weight, labels)
+        if sample_weight is None:
+            return weights.astype(np.float64)
+        return sample_weight * weights
+
+    def _validate_validation_target(self, y_val):
+        y_val = check_array(
+            y_val,
+            ensure_2d=False,
+            dtype=None,
+            accept_sparse=["csr"],
+            input_name="y_val",
+        )
+        if sp.issparse(y_val):
+            y_val = y_val.toarray()
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
+        if len(unknown):
+            raise ValueError(
+                f"y_val has classes not in `self.classes_`: {unknown.tolist()}."
+            )
+        Y_val = self._label_binarizer.transform(y_val)
+        if sp.issparse(Y_val):
+            Y_val = Y_val.toarray()
+        return y_val, Y_val.astype(bool)
+
+    def _output_to_prediction(self, output):
+        if self.n_outputs_ == 1:
+            output = output.ravel()
+        return self._label_binarizer.inverse_transform(output)
+
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
 
@@ -153,16 +219,8 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
     def _predict(self, X, check_input=True):
         """Private predict method with optional input validation."""
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-
-        if self.n_outputs_ == 1:
-            y_pred = y_pred.ravel()
-
-        return self._label_binarizer.inverse_transform(y_pred)
-
-    def _score(self, X, y, sample_weight=None):
-        return super()._score_with_function(
-            X, y, sample_weight=sample_weight, score_function=accuracy_score
+        return self._output_to_prediction(
+            self._forward_pass_fast(X, check_input=check_input)
         )
 
     @available_if(lambda est: est._check_solver())
@@ -282,6 +340,8 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        dropout=0.0,
+        n_jobs=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -308,9 +368,16 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            dropout=dropout,
+            n_jobs=n_jobs,
         )
 
-    _parameter_constraints: dict = dict(_sklearn_nn.MLPRegressor._parameter_constraints)
+    _parameter_constraints: dict = {
+        **BaseMultilayerPerceptron._parameter_constraints,
+        "loss": _sklearn_nn.MLPRegressor._parameter_constraints["loss"],
+    }
+
+    _score_function = staticmethod(r2_score)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.
@@ -330,15 +397,21 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
 
     def _predict(self, X, check_input=True):
         """Private predict method with optional input validation."""
-        y_pred = self._forward_pass_fast(X, check_input=check_input)
-        if y_pred.shape[1] == 1:
-            return y_pred.ravel()
-        return y_pred
-
-    def _score(self, X, y, sample_weight=None):
-        return super()._score_with_function(
-            X, y, sample_weight=sample_weight, score_function=r2_score
+        return self._output_to_prediction(
+            self._forward_pass_fast(X, check_input=check_input)
         )
+
+    def _output_to_prediction(self, output):
+        if output.shape[1] == 1:
+            return output.ravel()
+        return output
+
+    def _validate_validation_target(self, y_val):
+        y_val = check_array(y_val, ensure_2d=False, dtype="numeric", input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        self._check_y_for_loss(y_val)
+        return y_val, y_val.reshape(y_val.shape[0], -1)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(

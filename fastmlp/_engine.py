@@ -7,8 +7,10 @@ training set; it owns every buffer the kernels write, so that no batch allocates
 import numpy as np
 import scipy.sparse as sp
 
+from ._kernels.activations import needs_pre_activation
 from ._kernels.epoch import run_epoch_dense, run_epoch_sparse
-from ._kernels.passes import loss_grad_dense, loss_grad_sparse
+from ._kernels.losses import loss_value
+from ._kernels.passes import loss_grad_dense, loss_grad_sparse, squared_coef_sum
 from ._kernels.predict import predict_dense, predict_sparse
 
 # Work per kernel call, in multiply-adds: about 5-20 ms. Between calls Python
@@ -38,7 +40,7 @@ def as_kernel_input(X, dtype):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
-def make_net(layout, hidden_code, output_code, loss_code, alpha):
+def make_net(layout, hidden_code, output_code, loss_code, alpha, dropout=0.0):
     """The ``net`` tuple of :mod:`fastmlp._kernels.passes`."""
     return (
         layout.layer_units,
@@ -48,17 +50,28 @@ def make_net(layout, hidden_code, output_code, loss_code, alpha):
         int(output_code),
         int(loss_code),
         float(alpha),
+        float(dropout),
     )
 
 
-def make_work(layout, max_rows, dtype):
-    """The ``work`` tuple: activation and delta buffers for ``max_rows`` rows."""
+def make_work(layout, max_rows, dtype, pre_activations=False, masks=False):
+    """The ``work`` tuple: layer buffers for ``max_rows`` rows.
+
+    ``pre_activations`` and ``masks`` buffers are allocated only when asked
+    for (GELU/SiLU training, dropout), and are empty otherwise.
+    """
     units = layout.layer_units[1:]
     layer_starts = np.concatenate(([0], np.cumsum(units * max_rows)[:-1])).astype(
         np.int64
     )
     size = int(units.sum()) * max_rows
-    return (np.empty(size, dtype=dtype), np.empty(size, dtype=dtype), layer_starts)
+    return (
+        np.empty(size, dtype=dtype),
+        np.empty(size, dtype=dtype),
+        layer_starts,
+        np.empty(size if pre_activations else 0, dtype=dtype),
+        np.empty(size if masks else 0, dtype=dtype),
+    )
 
 
 def forward(X, params, layout, net):
@@ -77,6 +90,24 @@ def forward(X, params, layout, net):
     else:
         predict_dense(data, params, net, work, block_rows, out)
     return out
+
+
+def validation_loss(output, Y, sample_weight, params, layout, net):
+    """The training objective on a whole data set, from its network output.
+
+    Data loss (weighted as in training) plus ``0.5 * alpha * ||W||^2`` divided by
+    the weight sum, as one batch of all rows would give.
+    """
+    Y = np.ascontiguousarray(np.asarray(Y).reshape(output.shape), dtype=output.dtype)
+    has_weight = sample_weight is not None
+    if has_weight:
+        weights = np.ascontiguousarray(sample_weight, dtype=output.dtype)
+        weight_sum = float(weights.sum())
+    else:
+        weights = np.ones(output.shape[0], dtype=output.dtype)
+        weight_sum = float(output.shape[0])
+    loss = loss_value(Y, output, weights, has_weight, net[5])
+    return float(loss + 0.5 * net[6] * squared_coef_sum(params, net) / weight_sum)
 
 
 class Engine:
@@ -110,7 +141,13 @@ class Engine:
         else:
             self.sample_weight = np.ones(self.n_samples, dtype=self.dtype)
         self.max_rows = int(max_rows)
-        self.work = make_work(layout, self.max_rows, self.dtype)
+        self.work = make_work(
+            layout,
+            self.max_rows,
+            self.dtype,
+            pre_activations=needs_pre_activation(net[3]),
+            masks=net[7] > 0.0,
+        )
         self.grads = np.zeros(layout.size, dtype=self.dtype)
         n_features = int(layout.layer_units[0])
         n_outputs = int(layout.layer_units[-1])
@@ -127,7 +164,9 @@ class Engine:
         per_batch = batch_size * float(np.sum(units[:-1] * units[1:])) * 3.0
         return max(1, int(_WORK_PER_CALL // max(per_batch, 1.0)))
 
-    def run_epoch(self, params, order, shuffle, batch_size, settings, state, step):
+    def run_epoch(
+        self, params, order, shuffle, batch_size, settings, state, step, dropout_seed=0
+    ):
         """One epoch of mini-batches; returns ``(sum of loss * rows, adam step)``.
 
         The epoch runs in parts of :meth:`batches_per_call` batches, so that a
@@ -147,6 +186,7 @@ class Engine:
                 int(min(first + per_call, n_batches)),
                 int(batch_size),
                 self.has_weight,
+                int(dropout_seed),
             )
             part, step = kernel(
                 data,

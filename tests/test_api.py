@@ -43,17 +43,32 @@ def assert_same_error(fast_call, skl_call):
     assert fast == skl
 
 
+EXTRA_PARAMETERS = {
+    "MLPClassifier": {"class_weight": None, "dropout": 0.0, "n_jobs": None},
+    "MLPRegressor": {"dropout": 0.0, "n_jobs": None},
+}
+
+
 def test_public_api_matches_sklearn_signature():
+    """sklearn's parameters first, same names, order, kinds and defaults; then
+    fastmlp's additions, keyword-only, with defaults that keep sklearn's
+    behaviour."""
     import inspect
 
     for name in ["MLPClassifier", "MLPRegressor"]:
-        ours = inspect.signature(getattr(fastmlp, name))
-        theirs = inspect.signature(getattr(sknn, name))
-        assert list(ours.parameters.items()) == list(theirs.parameters.items())
-        for method in ["fit", "partial_fit", "predict", "score"]:
+        ours = list(inspect.signature(getattr(fastmlp, name)).parameters.items())
+        theirs = list(inspect.signature(getattr(sknn, name)).parameters.items())
+        assert ours[: len(theirs)] == theirs
+        extras = dict(ours[len(theirs) :])
+        assert {k: p.default for k, p in extras.items()} == EXTRA_PARAMETERS[name]
+        assert all(p.kind is p.KEYWORD_ONLY for p in extras.values())
+        for method in ["partial_fit", "predict", "score"]:
             assert inspect.signature(
                 getattr(getattr(fastmlp, name), method)
             ) == inspect.signature(getattr(getattr(sknn, name), method))
+        fit_ours = list(inspect.signature(getattr(fastmlp, name).fit).parameters)
+        fit_theirs = list(inspect.signature(getattr(sknn, name).fit).parameters)
+        assert fit_ours == fit_theirs + ["X_val", "y_val", "sample_weight_val"]
     for method in ["predict_proba", "predict_log_proba"]:
         assert hasattr(fastmlp.MLPClassifier, method)
     assert not hasattr(fastmlp.MLPClassifier(), "decision_function")

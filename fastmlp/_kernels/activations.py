@@ -2,9 +2,17 @@
 
 Each function works on a C-contiguous 2-D array of one layer's values for a batch.
 The derivative is taken from the activation's *output*, as scikit-learn does, so
-the forward pass needs to keep only one array per layer. The branch on ``code``
-sits outside the loops so that each loop is simple enough to vectorize.
+the forward pass needs to keep only one array per layer; GELU and SiLU are not
+invertible, so for them the forward pass also keeps the pre-activation
+(``needs_pre_activation``). The branch on ``code`` sits outside the loops so that
+each loop is simple enough to vectorize.
+
+Beyond scikit-learn's four hidden activations: ``leaky_relu`` (slope 0.01 for
+negative inputs), ``elu`` (alpha 1), ``gelu`` (exact, with erf), ``silu``
+(``x * sigmoid(x)``) and ``softplus`` (``log(1 + exp(x))``, computed stably).
 """
+
+import math
 
 import numpy as np
 
@@ -16,6 +24,13 @@ TANH = 2
 RELU = 3
 SOFTMAX = 4
 EXP = 5
+LEAKY_RELU = 6
+ELU = 7
+GELU = 8
+SILU = 9
+SOFTPLUS = 10
+
+LEAKY_SLOPE = 0.01
 
 ACTIVATION_CODES = {
     "identity": IDENTITY,
@@ -24,6 +39,11 @@ ACTIVATION_CODES = {
     "relu": RELU,
     "softmax": SOFTMAX,
     "exp": EXP,
+    "leaky_relu": LEAKY_RELU,
+    "elu": ELU,
+    "gelu": GELU,
+    "silu": SILU,
+    "softplus": SOFTPLUS,
 }
 
 
@@ -56,12 +76,24 @@ def softmax_rows(z):
 
 
 @kernel
+def needs_pre_activation(code):
+    """Whether activation ``code``'s derivative needs its input, not its output."""
+    return code == GELU or code == SILU
+
+
+@kernel
 def add_bias_activate(z, bias, code):
     """Add ``bias`` to each row of ``z`` and apply activation ``code``, in place."""
+    add_bias(z, bias)
+    activate(z, code)
+
+
+@kernel
+def activate(z, code):
+    """Apply activation ``code`` to ``z`` in place."""
     n_rows, n_cols = z.shape
     one = z.dtype.type(1.0)
     zero = z.dtype.type(0.0)
-    add_bias(z, bias)
     if code == SOFTMAX:
         softmax_rows(z)
     elif code == RELU:
@@ -82,13 +114,42 @@ def add_bias_activate(z, bias, code):
         for i in range(n_rows):
             for j in range(n_cols):
                 z[i, j] = np.exp(z[i, j])
+    else:
+        apply_extra_activation(z, code)
 
 
 @kernel
-def multiply_derivative(activated, delta, code):
+def apply_extra_activation(z, code):
+    """The activations scikit-learn does not have, in place."""
+    n_rows, n_cols = z.shape
+    one = z.dtype.type(1.0)
+    zero = z.dtype.type(0.0)
+    half = z.dtype.type(0.5)
+    slope = z.dtype.type(LEAKY_SLOPE)
+    inv_sqrt2 = z.dtype.type(1.0 / math.sqrt(2.0))
+    for i in range(n_rows):
+        for j in range(n_cols):
+            x = z[i, j]
+            if code == LEAKY_RELU:
+                if x < zero:
+                    z[i, j] = slope * x
+            elif code == ELU:
+                if x < zero:
+                    z[i, j] = np.expm1(x)
+            elif code == GELU:
+                z[i, j] = half * x * (one + math.erf(x * inv_sqrt2))
+            elif code == SILU:
+                z[i, j] = x / (one + np.exp(-x))
+            elif code == SOFTPLUS:
+                z[i, j] = max(x, zero) + np.log1p(np.exp(-abs(x)))
+
+
+@kernel
+def multiply_derivative(activated, pre_activated, delta, code):
     """Multiply ``delta`` in place by the derivative of activation ``code``.
 
-    ``activated`` holds the activation's output for the same rows.
+    ``activated`` holds the activation's output for the same rows;
+    ``pre_activated`` its input, read only for ``NEEDS_PRE_ACTIVATION`` codes.
     """
     n_rows, n_cols = delta.shape
     one = delta.dtype.type(1.0)
@@ -108,3 +169,36 @@ def multiply_derivative(activated, delta, code):
             for j in range(n_cols):
                 value = activated[i, j]
                 delta[i, j] *= one - value * value
+    elif code != IDENTITY:
+        multiply_extra_derivative(activated, pre_activated, delta, code)
+
+
+@kernel
+def multiply_extra_derivative(activated, pre_activated, delta, code):
+    """Derivatives of the activations scikit-learn does not have."""
+    n_rows, n_cols = delta.shape
+    one = delta.dtype.type(1.0)
+    zero = delta.dtype.type(0.0)
+    half = delta.dtype.type(0.5)
+    slope = delta.dtype.type(LEAKY_SLOPE)
+    inv_sqrt2 = delta.dtype.type(1.0 / math.sqrt(2.0))
+    inv_sqrt_2pi = delta.dtype.type(1.0 / math.sqrt(2.0 * math.pi))
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if code == LEAKY_RELU:
+                if activated[i, j] <= zero:
+                    delta[i, j] *= slope
+            elif code == ELU:
+                if activated[i, j] <= zero:
+                    delta[i, j] *= activated[i, j] + one
+            elif code == SOFTPLUS:
+                # d/dx log(1 + e^x) = sigmoid(x) = 1 - exp(-softplus(x))
+                delta[i, j] *= -np.expm1(-activated[i, j])
+            elif code == GELU:
+                x = pre_activated[i, j]
+                cdf = half * (one + math.erf(x * inv_sqrt2))
+                delta[i, j] *= cdf + x * inv_sqrt_2pi * np.exp(-half * x * x)
+            elif code == SILU:
+                x = pre_activated[i, j]
+                sig = one / (one + np.exp(-x))
+                delta[i, j] *= sig * (one + x * (one - sig))

@@ -2,16 +2,19 @@
 
 ``data = (X, Y, sample_weight)`` (dense) or ``(csr, Y, sample_weight)`` with
 ``csr = (indptr, indices, values)``; ``batches = (order, shuffle, first_batch,
-stop_batch, batch_size, has_weight)``: batch ``b`` holds rows
+stop_batch, batch_size, has_weight, dropout_seed)``: batch ``b`` holds rows
 ``order[b * batch_size : (b + 1) * batch_size]`` (consecutive rows when
 ``shuffle`` is false). ``buffers = (x_batch, y_batch, weight_batch)`` receive the
-gathered rows, so no batch allocates.
+gathered rows, so no batch allocates. With dropout, the epoch's first part seeds
+numba's generator of the calling thread with ``dropout_seed``.
 
 Both kernels return ``(sum of batch_loss * batch_rows, adam_step)``; the caller
 keeps the loop over epochs in Python (schedules, early stopping, verbose output)
 and may call them on a part of the epoch at a time so that KeyboardInterrupt is
 seen between parts.
 """
+
+import numpy as np
 
 from .._numba import kernel
 from .optimizers import optimizer_step
@@ -46,7 +49,9 @@ def run_epoch_dense(
 ):
     """Mini-batches ``first_batch .. stop_batch - 1`` on dense ``X``."""
     x, y, sample_weight = data
-    order, shuffle, first_batch, stop_batch, batch_size, has_weight = batches
+    order, shuffle, first_batch, stop_batch, batch_size, has_weight, seed = batches
+    if net[7] > 0.0 and first_batch == 0:
+        np.random.seed(seed)  # noqa: NPY002 - numba's per-thread generator
     n_samples = x.shape[0]
     accumulated = 0.0
     for batch in range(first_batch, stop_batch):
@@ -91,7 +96,9 @@ def run_epoch_sparse(
 ):
     """Mini-batches ``first_batch .. stop_batch - 1`` on CSR ``X``."""
     csr, y, sample_weight = data
-    order, shuffle, first_batch, stop_batch, batch_size, has_weight = batches
+    order, shuffle, first_batch, stop_batch, batch_size, has_weight, seed = batches
+    if net[7] > 0.0 and first_batch == 0:
+        np.random.seed(seed)  # noqa: NPY002 - numba's per-thread generator
     n_samples = y.shape[0]
     accumulated = 0.0
     for batch in range(first_batch, stop_batch):

@@ -7,9 +7,15 @@ loss_code, alpha)`` describes the network and where each layer's parameters sit 
 the flat parameter buffer (sklearn's L-BFGS packing: all coefs raveled, then all
 intercepts). ``grads`` has the same layout as ``params``.
 
-``work = (activations, deltas, layer_starts)``: ``activations`` and ``deltas`` are
-flat buffers holding, for each layer after the input, ``max_rows * units`` values
-from ``layer_starts[i]``; a batch of ``n_rows`` uses the first ``n_rows`` rows.
+``work = (activations, deltas, layer_starts, pre_activations, masks)``:
+``activations`` and ``deltas`` are flat buffers holding, for each layer after the
+input, ``max_rows * units`` values from ``layer_starts[i]``; a batch of ``n_rows``
+uses the first ``n_rows`` rows. ``pre_activations`` (for GELU/SiLU, whose
+derivative needs the input) and ``masks`` (dropout's kept-unit scales, training
+only) have the same layout when used and are empty otherwise.
+
+``net[7]`` is the dropout rate of hidden units; dropout acts only where ``masks``
+is not empty, so prediction never drops units.
 
 Matrix products go to BLAS (``np.dot`` with ``out=``; it needs C- or
 F-contiguous operands, which flat-buffer reshapes and their transposes are);
@@ -19,7 +25,12 @@ everything around them is a loop that touches each array once.
 import numpy as np
 
 from .._numba import kernel
-from .activations import add_bias_activate, multiply_derivative
+from .activations import (
+    activate,
+    add_bias,
+    multiply_derivative,
+    needs_pre_activation,
+)
 from .losses import loss_value, output_delta
 
 
@@ -84,16 +95,61 @@ def finish_forward(params, net, work, n_rows):
 
     Adds biases, applies activations and runs the products of the later layers.
     """
-    activations, _, layer_starts = work
+    activations, _, layer_starts, pre_activations, masks = work
     n_layers = net[0].shape[0]
+    dropout = net[7] > 0.0 and masks.shape[0] > 0
     for layer in range(n_layers - 1):
         z = layer_view(activations, net, layer_starts, layer, n_rows)
         if layer > 0:
             previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
             np.dot(previous, coef_view(params, net, layer), z)
-        code = net[3] if layer < n_layers - 2 else net[4]
-        add_bias_activate(z, intercept_view(params, net, layer), code)
+        hidden = layer < n_layers - 2
+        code = net[3] if hidden else net[4]
+        bias = intercept_view(params, net, layer)
+        add_bias(z, bias)
+        if hidden and needs_pre_activation(code) and pre_activations.shape[0] > 0:
+            pre = layer_view(pre_activations, net, layer_starts, layer, n_rows)
+            pre[:, :] = z
+        activate(z, code)
+        if hidden and dropout:
+            drop_units(z, layer_view(masks, net, layer_starts, layer, n_rows), net[7])
     return layer_view(activations, net, layer_starts, n_layers - 2, n_rows)
+
+
+@kernel
+def drop_units(z, mask, rate):
+    """Inverted dropout: zero each unit with probability ``rate``, scale the rest.
+
+    ``mask`` keeps each unit's factor (0 or ``1 / (1 - rate)``) for the backward
+    pass. Draws come from numba's per-thread generator, seeded per epoch from the
+    estimator's ``random_state``.
+    """
+    n_rows, n_cols = z.shape
+    scale = z.dtype.type(1.0 / (1.0 - rate))
+    zero = z.dtype.type(0.0)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            if np.random.random() < rate:  # noqa: NPY002 - numba, per thread
+                mask[i, j] = zero
+                z[i, j] = zero
+            else:
+                mask[i, j] = scale
+                z[i, j] *= scale
+
+
+@kernel
+def undo_dropout(activated, mask, delta):
+    """Gradient through dropout: ``delta *= mask``; ``activated`` back to f(z)."""
+    n_rows, n_cols = delta.shape
+    zero = delta.dtype.type(0.0)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            factor = mask[i, j]
+            if factor == zero:
+                delta[i, j] = zero
+            else:
+                delta[i, j] *= factor
+                activated[i, j] /= factor
 
 
 @kernel
@@ -166,7 +222,7 @@ def loss_and_deltas(y, sample_weight, has_weight, params, net, work, n_rows):
     Also writes the gradients of all layers but the first's coefficients, which
     depend on how the input is stored; returns ``(loss, weight_sum)``.
     """
-    activations, deltas, layer_starts = work
+    activations, deltas, layer_starts = work[0], work[1], work[2]
     n_layers = net[0].shape[0]
     last = n_layers - 2
     output = layer_view(activations, net, layer_starts, last, n_rows)
@@ -196,9 +252,11 @@ def backward_hidden(params, grads, net, work, n_rows, weight_sum):
     Writes the coefficient gradients of layers ``1..last`` and every intercept
     gradient; the first layer's coefficient gradient is left to the caller.
     """
-    activations, deltas, layer_starts = work
+    activations, deltas, layer_starts, pre_activations, masks = work
     n_layers = net[0].shape[0]
     alpha = net[6]
+    dropout = net[7] > 0.0 and masks.shape[0] > 0
+    needs_pre = needs_pre_activation(net[3])
     for layer in range(n_layers - 2, 0, -1):
         delta = layer_view(deltas, net, layer_starts, layer, n_rows)
         previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
@@ -209,7 +267,15 @@ def backward_hidden(params, grads, net, work, n_rows, weight_sum):
         intercept_grad(delta, intercept_view(grads, net, layer), weight_sum)
         previous_delta = layer_view(deltas, net, layer_starts, layer - 1, n_rows)
         np.dot(delta, coef.T, previous_delta)
-        multiply_derivative(previous, previous_delta, net[3])
+        if dropout:
+            # ``previous`` has served the coefficient gradient above; it may now
+            # be turned back into the activation's output before dropout.
+            mask = layer_view(masks, net, layer_starts, layer - 1, n_rows)
+            undo_dropout(previous, mask, previous_delta)
+        pre = previous
+        if needs_pre:
+            pre = layer_view(pre_activations, net, layer_starts, layer - 1, n_rows)
+        multiply_derivative(previous, pre, previous_delta, net[3])
     first_delta = layer_view(deltas, net, layer_starts, 0, n_rows)
     intercept_grad(first_delta, intercept_view(grads, net, 0), weight_sum)
     return first_delta
