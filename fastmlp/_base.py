@@ -519,7 +519,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                 accumulated_loss, optimizer.step = engine.run_epoch(
                     params,
                     sample_idx,
-                    self.shuffle,
                     batch_size,
                     optimizer.settings(),
                     settings_state,

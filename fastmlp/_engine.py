@@ -165,7 +165,7 @@ class Engine:
         return max(1, int(_WORK_PER_CALL // max(per_batch, 1.0)))
 
     def run_epoch(
-        self, params, order, shuffle, batch_size, settings, state, step, dropout_seed=0
+        self, params, order, batch_size, settings, state, step, dropout_seed=0
     ):
         """One epoch of mini-batches; returns ``(sum of loss * rows, adam step)``.
 
@@ -181,7 +181,6 @@ class Engine:
         for first in range(0, n_batches, per_call):
             batches = (
                 order,
-                bool(shuffle),
                 int(first),
                 int(min(first + per_call, n_batches)),
                 int(batch_size),

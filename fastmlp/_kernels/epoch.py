@@ -1,11 +1,12 @@
 """A run of mini-batches of one epoch, entirely in compiled code.
 
 ``data = (X, Y, sample_weight)`` (dense) or ``(csr, Y, sample_weight)`` with
-``csr = (indptr, indices, values)``; ``batches = (order, shuffle, first_batch,
+``csr = (indptr, indices, values)``; ``batches = (order, first_batch,
 stop_batch, batch_size, has_weight, dropout_seed)``: batch ``b`` holds rows
-``order[b * batch_size : (b + 1) * batch_size]`` (consecutive rows when
-``shuffle`` is false). ``buffers = (x_batch, y_batch, weight_batch)`` receive the
-gathered rows, so no batch allocates. With dropout, the epoch's first part seeds
+``order[b * batch_size : (b + 1) * batch_size]`` (``order`` is an ``arange``
+when the estimator does not shuffle). ``buffers = (x_batch, y_batch,
+weight_batch)`` receive the gathered rows, so no batch allocates. With dropout,
+the epoch's first part seeds
 numba's generator of the calling thread with ``dropout_seed``.
 
 Both kernels return ``(sum of batch_loss * batch_rows, adam_step)``; the caller
@@ -47,9 +48,14 @@ def gather_values(source, rows, target):
 def run_epoch_dense(
     data, batches, buffers, params, grads, net, work, settings, state, step
 ):
-    """Mini-batches ``first_batch .. stop_batch - 1`` on dense ``X``."""
+    """Mini-batches ``first_batch .. stop_batch - 1`` on dense ``X``.
+
+    Rows are always gathered through ``order`` (an ``arange`` without
+    shuffling): one call site of the batch kernel instead of two halves the
+    code LLVM optimizes, and the copy is small next to the products.
+    """
     x, y, sample_weight = data
-    order, shuffle, first_batch, stop_batch, batch_size, has_weight, seed = batches
+    order, first_batch, stop_batch, batch_size, has_weight, seed = batches
     if net[7] > 0.0 and first_batch == 0:
         np.random.seed(seed)  # noqa: NPY002 - numba's per-thread generator
     n_samples = x.shape[0]
@@ -57,34 +63,17 @@ def run_epoch_dense(
     for batch in range(first_batch, stop_batch):
         start = batch * batch_size
         stop = min(start + batch_size, n_samples)
-        if shuffle:
-            rows = order[start:stop]
-            weight_batch = sample_weight[: stop - start]
-            if has_weight:
-                weight_batch = gather_values(sample_weight, rows, buffers[2])
-            loss = loss_grad_dense(
-                gather_rows(x, rows, buffers[0]),
-                gather_rows(y, rows, buffers[1]),
-                weight_batch,
-                has_weight,
-                params,
-                grads,
-                net,
-                work,
-            )
-        else:
-            # Consecutive rows are already contiguous: no copy. A separate call
-            # (not a shared variable) lets read-only X keep its own type.
-            loss = loss_grad_dense(
-                x[start:stop],
-                y[start:stop],
-                sample_weight[start:stop],
-                has_weight,
-                params,
-                grads,
-                net,
-                work,
-            )
+        rows = order[start:stop]
+        loss = loss_grad_dense(
+            gather_rows(x, rows, buffers[0]),
+            gather_rows(y, rows, buffers[1]),
+            gather_values(sample_weight, rows, buffers[2]),
+            has_weight,
+            params,
+            grads,
+            net,
+            work,
+        )
         accumulated += loss * (stop - start)
         step = optimizer_step(params, grads, settings, state, step)
     return accumulated, step
@@ -96,7 +85,7 @@ def run_epoch_sparse(
 ):
     """Mini-batches ``first_batch .. stop_batch - 1`` on CSR ``X``."""
     csr, y, sample_weight = data
-    order, shuffle, first_batch, stop_batch, batch_size, has_weight, seed = batches
+    order, first_batch, stop_batch, batch_size, has_weight, seed = batches
     if net[7] > 0.0 and first_batch == 0:
         np.random.seed(seed)  # noqa: NPY002 - numba's per-thread generator
     n_samples = y.shape[0]
@@ -105,16 +94,16 @@ def run_epoch_sparse(
         start = batch * batch_size
         stop = min(start + batch_size, n_samples)
         rows = order[start:stop]
-        if shuffle:
-            y_batch = gather_rows(y, rows, buffers[1])
-            weight_batch = sample_weight[: stop - start]
-            if has_weight:
-                weight_batch = gather_values(sample_weight, rows, buffers[2])
-        else:
-            y_batch = y[start:stop]
-            weight_batch = sample_weight[start:stop]
         loss = loss_grad_sparse(
-            csr, rows, y_batch, weight_batch, has_weight, params, grads, net, work
+            csr,
+            rows,
+            gather_rows(y, rows, buffers[1]),
+            gather_values(sample_weight, rows, buffers[2]),
+            has_weight,
+            params,
+            grads,
+            net,
+            work,
         )
         accumulated += loss * (stop - start)
         step = optimizer_step(params, grads, settings, state, step)

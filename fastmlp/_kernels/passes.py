@@ -108,12 +108,24 @@ def finish_forward(params, net, work, n_rows):
         bias = intercept_view(params, net, layer)
         add_bias(z, bias)
         if hidden and needs_pre_activation(code) and pre_activations.shape[0] > 0:
-            pre = layer_view(pre_activations, net, layer_starts, layer, n_rows)
-            pre[:, :] = z
+            copy_into(z, layer_view(pre_activations, net, layer_starts, layer, n_rows))
         activate(z, code)
         if hidden and dropout:
             drop_units(z, layer_view(masks, net, layer_starts, layer, n_rows), net[7])
     return layer_view(activations, net, layer_starts, n_layers - 2, n_rows)
+
+
+@kernel
+def copy_into(source, target):
+    """``target[...] = source`` for same-shape 2-D arrays.
+
+    A loop rather than slice assignment: numba's slice assignment compiles a
+    shape-mismatch error message that alone costs seconds of compile time.
+    """
+    n_rows, n_cols = source.shape
+    for i in range(n_rows):
+        for j in range(n_cols):
+            target[i, j] = source[i, j]
 
 
 @kernel
