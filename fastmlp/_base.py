@@ -195,9 +195,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             params = params.astype(dtype)
         if X.dtype != dtype:
             X = X.astype(dtype)
-        macs = largest_product_macs(layout.layer_units, min(X.shape[0], 512))
-        with blas_threads_for(macs, self.n_jobs):
-            return forward(X, params, layout, self._net(layout))
+        return forward(X, params, layout, self._net(layout), self.n_jobs)
 
     # ------------------------------------------------------------------
     # Fitting
