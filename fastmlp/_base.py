@@ -29,8 +29,8 @@ from ._params import ParameterLayout
 from ._solvers import AdamOptimizer, SGDOptimizer, minimize_lbfgs
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
-_SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-HIDDEN_ACTIVATIONS = _SKLEARN_ACTIVATIONS + (
+SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+HIDDEN_ACTIVATIONS = SKLEARN_ACTIVATIONS + (
     "leaky_relu",
     "elu",
     "gelu",
@@ -695,6 +695,17 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         Returns
         -------
         estimator : sklearn.neural_network.MLPClassifier or MLPRegressor
+
+        Raises
+        ------
+        NotFittedError
+            If this estimator is not fitted.
+        ValueError
+            If its hidden activation is one scikit-learn does not have.
+
+        See Also
+        --------
+        fastmlp.from_sklearn : The conversion the other way.
         """
         from ._interchange import to_sklearn
 

@@ -23,11 +23,9 @@ from sklearn.base import is_classifier
 from sklearn.neural_network import _stochastic_optimizers as _sklearn_optimizers
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import SKLEARN_ACTIVATIONS
 from ._params import ParameterLayout
 from ._solvers import AdamOptimizer, SGDOptimizer
-
-# Hidden activations scikit-learn's estimators can compute.
-SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 
 # Fitted attributes both libraries have, copied as they are (deep copies);
 # each is copied only when the source has it (L-BFGS fits have no loss curve,
