@@ -60,6 +60,39 @@ def layer_view(buffer, net, layer_starts, layer, n_rows):
 
 
 @kernel
+def transpose_dot(a, delta, out):
+    """``out = a.T @ delta``.
+
+    With one output column the product is a sum of scaled rows, a loop that
+    vectorizes and costs a fifth of a BLAS call at the small shapes where it
+    matters (binary classification, single-output regression).
+    """
+    if delta.shape[1] == 1:
+        n_rows, n_cols = a.shape
+        for p in range(n_cols):
+            out[p, 0] = 0.0
+        for i in range(n_rows):
+            scale = delta[i, 0]
+            for p in range(n_cols):
+                out[p, 0] += a[i, p] * scale
+    else:
+        np.dot(a.T, delta, out)
+
+
+@kernel
+def dot_transpose(delta, coef, out):
+    """``out = delta @ coef.T``; an outer product when ``coef`` has one column."""
+    if coef.shape[1] == 1:
+        n_rows, n_cols = out.shape
+        for i in range(n_rows):
+            scale = delta[i, 0]
+            for p in range(n_cols):
+                out[i, p] = scale * coef[p, 0]
+    else:
+        np.dot(delta, coef.T, out)
+
+
+@kernel
 def sparse_rows_dot(indptr, indices, data, rows, weights, out):
     """``out = X[rows] @ weights`` for CSR ``X``, without densifying ``X``."""
     n_out = out.shape[1]
@@ -274,11 +307,11 @@ def backward_hidden(params, grads, net, work, n_rows, weight_sum):
         previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
         coef = coef_view(params, net, layer)
         coef_grad = coef_view(grads, net, layer)
-        np.dot(previous.T, delta, coef_grad)
+        transpose_dot(previous, delta, coef_grad)
         finish_coef_grad(coef_grad, coef, alpha, weight_sum)
         intercept_grad(delta, intercept_view(grads, net, layer), weight_sum)
         previous_delta = layer_view(deltas, net, layer_starts, layer - 1, n_rows)
-        np.dot(delta, coef.T, previous_delta)
+        dot_transpose(delta, coef, previous_delta)
         if dropout:
             # ``previous`` has served the coefficient gradient above; it may now
             # be turned back into the activation's output before dropout.
@@ -303,7 +336,7 @@ def loss_grad_dense(x, y, sample_weight, has_weight, params, grads, net, work):
     )
     first_delta = backward_hidden(params, grads, net, work, n_rows, weight_sum)
     first_grad = coef_view(grads, net, 0)
-    np.dot(x.T, first_delta, first_grad)
+    transpose_dot(x, first_delta, first_grad)
     finish_coef_grad(first_grad, coef_view(params, net, 0), net[6], weight_sum)
     return loss
 
