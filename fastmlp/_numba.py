@@ -20,6 +20,10 @@ options to prove it):
   running fits in threads and from BLAS inside the products.
 """
 
+import functools
+import hashlib
+from pathlib import Path
+
 from numba import njit
 
 JIT_OPTIONS = {
@@ -28,6 +32,28 @@ JIT_OPTIONS = {
     "fastmath": False,
     "error_model": "numpy",
 }
+
+
+_KERNEL_SOURCES = [
+    Path(__file__),
+    *sorted((Path(__file__).parent / "_kernels").glob("*.py")),
+]
+
+
+@functools.cache
+def kernels_source_stamp():
+    """A hash of every kernel source file (and of this one).
+
+    numba stamps a cached function with its own file only, so a change in a
+    kernel it calls from another file would load stale machine code (numba
+    issue #1833). Stamping every kernel with all of them makes any change
+    recompile everything.
+    """
+    digest = hashlib.sha256()
+    for path in _KERNEL_SOURCES:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.digest()
 
 
 def kernel(function):
@@ -41,6 +67,11 @@ def kernel(function):
     Returns
     -------
     dispatcher : numba.core.registry.CPUDispatcher
-        The lazily compiled function.
+        The lazily compiled function (the function itself under
+        ``NUMBA_DISABLE_JIT=1``).
     """
-    return njit(**JIT_OPTIONS)(function)
+    dispatcher = njit(**JIT_OPTIONS)(function)
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is not None and hasattr(cache_file, "_source_stamp"):
+        cache_file._source_stamp = kernels_source_stamp()
+    return dispatcher

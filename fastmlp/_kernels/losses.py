@@ -51,12 +51,12 @@ def loss_value(y_true, y_pred, sample_weight, has_weight, loss_code):
     n_rows, n_outputs = y_pred.shape
     eps = np.finfo(y_pred.dtype).eps
     one = y_pred.dtype.type(1.0)
-    total = 0.0
-    weight_sum = 0.0
+    total = np.float64(0.0)
+    weight_sum = np.float64(0.0)
     for i in range(n_rows):
         weight = sample_weight[i] if has_weight else 1.0
         weight_sum += weight
-        row = 0.0
+        row = np.float64(0.0)
         for j in range(n_outputs):
             target = y_true[i, j]
             predicted = y_pred[i, j]

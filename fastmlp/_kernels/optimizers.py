@@ -43,7 +43,10 @@ def adam_step(
     power = float(step)
     rate = learning_rate * np.sqrt(1.0 - beta_2**power) / (1.0 - beta_1**power)
     dtype = params.dtype.type
-    neg_rate = dtype(-rate)
+    # The step is computed in float64 and rounded once into the parameters, as
+    # scikit-learn does in float32 too (its learning rate is a NumPy float64
+    # scalar); the moments stay in the parameters' dtype, as scikit-learn's.
+    neg_rate = -rate
     b1 = dtype(beta_1)
     b2 = dtype(beta_2)
     one_minus_b1 = dtype(1.0 - beta_1)
@@ -55,7 +58,7 @@ def adam_step(
         v = b2 * second[k] + one_minus_b2 * (grad * grad)
         first[k] = m
         second[k] = v
-        params[k] += neg_rate * m / (np.sqrt(v) + eps)
+        params[k] = params[k] + neg_rate * m / (np.sqrt(v) + eps)
 
 
 @kernel

@@ -243,7 +243,7 @@ def squared_coef_sum(params, net):
     enters only the reported loss, where the changed rounding is invisible.
     """
     n_coefs = net[2][0]
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float64(0.0)
     n_blocked = n_coefs - n_coefs % 8
     for base in range(0, n_blocked, 8):
         s0 += params[base] * params[base]
@@ -272,7 +272,7 @@ def loss_and_deltas(y, sample_weight, has_weight, params, net, work, n_rows):
     last = n_layers - 2
     output = layer_view(activations, net, layer_starts, last, n_rows)
     loss = loss_value(y, output, sample_weight, has_weight, net[5])
-    total_weight = 0.0
+    total_weight = np.float64(0.0)
     if has_weight:
         for i in range(n_rows):
             total_weight += sample_weight[i]

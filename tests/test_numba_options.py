@@ -1,0 +1,121 @@
+"""Every compiled kernel is built with ``fastmlp._numba.JIT_OPTIONS``.
+
+Each module under ``fastmlp._kernels`` is imported and every function it
+defines must be a numba ``CPUDispatcher`` whose options are the policy of
+``_numba.py``: ``nogil=True``, ``fastmath=False`` (in particular never the
+``nnan``/``ninf`` flags, so NaN and inf checks keep working),
+``error_model="numpy"``, nopython mode, no ``parallel``, no eager signatures,
+and ``cache=True``. ``cache`` is consumed by the decorator rather than stored in
+``targetoptions``: it shows as a ``FunctionCache`` (instead of a ``NullCache``)
+on the dispatcher. ``boundscheck`` must be left unset so that
+``NUMBA_BOUNDSCHECK=1`` can turn it on for the whole package.
+
+With ``NUMBA_DISABLE_JIT=1`` the kernels are plain Python functions; the
+dispatcher checks are skipped and only the policy itself is checked.
+"""
+
+import importlib
+import inspect
+import pkgutil
+
+import numba
+import pytest
+
+import fastmlp._kernels
+from fastmlp import _numba
+
+pytestmark = pytest.mark.kernel
+
+needs_jit = pytest.mark.skipif(
+    numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: kernels are plain Python"
+)
+
+EXPECTED_MODULES = {"activations", "losses", "passes", "optimizers", "epoch", "predict"}
+
+
+def kernel_modules():
+    return [
+        importlib.import_module(f"{fastmlp._kernels.__name__}.{info.name}")
+        for info in pkgutil.iter_modules(fastmlp._kernels.__path__)
+    ]
+
+
+def own_functions(module):
+    """``(name, object)`` of every function or dispatcher ``module`` defines."""
+    found = []
+    for name, obj in sorted(vars(module).items()):
+        function = getattr(obj, "py_func", obj)
+        if inspect.isfunction(function) and function.__module__ == module.__name__:
+            found.append((name, obj))
+    return found
+
+
+KERNELS = [
+    (f"{module.__name__.rsplit('.', 1)[1]}.{name}", obj)
+    for module in kernel_modules()
+    for name, obj in own_functions(module)
+]
+
+
+def test_policy():
+    assert _numba.JIT_OPTIONS == {
+        "cache": True,
+        "nogil": True,
+        "fastmath": False,
+        "error_model": "numpy",
+    }
+    assert not _numba.JIT_OPTIONS.get("parallel", False)
+
+
+def test_kernel_modules_are_found():
+    names = {module.__name__.rsplit(".", 1)[1] for module in kernel_modules()}
+    assert EXPECTED_MODULES <= names
+    for module in kernel_modules():
+        assert own_functions(module), f"{module.__name__} defines no kernel"
+
+
+@needs_jit
+@pytest.mark.parametrize(("name", "kernel"), KERNELS, ids=[k[0] for k in KERNELS])
+def test_kernel_is_a_dispatcher_with_the_policy(name, kernel):
+    assert isinstance(kernel, numba.core.registry.CPUDispatcher), (
+        f"{name} is not compiled (a plain helper in a kernel module?)"
+    )
+    options = kernel.targetoptions
+    for key in ("nogil", "fastmath", "error_model"):
+        assert options.get(key) == _numba.JIT_OPTIONS[key], (name, key, options)
+    fastmath = options.get("fastmath")
+    assert fastmath is False, f"{name}: fastmath={fastmath!r}"
+    assert options.get("nopython", False) is True, name
+    assert not options.get("parallel", False), f"{name} is parallel"
+    assert options.get("boundscheck") is None, (
+        f"{name} fixes boundscheck; NUMBA_BOUNDSCHECK could not override it"
+    )
+    assert isinstance(kernel._cache, numba.core.caching.FunctionCache), (
+        f"{name} is not cached (cache=True missing)"
+    )
+    # Lazy compilation: no signature given at decoration time.
+    assert kernel._can_compile
+
+
+@needs_jit
+def test_kernels_are_built_by_fastmlp_numba_kernel():
+    # Same options dict as a dispatcher made by _numba.kernel right now.
+    reference = _numba.kernel(lambda x: x)
+    for name, kernel in KERNELS:
+        assert kernel.targetoptions == reference.targetoptions, name
+
+
+def test_disable_jit_gives_plain_functions():
+    if not numba.config.DISABLE_JIT:
+        pytest.skip("only meaningful with NUMBA_DISABLE_JIT=1")
+    for name, kernel in KERNELS:
+        assert inspect.isfunction(kernel), name
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no cache without the JIT")
+def test_cache_is_stamped_with_every_kernel_source():
+    """A change in any kernel file must invalidate every cached kernel."""
+    from fastmlp._numba import kernels_source_stamp
+
+    stamps = {dispatcher._cache._cache_file._source_stamp for _, dispatcher in KERNELS}
+    assert stamps == {kernels_source_stamp()}
