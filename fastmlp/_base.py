@@ -8,6 +8,7 @@ scikit-learn does per mini-batch (forward, loss, backward, optimizer step) runs
 in compiled kernels, a whole epoch per call (``_engine.py``).
 """
 
+import copy
 import warnings
 from abc import ABC, abstractmethod
 from numbers import Integral, Real
@@ -187,8 +188,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
     def _forward_with(self, X, layout, params):
         """Output-layer values for validated ``X`` through parameters ``params``."""
-        x_dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
-        dtype = np.result_type(x_dtype, params.dtype)
+        # NumPy's promotion, as scikit-learn's products give: a float32 model
+        # keeps float32 for bool and small integer X
+        dtype = np.result_type(X.dtype, params.dtype)
         if dtype not in (np.float32, np.float64):
             dtype = np.dtype(np.float64)
         if params.dtype != dtype:
@@ -260,6 +262,27 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         """Hook for target checks that depend on the loss (see MLPRegressor)."""
 
     def _fit(self, X, y, sample_weight=None, incremental=False, validation=None):
+        """Fit, or leave the estimator as it was if fitting raises.
+
+        scikit-learn can leave a half-made model behind (initial weights of a
+        fit whose validation split then failed, NaN weights after divergence);
+        here a failed call restores every attribute, and the weights' values.
+        """
+        saved_attributes = dict(self.__dict__)
+        flat = getattr(self, "_params_flat", None)
+        saved_params = None if flat is None else flat.copy()
+        if "_optimizer" in saved_attributes:  # its moments change in place
+            saved_attributes["_optimizer"] = copy.deepcopy(self._optimizer)
+        try:
+            return self._fit_unguarded(X, y, sample_weight, incremental, validation)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved_attributes)
+            if saved_params is not None:
+                flat[...] = saved_params
+            raise
+
+    def _fit_unguarded(self, X, y, sample_weight, incremental, validation):
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -502,7 +525,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             params.dtype,
             batch_size,
         )
-        settings_state = optimizer.state()
 
         try:
             self.n_iter_ = 0
@@ -514,17 +536,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     # drawn only with dropout: the default stream stays sklearn's
                     dropout_seed = self._random_state.randint(np.iinfo(np.int32).max)
 
-                accumulated_loss, optimizer.step = engine.run_epoch(
-                    params,
-                    sample_idx,
-                    batch_size,
-                    optimizer.settings(),
-                    settings_state,
-                    optimizer.step,
-                    dropout_seed,
+                accumulated_loss = engine.run_epoch(
+                    params, sample_idx, batch_size, optimizer, dropout_seed
                 )
-                if isinstance(optimizer, AdamOptimizer):
-                    optimizer.after_epoch()
 
                 self.n_iter_ += 1
                 self.loss_ = accumulated_loss / X_train.shape[0]

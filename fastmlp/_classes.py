@@ -424,6 +424,12 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
             dtype=(np.float64, np.float32),
             reset=reset,
         )
+        if y.dtype.kind in "USV":
+            # scikit-learn lets text through here and fails (or parses numbers
+            # from strings) later; regression targets must be numbers
+            raise ValueError(
+                f"Regression targets must be numeric; got y of dtype {y.dtype}."
+            )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y

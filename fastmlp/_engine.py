@@ -175,19 +175,21 @@ class Engine:
         per_batch = batch_size * float(np.sum(units[:-1] * units[1:])) * 3.0
         return max(1, int(_WORK_PER_CALL // max(per_batch, 1.0)))
 
-    def run_epoch(
-        self, params, order, batch_size, settings, state, step, dropout_seed=0
-    ):
-        """One epoch of mini-batches; returns ``(sum of loss * rows, adam step)``.
+    def run_epoch(self, params, order, batch_size, optimizer, dropout_seed=0):
+        """One epoch of mini-batches; returns the sum of batch loss times rows.
 
         The epoch runs in parts of :meth:`batches_per_call` batches, so that a
-        KeyboardInterrupt is raised between parts, as in scikit-learn's loop.
+        KeyboardInterrupt is raised between parts, as in scikit-learn's loop;
+        ``optimizer`` (``fastmlp._solvers``) is brought up to date after every
+        part, so an interrupted epoch leaves it consistent with the weights.
         """
         kernel = run_epoch_sparse if self.sparse else run_epoch_dense
         data = (self.x, self.y, self.sample_weight)
         n_batches = -(-self.n_samples // batch_size)
         per_call = self.batches_per_call(batch_size)
         order = np.ascontiguousarray(order, dtype=np.int64)
+        settings = optimizer.settings()
+        state = optimizer.state()
         accumulated = 0.0
         for first in range(0, n_batches, per_call):
             batches = (
@@ -208,10 +210,11 @@ class Engine:
                 self.work,
                 settings,
                 state,
-                int(step),
+                int(optimizer.step),
             )
+            optimizer.after_steps(step)
             accumulated += part
-        return accumulated, step
+        return accumulated
 
     def loss_grad(self, params):
         """Loss and gradient over all rows (one batch), for L-BFGS."""

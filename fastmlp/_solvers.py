@@ -22,6 +22,10 @@ class BaseOptimizer:
         self.learning_rate = float(learning_rate_init)
         self.step = 0
 
+    def after_steps(self, step):
+        """Record the step count after a run of mini-batch steps."""
+        self.step = step
+
     def iteration_ends(self, time_step):
         """Called at the end of every epoch with the number of samples seen."""
 
@@ -124,8 +128,9 @@ class AdamOptimizer(BaseOptimizer):
     def state(self):
         return (self.first_moments, self.second_moments)
 
-    def after_epoch(self):
-        """Keep ``learning_rate`` as scikit-learn reports it after its last step."""
+    def after_steps(self, step):
+        """Record ``t`` and ``learning_rate`` as scikit-learn's Adam has them."""
+        self.step = step
         if self.step:
             self.learning_rate = (
                 self.learning_rate_init

@@ -44,6 +44,7 @@ from sklearn.utils import shuffle as sk_shuffle
 
 import fastmlp._kernels
 from fastmlp import _engine as engine_module
+from fastmlp import _solvers as solvers
 from fastmlp._engine import make_net, make_work
 from fastmlp._kernels import activations as activations_kernels
 from fastmlp._kernels import epoch as epoch_kernels
@@ -1452,16 +1453,19 @@ def test_engine_runs_the_kernels_as_the_reference(dtype, storage, solver, monkey
     assert engine.batches_per_call(4) == 1
     coefs, intercepts = problem.reference_params()
     order = np.random.default_rng(34).permutation(11)
+    size = problem.layout.size
     if solver == "adam":
-        settings = adam_settings(0.01)
+        engine_optimizer = solvers.AdamOptimizer(size, dtype, 0.01, 0.9, 0.999, 1e-8)
         optimizer = ref.Adam(coefs + intercepts, 0.01, 0.9, 0.999, 1e-8)
     else:
-        settings = sgd_settings(0.01, 0.9, True)
+        engine_optimizer = solvers.SGDOptimizer(
+            size, dtype, 0.01, "constant", 0.9, True
+        )
         optimizer = ref.SGD(coefs + intercepts, 0.01, 0.9, True)
-    state = (np.zeros(problem.layout.size, dtype), np.zeros(problem.layout.size, dtype))
-    accumulated, step = engine.run_epoch(
-        problem.params, order, 4, settings, state, 0, dropout_seed=35
+    accumulated = engine.run_epoch(
+        problem.params, order, 4, engine_optimizer, dropout_seed=35
     )
+    step = engine_optimizer.step
     want = ref.run_epoch(
         problem.reference_input(),
         problem.Y,
