@@ -11,6 +11,7 @@ in compiled kernels, a whole epoch per call (``_engine.py``).
 import copy
 import warnings
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -261,26 +262,36 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
     def _check_y_for_loss(self, y):
         """Hook for target checks that depend on the loss (see MLPRegressor)."""
 
-    def _fit(self, X, y, sample_weight=None, incremental=False, validation=None):
-        """Fit, or leave the estimator as it was if fitting raises.
+    @contextmanager
+    def _rollback_on_error(self):
+        """Leave the estimator as it was if the block raises.
 
         scikit-learn can leave a half-made model behind (initial weights of a
         fit whose validation split then failed, NaN weights after divergence);
-        here a failed call restores every attribute, and the weights' values.
+        here a failed call restores every attribute, the curves' contents, the
+        weights' values and the optimizer's state.
         """
-        saved_attributes = dict(self.__dict__)
+        saved = {
+            name: list(value) if isinstance(value, list) else value
+            for name, value in self.__dict__.items()
+        }
         flat = getattr(self, "_params_flat", None)
         saved_params = None if flat is None else flat.copy()
-        if "_optimizer" in saved_attributes:  # its moments change in place
-            saved_attributes["_optimizer"] = copy.deepcopy(self._optimizer)
+        if "_optimizer" in saved:  # its moments change in place
+            saved["_optimizer"] = copy.deepcopy(self._optimizer)
         try:
-            return self._fit_unguarded(X, y, sample_weight, incremental, validation)
+            yield
         except BaseException:
             self.__dict__.clear()
-            self.__dict__.update(saved_attributes)
+            self.__dict__.update(saved)
             if saved_params is not None:
                 flat[...] = saved_params
             raise
+
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation=None):
+        """Fit, or leave the estimator as it was if fitting raises."""
+        with self._rollback_on_error():
+            return self._fit_unguarded(X, y, sample_weight, incremental, validation)
 
     def _fit_unguarded(self, X, y, sample_weight, incremental, validation):
         hidden_layer_sizes = self.hidden_layer_sizes
