@@ -12,8 +12,8 @@ it lets the harness run (and its smoke test pass) without fastmlp.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 FAKE_ENV = "FASTMLP_BENCH_FAKE"
 
@@ -100,8 +100,10 @@ def get_contestant(name):
 
             note = f"FAKE: {FAKE_ENV}=1, sklearn's classes stand in for fastmlp"
             return Contestant(
-                "fastmlp", f"fake (sklearn {sklearn.__version__})",
-                _maker(_fastmlp_classes), note,
+                "fastmlp",
+                f"fake (sklearn {sklearn.__version__})",
+                _maker(_fastmlp_classes),
+                note,
             )
         try:
             import fastmlp

@@ -114,7 +114,7 @@ def classification(n_train, n_features, n_classes, dtype="float64"):
     Dataset
     """
     n_informative = max(2, min(n_features // 4, 64))
-    while n_classes > 2 ** n_informative:
+    while n_classes > 2**n_informative:
         n_informative += 1
     X, y = make_classification(
         n_samples=_n_total(n_train),

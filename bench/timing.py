@@ -36,7 +36,7 @@ def timed(fn):
     return seconds, result
 
 
-def alternate(calls, reps):
+def alternate(calls, reps, settle=0.0, budget_s=None):
     """Time several callables in turn, ``reps`` rounds, rotating the order.
 
     Round ``r`` runs the callables starting from the ``r``-th one (A B C,
@@ -49,6 +49,16 @@ def alternate(calls, reps):
         Name to zero-argument callable.
     reps : int
         Rounds.
+    settle : float, default=0.0
+        Seconds to sleep before each timed call (outside the timed region),
+        so that the BLAS and OpenMP threads the previous call left
+        spin-waiting (OpenBLAS spins ~0.1 s after a call) have gone to sleep
+        and do not steal this call's cores.
+    budget_s : float, optional
+        A callable whose timed seconds add up to this stops after the round
+        that crossed it (it always gets one round), so that one very slow
+        contestant cannot eat the run's time budget. Its list is then
+        shorter: rounds 0..k-1, still aligned with the others.
 
     Returns
     -------
@@ -61,8 +71,14 @@ def alternate(calls, reps):
     times = {name: [] for name in names}
     results = {}
     for rep in range(reps):
+        if budget_s is not None:
+            names = [n for n in names if not times[n] or sum(times[n]) < budget_s]
+            if not names:
+                break
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:
+            if settle:
+                time.sleep(settle)
             seconds, results[name] = timed(calls[name])
             times[name].append(seconds)
     return times, results

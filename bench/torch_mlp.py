@@ -145,9 +145,10 @@ class TorchMLP:
         if self.task == "binary":
             return F.binary_cross_entropy_with_logits(out, target)
         if self.task == "multilabel":
-            return F.binary_cross_entropy_with_logits(
-                out, target, reduction="sum"
-            ) / out.shape[0]
+            return (
+                F.binary_cross_entropy_with_logits(out, target, reduction="sum")
+                / out.shape[0]
+            )
         return 0.5 * F.mse_loss(out, target)
 
     def _loss(self, x, target, coefs, intercepts):
@@ -269,7 +270,11 @@ class TorchMLP:
             flat.detach().numpy().astype(np.float64),
             method="L-BFGS-B",
             jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+            options={
+                "maxfun": self.max_fun,
+                "maxiter": self.max_iter,
+                "gtol": self.tol,
+            },
         )
         self.n_iter_ = int(result.nit)
         self.loss_ = float(result.fun)

@@ -1,0 +1,443 @@
+"""Command line: ``python -m bench [--quick | --full | --tiny] [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import math
+import os
+import shlex
+import sys
+import time
+
+from bench import cases as cases_mod
+from bench import sweeps as sweeps_mod
+from bench.contestants import (
+    CONTESTANT_ORDER,
+    available_contestants,
+    fastmlp_is_faked,
+)
+from bench.modes import MODES
+from bench.report import fmt_seconds
+
+DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def parse_args(argv=None):
+    """Parse the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+
+    Returns
+    -------
+    argparse.Namespace
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark fastmlp against scikit-learn "
+        "(and PyTorch when installed).",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller suite, < 2 minutes")
+    size.add_argument(
+        "--full", action="store_true", help="full sweeps, more epochs and rounds"
+    )
+    size.add_argument(
+        "--tiny",
+        action="store_true",
+        help="very small sizes, 1-2 epochs: a smoke test of the harness",
+    )
+    parser.add_argument(
+        "--filter",
+        metavar="SUBSTR",
+        help="only cases and sweeps whose name contains SUBSTR",
+    )
+    parser.add_argument(
+        "--reps",
+        type=int,
+        metavar="N",
+        help="alternated rounds per case (default: 1/3/5/7 by mode)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="threads for BLAS, numba and torch (default: BLAS as is)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        default=DEFAULT_OUT,
+        help="output directory (default: bench/results)",
+    )
+    parser.add_argument(
+        "--no-subprocess",
+        action="store_true",
+        help="skip compile-time, latency and memory measurements in "
+        "fresh processes (and run the two-thread case in-process)",
+    )
+    parser.add_argument(
+        "--contestants",
+        metavar="LIST",
+        default=",".join(CONTESTANT_ORDER),
+        help="comma-separated subset of fastmlp,sklearn,torch (default: all that "
+        "are installed; sklearn is the baseline of every ratio)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        metavar="SECONDS",
+        help="idle time before each timed call (default by mode)",
+    )
+    args = parser.parse_args(argv)
+    args.mode = (
+        "tiny"
+        if args.tiny
+        else "quick"
+        if args.quick
+        else "full"
+        if args.full
+        else "default"
+    )
+    mode = MODES[args.mode]
+    if args.reps is None:
+        args.reps = mode.reps
+    if args.settle is None:
+        args.settle = mode.settle
+    args.contestants = [n.strip() for n in args.contestants.split(",") if n.strip()]
+    unknown = set(args.contestants) - set(CONTESTANT_ORDER)
+    if unknown:
+        parser.error(f"unknown contestants: {', '.join(sorted(unknown))}")
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    return args
+
+
+def say(message):
+    """Print one progress line at once."""
+    print(message, flush=True)
+
+
+def _clean(value):
+    """Replace NaN/inf by None, tuples by lists, so the JSON is strict."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return _clean(value.item())
+    return value
+
+
+def _write(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+def _case_line(index, total, result, seconds):
+    parts = []
+    for name, entry in result["contestants"].items():
+        if "error" in entry:
+            parts.append(f"{name} FAILED")
+            continue
+        if "skipped" in entry:
+            parts.append(f"{name} skipped (too slow)")
+            continue
+        if result["kind"] == "concurrent":
+            parts.append(
+                f"{name} x{entry.get('speedup', float('nan')):.2f} in 2 threads"
+            )
+            continue
+        text = f"{name} {fmt_seconds(entry.get('per_unit_s'))}"
+        if name != "sklearn" and entry.get("speedup_vs_sklearn") is not None:
+            text += f" (x{entry['speedup_vs_sklearn']:.2f})"
+        parts.append(text)
+    unit = result.get("unit", "")
+    line = f"[{index}/{total}] {result['name']} ({seconds:.1f} s) {unit}: " + ", ".join(
+        parts
+    )
+    compile_s = result.get("fresh", {}).get("fastmlp", {}).get("compile_s")
+    if compile_s is not None:
+        line += f"; fastmlp compile {fmt_seconds(compile_s)}"
+    return line
+
+
+def _first_use(contestants):
+    """Fit each contestant once on a few rows, before any case.
+
+    One-time costs (lazy imports such as torch.optim's, first allocations)
+    then do not land in the first case's warm-up, whose time decides whether
+    a very slow contestant is timed at all.
+    """
+    import warnings
+
+    from bench.cases import FORCED
+    from bench.datasets import classification
+
+    data = classification(64, 4, 2)
+    params = {**FORCED, "hidden_layer_sizes": (4,), "batch_size": 16, "max_iter": 1}
+    for contestant in contestants:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                contestant.make(data.task, params).fit(data.X_train, data.y_train)
+        except Exception:  # its failures show, with context, in the cases
+            pass
+
+
+def run_case(case, args, contestants):
+    """Measure one case with everything the options ask for.
+
+    Parameters
+    ----------
+    case : Case
+    args : argparse.Namespace
+    contestants : list of Contestant
+
+    Returns
+    -------
+    dict
+    """
+    from bench.measure import error_text, measure_case
+
+    if case.kind == "concurrent":
+        return _run_concurrent(case, args, contestants)
+    mode = MODES[args.mode]
+    result = measure_case(
+        case,
+        args.mode,
+        contestants,
+        args.reps,
+        settle=args.settle,
+        budget_s=mode.case_budget_s,
+    )
+    if not args.no_subprocess and mode.wants_warm(case.name):
+        from bench.datasets import predict_rows
+        from bench.subproc import fresh_process_measurements
+
+        data = case.data(args.mode)
+        X_pred = None
+        if case.kind == "predict":
+            X_pred = predict_rows(
+                case.predict_rows[args.mode], data.n_features, data.X_train.dtype
+            )
+        try:
+            result["fresh"] = fresh_process_measurements(
+                data.task,
+                case.estimator_params(args.mode),
+                data.X_train,
+                data.y_train,
+                contestants,
+                args.threads,
+                X_pred=X_pred,
+                measure_compile=mode.wants_compile(case.name),
+            )
+        except Exception as exc:
+            result["fresh_error"] = error_text(exc)
+    return result
+
+
+def _run_concurrent(case, args, contestants):
+    from bench.concurrency import measure_concurrency
+    from bench.measure import error_text, score_name
+    from bench.subproc import concurrency_in_subprocess
+
+    data = case.data(args.mode)
+    params = case.estimator_params(args.mode)
+    result = {
+        "name": case.name,
+        "title": case.title,
+        "kind": case.kind,
+        "unit": "s per 2 fits",
+        "data": {
+            "name": data.name,
+            "task": data.task,
+            "n_train": data.n_train,
+            "n_features": data.n_features,
+            "dtype": str(data.X_train.dtype),
+        },
+        "params": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()
+        },
+        "epochs": params["max_iter"],
+        "reps": args.reps,
+        "score_name": score_name(data.task),
+        "in_subprocess": not args.no_subprocess,
+        "target_s": MODES[args.mode].concurrent_target_s,
+        "contestants": {},
+    }
+    for contestant in contestants:
+        if args.no_subprocess:
+            try:
+                entry = measure_concurrency(
+                    contestant,
+                    data.task,
+                    params,
+                    data.X_train,
+                    data.y_train,
+                    args.reps,
+                    settle=args.settle,
+                    target_s=MODES[args.mode].concurrent_target_s,
+                )
+            except Exception as exc:
+                entry = {"error": error_text(exc)}
+        else:
+            entry = concurrency_in_subprocess(
+                contestant.name,
+                data.task,
+                params,
+                data.X_train,
+                data.y_train,
+                args.threads,
+                args.reps,
+                settle=args.settle,
+                target_s=MODES[args.mode].concurrent_target_s,
+            )
+        result["contestants"][contestant.name] = entry
+    return result
+
+
+def main(argv=None):
+    """Run the suite and write ``latest.md``, ``latest.json`` and the PNGs.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 when nothing could be measured.
+    """
+    import warnings
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parse_args(argv)
+    warnings.simplefilter("ignore")
+    from bench.envinfo import cpu_snapshot, other_cpu_load
+
+    started = time.perf_counter()
+    load_start = os.getloadavg()[0]
+    cpu_start = cpu_snapshot()
+    started_at = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+    # Contestants first: importing fastmlp may choose numba's threading layer,
+    # which setting thread counts would otherwise fix.
+    contestants = available_contestants(
+        [n for n in CONTESTANT_ORDER if n in args.contestants]
+    )
+    names = [c.name for c in contestants]
+    if "fastmlp" in args.contestants and "fastmlp" not in names:
+        say(
+            "fastmlp is not importable: measuring the others only "
+            "(FASTMLP_BENCH_FAKE=1 stands sklearn in for it)"
+        )
+    elif fastmlp_is_faked():
+        say("FASTMLP_BENCH_FAKE=1: the 'fastmlp' contestant is sklearn")
+    if "torch" in args.contestants and "torch" not in names:
+        say(
+            "torch is not installed: no PyTorch contestant "
+            "(add it with .venv/bin/pip install torch==2.13.0)"
+        )
+
+    from bench.threads import configure_threads
+
+    threads = configure_threads(args.threads)
+    _first_use(contestants)
+    # Everything imported so far (torch alone brings ~10^6 objects) goes to
+    # the permanent generation, so the gc.collect() before each timed call
+    # costs microseconds instead of a quarter of a second.
+    gc.collect()
+    gc.freeze()
+    say(
+        f"mode {args.mode}, {args.reps} rounds, contestants {', '.join(names)}, "
+        f"threads: BLAS {threads['blas']}, numba {threads['numba']}, "
+        f"torch {threads['torch']}"
+    )
+
+    selected = cases_mod.select_cases(args.filter)
+    sweep_names = [
+        s for s in sweeps_mod.SWEEPS if args.filter is None or args.filter in s
+    ]
+    if not selected and not sweep_names:
+        say(f"no case or sweep name contains {args.filter!r}")
+        return 1
+    results = {"contestant_names": names, "cases": [], "sweeps": [], "problems": []}
+    total = len(selected) + len(sweep_names)
+    for index, case in enumerate(selected, start=1):
+        t0 = time.perf_counter()
+        try:
+            result = run_case(case, args, contestants)
+        except Exception as exc:  # keep going: one broken case must not lose the rest
+            from bench.measure import error_text
+
+            results["problems"].append(f"case {case.name}: {error_text(exc)}")
+            say(f"[{index}/{total}] {case.name} FAILED: {error_text(exc)}")
+            continue
+        results["cases"].append(result)
+        say(_case_line(index, total, result, time.perf_counter() - t0))
+    for offset, name in enumerate(sweep_names, start=len(selected) + 1):
+        t0 = time.perf_counter()
+        try:
+            sweep = sweeps_mod.run_sweep(
+                name,
+                args.mode,
+                contestants,
+                settle=args.settle,
+                progress=lambda msg: say("    " + msg),
+            )
+        except Exception as exc:
+            from bench.measure import error_text
+
+            results["problems"].append(f"sweep {name}: {error_text(exc)}")
+            say(f"[{offset}/{total}] {name} FAILED: {error_text(exc)}")
+            continue
+        results["sweeps"].append(sweep)
+        say(f"[{offset}/{total}] {name} ({time.perf_counter() - t0:.1f} s)")
+
+    from bench import envinfo, plots, report
+
+    results["environment"] = envinfo.collect(threads, contestants)
+    command = "python -m bench" + ("" if not argv else " " + shlex.join(argv))
+    results["run"] = {
+        "command": command,
+        "argv": argv,
+        "mode": args.mode,
+        "reps": args.reps,
+        "settle": args.settle,
+        "threads": args.threads,
+        "subprocess_measurements": not args.no_subprocess,
+        "started": started_at,
+        "loadavg_1min_start": load_start,
+        "loadavg_1min_end": os.getloadavg()[0],
+        "other_processes_cpus": other_cpu_load(cpu_start, cpu_snapshot()),
+        "seconds": time.perf_counter() - started,
+    }
+    os.makedirs(args.out, exist_ok=True)
+    results["plots"] = [
+        os.path.basename(p) for p in plots.write_plots(results, args.out)
+    ]
+    results["run"]["seconds"] = time.perf_counter() - started
+    clean = _clean(results)
+    _write(os.path.join(args.out, "latest.json"), json.dumps(clean, indent=1) + "\n")
+    markdown = report.render(clean)
+    _write(os.path.join(args.out, "latest.md"), markdown)
+    say("")
+    say(report.summary_table(clean))
+    say("")
+    say(
+        f"wrote {os.path.join(args.out, 'latest.md')}, latest.json and "
+        f"{len(results['plots'])} PNGs in {results['run']['seconds']:.0f} s"
+    )
+    return 0 if results["cases"] or results["sweeps"] else 1

@@ -1,0 +1,264 @@
+"""Measure one case in this process: times, paired speedups, quality, GEMM floor.
+
+Method, per case: every contestant gets one warm-up call first (a one-epoch
+fit for stochastic solvers, a full fit for L-BFGS, a fit and one call for
+``predict_proba``): this is where fastmlp compiles or loads its cache; compile
+time is measured apart, in a fresh process, by :mod:`bench.subproc`. Then
+``reps`` rounds, each timing every contestant once, the order rotating from
+round to round. Times are medians over rounds; a contestant's speedup is the
+median over rounds of ``sklearn seconds / contestant seconds`` from the same
+round.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+import numpy as np
+
+from bench.gemm import gemm_flops, gemm_seconds
+from bench.timing import alternate, median, paired_speedups, timed
+
+UNITS = {"fit": "s/epoch", "lbfgs": "s/fit", "predict": "s/call"}
+
+
+def score_name(task):
+    """What ``estimator.score`` means for a task.
+
+    Parameters
+    ----------
+    task : str
+
+    Returns
+    -------
+    str
+    """
+    return {
+        "regression": "R2",
+        "multilabel": "subset accuracy",
+    }.get(task, "accuracy")
+
+
+def layer_units(data, params):
+    """``[n_features, *hidden, n_outputs]`` as sklearn builds the network.
+
+    Parameters
+    ----------
+    data : Dataset
+    params : dict
+
+    Returns
+    -------
+    list of int
+    """
+    return [data.n_features, *params["hidden_layer_sizes"], data.n_outputs]
+
+
+def error_text(exc):
+    """Last lines of an exception, short enough for a table cell.
+
+    Parameters
+    ----------
+    exc : BaseException
+
+    Returns
+    -------
+    str
+    """
+    lines = traceback.format_exception_only(type(exc), exc)
+    return "".join(lines).strip()[-500:]
+
+
+def too_slow(warmup_s, scale, budget_s):
+    """Why a contestant is not timed at all, or None.
+
+    A single timed call is predicted as ``warmup_s * scale`` (one warm-up
+    epoch times the epochs, or one warm-up call); over twice the budget
+    (on a busy machine PyTorch's spin-waiting OpenMP pool can run 100x
+    slower) it is skipped rather than left to eat the run's time.
+
+    Parameters
+    ----------
+    warmup_s : float
+    scale : int
+    budget_s : float or None
+
+    Returns
+    -------
+    str or None
+    """
+    if budget_s is None:
+        return None
+    predicted = warmup_s * scale
+    if predicted <= 2 * budget_s:
+        return None
+    return (
+        f"not timed: its warm-up predicts {predicted:.3g} s per call, over twice "
+        f"the {budget_s:.3g} s budget of this mode"
+    )
+
+
+def _fitter(contestant, task, params, X, y):
+    def fit():
+        return contestant.make(task, params).fit(X, y)
+
+    return fit
+
+
+def measure_case(case, mode, contestants, reps, gemm=True, settle=0.0, budget_s=None):
+    """Time, compare and score all contestants on one case.
+
+    Parameters
+    ----------
+    case : Case
+        Of kind "fit", "lbfgs" or "predict".
+    mode : str
+        Size mode ("tiny", "quick", "default", "full").
+    contestants : list of Contestant
+    reps : int
+        Alternated rounds.
+    gemm : bool, default=True
+        Also time the GEMM floor at the case's shapes.
+    settle : float, default=0.0
+        Idle seconds before each timed call (see :func:`bench.timing.alternate`).
+    budget_s : float, optional
+        Timed seconds after which a contestant gets no more rounds.
+
+    Returns
+    -------
+    dict
+        JSON-ready result; each contestant has ``seconds`` (per round),
+        ``per_unit_s`` (median, in ``unit``), ``speedup_vs_sklearn``,
+        ``loss``, ``score`` and ``n_iter``, or ``error``.
+    """
+    data = case.data(mode)
+    params = case.estimator_params(mode)
+    epochs = params["max_iter"]
+    X, y = data.X_train, data.y_train
+    X_pred = None
+    if case.kind == "predict":
+        from bench.datasets import predict_rows
+
+        X_pred = predict_rows(case.predict_rows[mode], data.n_features, X.dtype)
+    result = {
+        "name": case.name,
+        "title": case.title,
+        "kind": case.kind,
+        "unit": UNITS[case.kind],
+        "data": {
+            "name": data.name,
+            "task": data.task,
+            "n_train": data.n_train,
+            "n_test": int(data.X_test.shape[0]),
+            "n_features": data.n_features,
+            "dtype": str(X.dtype),
+            "predict_rows": None if X_pred is None else int(X_pred.shape[0]),
+        },
+        "layer_units": layer_units(data, params),
+        "params": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()
+        },
+        "epochs": epochs,
+        "reps": reps,
+        "score_name": score_name(data.task),
+        "contestants": {},
+    }
+    entries = result["contestants"]
+    calls, models = {}, {}
+    for contestant in contestants:
+        entry = entries.setdefault(contestant.name, {})
+        fit = _fitter(contestant, data.task, params, X, y)
+        try:
+            if case.kind == "predict":
+                model = timed(fit)[1]
+                models[contestant.name] = model
+                entry["warmup_s"] = timed(lambda m=model: m.predict_proba(X_pred))[0]
+                calls[contestant.name] = lambda m=model: m.predict_proba(X_pred)
+            else:
+                # One epoch warms up as well as E: same kernels compiled (same
+                # dtype and options), same imports, BLAS pools started.
+                warm_params = dict(params)
+                if case.kind == "fit":
+                    warm_params["max_iter"] = 1
+                warm = _fitter(contestant, data.task, warm_params, X, y)
+                entry["warmup_s"] = timed(warm)[0]
+                calls[contestant.name] = fit
+        except Exception as exc:  # a contestant failing must not stop the others
+            entry["error"] = error_text(exc)
+            continue
+        scale = epochs if case.kind == "fit" else 1
+        note = too_slow(entry["warmup_s"], scale, budget_s)
+        if note:
+            entry["skipped"] = note
+            del calls[contestant.name]
+    times, last = alternate(calls, reps, settle=settle, budget_s=budget_s)
+    for name, seconds in times.items():
+        model = models.get(name, last.get(name))
+        entry = entries[name]
+        entry["seconds"] = seconds
+        entry["rounds"] = len(seconds)
+        entry["median_s"] = median(seconds)
+        try:
+            entry.update(_quality(model, data))
+        except Exception as exc:
+            entry["quality_error"] = error_text(exc)
+        n_iter = entry.get("n_iter")
+        if case.kind == "fit":
+            entry["per_unit_s"] = entry["median_s"] / epochs
+            if n_iter is not None and n_iter != epochs:
+                entry["warning"] = f"ran {n_iter} epochs, not {epochs}"
+        else:
+            entry["per_unit_s"] = entry["median_s"]
+        if case.kind == "lbfgs" and n_iter:
+            entry["per_iteration_s"] = entry["median_s"] / n_iter
+    if "sklearn" in times:
+        for name, seconds in times.items():
+            ratios = paired_speedups(times["sklearn"], seconds)
+            entries[name]["pair_speedups"] = ratios
+            entries[name]["speedup_vs_sklearn"] = median(ratios)
+    if gemm:
+        result["gemm"] = _gemm(case, data, result, X_pred)
+    return result
+
+
+def _quality(model, data):
+    out = {}
+    loss = getattr(model, "loss_", None)
+    out["loss"] = None if loss is None else float(loss)
+    n_iter = getattr(model, "n_iter_", None)
+    out["n_iter"] = None if n_iter is None else int(n_iter)
+    out["score"] = float(model.score(data.X_test, data.y_test))
+    return out
+
+
+def _gemm(case, data, result, X_pred):
+    """Time the products alone and relate each contestant's time to them."""
+    units = result["layer_units"]
+    dtype = data.X_train.dtype
+    if case.kind == "predict":
+        n_rows, batch, mode = X_pred.shape[0], X_pred.shape[0], "forward"
+    elif case.kind == "lbfgs":
+        n_rows, batch, mode = data.n_train, data.n_train, "train"
+    else:
+        n_rows, mode = data.n_train, "train"
+        batch = result["params"]["batch_size"]
+    seconds = gemm_seconds(n_rows, units, batch, dtype, mode=mode)
+    flops = gemm_flops(n_rows, units, mode=mode)
+    ratios = {}
+    for name, entry in result["contestants"].items():
+        if "median_s" not in entry:
+            continue
+        per = entry["per_unit_s"]
+        if case.kind == "lbfgs":
+            per = entry.get("per_iteration_s", np.nan)
+        ratios[name] = per / seconds if seconds > 0 else float("nan")
+    return {
+        "what": {
+            "fit": "one epoch's products, all mini-batches",
+            "lbfgs": "one full-batch forward+backward pass (per L-BFGS iteration)",
+            "predict": "one forward pass over all rows",
+        }[case.kind],
+        "seconds": seconds,
+        "gflops_per_s": flops / seconds / 1e9 if seconds > 0 else None,
+        "time_over_gemm": ratios,
+    }

@@ -1,0 +1,568 @@
+"""Markdown report of a run: a summary table first, details and method after."""
+
+from __future__ import annotations
+
+import math
+
+METHOD = """\
+- **Seconds per epoch** = median fit time / epochs, with the epoch count forced
+  (`max_iter=E`, `tol=0`, `n_iter_no_change=10**9`, `early_stopping=False`):
+  the whole `fit` call is timed (validation, initialisation and every epoch,
+  nothing subtracted). L-BFGS is quoted per fit (`max_iter` fixed, `tol=0`),
+  `predict_proba` per call.
+- **Warm-up, then alternation**: each contestant fits once untimed (one epoch
+  for stochastic solvers; fastmlp compiles or loads its cache there), then
+  every round times each contestant once, the order rotating between rounds;
+  {settle} s of idle time precede each timed call so that spin-waiting
+  BLAS/OpenMP threads left by the previous call are asleep. Times are medians
+  over rounds; **speedup** = median over rounds of (sklearn seconds /
+  contestant seconds) from the same round (>1 = faster than sklearn). A
+  contestant whose timed seconds in a case pass the mode's budget gets no
+  further rounds (marked `(k r)`).
+- **Same setup for all**: the same arrays (standardized, cast to the case's
+  dtype once before any timing), the same hyperparameters and random_state,
+  the same thread counts (see Environment). The PyTorch contestant builds the
+  same network with sklearn's Glorot-uniform initialisation drawn from the same
+  RandomState (identical starting weights) and the same per-epoch shuffles,
+  the same loss with sklearn's L2 term `0.5*alpha*||W||^2/batch_rows`,
+  `torch.optim.Adam`/`SGD` with the same hyperparameters, and a plain loop over
+  index batches; for L-BFGS it feeds torch's loss and gradient to scipy's
+  L-BFGS-B, as sklearn does.
+- **Compile time** (fastmlp): in a fresh process with an empty
+  `NUMBA_CACHE_DIR`, first fit minus the median of the next two (the default
+  suite does this for the cases whose kernels differ, `--full` for all).
+  **Import + first call**: a fresh process with a warm cache (the one the
+  compile job filled, else the one this run filled), import of the contestant
+  plus its first fit (data already loaded).
+  **Peak memory**: the same fresh process, one more fit: freed heap returned
+  to the kernel (`malloc_trim(0)`), `VmHWM` reset through
+  `/proc/self/clear_refs`, then `VmHWM` after the fit minus `VmRSS` before
+  it, i.e. the most resident memory the fit added at any moment.
+- **GEMM floor**: the matrix products one epoch performs (forward `A@W` per
+  layer, backward `A.T@delta` per layer and `delta@W.T` per layer but the
+  first, over all mini-batches) timed alone with `np.dot(a, b, out)` on
+  preallocated arrays of the case's dtype, called from one `@njit` loop (no
+  Python overhead per call); the fastest of 7 runs. *time/GEMM* = a
+  contestant's seconds per epoch divided by that; 1.0 would mean everything
+  besides the products is free.
+  L-BFGS: per iteration against one full-batch pass (an iteration may evaluate
+  the loss more than once). predict_proba: against one forward pass.
+- **Two threads**: two identical fits started together in two Python threads,
+  against the same two fits one after the other, each with 1 thread (BLAS,
+  numba, torch), in a fresh process; speedup = sequential / concurrent (2.0 is
+  the ceiling on 2 cores), median of paired rounds. The speedup compares a
+  contestant with itself, so each gets enough epochs for a fit to last the
+  mode's target time.
+- **PyTorch notes**: `torch.optim.Adam` adds epsilon after the bias
+  correction (sklearn before it), which only matters in the first steps;
+  torch's OpenMP pool spin-waits, so on a machine where another process holds
+  a core its times with 2 threads degrade sharply (`--threads 1` avoids it).
+- No timing is ever asserted by a test; these numbers are for reading."""
+
+
+def fmt_seconds(seconds):
+    """Seconds as a short human string (us, ms or s, 3 significant digits).
+
+    Parameters
+    ----------
+    seconds : float or None
+
+    Returns
+    -------
+    str
+    """
+    if (
+        seconds is None
+        or not isinstance(seconds, (int, float))
+        or not math.isfinite(seconds)
+    ):
+        return "-"
+    if abs(seconds) < 1e-3:
+        return f"{seconds * 1e6:.3g} us"
+    if abs(seconds) < 1:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def _fmt(value, spec, suffix=""):
+    if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "-"
+    return format(value, spec) + suffix
+
+
+def _table(header, rows):
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell_time(entry, reps):
+    if "error" in entry:
+        return "FAILED"
+    if "skipped" in entry:
+        return "skipped (slow)"
+    text = fmt_seconds(entry.get("per_unit_s"))
+    rounds = entry.get("rounds")
+    if rounds is not None and rounds < reps:
+        text += f" ({rounds} r)"
+    if entry.get("warning"):
+        text += " (!)"
+    return text
+
+
+def _timed_cases(results):
+    return [c for c in results["cases"] if c["kind"] in ("fit", "lbfgs", "predict")]
+
+
+def compile_cell(entry):
+    """fastmlp's compile time, FAILED, or "not measured".
+
+    Parameters
+    ----------
+    entry : dict
+        fastmlp's fresh-process results of a case (may be empty).
+
+    Returns
+    -------
+    str
+    """
+    if "compile_error" in entry:
+        return "FAILED"
+    if entry.get("compile_s") is None:
+        return "not measured"
+    return fmt_seconds(entry["compile_s"])
+
+
+def summary_table(results):
+    """The at-a-glance table: times, speedups, compile time, test score.
+
+    Parameters
+    ----------
+    results : dict
+
+    Returns
+    -------
+    str
+    """
+    names = results["contestant_names"]
+    others = [n for n in names if n != "sklearn"]
+    header = ["case", "unit", *names]
+    header += [f"{n} vs sklearn" for n in others]
+    header += ["fastmlp compile", "test score (" + " / ".join(names) + ")"]
+    rows = []
+    for case in _timed_cases(results):
+        entries = case["contestants"]
+        row = [case["name"], case["unit"]]
+        row += [_cell_time(entries.get(n, {}), case["reps"]) for n in names]
+        row += [
+            _fmt(entries.get(n, {}).get("speedup_vs_sklearn"), ".2f", "x")
+            for n in others
+        ]
+        fresh = case.get("fresh", {}).get("fastmlp", {})
+        row.append(compile_cell(fresh))
+        row.append(
+            " / ".join(_fmt(entries.get(n, {}).get("score"), ".3f") for n in names)
+        )
+        rows.append(row)
+    return _table(header, rows)
+
+
+def quality_table(results):
+    """Final training loss and test score per contestant.
+
+    Parameters
+    ----------
+    results : dict
+
+    Returns
+    -------
+    str
+    """
+    names = results["contestant_names"]
+    header = [
+        "case",
+        "metric",
+        *[f"{n} loss" for n in names],
+        *[f"{n} score" for n in names],
+        "epochs/iterations run",
+    ]
+    rows = []
+    for case in _timed_cases(results):
+        entries = case["contestants"]
+        row = [case["name"], case["score_name"]]
+        row += [_fmt(entries.get(n, {}).get("loss"), ".5g") for n in names]
+        row += [_fmt(entries.get(n, {}).get("score"), ".4f") for n in names]
+        row.append(
+            " / ".join(str(entries.get(n, {}).get("n_iter", "-")) for n in names)
+        )
+        rows.append(row)
+    return _table(header, rows)
+
+
+def gemm_table(results):
+    """Each contestant's time against the GEMM floor.
+
+    Parameters
+    ----------
+    results : dict
+
+    Returns
+    -------
+    str
+    """
+    names = results["contestant_names"]
+    header = [
+        "case",
+        "products timed",
+        "GEMM time",
+        "GFLOP/s",
+        *[f"{n} time/GEMM" for n in names],
+    ]
+    rows = []
+    for case in _timed_cases(results):
+        gemm = case.get("gemm")
+        if not gemm:
+            continue
+        ratios = gemm["time_over_gemm"]
+        rows.append(
+            [
+                case["name"],
+                gemm["what"],
+                fmt_seconds(gemm["seconds"]),
+                _fmt(gemm["gflops_per_s"], ".1f"),
+            ]
+            + [_fmt(ratios.get(n), ".2f") for n in names]
+        )
+    return _table(header, rows)
+
+
+def fresh_table(results):
+    """Compile time, import + first call, and peak memory per contestant.
+
+    Parameters
+    ----------
+    results : dict
+
+    Returns
+    -------
+    str or None
+    """
+    names = results["contestant_names"]
+    cases = [c for c in _timed_cases(results) if c.get("fresh")]
+    if not cases:
+        return None
+    header = ["case", "fastmlp compile (cold cache)"]
+    header += [f"{n} import + first call (warm)" for n in names]
+    header += [f"{n} peak MiB" for n in names]
+    rows = []
+    for case in cases:
+        fresh = case["fresh"]
+        fast = fresh.get("fastmlp", {})
+        row = [case["name"], compile_cell(fast)]
+        for n in names:
+            entry = fresh.get(n, {})
+            if "warm_error" in entry:
+                row.append("FAILED")
+            else:
+                row.append(
+                    fmt_seconds(_sum(entry.get("import_s"), entry.get("first_call_s")))
+                )
+        for n in names:
+            row.append(_fmt(fresh.get(n, {}).get("peak_mib"), ".1f"))
+        rows.append(row)
+    note = (
+        "\n\nFor predict_proba_100k the first call is `predict_proba` after an "
+        "unmeasured fit, and the memory is that of one `predict_proba` call."
+    )
+    return _table(header, rows) + note
+
+
+def _sum(a, b):
+    if a is None or b is None:
+        return None
+    return a + b
+
+
+def concurrency_table(results):
+    """Two threads against one after the other, per contestant.
+
+    Parameters
+    ----------
+    results : dict
+
+    Returns
+    -------
+    str or None
+    """
+    cases = [c for c in results["cases"] if c["kind"] == "concurrent"]
+    if not cases:
+        return None
+    parts = []
+    for case in cases:
+        rows = []
+        for name, entry in case["contestants"].items():
+            if "error" in entry:
+                rows.append([name, "", "FAILED", "", "", entry["error"][:200]])
+                continue
+            rows.append(
+                [
+                    name,
+                    entry.get("epochs", "-"),
+                    fmt_seconds(entry.get("median_sequential_s")),
+                    fmt_seconds(entry.get("median_concurrent_s")),
+                    _fmt(entry.get("speedup"), ".2f", "x"),
+                    "",
+                ]
+            )
+        parts.append(
+            f"`{case['name']}`: {case['title']}. Each contestant's epoch count is "
+            f"raised from {case['epochs']} so that one of its fits lasts about "
+            f"{case.get('target_s', 0)} s.\n\n"
+            + _table(
+                [
+                    "contestant",
+                    "epochs per fit",
+                    "2 fits sequential",
+                    "2 fits in 2 threads",
+                    "speedup",
+                    "note",
+                ],
+                rows,
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def _sweep_cell(entry):
+    if "error" in entry:
+        return "FAILED"
+    if "skipped" in entry:
+        return "skipped (slow)"
+    return fmt_seconds(entry.get("s_per_epoch"))
+
+
+def sweep_tables(results):
+    """One small table per sweep.
+
+    Parameters
+    ----------
+    results : dict
+
+    Returns
+    -------
+    str or None
+    """
+    if not results.get("sweeps"):
+        return None
+    names = results["contestant_names"]
+    others = [n for n in names if n != "sklearn"]
+    parts = []
+    for sweep in results["sweeps"]:
+        header = [sweep["x_name"], "epochs", *[f"{n} per epoch" for n in names]]
+        header += [f"{n} vs sklearn" for n in others]
+        rows = []
+        for point in sweep["points"]:
+            entries = point["contestants"]
+            row = [point["x"], point["epochs"]]
+            row += [_sweep_cell(entries.get(n, {})) for n in names]
+            row += [_fmt(entries.get(n, {}).get("speedup"), ".2f", "x") for n in others]
+            rows.append(row)
+        slopes = sweep.get("loglog_slope")
+        slope_text = ""
+        if slopes:
+            slope_text = (
+                "\n\nLog-log slope between the two largest sizes (1.00 = linear): "
+                + ", ".join(f"{n} {v:.2f}" for n, v in slopes.items())
+            )
+        parts.append(
+            f"**{sweep['name']}**: {sweep['title']}\n\n"
+            + _table(header, rows)
+            + slope_text
+            + f"\n\n![{sweep['name']}]({sweep['name']}.png)"
+        )
+    return "\n\n".join(parts)
+
+
+def environment_block(env):
+    """The environment as a bullet list plus the thread pools.
+
+    Parameters
+    ----------
+    env : dict
+        From :func:`bench.envinfo.collect`.
+
+    Returns
+    -------
+    str
+    """
+    versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items() if v)
+    threads = env["threads"]
+    flags = ", ".join(env["cpu_flags"]) or "no AVX2/FMA flags seen"
+    requested = threads["requested"] or "not given (BLAS left as is)"
+    coretype = env["env"]["OPENBLAS_CORETYPE"]
+    coretype_text = f"yes ({coretype})" if env["openblas_coretype_set"] else "no"
+    thread_env = ", ".join(f"{k}={v}" for k, v in env["env"].items() if v is not None)
+    lines = [
+        f"- CPU: {env['cpu']} ({flags}), {env['logical_cpus']} logical CPUs,"
+        f" {env['usable_cpus']} usable",
+        f"- Platform: {env['platform']}, Python {env['python']}",
+        f"- Versions: {versions}",
+        "- Contestants: "
+        + ", ".join(f"{k} {v}" for k, v in env["contestants"].items()),
+        f"- Threads: --threads {requested}; BLAS {threads['blas']},"
+        f" torch {threads['torch'] or '-'}, numba {env['numba_threads']}"
+        f" (NUMBA_NUM_THREADS {env['numba_num_threads_config']}),"
+        f" numba threading layer: {env['numba_threading_layer']}",
+        f"- OPENBLAS_CORETYPE set: {coretype_text}",
+        f"- Thread-related environment: {thread_env or 'none set'}",
+    ]
+    for name, note in env.get("contestant_notes", {}).items():
+        lines.append(f"- **{name}: {note}**")
+    pools = [
+        [
+            p.get("user_api"),
+            p.get("internal_api"),
+            _short_path(p.get("filepath")),
+            p.get("version"),
+            p.get("num_threads"),
+            p.get("threading_layer", "-"),
+            p.get("architecture", "-"),
+        ]
+        for p in env["threadpool_info"]
+    ]
+    table = _table(
+        [
+            "user_api",
+            "internal_api",
+            "library",
+            "version",
+            "threads",
+            "threading layer",
+            "architecture",
+        ],
+        pools,
+    )
+    return "\n".join(lines) + "\n\nthreadpoolctl.threadpool_info():\n\n" + table
+
+
+def _short_path(path):
+    """``package.libs/libname.so`` out of a full library path."""
+    if not path:
+        return "-"
+    parts = path.replace("\\", "/").split("/")
+    return "/".join(parts[-2:])
+
+
+def render(results):
+    """The whole markdown report.
+
+    Parameters
+    ----------
+    results : dict
+        JSON-ready results of a run.
+
+    Returns
+    -------
+    str
+    """
+    run = results["run"]
+    env = results["environment"]
+    out = [
+        "# fastmlp benchmark",
+        "",
+        f"`{run['command']}`, mode **{run['mode']}**, {run['reps']} rounds per case, "
+        f"{run['started']}, took {run['seconds']:.0f} s.",
+    ]
+    others = run.get("other_processes_cpus")
+    if others is not None:
+        text = (
+            f"Other processes kept {others:.2f} of the {env['logical_cpus']} CPUs "
+            "busy on average during the run (machine-wide busy time from "
+            "/proc/stat minus this run's own CPU time)"
+        )
+        if others > 0.15:
+            text += (
+                " — **the machine was shared: these times are noisier and "
+                "slower than a quiet machine's**"
+            )
+        out += ["", text + "."]
+    if env.get("fastmlp_faked"):
+        out += [
+            "",
+            f"> **{env['contestant_notes'].get('fastmlp', 'fastmlp is faked')}**"
+            " — these are not fastmlp's numbers.",
+        ]
+    missing = [n for n in ("fastmlp", "torch") if n not in results["contestant_names"]]
+    if missing:
+        out += [
+            "",
+            "Not installed here, so not measured: "
+            + ", ".join(missing)
+            + (
+                " (add torch with `.venv/bin/pip install torch==2.13.0`)"
+                if "torch" in missing
+                else ""
+            )
+            + ".",
+        ]
+    out += ["", "## Summary", "", summary_table(results)]
+    out += [
+        "",
+        "Time per epoch for stochastic solvers, per fit for L-BFGS, per call for "
+        "predict_proba; `(!)` marks a contestant that did not run the forced epoch "
+        "count, `(k r)` one that was timed in only k rounds because its time "
+        "budget for the case ran out; FAILED and skipped cells are explained under "
+        "Failures and skips.",
+    ]
+    out += ["", "![speedup by case](speedup_by_case.png)"]
+    out += ["", "## Quality", "", quality_table(results)]
+    out += ["", "## Against the GEMM floor", "", gemm_table(results)]
+    fresh = fresh_table(results)
+    out += [
+        "",
+        "## Compile time, first-call latency, peak memory (fresh processes)",
+        "",
+    ]
+    out += [fresh if fresh else "Not measured in this run (`--no-subprocess`)."]
+    conc = concurrency_table(results)
+    if conc:
+        out += ["", "## Two fits in two Python threads", "", conc]
+    sweeps = sweep_tables(results)
+    if sweeps:
+        out += ["", "## Sweeps", "", sweeps]
+    failures = _failures(results)
+    if failures:
+        out += ["", "## Failures and skips", ""] + failures
+    out += ["", "## Method", "", METHOD.replace("{settle}", str(run["settle"]))]
+    out += ["", "## Environment", "", environment_block(env), ""]
+    return "\n".join(out)
+
+
+def _failures(results):
+    lines = []
+    for case in results["cases"]:
+        for name, entry in case["contestants"].items():
+            for key in ("error", "quality_error", "warning", "skipped"):
+                if entry.get(key):
+                    lines.append(f"- `{case['name']}` {name} ({key}): `{entry[key]}`")
+        for name, entry in case.get("fresh", {}).items():
+            for key in ("compile_error", "warm_error"):
+                if entry.get(key):
+                    lines.append(f"- `{case['name']}` {name} ({key}): `{entry[key]}`")
+    for sweep in results.get("sweeps", []):
+        for point in sweep["points"]:
+            for name, entry in point["contestants"].items():
+                if entry.get("skipped"):
+                    lines.append(
+                        f"- `{sweep['name']}` x={point['x']} {name}: {entry['skipped']}"
+                    )
+                if entry.get("error"):
+                    lines.append(
+                        f"- `{sweep['name']}` x={point['x']} {name}: `{entry['error']}`"
+                    )
+    for problem in results.get("problems", []):
+        lines.append(f"- {problem}")
+    return lines
