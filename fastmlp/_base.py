@@ -408,11 +408,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             output, Y_val, sample_weight_val, params, layout, self._net(layout)
         )
         y_pred = self._output_to_prediction(output)
-        if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
-            return np.nan, loss
-        return self._score_function(
-            y_val, y_pred, sample_weight=sample_weight_val
-        ), loss
+        return self._score_prediction(y_val, y_pred, sample_weight_val), loss
 
     def _fit_lbfgs(self, X, y, sample_weight, layout):
         # L-BFGS works in float64 whatever X's dtype, as scikit-learn's does
@@ -697,18 +693,16 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         return True
 
     def _score(self, X, y, sample_weight=None):
-        return self._score_with_function(
-            X, y, sample_weight=sample_weight, score_function=self._score_function
+        """Private score method without input validation."""
+        return self._score_prediction(
+            y, self._predict(X, check_input=False), sample_weight
         )
 
-    def _score_with_function(self, X, y, sample_weight, score_function):
-        """Private score method without input validation."""
-        y_pred = self._predict(X, check_input=False)
-
+    def _score_prediction(self, y, y_pred, sample_weight):
+        """Accuracy or R2 of ``y_pred``; NaN when the network's output is not finite."""
         if np.issubdtype(y_pred.dtype, np.floating) and not np.isfinite(y_pred).all():
             return np.nan
-
-        return score_function(y, y_pred, sample_weight=sample_weight)
+        return self._score_function(y, y_pred, sample_weight=sample_weight)
 
     def to_sklearn(self):
         """A fitted ``sklearn.neural_network`` estimator with this model's weights.

@@ -121,15 +121,21 @@ def validation_loss(output, Y, sample_weight, params, layout, net):
     the weight sum, as one batch of all rows would give.
     """
     Y = np.ascontiguousarray(np.asarray(Y).reshape(output.shape), dtype=output.dtype)
-    has_weight = sample_weight is not None
-    if has_weight:
-        weights = np.ascontiguousarray(sample_weight, dtype=output.dtype)
-        weight_sum = float(weights.sum())
-    else:
-        weights = np.ones(output.shape[0], dtype=output.dtype)
-        weight_sum = float(output.shape[0])
+    has_weight, weights = kernel_weights(sample_weight, output.shape[0], output.dtype)
     loss = loss_value(Y, output, weights, has_weight, net[5])
+    weight_sum = float(weights.sum())
     return float(loss + 0.5 * net[6] * squared_coef_sum(params, net) / weight_sum)
+
+
+def kernel_weights(sample_weight, n_samples, dtype):
+    """``(has_weight, weights)`` as the kernels take them.
+
+    Without sample weights the kernels skip the multiplications; the array of
+    ones they are handed keeps one compiled signature for both cases.
+    """
+    if sample_weight is None:
+        return False, np.ones(n_samples, dtype=dtype)
+    return True, np.array(sample_weight, dtype=dtype, order="C")
 
 
 class Engine:
@@ -157,11 +163,9 @@ class Engine:
         self.x = as_kernel_input(X, self.dtype)
         self.sparse = isinstance(self.x, tuple)
         self.y = np.ascontiguousarray(Y, dtype=self.dtype)
-        self.has_weight = sample_weight is not None
-        if self.has_weight:
-            self.sample_weight = np.array(sample_weight, dtype=self.dtype, order="C")
-        else:
-            self.sample_weight = np.ones(self.n_samples, dtype=self.dtype)
+        self.has_weight, self.sample_weight = kernel_weights(
+            sample_weight, self.n_samples, self.dtype
+        )
         self.max_rows = int(max_rows)
         self.work = make_work(
             layout,
