@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -23,7 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
-from ._blas import blas_threads_for, largest_product_macs
+from ._blas import thread_plan
 from ._engine import Engine, forward, make_net, validation_loss
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
@@ -347,17 +348,18 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
 
         if validation is not None:
             validation = self._validate_validation_set(X, *validation)
+        dense = not sp.issparse(X)
         if self.solver in _STOCHASTIC_SOLVERS:
             batch_rows = 200 if self.batch_size == "auto" else self.batch_size
-            macs = largest_product_macs(layer_units, min(batch_rows, n_samples))
-            with blas_threads_for(macs, self.n_jobs):
+            rows = min(batch_rows, n_samples)
+            splittable = dense and self.dropout == 0
+            with thread_plan(layer_units, rows, self.n_jobs, splittable) as n_parts:
                 self._fit_stochastic(
-                    X, y, sample_weight, layout, incremental, validation
+                    X, y, sample_weight, layout, incremental, validation, n_parts
                 )
         elif self.solver == "lbfgs":
-            macs = largest_product_macs(layer_units, n_samples)
-            with blas_threads_for(macs, self.n_jobs):
-                self._fit_lbfgs(X, y, sample_weight, layout)
+            with thread_plan(layer_units, n_samples, self.n_jobs, dense) as n_parts:
+                self._fit_lbfgs(X, y, sample_weight, layout, n_parts)
 
         if not np.isfinite(self._params_flat).all():
             raise ValueError(
@@ -410,12 +412,19 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
         y_pred = self._output_to_prediction(output)
         return self._score_prediction(y_val, y_pred, sample_weight_val), loss
 
-    def _fit_lbfgs(self, X, y, sample_weight, layout):
+    def _fit_lbfgs(self, X, y, sample_weight, layout, n_parts=1):
         # L-BFGS works in float64 whatever X's dtype, as scikit-learn's does
         # (scipy hands it float64 parameters).
         params = self._params_flat.astype(np.float64)
         engine = Engine(
-            X, y, sample_weight, layout, self._net(layout), np.float64, X.shape[0]
+            X,
+            y,
+            sample_weight,
+            layout,
+            self._net(layout),
+            np.float64,
+            X.shape[0],
+            n_parts,
         )
 
         def loss_grad(packed):
@@ -448,7 +457,9 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self.epsilon,
         )
 
-    def _fit_stochastic(self, X, y, sample_weight, layout, incremental, validation):
+    def _fit_stochastic(
+        self, X, y, sample_weight, layout, incremental, validation, n_parts=1
+    ):
         params = self._params_flat
         if (
             not incremental
@@ -531,6 +542,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self._net(layout, training=True),
             params.dtype,
             batch_size,
+            n_parts,
         )
 
         try:

@@ -30,6 +30,28 @@ _FASTMLP_PREFACE = """{name}, trained by fastmlp's compiled engine.
     ``random_state`` the same fitted weights (to floating-point tolerance),
     while each epoch of mini-batches runs in Numba-compiled code.
 
+    Parameters beyond scikit-learn's (keyword-only, off by default):
+
+    class_weight : dict, 'balanced' or None, default=None
+        Classifier only: weights samples by class (multiplies ``sample_weight``),
+        as in ``LogisticRegression``.
+    dropout : float in [0, 1), default=0.0
+        Inverted dropout on hidden units for sgd/adam, reproducible from
+        ``random_state``.
+    n_jobs : int or None, default=None
+        Threads for one fit or prediction. ``None``: batches of at least 100k
+        multiply-adds (forward pass) are split across numba's threads, as many
+        as BLAS may use (so ``threadpoolctl`` and joblib's worker limits hold),
+        each thread with single-threaded BLAS; smaller batches run in one
+        thread with single-threaded BLAS. An int: that many threads (``1``: one
+        thread). Sparse data and dropout are not split: ``n_jobs`` then sets
+        BLAS's threads. Models are the same whatever ``n_jobs``, to the last
+        bits that BLAS may round differently.
+
+    ``fit`` also takes ``X_val``, ``y_val`` and ``sample_weight_val`` (a
+    validation set of your own) and the fitted model has
+    ``validation_loss_curve_``.
+
     scikit-learn's documentation follows.
 
     """

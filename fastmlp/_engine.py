@@ -7,12 +7,15 @@ training set; it owns every buffer the kernels write, so that no batch allocates
 import numpy as np
 import scipy.sparse as sp
 
-from ._blas import blas_threads_for, largest_product_macs
+from ._blas import thread_plan
+from ._kernels import threaded
 from ._kernels.activations import needs_pre_activation
+from ._kernels.blas import gemm_constants
 from ._kernels.epoch import run_epoch_dense, run_epoch_sparse
 from ._kernels.losses import loss_value
 from ._kernels.passes import loss_grad_dense, loss_grad_sparse, squared_coef_sum
 from ._kernels.predict import predict_dense, predict_sparse
+from ._kernels.threaded import ALIGN
 
 # Work per kernel call, in multiply-adds: about 5-20 ms. Between calls Python
 # sees KeyboardInterrupt; the call overhead (~10 us) stays well under 1 %.
@@ -32,6 +35,9 @@ def predict_block_rows(layout, itemsize, n_samples):
     bytes_per_row = int(layout.layer_units[1:].sum()) * itemsize
     low, high = _PREDICT_BLOCK_ROWS
     rows = min(max(_PREDICT_WORKSPACE_BYTES // bytes_per_row, low), high)
+    # blocks start at multiples of ALIGN rows, as the parts of a threaded
+    # prediction do: BLAS then sums every row's values in the same order
+    rows -= rows % ALIGN
     return max(1, min(rows, n_samples))
 
 
@@ -93,19 +99,29 @@ def forward(X, params, layout, net, n_jobs=None):
     """Output-layer values for every row of ``X`` (dense or sparse).
 
     ``X`` must already have ``params``' dtype; ``n_jobs`` as in
-    :func:`fastmlp._blas.blas_threads_for`.
+    :func:`fastmlp._blas.thread_plan`.
     """
     n_samples = X.shape[0]
+    units = layout.layer_units
     block_rows = predict_block_rows(layout, params.dtype.itemsize, n_samples)
-    with blas_threads_for(largest_product_macs(layout.layer_units, block_rows), n_jobs):
-        return _forward_blocks(X, params, layout, net, block_rows)
+    dense = not sp.issparse(X)
+    with thread_plan(units, n_samples, n_jobs, dense, block_rows) as n_parts:
+        return _forward_blocks(X, params, layout, net, block_rows, n_parts)
 
 
-def _forward_blocks(X, params, layout, net, block_rows):
+def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
     n_samples = X.shape[0]
-    work = make_work(layout, block_rows, params.dtype)
     out = np.empty((n_samples, int(layout.layer_units[-1])), dtype=params.dtype)
     data = as_kernel_input(X, params.dtype)
+    if n_parts > 1:
+        part_rows = -(-n_samples // n_parts)
+        block_rows = predict_block_rows(layout, params.dtype.itemsize, part_rows)
+        works = [make_work(layout, block_rows, params.dtype) for _ in range(n_parts)]
+        stacked = tuple(np.stack([w[i] for w in works]) for i in (0, 1, 3))
+        works = (stacked[0], stacked[1], works[0][2], stacked[2])
+        predict_parallel(data, params, net, works, block_rows, out, n_parts)
+        return out
+    work = make_work(layout, block_rows, params.dtype)
     if isinstance(data, tuple):
         rows = np.arange(n_samples, dtype=np.int64)
         predict_sparse(data, rows, params, net, work, block_rows, out)
@@ -153,9 +169,12 @@ class Engine:
         The dtype of the parameters and every buffer.
     max_rows : int
         The largest batch: ``batch_size`` for SGD/Adam, ``n_samples`` for L-BFGS.
+    n_parts : int, default=1
+        Threads each batch is split across (``fastmlp._blas.thread_plan``);
+        with more than one, ``X`` must be dense and ``net`` without dropout.
     """
 
-    def __init__(self, X, Y, sample_weight, layout, net, dtype, max_rows):
+    def __init__(self, X, Y, sample_weight, layout, net, dtype, max_rows, n_parts=1):
         self.dtype = np.dtype(dtype)
         self.n_samples = X.shape[0]
         self.layout = layout
@@ -183,6 +202,13 @@ class Engine:
             np.empty(self.max_rows, self.dtype),
         )
         self.all_rows = np.arange(self.n_samples, dtype=np.int64)
+        self.n_parts = int(n_parts)
+        if self.n_parts > 1:
+            self.extra = (
+                np.empty(self.max_rows, np.float64),
+                np.zeros(1, np.float64),
+                gemm_constants(self.grads),
+            )
 
     def batches_per_call(self, batch_size):
         """How many batches one kernel call runs (see ``_WORK_PER_CALL``)."""
@@ -198,7 +224,6 @@ class Engine:
         ``optimizer`` (``fastmlp._solvers``) is brought up to date after every
         part, so an interrupted epoch leaves it consistent with the weights.
         """
-        kernel = run_epoch_sparse if self.sparse else run_epoch_dense
         data = (self.x, self.y, self.sample_weight)
         n_batches = -(-self.n_samples // batch_size)
         per_call = self.batches_per_call(batch_size)
@@ -215,18 +240,15 @@ class Engine:
                 self.has_weight,
                 int(dropout_seed),
             )
-            part, step = kernel(
-                data,
-                batches,
-                self.buffers,
-                params,
-                self.grads,
-                self.net,
-                self.work,
-                settings,
-                state,
-                int(optimizer.step),
-            )
+            args = (batches, self.buffers, params, self.grads, self.net, self.work)
+            if self.n_parts > 1:
+                part, step = run_epoch_parallel(
+                    data, *args, self.extra, settings, state, int(optimizer.step),
+                    self.n_parts,
+                )  # fmt: skip
+            else:
+                kernel = run_epoch_sparse if self.sparse else run_epoch_dense
+                part, step = kernel(data, *args, settings, state, int(optimizer.step))
             optimizer.after_steps(step)
             accumulated += part
         return accumulated
@@ -245,6 +267,11 @@ class Engine:
                 self.net,
                 self.work,
             )
+        elif self.n_parts > 1:
+            loss = loss_grad_parallel(
+                self.x, self.y, self.sample_weight, self.has_weight, params,
+                self.grads, self.net, self.work, self.extra, self.n_parts,
+            )  # fmt: skip
         else:
             loss = loss_grad_dense(
                 self.x,
@@ -257,3 +284,43 @@ class Engine:
                 self.work,
             )
         return loss, self.grads
+
+
+def _unpacked_net(net):
+    return net[:7]
+
+
+def run_epoch_parallel(data, batches, buffers, params, grads, net, work, extra,
+                       settings, state, step, n_parts):  # fmt: skip
+    """:func:`fastmlp._kernels.epoch.run_epoch_dense` split into ``n_parts``.
+
+    Same arguments, plus ``extra = (row_losses, scalars, constants)``: float64
+    ``(batch_size,)`` and ``(1,)`` buffers and ``gemm_constants(params)``.
+    """
+    order, first_batch, stop_batch, batch_size, has_weight, _ = batches
+    return threaded._batches_parallel(
+        *data, order, first_batch, stop_batch, batch_size, has_weight,
+        *buffers, params, grads, *_unpacked_net(net), *work[:4], *extra,
+        *settings, *state, step, n_parts,
+    )  # fmt: skip
+
+
+def loss_grad_parallel(x, y, sample_weight, has_weight, params, grads, net, work,
+                       extra, n_parts):  # fmt: skip
+    """:func:`fastmlp._kernels.passes.loss_grad_dense` split into ``n_parts``."""
+    return threaded._loss_grad_parallel(
+        x, y, sample_weight, has_weight, params, grads, *_unpacked_net(net),
+        *work[:4], *extra, n_parts,
+    )  # fmt: skip
+
+
+def predict_parallel(x, params, net, works, block_rows, out, n_parts):
+    """:func:`fastmlp._kernels.predict.predict_dense` split into ``n_parts``.
+
+    ``works`` is a ``work`` tuple whose first, second and fourth arrays have a
+    row per part.
+    """
+    threaded._predict_parallel(
+        x, params, *net[:5], works[0], works[1], works[2], works[3],
+        block_rows, out, n_parts,
+    )  # fmt: skip

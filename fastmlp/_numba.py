@@ -15,16 +15,20 @@ options to prove it):
   of raising inside compiled code (and without a branch per division).
 - No eager signatures: kernels compile lazily for the dtypes and layouts they
   meet (float32 and float64, read-only arrays and memmaps).
-- No ``parallel=True``: kernels stay serial so that two Python threads can run
-  them at once whatever numba threading layer is active; parallelism comes from
-  running fits in threads and from BLAS inside the products.
+- ``parallel=True`` only for :func:`threaded_kernel`'s few functions (the
+  parallel loops of ``fastmlp._kernels.threaded``); every other kernel is
+  serial. Parallel kernels run only on a thread-safe threading layer (OpenMP
+  or TBB, see :func:`threads_available`): numba's default ``workqueue`` layer
+  aborts the process when two Python threads enter parallel code at once.
 """
 
 import functools
 import hashlib
+import os
 from pathlib import Path
 
-from numba import njit
+import numpy as np
+from numba import njit, prange
 
 JIT_OPTIONS = {
     "cache": True,
@@ -56,6 +60,51 @@ def kernels_source_stamp():
     return digest.digest()
 
 
+def threaded_kernel(function):
+    """:func:`kernel` with ``parallel=True``, for functions with ``prange`` loops.
+
+    Call them only when :func:`threads_available` is true.
+    """
+    return _stamped(njit(parallel=True, **JIT_OPTIONS)(function))
+
+
+_THREAD_SAFE_LAYERS = ("omp", "tbb")
+_threads_checked = None
+_threads_pid = None
+
+
+def threads_available():
+    """Whether numba runs parallel kernels on a thread-safe layer.
+
+    Before numba starts its threads, a thread-safe layer is asked for (unless
+    the user chose one); if none can start, or the process already runs the
+    ``workqueue`` layer, fastmlp stays serial. Checked once per process; a
+    child forked after the threads started stays serial too (GNU OpenMP
+    hangs in a forked child that uses the parent's pool).
+    """
+    global _threads_checked, _threads_pid
+    if _threads_checked is None:
+        _threads_checked = _check_threads()
+        _threads_pid = os.getpid()
+    return _threads_checked and os.getpid() == _threads_pid
+
+
+def _check_threads():
+    import numba
+
+    try:
+        layer = numba.threading_layer()
+    except ValueError:  # no parallel code has run yet: the layer is still ours
+        if numba.config.THREADING_LAYER == "default":
+            numba.config.THREADING_LAYER = "threadsafe"
+        try:
+            _probe(np.zeros(2))
+            layer = numba.threading_layer()
+        except Exception:  # no thread-safe layer could start
+            return False
+    return layer in _THREAD_SAFE_LAYERS
+
+
 def kernel(function):
     """Compile ``function`` with fastmlp's numba options.
 
@@ -70,8 +119,17 @@ def kernel(function):
         The lazily compiled function (the function itself under
         ``NUMBA_DISABLE_JIT=1``).
     """
-    dispatcher = njit(**JIT_OPTIONS)(function)
+    return _stamped(njit(**JIT_OPTIONS)(function))
+
+
+def _stamped(dispatcher):
     cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
     if cache_file is not None and hasattr(cache_file, "_source_stamp"):
         cache_file._source_stamp = kernels_source_stamp()
     return dispatcher
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def _probe(values):
+    for i in prange(values.shape[0]):
+        values[i] = i

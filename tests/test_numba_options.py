@@ -4,11 +4,12 @@ Each module under ``fastmlp._kernels`` is imported and every function it
 defines must be a numba ``CPUDispatcher`` whose options are the policy of
 ``_numba.py``: ``nogil=True``, ``fastmath=False`` (in particular never the
 ``nnan``/``ninf`` flags, so NaN and inf checks keep working),
-``error_model="numpy"``, nopython mode, no ``parallel``, no eager signatures,
-and ``cache=True``. ``cache`` is consumed by the decorator rather than stored in
-``targetoptions``: it shows as a ``FunctionCache`` (instead of a ``NullCache``)
-on the dispatcher. ``boundscheck`` must be left unset so that
-``NUMBA_BOUNDSCHECK=1`` can turn it on for the whole package.
+``error_model="numpy"``, nopython mode, no ``parallel`` (but for the
+parallel loops of ``threaded.py``, made by ``_numba.threaded_kernel``), no
+eager signatures, and ``cache=True``. ``cache`` is consumed by the decorator
+rather than stored in ``targetoptions``: it shows as a ``FunctionCache``
+(instead of a ``NullCache``) on the dispatcher. ``boundscheck`` must be left
+unset so that ``NUMBA_BOUNDSCHECK=1`` can turn it on for the whole package.
 
 With ``NUMBA_DISABLE_JIT=1`` the kernels are plain Python functions; the
 dispatcher checks are skipped and only the policy itself is checked.
@@ -30,7 +31,21 @@ needs_jit = pytest.mark.skipif(
     numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: kernels are plain Python"
 )
 
-EXPECTED_MODULES = {"activations", "losses", "passes", "optimizers", "epoch", "predict"}
+EXPECTED_MODULES = {
+    "activations",
+    "losses",
+    "passes",
+    "optimizers",
+    "epoch",
+    "predict",
+    "blas",
+    "threaded",
+}
+PARALLEL_KERNELS = {
+    "threaded._batches_parallel",
+    "threaded._loss_grad_parallel",
+    "threaded._predict_parallel",
+}
 
 
 def kernel_modules():
@@ -86,7 +101,8 @@ def test_kernel_is_a_dispatcher_with_the_policy(name, kernel):
     fastmath = options.get("fastmath")
     assert fastmath is False, f"{name}: fastmath={fastmath!r}"
     assert options.get("nopython", False) is True, name
-    assert not options.get("parallel", False), f"{name} is parallel"
+    parallel = options.get("parallel", False)
+    assert bool(parallel) == (name in PARALLEL_KERNELS), (name, parallel)
     assert options.get("boundscheck") is None, (
         f"{name} fixes boundscheck; NUMBA_BOUNDSCHECK could not override it"
     )
@@ -101,8 +117,10 @@ def test_kernel_is_a_dispatcher_with_the_policy(name, kernel):
 def test_kernels_are_built_by_fastmlp_numba_kernel():
     # Same options dict as a dispatcher made by _numba.kernel right now.
     reference = _numba.kernel(lambda x: x)
+    threaded = _numba.threaded_kernel(lambda x: x)
     for name, kernel in KERNELS:
-        assert kernel.targetoptions == reference.targetoptions, name
+        want = threaded if name in PARALLEL_KERNELS else reference
+        assert kernel.targetoptions == want.targetoptions, name
 
 
 def test_disable_jit_gives_plain_functions():

@@ -811,7 +811,13 @@ _fit_in_threads(concurrent)
 for (ours, _, _), (reference, _, _) in zip(concurrent, sequential):
     for a, b in zip(ours.coefs_ + ours.intercepts_,
                     reference.coefs_ + reference.intercepts_):
-        assert np.array_equal(a, b)
+        if layer == "workqueue":
+            # fastmlp cannot split batches on this layer: the large L-BFGS fit
+            # keeps BLAS's two threads alone, and runs with one while the
+            # others hold BLAS to one thread; two-thread BLAS rounds differently
+            np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
+        else:
+            assert np.array_equal(a, b)
 est, X, y = _thread_estimators()[0]
 with joblib.parallel_backend("threading", n_jobs=2):
     GridSearchCV(est, {{"alpha": [1e-4, 1e-2]}}, cv=2).fit(X, y)
@@ -892,23 +898,33 @@ def test_overlap_probe_sees_no_overlap_for_code_holding_the_gil():
 
 
 @pytest.mark.timeout(120)
-def test_epoch_kernels_release_the_gil(monkeypatch):
+@pytest.mark.parametrize(
+    ("n_jobs", "kernel"), [(1, "run_epoch_dense"), (2, "run_epoch_parallel")]
+)
+def test_epoch_kernels_release_the_gil(monkeypatch, n_jobs, kernel):
     # Forced GIL switches are off, so the other thread can only record a
     # kernel call while this one's call is running if the kernel released the
     # GIL. Epoch parts of ~5000 rows take milliseconds, much longer than the
     # Python between two calls: with the GIL released the calls interleave.
+    # n_jobs=2: both fits split their batches across threads (parallel kernels).
     rng = np.random.RandomState(0)
     X = rng.normal(size=(20000, 50))
     y = X[:, 0] - X[:, 1]
-    fastmlp.MLPRegressor(hidden_layer_sizes=(64,), max_iter=1).fit(X[:500], y[:500])
+    fastmlp.MLPRegressor(hidden_layer_sizes=(64,), max_iter=1, n_jobs=n_jobs).fit(
+        X[:500], y[:500]
+    )
     intervals = []
     monkeypatch.setattr(
-        _engine, "run_epoch_dense", _recording(_engine.run_epoch_dense, intervals)
+        _engine, kernel, _recording(getattr(_engine, kernel), intervals)
     )
 
     def fit(seed):
         fastmlp.MLPRegressor(
-            hidden_layer_sizes=(64,), max_iter=3, batch_size=200, random_state=seed
+            hidden_layer_sizes=(64,),
+            max_iter=3,
+            batch_size=200,
+            random_state=seed,
+            n_jobs=n_jobs,
         ).fit(X, y)
 
     with _no_forced_gil_switches():

@@ -32,6 +32,45 @@ def xlogy(x, y):
 
 
 @kernel
+def row_loss(y_true, y_pred, i, loss_code):
+    """Unweighted loss of row ``i``, in float64 (the terms of :func:`loss_value`)."""
+    n_outputs = y_pred.shape[1]
+    eps = np.finfo(y_pred.dtype).eps
+    one = y_pred.dtype.type(1.0)
+    row = np.float64(0.0)
+    for j in range(n_outputs):
+        target = y_true[i, j]
+        predicted = y_pred[i, j]
+        if loss_code == SQUARED_ERROR:
+            diff = target - predicted
+            row += diff * diff
+        elif loss_code == POISSON:
+            row += xlogy(target, target / predicted) - target + predicted
+        else:
+            clipped = min(max(predicted, eps), one - eps)
+            if loss_code == BINARY_LOG_LOSS:
+                # xlogy(y, p) + xlogy(1 - y, 1 - p) with one log for 0/1 targets
+                if target == 1.0:
+                    row -= np.log(clipped)
+                elif target == 0.0:
+                    row -= np.log(one - clipped)
+                else:
+                    row -= xlogy(target, clipped) + xlogy(1.0 - target, one - clipped)
+            elif target != 0.0:
+                row -= xlogy(target, clipped)
+    return row
+
+
+@kernel
+def finish_loss(total, weight_sum, loss_code, n_outputs):
+    """The batch loss from the weighted sum of its row losses."""
+    loss = total / weight_sum
+    if loss_code == SQUARED_ERROR:
+        loss = 0.5 * loss / n_outputs
+    return loss
+
+
+@kernel
 def loss_value(y_true, y_pred, sample_weight, has_weight, loss_code):
     """Weighted loss of a batch, as scikit-learn's ``LOSS_FUNCTIONS``.
 
@@ -48,42 +87,25 @@ def loss_value(y_true, y_pred, sample_weight, has_weight, loss_code):
     -------
     loss : float
     """
-    n_rows, n_outputs = y_pred.shape
-    eps = np.finfo(y_pred.dtype).eps
-    one = y_pred.dtype.type(1.0)
     total = np.float64(0.0)
     weight_sum = np.float64(0.0)
-    for i in range(n_rows):
+    for i in range(y_pred.shape[0]):
         weight = sample_weight[i] if has_weight else 1.0
         weight_sum += weight
-        row = np.float64(0.0)
-        for j in range(n_outputs):
-            target = y_true[i, j]
-            predicted = y_pred[i, j]
-            if loss_code == SQUARED_ERROR:
-                diff = target - predicted
-                row += diff * diff
-            elif loss_code == POISSON:
-                row += xlogy(target, target / predicted) - target + predicted
-            else:
-                clipped = min(max(predicted, eps), one - eps)
-                if loss_code == BINARY_LOG_LOSS:
-                    # xlogy(y, p) + xlogy(1 - y, 1 - p) with one log for 0/1 targets
-                    if target == 1.0:
-                        row -= np.log(clipped)
-                    elif target == 0.0:
-                        row -= np.log(one - clipped)
-                    else:
-                        row -= xlogy(target, clipped) + xlogy(
-                            1.0 - target, one - clipped
-                        )
-                elif target != 0.0:
-                    row -= xlogy(target, clipped)
-        total += weight * row
-    loss = total / weight_sum
-    if loss_code == SQUARED_ERROR:
-        loss = 0.5 * loss / n_outputs
-    return loss
+        total += weight * row_loss(y_true, y_pred, i, loss_code)
+    return finish_loss(total, weight_sum, loss_code, y_pred.shape[1])
+
+
+@kernel
+def weighted_row_losses(y_true, y_pred, sample_weight, has_weight, loss_code, out):
+    """``out[i] = weight_i * row_loss(i)``: the terms :func:`loss_value` sums.
+
+    Threads fill disjoint rows; summing ``out`` in row order then gives
+    :func:`loss_value`'s total bit for bit.
+    """
+    for i in range(y_pred.shape[0]):
+        weight = sample_weight[i] if has_weight else 1.0
+        out[i] = weight * row_loss(y_true, y_pred, i, loss_code)
 
 
 @kernel

@@ -35,13 +35,16 @@ def sgd_step(params, grads, velocities, learning_rate, momentum, nesterov):
 
 
 @kernel
-def adam_step(
-    params, grads, first, second, step, learning_rate, beta_1, beta_2, epsilon
-):
-    """One Adam update at time step ``step`` (already incremented, >= 1)."""
+def adam_rate(step, learning_rate, beta_1, beta_2):
+    """Adam's bias-corrected learning rate at time step ``step`` (>= 1)."""
     # float exponent: Python computes beta**t with pow(), as must we
     power = float(step)
-    rate = learning_rate * np.sqrt(1.0 - beta_2**power) / (1.0 - beta_1**power)
+    return learning_rate * np.sqrt(1.0 - beta_2**power) / (1.0 - beta_1**power)
+
+
+@kernel
+def adam_update(params, grads, first, second, rate, beta_1, beta_2, epsilon):
+    """Adam's moment and parameter update with the step's ``rate``."""
     dtype = params.dtype.type
     # The step is computed in float64 and rounded once into the parameters, as
     # scikit-learn does in float32 too (its learning rate is a NumPy float64
@@ -62,21 +65,56 @@ def adam_step(
 
 
 @kernel
+def adam_step(
+    params, grads, first, second, step, learning_rate, beta_1, beta_2, epsilon
+):
+    """One Adam update at time step ``step`` (already incremented, >= 1)."""
+    rate = adam_rate(step, learning_rate, beta_1, beta_2)
+    adam_update(params, grads, first, second, rate, beta_1, beta_2, epsilon)
+
+
+@kernel
 def optimizer_step(params, grads, settings, state, step):
     """Apply the configured optimizer; returns the new Adam time step."""
     if settings[0] == ADAM:
         step += 1
-        adam_step(
-            params,
-            grads,
-            state[0],
-            state[1],
-            step,
-            settings[1],
+    rate = step_rate(settings, step)
+    step_range(params, grads, settings, state, rate, 0, params.shape[0])
+    return step
+
+
+@kernel
+def step_rate(settings, step):
+    """Adam's rate at time ``step``; SGD's learning rate (its rate is constant)."""
+    if settings[0] == ADAM:
+        return adam_rate(step, settings[1], settings[4], settings[5])
+    return float(settings[1])
+
+
+@kernel
+def step_range(params, grads, settings, state, rate, start, stop):
+    """The optimizer's update of parameters ``start:stop``.
+
+    ``rate`` comes from :func:`step_rate`. The update is elementwise, so
+    threads may update disjoint ranges in one step.
+    """
+    if settings[0] == ADAM:
+        adam_update(
+            params[start:stop],
+            grads[start:stop],
+            state[0][start:stop],
+            state[1][start:stop],
+            rate,
             settings[4],
             settings[5],
             settings[6],
         )
     else:
-        sgd_step(params, grads, state[0], settings[1], settings[2], settings[3])
-    return step
+        sgd_step(
+            params[start:stop],
+            grads[start:stop],
+            state[0][start:stop],
+            settings[1],
+            settings[2],
+            settings[3],
+        )

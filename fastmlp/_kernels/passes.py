@@ -68,15 +68,24 @@ def transpose_dot(a, delta, out):
     matters (binary classification, single-output regression).
     """
     if delta.shape[1] == 1:
-        n_rows, n_cols = a.shape
-        for p in range(n_cols):
-            out[p, 0] = 0.0
-        for i in range(n_rows):
-            scale = delta[i, 0]
-            for p in range(n_cols):
-                out[p, 0] += a[i, p] * scale
+        transpose_dot_column(a, delta, out, 0, a.shape[1])
     else:
         np.dot(a.T, delta, out)
+
+
+@kernel
+def transpose_dot_column(a, delta, out, start, stop):
+    """Rows ``start:stop`` of ``out = a.T @ delta`` when ``delta`` has one column.
+
+    Each value is summed over ``a``'s rows in order whatever the range, so
+    threads taking disjoint ranges compute what one call would.
+    """
+    for p in range(start, stop):
+        out[p, 0] = 0.0
+    for i in range(a.shape[0]):
+        scale = delta[i, 0]
+        for p in range(start, stop):
+            out[p, 0] += a[i, p] * scale
 
 
 @kernel
@@ -128,24 +137,35 @@ def finish_forward(params, net, work, n_rows):
 
     Adds biases, applies activations and runs the products of the later layers.
     """
+    finish_forward_rows(params, net, work, n_rows, 0, n_rows)
+    return layer_view(work[0], net, work[2], net[0].shape[0] - 2, n_rows)
+
+
+@kernel
+def finish_forward_rows(params, net, work, n_rows, start, stop):
+    """:func:`finish_forward` for rows ``start:stop`` of a batch of ``n_rows``.
+
+    Rows are independent, so threads may take disjoint ranges of one batch.
+    """
     activations, _, layer_starts, pre_activations, masks = work
     n_layers = net[0].shape[0]
     dropout = net[7] > 0.0 and masks.shape[0] > 0
     for layer in range(n_layers - 1):
-        z = layer_view(activations, net, layer_starts, layer, n_rows)
+        z = layer_view(activations, net, layer_starts, layer, n_rows)[start:stop]
         if layer > 0:
             previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
-            np.dot(previous, coef_view(params, net, layer), z)
+            np.dot(previous[start:stop], coef_view(params, net, layer), z)
         hidden = layer < n_layers - 2
         code = net[3] if hidden else net[4]
         bias = intercept_view(params, net, layer)
         add_bias(z, bias)
         if hidden and needs_pre_activation(code) and pre_activations.shape[0] > 0:
-            copy_into(z, layer_view(pre_activations, net, layer_starts, layer, n_rows))
+            pre = layer_view(pre_activations, net, layer_starts, layer, n_rows)
+            copy_into(z, pre[start:stop])
         activate(z, code)
         if hidden and dropout:
-            drop_units(z, layer_view(masks, net, layer_starts, layer, n_rows), net[7])
-    return layer_view(activations, net, layer_starts, n_layers - 2, n_rows)
+            mask = layer_view(masks, net, layer_starts, layer, n_rows)
+            drop_units(z, mask[start:stop], net[7])
 
 
 @kernel
@@ -297,33 +317,44 @@ def backward_hidden(params, grads, net, work, n_rows, weight_sum):
     Writes the coefficient gradients of layers ``1..last`` and every intercept
     gradient; the first layer's coefficient gradient is left to the caller.
     """
-    activations, deltas, layer_starts, pre_activations, masks = work
+    activations, deltas, layer_starts = work[0], work[1], work[2]
     n_layers = net[0].shape[0]
     alpha = net[6]
-    dropout = net[7] > 0.0 and masks.shape[0] > 0
-    needs_pre = needs_pre_activation(net[3])
     for layer in range(n_layers - 2, 0, -1):
         delta = layer_view(deltas, net, layer_starts, layer, n_rows)
         previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
-        coef = coef_view(params, net, layer)
         coef_grad = coef_view(grads, net, layer)
         transpose_dot(previous, delta, coef_grad)
-        finish_coef_grad(coef_grad, coef, alpha, weight_sum)
+        finish_coef_grad(coef_grad, coef_view(params, net, layer), alpha, weight_sum)
         intercept_grad(delta, intercept_view(grads, net, layer), weight_sum)
-        previous_delta = layer_view(deltas, net, layer_starts, layer - 1, n_rows)
-        dot_transpose(delta, coef, previous_delta)
-        if dropout:
-            # ``previous`` has served the coefficient gradient above; it may now
-            # be turned back into the activation's output before dropout.
-            mask = layer_view(masks, net, layer_starts, layer - 1, n_rows)
-            undo_dropout(previous, mask, previous_delta)
-        pre = previous
-        if needs_pre:
-            pre = layer_view(pre_activations, net, layer_starts, layer - 1, n_rows)
-        multiply_derivative(previous, pre, previous_delta, net[3])
+        propagate_delta(params, net, work, layer, n_rows, 0, n_rows)
     first_delta = layer_view(deltas, net, layer_starts, 0, n_rows)
     intercept_grad(first_delta, intercept_view(grads, net, 0), weight_sum)
     return first_delta
+
+
+@kernel
+def propagate_delta(params, net, work, layer, n_rows, start, stop):
+    """Rows ``start:stop`` of layer ``layer - 1``'s delta from layer ``layer``'s.
+
+    With dropout, this also turns layer ``layer - 1``'s activations back into
+    the activation's output: call it after that layer's coefficient gradient.
+    """
+    activations, deltas, layer_starts, pre_activations, masks = work
+    delta = layer_view(deltas, net, layer_starts, layer, n_rows)[start:stop]
+    previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
+    previous = previous[start:stop]
+    previous_delta = layer_view(deltas, net, layer_starts, layer - 1, n_rows)
+    previous_delta = previous_delta[start:stop]
+    dot_transpose(delta, coef_view(params, net, layer), previous_delta)
+    if net[7] > 0.0 and masks.shape[0] > 0:
+        mask = layer_view(masks, net, layer_starts, layer - 1, n_rows)
+        undo_dropout(previous, mask[start:stop], previous_delta)
+    pre = previous
+    if needs_pre_activation(net[3]):
+        pre = layer_view(pre_activations, net, layer_starts, layer - 1, n_rows)
+        pre = pre[start:stop]
+    multiply_derivative(previous, pre, previous_delta, net[3])
 
 
 @kernel

@@ -1,0 +1,463 @@
+"""Batches split across threads (``fastmlp._kernels.threaded``) and their parts.
+
+The threaded kernels must compute what the serial kernels compute (which
+``tests/test_kernels.py`` checks against the NumPy reference): they are
+compared with them, and the L-BFGS gradient with the reference too. On the
+development machine the two agree bit for bit; the tests allow the last bits
+BLAS could change on another CPU (tolerances of ``assert_close``).
+
+Networks here are wider than ``ALIGN`` (16) so that products really are split.
+"""
+
+import numba
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastmlp import _engine as engine_module
+from fastmlp._kernels import blas as blas_kernels
+from fastmlp._kernels import epoch as epoch_kernels
+from fastmlp._kernels import losses as losses_kernels
+from fastmlp._kernels import optimizers as optimizer_kernels
+from fastmlp._kernels import passes as pass_kernels
+from fastmlp._kernels import predict as predict_kernels
+from fastmlp._kernels import threaded
+from tests import reference as ref
+from tests.test_kernels import (
+    DTYPES,
+    Problem,
+    adam_settings,
+    assert_close,
+    nan_work,
+    sgd_settings,
+)
+
+pytestmark = pytest.mark.kernel
+
+N_FEATURES = 37
+HIDDEN = (40, 33)
+# (hidden activation, loss, output units): every loss, one-column outputs
+# (the hand-written gradient loop) and activations that keep pre-activations.
+NETS = [
+    ("relu", "log_loss", 3),
+    ("gelu", "squared_error", 2),
+    ("tanh", "binary_log_loss", 1),
+    ("logistic", "poisson", 1),
+    ("silu", "log_loss", 20),
+]
+NET_IDS = [f"{h}-{loss}-{k}" for h, loss, k in NETS]
+
+
+def make_problem(dtype, net, weighted, n_rows, max_rows=None, seed=5):
+    hidden, loss_name, n_outputs = net
+    return Problem(
+        seed,
+        N_FEATURES,
+        HIDDEN,
+        n_outputs,
+        n_rows,
+        dtype,
+        hidden=hidden,
+        loss_name=loss_name,
+        weighted=weighted,
+        alpha=0.05,
+        max_rows=max_rows,
+        param_scale=0.3,
+    )
+
+
+@numba.njit
+def _dot(a, b, out):
+    np.dot(a, b, out)
+
+
+def extra_buffers(problem, max_rows):
+    return (
+        np.full(max_rows, np.nan),
+        np.full(1, np.nan),
+        blas_kernels.gemm_constants(problem.params),
+    )
+
+
+# ----------------------------------------------------------------------------
+# Pieces
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 5])
+@pytest.mark.parametrize("total", [0, 1, 15, 16, 17, 40, 100, 569])
+def test_chunk_covers_range_in_aligned_parts(total, n_parts):
+    bounds = [threaded.chunk(total, part, n_parts) for part in range(n_parts)]
+    assert bounds[0][0] == 0
+    assert bounds[-1][1] == total
+    for (_, stop), (start, _) in zip(bounds[:-1], bounds[1:], strict=True):
+        assert stop == start
+    for start, stop in bounds:
+        assert start <= stop
+        assert start % threaded.ALIGN == 0 or start == total
+    sizes = [stop - start for start, stop in bounds]
+    # as even as alignment allows
+    assert max(sizes) - min(sizes) <= threaded.ALIGN + total // n_parts + 1
+    if total >= 2 * threaded.ALIGN * n_parts:
+        assert max(sizes) <= total / n_parts + threaded.ALIGN
+
+
+def test_gemm_constants():
+    for dtype in DTYPES:
+        constants = blas_kernels.gemm_constants(np.zeros(3, dtype))
+        assert constants.dtype == dtype
+        assert_array_equal(constants, [1.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("n_rows", "fan_in", "fan_out"), [(40, 37, 33), (1, 20, 3), (7, 64, 2)]
+)
+def test_transpose_dot_rows(dtype, n_rows, fan_in, fan_out):
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(n_rows, fan_in)).astype(dtype)
+    delta = rng.normal(size=(n_rows, fan_out)).astype(dtype)
+    constants = blas_kernels.gemm_constants(a)
+    want = a.astype(np.float64).T @ delta.astype(np.float64)
+    whole = np.full((fan_in, fan_out), np.nan, dtype)
+    pass_kernels.transpose_dot(a, delta, whole)
+    out = np.full((fan_in, fan_out), np.nan, dtype)
+    bounds = [0, 0, min(16, fan_in), min(32, fan_in), fan_in]
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        blas_kernels.transpose_dot_rows(a, delta, out, start, stop, constants)
+        assert not np.isnan(out[:stop]).any()
+        assert np.isnan(out[stop:]).all()  # nothing outside the block
+    assert out.dtype == dtype
+    assert_close(out, want, dtype)
+    assert_close(out, whole, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_transpose_dot_column_ranges_equal_whole(dtype):
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(9, 37)).astype(dtype)
+    delta = rng.normal(size=(9, 1)).astype(dtype)
+    whole = np.full((37, 1), np.nan, dtype)
+    pass_kernels.transpose_dot_column(a, delta, whole, 0, 37)
+    assert_close(whole, a.T.astype(np.float64) @ delta, dtype)
+    parts = np.full((37, 1), np.nan, dtype)
+    for start, stop in [(0, 16), (16, 16), (16, 37)]:
+        pass_kernels.transpose_dot_column(a, delta, parts, start, stop)
+    assert_array_equal(parts, whole)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss_name", ["squared_error", "poisson", "log_loss"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_row_losses_sum_to_loss_value(dtype, loss_name, weighted):
+    problem = make_problem(dtype, ("relu", loss_name, 3), weighted, 11)
+    pred = ref.activate(
+        np.random.default_rng(0).normal(size=problem.Y.shape).astype(dtype),
+        ref.OUTPUT_ACTIVATION[loss_name],
+    )
+    code = problem.net[5]
+    want = losses_kernels.loss_value(
+        problem.Y, pred, problem.kernel_weight, weighted, code
+    )
+    rows = np.full(11, np.nan)
+    losses_kernels.weighted_row_losses(
+        problem.Y[:4], pred[:4], problem.kernel_weight[:4], weighted, code, rows
+    )
+    losses_kernels.weighted_row_losses(
+        problem.Y[4:], pred[4:], problem.kernel_weight[4:], weighted, code, rows[4:]
+    )
+    total, weight_sum = 0.0, 0.0
+    for i in range(11):
+        total += rows[i]
+        weight_sum += float(problem.sample_weight[i]) if weighted else 1.0
+    got = losses_kernels.finish_loss(total, weight_sum, code, problem.Y.shape[1])
+    assert got == want
+    reference = ref.loss(loss_name, problem.Y, pred, problem.sample_weight)
+    assert_close(got, reference, dtype)
+    for i in range(11):
+        assert rows[i] == pytest.approx(
+            (problem.sample_weight[i] if weighted else 1.0)
+            * losses_kernels.row_loss(problem.Y, pred, i, code)
+        )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_step_ranges_equal_one_step(dtype, solver):
+    rng = np.random.default_rng(6)
+    settings = adam_settings(0.01) if solver == "adam" else sgd_settings()
+    params = rng.normal(size=50).astype(dtype)
+    grads = rng.normal(size=50).astype(dtype)
+    state = (rng.normal(size=50).astype(dtype), rng.uniform(size=50).astype(dtype))
+    whole_params, whole_state = params.copy(), (state[0].copy(), state[1].copy())
+    step = optimizer_kernels.optimizer_step(
+        whole_params, grads, settings, whole_state, 3
+    )
+    assert step == (4 if solver == "adam" else 3)
+    rate = optimizer_kernels.step_rate(settings, step)
+    if solver == "adam":
+        assert rate == optimizer_kernels.adam_rate(4, 0.01, 0.9, 0.999)
+        assert rate == pytest.approx(0.01 * np.sqrt(1 - 0.999**4) / (1 - 0.9**4))
+    else:
+        assert rate == settings[1]
+    for start, stop in [(0, 16), (16, 16), (16, 33), (33, 50)]:
+        optimizer_kernels.step_range(params, grads, settings, state, rate, start, stop)
+    assert_array_equal(params, whole_params)
+    assert_array_equal(state[0], whole_state[0])
+    if solver == "adam":
+        assert_array_equal(state[1], whole_state[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("net", NETS, ids=NET_IDS)
+def test_forward_and_deltas_by_row_ranges_equal_whole(dtype, net):
+    n_rows = 40
+    whole = make_problem(dtype, net, True, n_rows)
+    parts = make_problem(dtype, net, True, n_rows)
+    pass_kernels.forward_dense(whole.X, whole.params, whole.net, whole.work)
+    _, weight_sum = pass_kernels.loss_and_deltas(
+        whole.Y, whole.kernel_weight, True, whole.params, whole.net, whole.work, 40
+    )
+    pass_kernels.backward_hidden(
+        whole.params, whole.grads, whole.net, whole.work, 40, weight_sum
+    )
+    first = pass_kernels.layer_view(parts.work[0], parts.net, parts.work[2], 0, 40)
+    coef = pass_kernels.coef_view(parts.params, parts.net, 0)
+    last = parts.layout.n_layers - 2
+    for start, stop in [(0, 16), (16, 40)]:
+        # numba's np.dot, as in the kernels (NumPy's own BLAS may differ)
+        _dot(parts.X[start:stop], coef, first[start:stop])
+        pass_kernels.finish_forward_rows(
+            parts.params, parts.net, parts.work, n_rows, start, stop
+        )
+    output = pass_kernels.layer_view(parts.work[0], parts.net, parts.work[2], last, 40)
+    delta = pass_kernels.layer_view(parts.work[1], parts.net, parts.work[2], last, 40)
+    losses_kernels.output_delta(parts.Y, output, parts.kernel_weight, True, delta)
+    for start, stop in [(0, 16), (16, 40)]:
+        for layer in range(last, 0, -1):
+            pass_kernels.propagate_delta(
+                parts.params, parts.net, parts.work, layer, n_rows, start, stop
+            )
+    for got, want in zip(parts.work, whole.work, strict=True):
+        assert_close(got, want, dtype)
+
+
+# ----------------------------------------------------------------------------
+# Whole threaded kernels against the serial ones
+# ----------------------------------------------------------------------------
+
+
+class Twins:
+    """Two copies of one epoch problem: serial kernels on one, threaded on the other."""
+
+    def __init__(self, dtype, net, solver, weighted, batch_size, n_samples=90):
+        self.dtype = np.dtype(dtype)
+        self.batch_size = batch_size
+        self.n_batches = -(-n_samples // batch_size)
+        self.serial = make_problem(dtype, net, weighted, n_samples, batch_size)
+        self.threaded = make_problem(dtype, net, weighted, n_samples, batch_size)
+        self.order = np.random.default_rng(8).permutation(n_samples).astype(np.int64)
+        if solver == "adam":
+            self.settings = adam_settings(0.01)
+        else:
+            self.settings = sgd_settings(0.001, 0.9, solver == "sgd-nesterov")
+        size = self.serial.layout.size
+        self.states = [(np.zeros(size, dtype), np.zeros(size, dtype)) for _ in "ab"]
+        units = self.serial.layout.layer_units
+        self.buffers = [
+            (
+                np.full(batch_size * int(units[0]), np.nan, dtype),
+                np.full(batch_size * int(units[-1]), np.nan, dtype),
+                np.full(batch_size, np.nan, dtype),
+            )
+            for _ in "ab"
+        ]
+        self.extra = extra_buffers(self.threaded, batch_size)
+
+    def batches(self, first, stop):
+        return (self.order, first, stop, self.batch_size, self.serial.weighted, 0)
+
+    def run(self, first, stop, step, n_parts):
+        s, t = self.serial, self.threaded
+        serial = epoch_kernels.run_epoch_dense(
+            (s.X, s.Y, s.kernel_weight),
+            self.batches(first, stop),
+            self.buffers[0],
+            s.params,
+            s.grads,
+            s.net,
+            s.work,
+            self.settings,
+            self.states[0],
+            step,
+        )
+        parallel = engine_module.run_epoch_parallel(
+            (t.X, t.Y, t.kernel_weight),
+            self.batches(first, stop),
+            self.buffers[1],
+            t.params,
+            t.grads,
+            t.net,
+            t.work,
+            self.extra,
+            self.settings,
+            self.states[1],
+            step,
+            n_parts,
+        )
+        return serial, parallel
+
+    def check(self, serial, parallel):
+        assert parallel[1] == serial[1]  # Adam's step
+        assert_close(parallel[0], serial[0], self.dtype)
+        assert np.isfinite(self.threaded.params).all()
+        pairs = [(self.threaded.params, self.serial.params)]
+        pairs += list(zip(self.states[1], self.states[0], strict=True))
+        for got, want in pairs:
+            if self.dtype == np.float32:
+                # float32 BLAS kernels may tile a block of rows differently
+                # from the whole product: last-bit differences, which Adam's
+                # scale-free step lifts up to ~1e-4 on near-zero gradients
+                difference = np.abs(got.astype(np.float64) - want)
+                assert np.median(difference) < 1e-6
+                assert difference.max() < 1e-3
+            else:
+                assert_close(got, want, self.dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("net", NETS, ids=NET_IDS)
+@pytest.mark.parametrize("solver", ["sgd", "sgd-nesterov", "adam"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize(
+    ("batch_size", "n_parts", "n_samples"),
+    [(40, 2, 90), (32, 3, 70), (7, 2, 30), (1, 2, 5)],
+)
+def test_threaded_epoch_equals_serial(
+    dtype, net, solver, weighted, batch_size, n_parts, n_samples
+):
+    # short last batches; batches of fewer rows than parts
+    twins = Twins(dtype, net, solver, weighted, batch_size, n_samples)
+    start = twins.threaded.params.copy()
+    step = 5 if solver == "adam" else 0
+    for _ in range(2):  # the second epoch continues the first one's state
+        serial, parallel = twins.run(0, twins.n_batches, step, n_parts)
+        twins.check(serial, parallel)
+        step = serial[1]
+    assert np.abs(twins.threaded.params - start).max() > 1e-3
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_threaded_epoch_in_parts_equals_whole(dtype):
+    whole = Twins(dtype, NETS[0], "adam", True, 16)
+    parts = Twins(dtype, NETS[0], "adam", True, 16)
+    whole_result = whole.run(0, whole.n_batches, 0, 2)[1]
+    total, step = 0.0, 0
+    for first, stop in [(0, 2), (2, 2), (2, whole.n_batches)]:
+        loss, step = parts.run(first, stop, step, 2)[1]
+        total += loss
+    assert step == whole_result[1] == whole.n_batches
+    assert_close(total, whole_result[0], dtype)
+    assert_array_equal(parts.threaded.params, whole.threaded.params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("net", NETS, ids=NET_IDS)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("n_parts", [2, 3])
+def test_threaded_loss_grad_equals_serial_and_reference(dtype, net, weighted, n_parts):
+    serial = make_problem(dtype, net, weighted, 69)
+    parallel = make_problem(dtype, net, weighted, 69)
+    want_loss = pass_kernels.loss_grad_dense(
+        serial.X,
+        serial.Y,
+        serial.kernel_weight,
+        weighted,
+        serial.params,
+        serial.grads,
+        serial.net,
+        serial.work,
+    )
+    got_loss = engine_module.loss_grad_parallel(
+        parallel.X,
+        parallel.Y,
+        parallel.kernel_weight,
+        weighted,
+        parallel.params,
+        parallel.grads,
+        parallel.net,
+        parallel.work,
+        extra_buffers(parallel, 69),
+        n_parts,
+    )
+    assert_close(got_loss, want_loss, dtype)
+    assert_close(parallel.grads, serial.grads, dtype)
+    assert_array_equal(parallel.params, serial.params)  # no optimizer step
+    coefs, intercepts = parallel.reference_params()
+    ref_loss, ref_coef_grads, ref_intercept_grads = ref.loss_grad(
+        parallel.X,
+        parallel.Y,
+        coefs,
+        intercepts,
+        net[0],
+        ref.OUTPUT_ACTIVATION[net[1]],
+        net[1],
+        0.05,
+        parallel.sample_weight,
+    )
+    assert_close(got_loss, ref_loss, dtype)
+    want = parallel.pack(ref_coef_grads, ref_intercept_grads)
+    assert_close(parallel.grads, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("n_rows", "block_rows"), [(100, 16), (100, 48), (5, 32)])
+@pytest.mark.parametrize("n_parts", [2, 3])
+def test_threaded_predict_equals_serial(dtype, n_rows, block_rows, n_parts):
+    problem = make_problem(dtype, NETS[0], False, n_rows)
+    want = np.full((n_rows, 3), np.nan, dtype)
+    predict_kernels.predict_dense(
+        problem.X,
+        problem.params,
+        problem.net,
+        nan_work(problem.layout, block_rows, dtype),
+        block_rows,
+        want,
+    )
+    works = [nan_work(problem.layout, block_rows, dtype) for _ in range(n_parts)]
+    stacked = tuple(np.stack([w[i] for w in works]) for i in (0, 1, 3))
+    got = np.full((n_rows, 3), np.nan, dtype)
+    engine_module.predict_parallel(
+        problem.X,
+        problem.params,
+        problem.net,
+        (stacked[0], stacked[1], works[0][2], stacked[2]),
+        block_rows,
+        got,
+        n_parts,
+    )
+    assert_close(got, want, dtype)
+    coefs, intercepts = problem.reference_params()
+    assert_close(
+        got, ref.predict(problem.X, coefs, intercepts, "relu", "softmax"), dtype
+    )
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="dispatcher options need the JIT")
+def test_parallel_kernels_are_the_threaded_ones():
+    parallel = {
+        name
+        for name, obj in vars(threaded).items()
+        if getattr(obj, "targetoptions", {}).get("parallel")
+    }
+    assert parallel == {"_batches_parallel", "_loss_grad_parallel", "_predict_parallel"}
+
+
+def test_gradient_only_leaves_params_alone():
+    problem = make_problem(np.float64, NETS[2], False, 20)
+    before = problem.params.copy()
+    settings = (threaded.GRADIENT_ONLY, 0.0, 0.0, False, 0.0, 0.0, 0.0)
+    grads = np.arange(problem.layout.size, dtype=np.float64)
+    threaded._step(problem.params, grads, (settings, (grads, grads), 1.0), 0, 10)
+    assert_array_equal(problem.params, before)
+    assert_allclose(grads, np.arange(problem.layout.size))

@@ -1,0 +1,230 @@
+"""Estimators splitting batches across threads: same models, safe to combine.
+
+``n_jobs=1`` runs the serial kernels; ``n_jobs=2`` splits every batch (and
+L-BFGS's gradient, and predictions) across two threads. The models must be the
+same (to the last bits BLAS may tile differently), in every way of fitting.
+"""
+
+import multiprocessing
+import threading
+
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import fastmlp
+from fastmlp import _blas, _engine
+from fastmlp._numba import threads_available
+
+needs_threads = pytest.mark.skipif(
+    numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread"
+)
+
+
+def data(task, n_samples=300, n_features=40, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    w = rng.normal(size=(n_features, 3))
+    if task == "classification":
+        return X, np.argmax(X @ w + rng.normal(size=(n_samples, 3)), axis=1)
+    return X, X @ w[:, :2] + 0.1 * rng.normal(size=(n_samples, 2))
+
+
+def assert_same_model(a, b):
+    for got, want in zip(
+        a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True
+    ):
+        assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    if hasattr(a, "loss_curve_"):
+        assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+    assert a.n_iter_ == b.n_iter_
+
+
+def n_parts_used(monkeypatch):
+    """Record the ``n_parts`` of every Engine built."""
+    seen = []
+    original = _engine.Engine.__init__
+
+    def record(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        seen.append(self.n_parts)
+
+    monkeypatch.setattr(_engine.Engine, "__init__", record)
+    return seen
+
+
+def test_a_thread_safe_layer_is_used():
+    if not threads_available():
+        pytest.skip("no thread-safe numba threading layer here (OpenMP or TBB)")
+    assert numba.threading_layer() in ("omp", "tbb")
+
+
+CASES = [
+    ("classification", {"solver": "adam", "batch_size": 64}),
+    ("classification", {"solver": "sgd", "batch_size": 50, "early_stopping": True}),
+    ("classification", {"solver": "lbfgs"}),
+    ("regression", {"solver": "adam", "activation": "gelu", "batch_size": 40}),
+    ("regression", {"solver": "sgd", "batch_size": 33, "shuffle": False}),
+    ("regression", {"solver": "lbfgs", "activation": "tanh"}),
+]
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(("task", "params"), CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_threaded_fit_equals_serial_fit(task, params, dtype, monkeypatch):
+    X, y = data(task)
+    X = X.astype(dtype)
+    cls = fastmlp.MLPClassifier if task == "classification" else fastmlp.MLPRegressor
+    kwargs = {"hidden_layer_sizes": (48, 32), "max_iter": 8, "random_state": 0}
+    seen = n_parts_used(monkeypatch)
+    serial = cls(**kwargs, **params, n_jobs=1).fit(X, y)
+    threaded = cls(**kwargs, **params, n_jobs=2).fit(X, y)
+    if threads_available():
+        assert seen == [1, 2]
+    if dtype == np.float64:
+        assert_same_model(threaded, serial)
+    else:
+        for got, want in zip(threaded.coefs_, serial.coefs_, strict=True):
+            assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    assert threaded.coefs_[0].dtype == serial.coefs_[0].dtype
+    Xp = np.tile(X, (20, 1))
+    got = threaded.predict(Xp)
+    want = serial.set_params(n_jobs=1).predict(Xp)
+    if task == "classification":
+        assert (got == want).mean() > 0.999
+        assert_allclose(threaded.predict_proba(Xp), serial.predict_proba(Xp), atol=1e-5)
+    else:
+        assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@needs_threads
+def test_threaded_partial_fit_and_warm_start_equal_serial():
+    X, y = data("classification")
+    models = []
+    for n_jobs in (1, 2):
+        model = fastmlp.MLPClassifier(
+            (48,), batch_size=64, random_state=1, n_jobs=n_jobs
+        )
+        for start in range(0, 300, 100):
+            model.partial_fit(
+                X[start : start + 100], y[start : start + 100], classes=[0, 1, 2]
+            )
+        model.set_params(warm_start=True, max_iter=3).fit(X, y)
+        models.append(model)
+    assert_same_model(models[1], models[0])
+
+
+@needs_threads
+def test_default_splits_large_batches_only(monkeypatch):
+    if not threads_available():
+        pytest.skip("no thread-safe numba threading layer")
+    seen = n_parts_used(monkeypatch)
+    X, y = data("classification", n_samples=400, n_features=64)
+    with threadpool_limits(2, user_api="blas"):
+        # 64 -> 100 -> 3 at batch 200: 1.3M multiply-adds per batch: split
+        fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2).fit(X, y)
+        # 64 -> 8 -> 3 at batch 16: 8k multiply-adds: serial
+        fastmlp.MLPClassifier((8,), batch_size=16, max_iter=2).fit(X, y)
+        # sparse input and dropout: serial
+        fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2).fit(
+            sp.csr_matrix(X), y
+        )
+        fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2, dropout=0.2).fit(X, y)
+    # BLAS limited to one thread (as in joblib's workers): serial
+    with threadpool_limits(1, user_api="blas"):
+        fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2).fit(X, y)
+    expected = [min(2, numba.get_num_threads()), 1, 1, 1, 1]
+    assert seen == expected
+
+
+def test_split_parts_policy():
+    units = np.array([64, 100, 10])
+    assert _blas.forward_macs(units, 200) == 200 * (6400 + 1000)
+    assert _blas.split_parts(units, 200, n_jobs=1) == 1
+    assert _blas.split_parts(np.array([20, 8, 1]), 16) == 1
+    with _blas.thread_plan(units, 200, None, splittable=False) as parts:
+        assert parts == 1
+
+
+@needs_threads
+def test_concurrent_threaded_fits_in_python_threads():
+    """Two fits splitting their batches, at once in two Python threads."""
+    X, y = data("classification")
+    kwargs = {"hidden_layer_sizes": (64,), "batch_size": 64, "max_iter": 5}
+    want = [
+        fastmlp.MLPClassifier(**kwargs, random_state=seed, n_jobs=2).fit(X, y)
+        for seed in (0, 1)
+    ]
+    got = [None, None]
+    errors = []
+
+    def fit(index):
+        try:
+            model = fastmlp.MLPClassifier(**kwargs, random_state=index, n_jobs=2)
+            got[index] = model.fit(X, y)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fit, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    for model, reference in zip(got, want, strict=True):
+        assert_same_model(model, reference)
+
+
+def _fit_in_child(queue):
+    X, y = data("classification")
+    model = fastmlp.MLPClassifier((64,), batch_size=64, max_iter=3, random_state=0)
+    queue.put(model.fit(X, y).coefs_[0].sum())
+
+
+@needs_threads
+@pytest.mark.timeout(120)
+def test_fit_in_a_forked_child_after_threaded_fit():
+    """GNU OpenMP hangs in a forked child that uses the parent's thread pool."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork here")
+    X, y = data("classification")
+    parent = fastmlp.MLPClassifier((64,), batch_size=64, max_iter=3, random_state=0)
+    parent.set_params(n_jobs=2).fit(X, y)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_fit_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=90)
+    assert child.exitcode == 0
+    assert_allclose(queue.get(timeout=5), parent.coefs_[0].sum(), rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_blas_limit_holds_in_worker_threads(monkeypatch):
+    """threadpoolctl 3.8 ignores limits set from a thread other than the first."""
+    X, y = data("classification")
+    seen = []
+    original = _engine.Engine.__init__
+
+    def record(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        info = threadpool_info()
+        seen.append({lib["num_threads"] for lib in info if lib["user_api"] == "blas"})
+
+    monkeypatch.setattr(_engine.Engine, "__init__", record)
+
+    def fit():
+        fastmlp.MLPClassifier((8,), batch_size=16, max_iter=2).fit(X, y)
+
+    with threadpool_limits(2, user_api="blas"):
+        fit()  # in this thread, which threadpoolctl then lets control BLAS
+        worker = threading.Thread(target=fit)
+        worker.start()
+        worker.join()
+        assert {lib["num_threads"] for lib in threadpool_info()} >= {2}
+    assert seen == [{1}, {1}]
