@@ -65,9 +65,22 @@ def threaded_kernel(function):
 
     Call them only when :func:`threads_available` is true.
     """
-    return _stamped(njit(parallel=True, **JIT_OPTIONS)(function))
+    # a copy each time: numba pops the keys of the dict it is given
+    return _stamped(njit(parallel=dict(PARALLEL_OPTIONS), **JIT_OPTIONS)(function))
 
 
+# Only explicit prange loops become parallel: the other transformations find
+# nothing to do in fastmlp's kernels and cost compile time.
+PARALLEL_OPTIONS = {
+    "prange": True,
+    "comprehension": False,
+    "setitem": False,
+    "reduction": False,
+    "numpy": False,
+    "stencil": False,
+    "fusion": False,
+    "inplace_binop": False,
+}
 _THREAD_SAFE_LAYERS = ("omp", "tbb")
 _threads_checked = None
 _threads_pid = None

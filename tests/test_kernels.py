@@ -1652,7 +1652,6 @@ TESTED_KERNELS = {
         "batch_loss",
         "_batches_parallel",
         "_loss_grad_parallel",
-        "_predict_parallel",
     },
 }
 

@@ -899,9 +899,10 @@ def test_overlap_probe_sees_no_overlap_for_code_holding_the_gil():
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
-    ("n_jobs", "kernel"), [(1, "run_epoch_dense"), (2, "run_epoch_parallel")]
+    ("n_jobs", "module", "kernel"),
+    [(1, _engine, "run_epoch_dense"), (2, _engine, "run_epoch_parallel")],
 )
-def test_epoch_kernels_release_the_gil(monkeypatch, n_jobs, kernel):
+def test_epoch_kernels_release_the_gil(monkeypatch, n_jobs, module, kernel):
     # Forced GIL switches are off, so the other thread can only record a
     # kernel call while this one's call is running if the kernel released the
     # GIL. Epoch parts of ~5000 rows take milliseconds, much longer than the
@@ -914,9 +915,7 @@ def test_epoch_kernels_release_the_gil(monkeypatch, n_jobs, kernel):
         X[:500], y[:500]
     )
     intervals = []
-    monkeypatch.setattr(
-        _engine, kernel, _recording(getattr(_engine, kernel), intervals)
-    )
+    monkeypatch.setattr(module, kernel, _recording(getattr(module, kernel), intervals))
 
     def fit(seed):
         fastmlp.MLPRegressor(

@@ -79,7 +79,8 @@ def optimizer_step(params, grads, settings, state, step):
     if settings[0] == ADAM:
         step += 1
     rate = step_rate(settings, step)
-    step_range(params, grads, settings, state, rate, 0, params.shape[0])
+    # np.int64(0), not 0: a literal argument compiles a callee of its own
+    step_range(params, grads, settings, state, rate, np.int64(0), params.shape[0])
     return step
 
 

@@ -68,7 +68,7 @@ def transpose_dot(a, delta, out):
     matters (binary classification, single-output regression).
     """
     if delta.shape[1] == 1:
-        transpose_dot_column(a, delta, out, 0, a.shape[1])
+        transpose_dot_column(a, delta, out, np.int64(0), a.shape[1])
     else:
         np.dot(a.T, delta, out)
 
@@ -137,7 +137,8 @@ def finish_forward(params, net, work, n_rows):
 
     Adds biases, applies activations and runs the products of the later layers.
     """
-    finish_forward_rows(params, net, work, n_rows, 0, n_rows)
+    # np.int64(0), not 0: a literal argument compiles a callee of its own
+    finish_forward_rows(params, net, work, n_rows, np.int64(0), n_rows)
     return layer_view(work[0], net, work[2], net[0].shape[0] - 2, n_rows)
 
 
@@ -220,7 +221,7 @@ def undo_dropout(activated, mask, delta):
 @kernel
 def forward_dense(x, params, net, work):
     """Forward pass of dense rows ``x``; returns the output layer's view."""
-    first = layer_view(work[0], net, work[2], 0, x.shape[0])
+    first = layer_view(work[0], net, work[2], np.int64(0), x.shape[0])
     np.dot(x, coef_view(params, net, 0), first)
     return finish_forward(params, net, work, x.shape[0])
 
@@ -228,7 +229,7 @@ def forward_dense(x, params, net, work):
 @kernel
 def forward_sparse(csr, rows, params, net, work):
     """Forward pass of rows ``rows`` of CSR ``csr = (indptr, indices, data)``."""
-    first = layer_view(work[0], net, work[2], 0, rows.shape[0])
+    first = layer_view(work[0], net, work[2], np.int64(0), rows.shape[0])
     sparse_rows_dot(csr[0], csr[1], csr[2], rows, coef_view(params, net, 0), first)
     return finish_forward(params, net, work, rows.shape[0])
 
@@ -327,8 +328,8 @@ def backward_hidden(params, grads, net, work, n_rows, weight_sum):
         transpose_dot(previous, delta, coef_grad)
         finish_coef_grad(coef_grad, coef_view(params, net, layer), alpha, weight_sum)
         intercept_grad(delta, intercept_view(grads, net, layer), weight_sum)
-        propagate_delta(params, net, work, layer, n_rows, 0, n_rows)
-    first_delta = layer_view(deltas, net, layer_starts, 0, n_rows)
+        propagate_delta(params, net, work, layer, n_rows, np.int64(0), n_rows)
+    first_delta = layer_view(deltas, net, layer_starts, np.int64(0), n_rows)
     intercept_grad(first_delta, intercept_view(grads, net, 0), weight_sum)
     return first_delta
 

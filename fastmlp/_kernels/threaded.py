@@ -1,4 +1,4 @@
-"""Mini-batches, L-BFGS gradients and predictions split across threads.
+"""Mini-batches and L-BFGS gradients split across threads.
 
 The serial kernels run a batch on one core; products at the sizes of most
 networks (tens to hundreds of units, batches of 32-256) are too small for BLAS's
@@ -19,8 +19,10 @@ so the two paths give the same numbers: the tests compare them.
 
 numba cannot pass tuples into a parallel loop's body, so the parallel kernels
 take the ``net``/``work`` arrays one by one and the per-thread helpers put the
-tuples back together. Dense data only, and no dropout (whose random draws
-depend on the thread).
+tuples back together. Each parallel kernel is called from Python: every layer
+of compiled callers would re-optimize the whole call tree at compile time
+(measured: wrapping the phases in compiled loops added ~5 s to a cold fit).
+Dense data only, and no dropout (whose random draws depend on the thread).
 """
 
 import numpy as np
@@ -41,7 +43,6 @@ from .passes import (
     squared_coef_sum,
     transpose_dot_column,
 )
-from .predict import predict_dense
 
 GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
 
@@ -104,7 +105,7 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work,
     n_rows = x.shape[0]
     start, stop = chunk(n_rows, part, n_parts)
     last = net[0].shape[0] - 2
-    first = layer_view(activations, net, layer_starts, 0, n_rows)
+    first = layer_view(activations, net, layer_starts, np.int64(0), n_rows)
     np.dot(x[start:stop], coef_view(params, net, 0), first[start:stop])
     finish_forward_rows(params, net, work, n_rows, start, stop)
     output = layer_view(activations, net, layer_starts, last, n_rows)[start:stop]
@@ -206,7 +207,8 @@ def _batches_parallel(
         x_rows = x_buffer[: n_rows * n_features].reshape((n_rows, n_features))
         y_rows = y_buffer[: n_rows * n_outputs].reshape((n_rows, n_outputs))
         w_rows = w_buffer[:n_rows]
-        for part in prange(n_parts):
+        for index in prange(n_parts):
+            part = np.int64(index)  # prange's index is unsigned in the body
             net = _net(
                 units, coef_starts, intercept_starts, hidden, output, loss_code, alpha
             )
@@ -237,7 +239,8 @@ def _batches_parallel(
             rate = adam_rate(step, learning_rate, beta_1, beta_2)
         else:
             rate = float(learning_rate)
-        for part in prange(n_parts):
+        for index in prange(n_parts):
+            part = np.int64(index)  # prange's index is unsigned in the body
             net = _net(
                 units, coef_starts, intercept_starts, hidden, output, loss_code, alpha
             )
@@ -276,7 +279,8 @@ def _loss_grad_parallel(
     activations, deltas, layer_starts, pre_activations, row_losses, scalars, constants,
     n_parts,
 ):  # fmt: skip
-    for part in prange(n_parts):
+    for index in prange(n_parts):
+        part = np.int64(index)  # prange's index is unsigned in the body
         net = _net(
             units, coef_starts, intercept_starts, hidden, output, loss_code, alpha
         )
@@ -288,29 +292,18 @@ def _loss_grad_parallel(
     net = _net(units, coef_starts, intercept_starts, hidden, output, loss_code, alpha)
     extra = (row_losses, scalars, constants)
     loss, weight_sum = batch_loss(y, sample_weight, has_weight, params, net, extra)
-    for part in prange(n_parts):
+    for index in prange(n_parts):
+        part = np.int64(index)  # prange's index is unsigned in the body
         net = _net(
             units, coef_starts, intercept_starts, hidden, output, loss_code, alpha
         )
         work = _work(activations, deltas, layer_starts, pre_activations)
         extra = (row_losses, scalars, constants)
-        settings = (GRADIENT_ONLY, 0.0, 0.0, False, 0.0, 0.0, 0.0)
+        # typed as the epoch's settings (no literals): one columns_part
+        no = np.bool_(False)
+        settings = (np.int64(GRADIENT_ONLY), 0.0, 0.0, no, 0.0, 0.0, 0.0)
         optimizer = (settings, (grads, grads), 0.0)
         columns_part(
             part, n_parts, x, params, grads, net, work, extra, weight_sum, optimizer
         )
     return loss
-
-
-@threaded_kernel
-def _predict_parallel(
-    x, params, units, coef_starts, intercept_starts, hidden, output,
-    activations, deltas, layer_starts, pre_activations, block_rows, out, n_parts,
-):  # fmt: skip
-    for part in prange(n_parts):
-        start, stop = chunk(x.shape[0], part, n_parts)
-        net = _net(units, coef_starts, intercept_starts, hidden, output, 0, 0.0)
-        work = _work(
-            activations[part], deltas[part], layer_starts, pre_activations[part]
-        )
-        predict_dense(x[start:stop], params, net, work, block_rows, out[start:stop])
