@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import scipy.sparse as sp
 
-from ._blas import thread_plan
+from ._blas import forward_macs, thread_plan
 from ._kernels import threaded
 from ._kernels.activations import needs_pre_activation
 from ._kernels.blas import gemm_constants
@@ -214,10 +214,8 @@ class Engine:
 
     def batches_per_call(self, batch_size):
         """How many batches one kernel call runs (see ``_WORK_PER_CALL``)."""
-        # plain Python: NumPy's call overhead here cost ~60 us per epoch
-        units = [int(u) for u in self.layout.layer_units]
-        macs = sum(a * b for a, b in zip(units[:-1], units[1:], strict=True))
-        per_batch = batch_size * float(macs) * 3.0
+        # forward_macs is plain Python: NumPy's call overhead cost ~60 us an epoch
+        per_batch = float(forward_macs(self.layout.layer_units, batch_size)) * 3.0
         return max(1, int(_WORK_PER_CALL // max(per_batch, 1.0)))
 
     def run_epoch(self, params, order, batch_size, optimizer, dropout_seed=0):

@@ -1643,8 +1643,7 @@ TESTED_KERNELS = {
     "threaded": {
         "chunk",
         "_bound",
-        "_net",
-        "_work",
+        "_tuples",
         "gather_part",
         "rows_part",
         "columns_part",

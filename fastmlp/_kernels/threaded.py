@@ -31,7 +31,7 @@ from numba import prange
 from .._numba import kernel, threaded_kernel
 from .blas import transpose_dot_rows
 from .losses import finish_loss, output_delta, weighted_row_losses
-from .optimizers import ADAM, adam_rate, step_range
+from .optimizers import ADAM, step_range, step_rate
 from .passes import (
     coef_view,
     finish_coef_grad,
@@ -71,13 +71,14 @@ def _bound(total, part, n_parts):
 
 
 @kernel
-def _net(units, coef_starts, intercept_starts, hidden, output, loss, alpha):
-    return (units, coef_starts, intercept_starts, hidden, output, loss, alpha, 0.0)
-
-
-@kernel
-def _work(activations, deltas, layer_starts, pre_activations):
-    return (activations, deltas, layer_starts, pre_activations, pre_activations[:0])
+def _tuples(
+    units, coef_starts, intercept_starts, hidden, output, loss, alpha,
+    activations, deltas, layer_starts, pre_activations, row_losses, scalars, constants,
+):  # fmt: skip
+    """``(net, work, extra)`` rebuilt from their arrays (no dropout, no masks)."""
+    net = (units, coef_starts, intercept_starts, hidden, output, loss, alpha, 0.0)
+    work = (activations, deltas, layer_starts, pre_activations, pre_activations[:0])
+    return net, work, (row_losses, scalars, constants)
 
 
 @kernel
@@ -209,11 +210,11 @@ def _batches_parallel(
         w_rows = w_buffer[:n_rows]
         for index in prange(n_parts):
             part = np.int64(index)  # prange's index is unsigned in the body
-            net = _net(
-                units, coef_starts, intercept_starts, hidden, output, loss_code, alpha
-            )
-            work = _work(activations, deltas, layer_starts, pre_activations)
-            extra = (row_losses, scalars, constants)
+            net, work, extra = _tuples(
+                units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
+                activations, deltas, layer_starts, pre_activations, row_losses,
+                scalars, constants,
+            )  # fmt: skip
             gather_part(
                 part, n_parts, x, y, sample_weight, rows, x_rows, y_rows, w_rows
             )
@@ -229,23 +230,25 @@ def _batches_parallel(
                 work,
                 extra,
             )
-        net = _net(
-            units, coef_starts, intercept_starts, hidden, output, loss_code, alpha
-        )
-        extra = (row_losses, scalars, constants)
+        # the tuples of the last parallel loop's body are not visible here
+        net, _, extra = _tuples(
+            units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
+            activations, deltas, layer_starts, pre_activations, row_losses, scalars,
+            constants,
+        )  # fmt: skip
         loss, weight_sum = batch_loss(y_rows, w_rows, has_weight, params, net, extra)
         if solver == ADAM:
             step += 1
-            rate = adam_rate(step, learning_rate, beta_1, beta_2)
-        else:
-            rate = float(learning_rate)
+        rate = step_rate(
+            (solver, learning_rate, momentum, nesterov, beta_1, beta_2, epsilon), step
+        )
         for index in prange(n_parts):
             part = np.int64(index)  # prange's index is unsigned in the body
-            net = _net(
-                units, coef_starts, intercept_starts, hidden, output, loss_code, alpha
-            )
-            work = _work(activations, deltas, layer_starts, pre_activations)
-            extra = (row_losses, scalars, constants)
+            net, work, extra = _tuples(
+                units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
+                activations, deltas, layer_starts, pre_activations, row_losses,
+                scalars, constants,
+            )  # fmt: skip
             settings = (
                 solver,
                 learning_rate,
@@ -281,24 +284,27 @@ def _loss_grad_parallel(
 ):  # fmt: skip
     for index in prange(n_parts):
         part = np.int64(index)  # prange's index is unsigned in the body
-        net = _net(
-            units, coef_starts, intercept_starts, hidden, output, loss_code, alpha
-        )
-        work = _work(activations, deltas, layer_starts, pre_activations)
-        extra = (row_losses, scalars, constants)
+        net, work, extra = _tuples(
+            units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
+            activations, deltas, layer_starts, pre_activations, row_losses, scalars,
+            constants,
+        )  # fmt: skip
         rows_part(
             part, n_parts, x, y, sample_weight, has_weight, params, net, work, extra
         )
-    net = _net(units, coef_starts, intercept_starts, hidden, output, loss_code, alpha)
-    extra = (row_losses, scalars, constants)
+    net, _, extra = _tuples(
+        units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
+        activations, deltas, layer_starts, pre_activations, row_losses, scalars,
+        constants,
+    )  # fmt: skip
     loss, weight_sum = batch_loss(y, sample_weight, has_weight, params, net, extra)
     for index in prange(n_parts):
         part = np.int64(index)  # prange's index is unsigned in the body
-        net = _net(
-            units, coef_starts, intercept_starts, hidden, output, loss_code, alpha
-        )
-        work = _work(activations, deltas, layer_starts, pre_activations)
-        extra = (row_losses, scalars, constants)
+        net, work, extra = _tuples(
+            units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
+            activations, deltas, layer_starts, pre_activations, row_losses, scalars,
+            constants,
+        )  # fmt: skip
         # typed as the epoch's settings (no literals): one columns_part
         no = np.bool_(False)
         settings = (np.int64(GRADIENT_ONLY), 0.0, 0.0, no, 0.0, 0.0, 0.0)
