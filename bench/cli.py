@@ -332,8 +332,8 @@ def main(argv=None):
     cpu_start = cpu_snapshot()
     started_at = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
-    # Contestants first: importing fastmlp may choose numba's threading layer,
-    # which setting thread counts would otherwise fix.
+    # Contestants first: an import may set up thread pools (numba's threading
+    # layer, if a contestant uses it), which setting thread counts would fix.
     contestants = available_contestants(
         [n for n in CONTESTANT_ORDER if n in args.contestants]
     )

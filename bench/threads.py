@@ -5,9 +5,10 @@ the one fastmlp's kernels call through numba), numba's own pool and torch's
 intra-op pool are set to the same number. Without ``--threads`` BLAS is left
 as it is and torch is matched to numpy's BLAS thread count.
 
-Import the contestants (fastmlp may choose numba's threading layer at import)
-before calling :func:`configure_threads`: setting numba's thread count starts
-its pool and so fixes the layer.
+Import the contestants before calling :func:`configure_threads`: setting
+numba's thread count starts its pool and so fixes its threading layer.
+fastmlp's own threads are as many as BLAS may use (``fastmlp._blas``), so the
+BLAS count set here holds for them too.
 """
 
 from __future__ import annotations

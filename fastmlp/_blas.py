@@ -20,6 +20,7 @@ where the two synchronisations per batch eat the gain: hence
 ``SPLIT_BATCH_MACS``. :func:`thread_plan` decides.
 """
 
+import os
 import threading
 from contextlib import contextmanager
 
@@ -57,12 +58,9 @@ def split_parts(layer_units, n_rows, n_jobs=None):
     ``threadpoolctl`` limits hold, joblib's in its workers among them, and so
     does the one-thread limit of another fastmlp fit running at the same time),
     for batches of at least ``SPLIT_BATCH_MACS`` forward multiply-adds. Never
-    more than numba's threads; 1 without a thread-safe threading layer.
+    more than the CPUs this process may run on: the parts wait for each other
+    at every batch, so two parts sharing one CPU would take turns.
     """
-    import numba
-
-    from ._numba import threads_available
-
     if n_jobs is not None:
         parts = int(n_jobs)
     elif forward_macs(layer_units, n_rows) < SPLIT_BATCH_MACS:
@@ -70,18 +68,19 @@ def split_parts(layer_units, n_rows, n_jobs=None):
     else:
         blas = _get_controller().select(user_api="blas").lib_controllers
         parts = min([lib.num_threads for lib in blas], default=1)
-    parts = min(parts, numba.get_num_threads())
-    if parts < 2 or not threads_available():
-        return 1
-    return parts
+    parts = min(parts, usable_cpus())
+    return parts if parts > 1 else 1
+
+
+def usable_cpus():
+    """CPUs this process may run on (its affinity mask, where there is one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _can_split():
-    import numba
-
-    from ._numba import threads_available
-
-    return numba.get_num_threads() > 1 and threads_available()
+    return usable_cpus() > 1
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from ._kernels.epoch import run_epoch_dense, run_epoch_sparse
 from ._kernels.losses import loss_value
 from ._kernels.passes import loss_grad_dense, loss_grad_sparse, squared_coef_sum
 from ._kernels.predict import predict_dense, predict_sparse
+from ._kernels.sync import ABORTED, SYNC_SIZE
 from ._kernels.threaded import ALIGN
 
 # Work per kernel call, in multiply-adds: about 5-20 ms. Between calls Python
@@ -320,8 +321,35 @@ def predict_in_threads(x, params, layout, net, out, n_parts):
             worker.join()
 
 
-def _unpacked_net(net):
-    return net[:7]
+def run_parts(kernel, n_parts, *args):
+    """``kernel(part, n_parts, sync, *args)`` for every part at once, in threads.
+
+    Part 0 runs in the calling thread, the others in threads of their own,
+    started for the call: ~50 us each, against a barrier's ~1 us, and no pool
+    whose workers two concurrent fits could wait on for each other. If a part
+    raises, the others are released from the barrier and the error is raised
+    here. Returns part 0's result.
+    """
+    sync = np.zeros(SYNC_SIZE, np.int64)
+    results = [None] * n_parts
+    errors = []
+
+    def run(part):
+        try:
+            results[part] = kernel(np.int64(part), n_parts, sync, *args)
+        except BaseException as error:
+            sync[ABORTED] = 1
+            errors.append(error)
+
+    workers = [threading.Thread(target=run, args=(part,)) for part in range(1, n_parts)]
+    for worker in workers:
+        worker.start()
+    run(0)
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise errors[0]
+    return results[0]
 
 
 def run_epoch_parallel(data, batches, buffers, params, grads, net, work, extra,
@@ -331,18 +359,16 @@ def run_epoch_parallel(data, batches, buffers, params, grads, net, work, extra,
     Same arguments, plus ``extra = (row_losses, scalars, constants)``: float64
     ``(batch_size,)`` and ``(1,)`` buffers and ``gemm_constants(params)``.
     """
-    order, first_batch, stop_batch, batch_size, has_weight, _ = batches
-    return threaded._batches_parallel(
-        *data, order, first_batch, stop_batch, batch_size, has_weight,
-        *buffers, params, grads, *_unpacked_net(net), *work[:4], *extra,
-        *settings, *state, step, n_parts,
+    return run_parts(
+        threaded.epoch_part, n_parts, data, batches, buffers, params, grads, net,
+        work, extra, settings, state, step,
     )  # fmt: skip
 
 
 def loss_grad_parallel(x, y, sample_weight, has_weight, params, grads, net, work,
                        extra, n_parts):  # fmt: skip
     """:func:`fastmlp._kernels.passes.loss_grad_dense` split into ``n_parts``."""
-    return threaded._loss_grad_parallel(
-        x, y, sample_weight, has_weight, params, grads, *_unpacked_net(net),
-        *work[:4], *extra, n_parts,
+    return run_parts(
+        threaded.gradient_part, n_parts, x, y, sample_weight, has_weight, params,
+        grads, net, work, extra,
     )  # fmt: skip

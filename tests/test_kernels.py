@@ -1643,15 +1643,15 @@ TESTED_KERNELS = {
     "threaded": {
         "chunk",
         "_bound",
-        "_tuples",
         "gather_part",
         "rows_part",
         "columns_part",
         "_step",
         "batch_loss",
-        "_batches_parallel",
-        "_loss_grad_parallel",
+        "epoch_part",
+        "gradient_part",
     },
+    "sync": {"barrier"},
 }
 
 

@@ -4,8 +4,8 @@ Each module under ``fastmlp._kernels`` is imported and every function it
 defines must be a numba ``CPUDispatcher`` whose options are the policy of
 ``_numba.py``: ``nogil=True``, ``fastmath=False`` (in particular never the
 ``nnan``/``ninf`` flags, so NaN and inf checks keep working),
-``error_model="numpy"``, nopython mode, no ``parallel`` (but for the
-parallel loops of ``threaded.py``, made by ``_numba.threaded_kernel``), no
+``error_model="numpy"``, nopython mode, no ``inline`` (but for the kernels
+that compose others, made by ``_numba.inlined_kernel``), no ``parallel``, no
 eager signatures, and ``cache=True``. ``cache`` is consumed by the decorator
 rather than stored in ``targetoptions``: it shows as a ``FunctionCache``
 (instead of a ``NullCache``) on the dispatcher. ``boundscheck`` must be left
@@ -40,8 +40,23 @@ EXPECTED_MODULES = {
     "predict",
     "blas",
     "threaded",
+    "sync",
 }
-PARALLEL_KERNELS = {"threaded._batches_parallel", "threaded._loss_grad_parallel"}
+# Kernels that compose others, inlined into their callers to save compile time
+# (``_numba.inlined_kernel``); any other kernel keeps a library of its own.
+INLINED_KERNELS = {
+    "passes.finish_forward",
+    "passes.forward_dense",
+    "passes.forward_sparse",
+    "passes.loss_and_deltas",
+    "passes.backward_hidden",
+    "passes.propagate_delta",
+    "passes.loss_grad_dense",
+    "passes.loss_grad_sparse",
+    "optimizers.optimizer_step",
+    "threaded.rows_part",
+    "threaded.columns_part",
+}
 
 
 def kernel_modules():
@@ -97,10 +112,9 @@ def test_kernel_is_a_dispatcher_with_the_policy(name, kernel):
     fastmath = options.get("fastmath")
     assert fastmath is False, f"{name}: fastmath={fastmath!r}"
     assert options.get("nopython", False) is True, name
-    # a dict of options (numba empties it when it compiles) or True
-    parallel = options.get("parallel", False)
-    is_parallel = parallel is True or isinstance(parallel, dict)
-    assert is_parallel == (name in PARALLEL_KERNELS), (name, parallel)
+    assert "parallel" not in options, (name, options["parallel"])
+    inline = options.get("inline", "never")
+    assert inline == ("always" if name in INLINED_KERNELS else "never"), name
     assert options.get("boundscheck") is None, (
         f"{name} fixes boundscheck; NUMBA_BOUNDSCHECK could not override it"
     )
@@ -115,17 +129,11 @@ def test_kernel_is_a_dispatcher_with_the_policy(name, kernel):
 def test_kernels_are_built_by_fastmlp_numba_kernel():
     # Same options dict as a dispatcher made by _numba.kernel right now.
     reference = _numba.kernel(lambda x: x)
-    threaded = _numba.threaded_kernel(lambda x: x)
-
-    def without_parallel(options):
-        return {k: v for k, v in options.items() if k != "parallel"}
+    inlined = _numba.inlined_kernel(lambda x: x)
 
     for name, kernel in KERNELS:
-        want = threaded if name in PARALLEL_KERNELS else reference
-        assert without_parallel(kernel.targetoptions) == without_parallel(
-            want.targetoptions
-        ), name
-        assert ("parallel" in kernel.targetoptions) == (name in PARALLEL_KERNELS)
+        want = inlined if name in INLINED_KERNELS else reference
+        assert kernel.targetoptions == want.targetoptions, name
 
 
 def test_disable_jit_gives_plain_functions():

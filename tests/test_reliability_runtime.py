@@ -811,13 +811,7 @@ _fit_in_threads(concurrent)
 for (ours, _, _), (reference, _, _) in zip(concurrent, sequential):
     for a, b in zip(ours.coefs_ + ours.intercepts_,
                     reference.coefs_ + reference.intercepts_):
-        if layer == "workqueue":
-            # fastmlp cannot split batches on this layer: the large L-BFGS fit
-            # keeps BLAS's two threads alone, and runs with one while the
-            # others hold BLAS to one thread; two-thread BLAS rounds differently
-            np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
-        else:
-            assert np.array_equal(a, b)
+        assert np.array_equal(a, b)
 est, X, y = _thread_estimators()[0]
 with joblib.parallel_backend("threading", n_jobs=2):
     GridSearchCV(est, {{"alpha": [1e-4, 1e-2]}}, cv=2).fit(X, y)
@@ -827,7 +821,8 @@ print("OK", layer)
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("layer", _available_threading_layers())
-def test_threaded_fits_under_each_numba_threading_layer(layer):
+def test_threaded_fits_beside_each_numba_threading_layer(layer):
+    """A user's own numba parallel code, on any layer, and fastmlp's threads."""
     proc = run_python(
         THREADED_FITS_SCRIPT.format(layer=layer),
         env_updates={"NUMBA_THREADING_LAYER": layer, "NUMBA_NUM_THREADS": "2"},

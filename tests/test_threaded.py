@@ -22,6 +22,7 @@ from fastmlp._kernels import optimizers as optimizer_kernels
 from fastmlp._kernels import passes as pass_kernels
 from fastmlp._kernels import predict as predict_kernels
 from fastmlp._kernels import threaded
+from fastmlp._kernels.sync import ABORTED, ARRIVED, SYNC_SIZE, barrier
 from tests import reference as ref
 from tests.test_kernels import (
     DTYPES,
@@ -435,14 +436,77 @@ def test_threaded_predict_equals_serial(dtype, n_rows, block_rows, n_parts):
     )
 
 
-@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="dispatcher options need the JIT")
-def test_parallel_kernels_are_the_threaded_ones():
-    parallel = {
-        name
-        for name, obj in vars(threaded).items()
-        if isinstance(getattr(obj, "targetoptions", {}).get("parallel"), dict)
-    }
-    assert parallel == {"_batches_parallel", "_loss_grad_parallel"}
+@numba.njit(nogil=True)
+def _count_rounds(part, n_parts, sync, counts, seen, n_rounds):
+    """Each part adds to its own counter, then records every counter it sees."""
+    generation = np.int64(0)
+    for round_ in range(n_rounds):
+        counts[part] += 1
+        generation = barrier(sync, n_parts, generation)
+        if generation < 0:
+            return generation
+        for other in range(n_parts):
+            seen[part, round_, other] = counts[other]
+        generation = barrier(sync, n_parts, generation)
+        if generation < 0:
+            return generation
+    return generation
+
+
+def _python_count_rounds(part, n_parts, sync, counts, seen, n_rounds):
+    count_rounds = getattr(_count_rounds, "py_func", _count_rounds)
+    return count_rounds(part, n_parts, sync, counts, seen, n_rounds)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("n_parts", [1, 2, 3, 4])
+def test_barrier_lets_no_part_run_ahead(n_parts):
+    # more threads than CPUs too: waiting parts must yield theirs
+    n_rounds = 20 if numba.config.DISABLE_JIT else 2000
+    counts = np.zeros(n_parts, np.int64)
+    seen = np.zeros((n_parts, n_rounds, n_parts), np.int64)
+    got = engine_module.run_parts(_count_rounds, n_parts, counts, seen, n_rounds)
+    assert got == 2 * n_rounds
+    # after round r's first barrier every part has counted r + 1 rounds
+    want = np.arange(1, n_rounds + 1)[None, :, None]
+    assert_array_equal(seen, np.broadcast_to(want, seen.shape))
+
+
+def test_barrier_releases_waiting_parts_when_one_aborts():
+    sync = np.zeros(SYNC_SIZE, np.int64)
+    sync[ABORTED] = 1
+    assert barrier(sync, 2, np.int64(0)) == -1
+    assert sync[ARRIVED] == 0
+
+
+@pytest.mark.timeout(120)
+def test_run_parts_raises_a_failing_part_and_does_not_hang():
+    n_rounds = 5
+
+    def failing(part, n_parts, sync, counts, seen):
+        if part == 1:
+            raise RuntimeError("part 1 failed")
+        return _python_count_rounds(part, n_parts, sync, counts, seen, n_rounds)
+
+    counts = np.zeros(3, np.int64)
+    seen = np.zeros((3, n_rounds, 3), np.int64)
+    with pytest.raises(RuntimeError, match="part 1 failed"):
+        engine_module.run_parts(failing, 3, counts, seen)
+
+
+@pytest.mark.timeout(120)
+def test_threaded_epoch_does_not_hang_when_a_part_fails(monkeypatch):
+    twins = Twins(np.float64, NETS[0], "adam", False, 64, 2)
+    original = threaded.epoch_part
+
+    def failing(part, *args):
+        if part == 1:
+            raise MemoryError("no memory for part 1")
+        return original(part, *args)
+
+    monkeypatch.setattr(threaded, "epoch_part", failing)
+    with pytest.raises(MemoryError):
+        twins.run(0, twins.n_batches, 0, 2)
 
 
 def test_gradient_only_leaves_params_alone():

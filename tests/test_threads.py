@@ -6,9 +6,10 @@ same (to the last bits BLAS may tile differently), in every way of fitting.
 """
 
 import multiprocessing
+import subprocess
+import sys
 import threading
 
-import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -17,10 +18,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastmlp
 from fastmlp import _blas, _engine
-from fastmlp._numba import threads_available
 
 needs_threads = pytest.mark.skipif(
-    numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread"
+    _blas.usable_cpus() < 2, reason="this process may use one CPU only"
 )
 
 
@@ -56,10 +56,39 @@ def n_parts_used(monkeypatch):
     return seen
 
 
-def test_a_thread_safe_layer_is_used():
-    if not threads_available():
-        pytest.skip("no thread-safe numba threading layer here (OpenMP or TBB)")
-    assert numba.threading_layer() in ("omp", "tbb")
+NO_LAYER_SCRIPT = """
+import numba, numpy as np, fastmlp
+from fastmlp import _engine
+X = np.random.default_rng(0).normal(size=(300, 40))
+y = (X[:, 0] > 0).astype(int)
+seen = []
+original = _engine.Engine.__init__
+def record(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    seen.append(self.n_parts)
+_engine.Engine.__init__ = record
+fastmlp.MLPClassifier((64,), batch_size=64, max_iter=2, n_jobs=2).fit(X, y)
+assert seen == [2], seen
+try:
+    numba.threading_layer()
+except ValueError:
+    print("no layer")
+"""
+
+
+@needs_threads
+@pytest.mark.timeout(300)
+def test_threaded_fits_start_no_numba_threading_layer():
+    """Parts are Python threads: numba's thread pool is never started."""
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_LAYER_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("no layer")
 
 
 CASES = [
@@ -84,8 +113,7 @@ def test_threaded_fit_equals_serial_fit(task, params, dtype, monkeypatch):
     seen = n_parts_used(monkeypatch)
     serial = cls(**kwargs, **params, n_jobs=1).fit(X, y)
     threaded = cls(**kwargs, **params, n_jobs=2).fit(X, y)
-    if threads_available():
-        assert seen == [1, 2]
+    assert seen == [1, 2]
     if dtype == np.float64:
         assert_same_model(threaded, serial)
     else:
@@ -121,8 +149,6 @@ def test_threaded_partial_fit_and_warm_start_equal_serial():
 
 @needs_threads
 def test_default_splits_large_batches_only(monkeypatch):
-    if not threads_available():
-        pytest.skip("no thread-safe numba threading layer")
     seen = n_parts_used(monkeypatch)
     X, y = data("classification", n_samples=400, n_features=64)
     with threadpool_limits(2, user_api="blas"):
@@ -138,7 +164,7 @@ def test_default_splits_large_batches_only(monkeypatch):
     # BLAS limited to one thread (as in joblib's workers): serial
     with threadpool_limits(1, user_api="blas"):
         fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2).fit(X, y)
-    expected = [min(2, numba.get_num_threads()), 1, 1, 1, 1]
+    expected = [2, 1, 1, 1, 1]
     assert seen == expected
 
 
@@ -189,7 +215,11 @@ def _fit_in_child(queue):
 @needs_threads
 @pytest.mark.timeout(120)
 def test_fit_in_a_forked_child_after_threaded_fit():
-    """GNU OpenMP hangs in a forked child that uses the parent's thread pool."""
+    """A forked child splits batches too: no thread pool is inherited.
+
+    (numba's GNU OpenMP pool, which fastmlp's parallel loops once used, hangs
+    in a forked child.)
+    """
     if "fork" not in multiprocessing.get_all_start_methods():
         pytest.skip("no fork here")
     X, y = data("classification")

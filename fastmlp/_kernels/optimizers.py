@@ -10,7 +10,7 @@ epsilon)`` and ``state = (first, second)``: SGD keeps its velocities in
 
 import numpy as np
 
-from .._numba import kernel
+from .._numba import inlined_kernel, kernel
 
 SGD = 0
 ADAM = 1
@@ -73,7 +73,7 @@ def adam_step(
     adam_update(params, grads, first, second, rate, beta_1, beta_2, epsilon)
 
 
-@kernel
+@inlined_kernel
 def optimizer_step(params, grads, settings, state, step):
     """Apply the configured optimizer; returns the new Adam time step."""
     if settings[0] == ADAM:

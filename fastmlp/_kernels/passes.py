@@ -24,7 +24,7 @@ everything around them is a loop that touches each array once.
 
 import numpy as np
 
-from .._numba import kernel
+from .._numba import inlined_kernel, kernel
 from .activations import (
     activate,
     add_bias,
@@ -131,7 +131,7 @@ def sparse_rows_transpose_dot(indptr, indices, data, rows, delta, out):
                 out[col, j] += value * delta[r, j]
 
 
-@kernel
+@inlined_kernel
 def finish_forward(params, net, work, n_rows):
     """Complete a forward pass whose first product ``X @ W0`` is already in place.
 
@@ -218,7 +218,7 @@ def undo_dropout(activated, mask, delta):
                 activated[i, j] /= factor
 
 
-@kernel
+@inlined_kernel
 def forward_dense(x, params, net, work):
     """Forward pass of dense rows ``x``; returns the output layer's view."""
     first = layer_view(work[0], net, work[2], np.int64(0), x.shape[0])
@@ -226,7 +226,7 @@ def forward_dense(x, params, net, work):
     return finish_forward(params, net, work, x.shape[0])
 
 
-@kernel
+@inlined_kernel
 def forward_sparse(csr, rows, params, net, work):
     """Forward pass of rows ``rows`` of CSR ``csr = (indptr, indices, data)``."""
     first = layer_view(work[0], net, work[2], np.int64(0), rows.shape[0])
@@ -281,7 +281,7 @@ def squared_coef_sum(params, net):
     return total
 
 
-@kernel
+@inlined_kernel
 def loss_and_deltas(y, sample_weight, has_weight, params, net, work, n_rows):
     """Loss of the batch just forwarded, and every layer's delta.
 
@@ -311,7 +311,7 @@ def loss_and_deltas(y, sample_weight, has_weight, params, net, work, n_rows):
     return loss, weight_sum
 
 
-@kernel
+@inlined_kernel
 def backward_hidden(params, grads, net, work, n_rows, weight_sum):
     """Back-propagate from the output delta down to the first layer's delta.
 
@@ -334,7 +334,7 @@ def backward_hidden(params, grads, net, work, n_rows, weight_sum):
     return first_delta
 
 
-@kernel
+@inlined_kernel
 def propagate_delta(params, net, work, layer, n_rows, start, stop):
     """Rows ``start:stop`` of layer ``layer - 1``'s delta from layer ``layer``'s.
 
@@ -358,7 +358,7 @@ def propagate_delta(params, net, work, layer, n_rows, start, stop):
     multiply_derivative(previous, pre, previous_delta, net[3])
 
 
-@kernel
+@inlined_kernel
 def loss_grad_dense(x, y, sample_weight, has_weight, params, grads, net, work):
     """Loss and full gradient (into ``grads``) of dense batch ``x``."""
     n_rows = x.shape[0]
@@ -373,7 +373,7 @@ def loss_grad_dense(x, y, sample_weight, has_weight, params, grads, net, work):
     return loss
 
 
-@kernel
+@inlined_kernel
 def loss_grad_sparse(csr, rows, y, sample_weight, has_weight, params, grads, net, work):
     """Loss and full gradient of rows ``rows`` of CSR matrix ``csr``."""
     n_rows = rows.shape[0]

@@ -2,33 +2,37 @@
 
 The serial kernels run a batch on one core; products at the sizes of most
 networks (tens to hundreds of units, batches of 32-256) are too small for BLAS's
-own threads, which then cost more in synchronisation than they save. Here a
-batch runs in two parallel regions, each thread with single-threaded BLAS:
+own threads, which then cost more in synchronisation than they save. Here
+``n_parts`` Python threads (``fastmlp._engine.run_parts``) run the same serial
+kernel, :func:`epoch_part` or :func:`gradient_part`, each on its part of every
+batch, with single-threaded BLAS, in two phases:
 
 1. rows: thread ``t`` gathers rows ``chunk(t)`` of the batch and runs, for
    those rows only, the forward pass, the row losses, the output delta and the
    back-propagation of deltas down to the first layer (all of it row-local);
 2. columns: thread ``t`` computes, for every layer, the gradient of its block
-   of output units (a block of columns of ``A.T @ delta`` over all the batch's
+   of input units (a block of rows of ``A.T @ delta`` over all the batch's
    rows), finishes it and applies the optimizer step to those parameters.
 
-Every value is computed by the same operations in the same order as in the
-serial kernels (row blocks and column blocks of a product are computed as in
-the whole product, losses and weights are summed in row order by one thread),
-so the two paths give the same numbers: the tests compare them.
+The threads wait for each other after each phase (:mod:`.sync`). Every value
+is computed by the same operations in the same order as in the serial
+kernels (row blocks and column blocks of a product are computed as in the
+whole product, losses and weights are summed in row order), so the two paths
+give the same numbers: the tests compare them.
 
-numba cannot pass tuples into a parallel loop's body, so the parallel kernels
-take the ``net``/``work`` arrays one by one and the per-thread helpers put the
-tuples back together. Each parallel kernel is called from Python: every layer
-of compiled callers would re-optimize the whole call tree at compile time
-(measured: wrapping the phases in compiled loops added ~5 s to a cold fit).
+Why threads and a barrier rather than numba's ``prange``: the same split with
+two parallel loops per batch (``parallel=True``) ran at the same speed but
+cost ~13 s more compile time on the 2-core machine than the serial kernels
+(numba outlines each loop body into a function of its own, and re-optimizes
+the whole call tree in each); it also needed a thread-safe numba threading
+layer (OpenMP or TBB) and hung in a forked child. These kernels are plain
+serial kernels, compiled and cached like the others.
 Dense data only, and no dropout (whose random draws depend on the thread).
 """
 
 import numpy as np
-from numba import prange
 
-from .._numba import kernel, threaded_kernel
+from .._numba import inlined_kernel, kernel
 from .blas import transpose_dot_rows
 from .losses import finish_loss, output_delta, weighted_row_losses
 from .optimizers import ADAM, step_range, step_rate
@@ -43,6 +47,7 @@ from .passes import (
     squared_coef_sum,
     transpose_dot_column,
 )
+from .sync import barrier
 
 GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
 
@@ -71,17 +76,6 @@ def _bound(total, part, n_parts):
 
 
 @kernel
-def _tuples(
-    units, coef_starts, intercept_starts, hidden, output, loss, alpha,
-    activations, deltas, layer_starts, pre_activations, row_losses, scalars, constants,
-):  # fmt: skip
-    """``(net, work, extra)`` rebuilt from their arrays (no dropout, no masks)."""
-    net = (units, coef_starts, intercept_starts, hidden, output, loss, alpha, 0.0)
-    work = (activations, deltas, layer_starts, pre_activations, pre_activations[:0])
-    return net, work, (row_losses, scalars, constants)
-
-
-@kernel
 def gather_part(part, n_parts, x, y, sample_weight, rows, x_rows, y_rows, w_rows):
     """Rows ``chunk(part)`` of ``x[rows]``, ``y[rows]``, ``sample_weight[rows]``."""
     start, stop = chunk(rows.shape[0], part, n_parts)
@@ -94,7 +88,7 @@ def gather_part(part, n_parts, x, y, sample_weight, rows, x_rows, y_rows, w_rows
         w_rows[r] = sample_weight[row]
 
 
-@kernel
+@inlined_kernel
 def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work, extra):
     """Phase 1 for rows ``chunk(part)`` of batch ``x``: forward, losses, deltas.
 
@@ -121,7 +115,7 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work,
         extra[1][0] = squared_coef_sum(params, net)
 
 
-@kernel
+@inlined_kernel
 def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, step):
     """Phase 2: part ``part``'s share of every layer's gradient, and its step.
 
@@ -187,129 +181,82 @@ def batch_loss(y, sample_weight, has_weight, params, net, extra):
     return loss, weight_sum
 
 
-@threaded_kernel
-def _batches_parallel(
-    x, y, sample_weight, order, first_batch, stop_batch, batch_size, has_weight,
-    x_buffer, y_buffer, w_buffer, params, grads,
-    units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
-    activations, deltas, layer_starts, pre_activations, row_losses, scalars, constants,
-    solver, learning_rate, momentum, nesterov, beta_1, beta_2, epsilon, first, second,
-    step, n_parts,
-):  # fmt: skip
-    n_samples = x.shape[0]
-    n_features = x.shape[1]
+@kernel
+def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, work,
+               extra, settings, state, step):  # fmt: skip
+    """Part ``part`` of :func:`fastmlp._kernels.epoch.run_epoch_dense`'s batches.
+
+    ``n_parts`` threads run this at once on the same arguments, one per part,
+    and meet at :func:`fastmlp._kernels.sync.barrier` (on ``sync``, zeroed
+    before) after each phase of a batch. ``extra = (row_losses, scalars,
+    constants)``: float64 ``(batch_size,)`` and ``(1,)`` buffers and
+    ``gemm_constants(params)``. Every part returns ``(sum of batch_loss *
+    batch_rows, adam_step)``, the same; ``(nan, -1)`` if a part failed.
+    """
+    x, y, sample_weight = data
+    order, first_batch, stop_batch, batch_size, has_weight, _ = batches
+    n_samples, n_features = x.shape
     n_outputs = y.shape[1]
+    generation = np.int64(0)
     accumulated = 0.0
     for batch in range(first_batch, stop_batch):
         start = batch * batch_size
         stop = min(start + batch_size, n_samples)
         n_rows = stop - start
         rows = order[start:stop]
-        x_rows = x_buffer[: n_rows * n_features].reshape((n_rows, n_features))
-        y_rows = y_buffer[: n_rows * n_outputs].reshape((n_rows, n_outputs))
-        w_rows = w_buffer[:n_rows]
-        for index in prange(n_parts):
-            part = np.int64(index)  # prange's index is unsigned in the body
-            net, work, extra = _tuples(
-                units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
-                activations, deltas, layer_starts, pre_activations, row_losses,
-                scalars, constants,
-            )  # fmt: skip
-            gather_part(
-                part, n_parts, x, y, sample_weight, rows, x_rows, y_rows, w_rows
-            )
-            rows_part(
-                part,
-                n_parts,
-                x_rows,
-                y_rows,
-                w_rows,
-                has_weight,
-                params,
-                net,
-                work,
-                extra,
-            )
-        # the tuples of the last parallel loop's body are not visible here
-        net, _, extra = _tuples(
-            units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
-            activations, deltas, layer_starts, pre_activations, row_losses, scalars,
-            constants,
-        )  # fmt: skip
-        loss, weight_sum = batch_loss(y_rows, w_rows, has_weight, params, net, extra)
-        if solver == ADAM:
-            step += 1
-        rate = step_rate(
-            (solver, learning_rate, momentum, nesterov, beta_1, beta_2, epsilon), step
+        x_rows = buffers[0][: n_rows * n_features].reshape((n_rows, n_features))
+        y_rows = buffers[1][: n_rows * n_outputs].reshape((n_rows, n_outputs))
+        w_rows = buffers[2][:n_rows]
+        gather_part(part, n_parts, x, y, sample_weight, rows, x_rows, y_rows, w_rows)
+        rows_part(
+            part, n_parts, x_rows, y_rows, w_rows, has_weight, params, net, work, extra
         )
-        for index in prange(n_parts):
-            part = np.int64(index)  # prange's index is unsigned in the body
-            net, work, extra = _tuples(
-                units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
-                activations, deltas, layer_starts, pre_activations, row_losses,
-                scalars, constants,
-            )  # fmt: skip
-            settings = (
-                solver,
-                learning_rate,
-                momentum,
-                nesterov,
-                beta_1,
-                beta_2,
-                epsilon,
-            )
-            optimizer = (settings, (first, second), rate)
-            columns_part(
-                part,
-                n_parts,
-                x_rows,
-                params,
-                grads,
-                net,
-                work,
-                extra,
-                weight_sum,
-                optimizer,
-            )
+        generation = barrier(sync, n_parts, generation)
+        if generation < 0:
+            return np.nan, np.int64(-1)
+        # every part sums the same row losses in the same order: no third wait
+        loss, weight_sum = batch_loss(y_rows, w_rows, has_weight, params, net, extra)
+        if settings[0] == ADAM:
+            step += 1
+        rate = step_rate(settings, step)
+        optimizer = (settings, state, rate)
+        columns_part(
+            part,
+            n_parts,
+            x_rows,
+            params,
+            grads,
+            net,
+            work,
+            extra,
+            weight_sum,
+            optimizer,
+        )
+        # the next batch overwrites rows that other parts' columns still read
+        generation = barrier(sync, n_parts, generation)
+        if generation < 0:
+            return np.nan, np.int64(-1)
         accumulated += loss * n_rows
     return accumulated, step
 
 
-@threaded_kernel
-def _loss_grad_parallel(
-    x, y, sample_weight, has_weight, params, grads,
-    units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
-    activations, deltas, layer_starts, pre_activations, row_losses, scalars, constants,
-    n_parts,
-):  # fmt: skip
-    for index in prange(n_parts):
-        part = np.int64(index)  # prange's index is unsigned in the body
-        net, work, extra = _tuples(
-            units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
-            activations, deltas, layer_starts, pre_activations, row_losses, scalars,
-            constants,
-        )  # fmt: skip
-        rows_part(
-            part, n_parts, x, y, sample_weight, has_weight, params, net, work, extra
-        )
-    net, _, extra = _tuples(
-        units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
-        activations, deltas, layer_starts, pre_activations, row_losses, scalars,
-        constants,
-    )  # fmt: skip
+@kernel
+def gradient_part(part, n_parts, sync, x, y, sample_weight, has_weight, params, grads,
+                  net, work, extra):  # fmt: skip
+    """Part ``part`` of :func:`fastmlp._kernels.passes.loss_grad_dense`.
+
+    Run as :func:`epoch_part` is, on all rows as one batch; returns the loss
+    (nan if a part failed).
+    """
+    rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work, extra)
+    if barrier(sync, n_parts, np.int64(0)) < 0:
+        return np.nan
     loss, weight_sum = batch_loss(y, sample_weight, has_weight, params, net, extra)
-    for index in prange(n_parts):
-        part = np.int64(index)  # prange's index is unsigned in the body
-        net, work, extra = _tuples(
-            units, coef_starts, intercept_starts, hidden, output, loss_code, alpha,
-            activations, deltas, layer_starts, pre_activations, row_losses, scalars,
-            constants,
-        )  # fmt: skip
-        # typed as the epoch's settings (no literals): one columns_part
-        no = np.bool_(False)
-        settings = (np.int64(GRADIENT_ONLY), 0.0, 0.0, no, 0.0, 0.0, 0.0)
-        optimizer = (settings, (grads, grads), 0.0)
-        columns_part(
-            part, n_parts, x, params, grads, net, work, extra, weight_sum, optimizer
-        )
+    # typed as the epoch's settings (no literals): one columns_part
+    no = np.bool_(False)
+    settings = (np.int64(GRADIENT_ONLY), 0.0, 0.0, no, 0.0, 0.0, 0.0)
+    optimizer = (settings, (grads, grads), 0.0)
+    columns_part(
+        part, n_parts, x, params, grads, net, work, extra, weight_sum, optimizer
+    )
     return loss

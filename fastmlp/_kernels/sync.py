@@ -1,0 +1,51 @@
+"""A barrier for kernels that several threads run at once.
+
+``fastmlp._kernels.threaded`` splits a batch across threads that each run the
+same serial kernel on their part (Python threads; the kernels release the
+GIL). Between the two phases of a batch every thread waits at
+:func:`barrier` for the others. The barrier spins on an atomic counter, then
+yields the CPU: a wait costs ~1 us when the other thread is running (numba's
+parallel regions cost ~1.5 us to launch, and their compile cost ~10 s more
+than the serial kernels: the reason this module exists).
+
+``sync`` is an int64 array of three: the threads that arrived, the
+generation (how many times the barrier opened) and an abort flag, set when a
+thread failed so that the others do not wait for it forever.
+
+numba has no atomic operations: ``fastmlp._atomics`` writes them as LLVM
+intrinsics.
+"""
+
+from .._atomics import atomic_add, atomic_load, yield_cpu
+from .._numba import kernel
+
+ARRIVED = 0
+GENERATION = 1
+ABORTED = 2
+SYNC_SIZE = 3
+
+# Spins before a waiting thread starts yielding its CPU: ~10 us of waiting.
+SPINS_BEFORE_YIELD = 2000
+
+
+@kernel
+def barrier(sync, n_parts, generation):
+    """Wait until ``n_parts`` threads have called this; returns ``generation + 1``.
+
+    ``generation`` is the number of barriers this thread has passed since
+    ``sync`` was zeroed. Returns -1 at once if another thread aborted.
+    """
+    if atomic_load(sync, ABORTED) != 0:
+        return -1
+    if atomic_add(sync, ARRIVED, 1) == n_parts - 1:
+        sync[ARRIVED] = 0  # before the release below: seq_cst orders it
+        atomic_add(sync, GENERATION, 1)
+        return generation + 1
+    spins = 0
+    while atomic_load(sync, GENERATION) == generation:
+        if atomic_load(sync, ABORTED) != 0:
+            return -1
+        spins += 1
+        if spins > SPINS_BEFORE_YIELD:
+            yield_cpu()
+    return generation + 1
