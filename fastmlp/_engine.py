@@ -306,39 +306,33 @@ def predict_in_threads(x, params, layout, net, out, n_parts):
         _THREADED_PREDICT_WORKSPACE_BYTES,
     )
 
-    def run(start, stop):
+    def run(part):
+        start, stop = bounds[part]
         if stop > start:
             work = make_work(layout, block_rows, params.dtype)
             predict_dense(x[start:stop], params, net, work, block_rows, out[start:stop])
 
-    workers = [threading.Thread(target=run, args=bound) for bound in bounds[1:]]
-    for worker in workers:
-        worker.start()
-    try:
-        run(*bounds[0])
-    finally:
-        for worker in workers:
-            worker.join()
+    in_threads(run, n_parts)
 
 
-def run_parts(kernel, n_parts, *args):
-    """``kernel(part, n_parts, sync, *args)`` for every part at once, in threads.
+def in_threads(function, n_parts, on_error=None):
+    """``function(part)`` for every part at once; returns part 0's result.
 
     Part 0 runs in the calling thread, the others in threads of their own,
-    started for the call: ~50 us each, against a barrier's ~1 us, and no pool
-    whose workers two concurrent fits could wait on for each other. If a part
-    raises, the others are released from the barrier and the error is raised
-    here. Returns part 0's result.
+    started for the call (~50 us each): no pool whose workers two concurrent
+    fits could wait on for each other. The first error of any part is raised
+    here once every part has stopped; ``on_error()`` is called as soon as a
+    part fails, to release parts that wait for it.
     """
-    sync = np.zeros(SYNC_SIZE, np.int64)
     results = [None] * n_parts
     errors = []
 
     def run(part):
         try:
-            results[part] = kernel(np.int64(part), n_parts, sync, *args)
+            results[part] = function(part)
         except BaseException as error:
-            sync[ABORTED] = 1
+            if on_error is not None:
+                on_error()
             errors.append(error)
 
     workers = [threading.Thread(target=run, args=(part,)) for part in range(1, n_parts)]
@@ -350,6 +344,23 @@ def run_parts(kernel, n_parts, *args):
     if errors:
         raise errors[0]
     return results[0]
+
+
+def run_parts(kernel, n_parts, *args):
+    """``kernel(part, n_parts, sync, *args)`` for every part at once, in threads.
+
+    The parts meet at ``fastmlp._kernels.sync.barrier`` on ``sync``; if one
+    raises, the barrier releases the others and the error is raised here.
+    Returns part 0's result (every part returns the same).
+    """
+    sync = np.zeros(SYNC_SIZE, np.int64)
+
+    def abort():
+        sync[ABORTED] = 1
+
+    return in_threads(
+        lambda part: kernel(np.int64(part), n_parts, sync, *args), n_parts, abort
+    )
 
 
 def run_epoch_parallel(data, batches, buffers, params, grads, net, work, extra,

@@ -436,6 +436,26 @@ def test_threaded_predict_equals_serial(dtype, n_rows, block_rows, n_parts):
     )
 
 
+def test_threaded_predict_raises_what_a_part_raises(monkeypatch):
+    """Not a half-written output: a worker thread's error reaches the caller."""
+    problem = make_problem(np.float64, NETS[0], False, 100)
+    calls = []
+    original = engine_module.make_work
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("no workspace for this part")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "make_work", failing)
+    out = np.empty((100, 3))
+    with pytest.raises(MemoryError, match="no workspace"):
+        engine_module.predict_in_threads(
+            problem.X, problem.params, problem.layout, problem.net, out, 2
+        )
+
+
 @numba.njit(nogil=True)
 def _count_rounds(part, n_parts, sync, counts, seen, n_rounds):
     """Each part adds to its own counter, then records every counter it sees."""
