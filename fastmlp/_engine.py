@@ -4,8 +4,6 @@ An :class:`Engine` is built once per ``fit``/``partial_fit`` call for one
 training set; it owns every buffer the kernels write, so that no batch allocates.
 """
 
-import threading
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -19,6 +17,7 @@ from ._kernels.passes import loss_grad_dense, loss_grad_sparse, squared_coef_sum
 from ._kernels.predict import predict_dense, predict_sparse
 from ._kernels.sync import ABORTED, SYNC_SIZE
 from ._kernels.threaded import ALIGN
+from ._threads import in_threads
 
 # Work per kernel call, in multiply-adds: about 5-20 ms. Between calls Python
 # sees KeyboardInterrupt; the call overhead (~10 us) stays well under 1 %.
@@ -313,37 +312,6 @@ def predict_in_threads(x, params, layout, net, out, n_parts):
             predict_dense(x[start:stop], params, net, work, block_rows, out[start:stop])
 
     in_threads(run, n_parts)
-
-
-def in_threads(function, n_parts, on_error=None):
-    """``function(part)`` for every part at once; returns part 0's result.
-
-    Part 0 runs in the calling thread, the others in threads of their own,
-    started for the call (~50 us each): no pool whose workers two concurrent
-    fits could wait on for each other. The first error of any part is raised
-    here once every part has stopped; ``on_error()`` is called as soon as a
-    part fails, to release parts that wait for it.
-    """
-    results = [None] * n_parts
-    errors = []
-
-    def run(part):
-        try:
-            results[part] = function(part)
-        except BaseException as error:
-            if on_error is not None:
-                on_error()
-            errors.append(error)
-
-    workers = [threading.Thread(target=run, args=(part,)) for part in range(1, n_parts)]
-    for worker in workers:
-        worker.start()
-    run(0)
-    for worker in workers:
-        worker.join()
-    if errors:
-        raise errors[0]
-    return results[0]
 
 
 def run_parts(kernel, n_parts, *args):

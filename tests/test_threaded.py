@@ -9,6 +9,8 @@ BLAS could change on another CPU (tolerances of ``assert_close``).
 Networks here are wider than ``ALIGN`` (16) so that products really are split.
 """
 
+import threading
+
 import numba
 import numpy as np
 import pytest
@@ -490,6 +492,43 @@ def test_barrier_lets_no_part_run_ahead(n_parts):
     # after round r's first barrier every part has counted r + 1 rounds
     want = np.arange(1, n_rounds + 1)[None, :, None]
     assert_array_equal(seen, np.broadcast_to(want, seen.shape))
+
+
+def test_worker_threads_are_reused():
+    engine_module.run_parts(_count_rounds, 3, *_rounds_buffers(3, 5), 5)
+    before = threading.active_count()
+    for _ in range(20):
+        engine_module.run_parts(_count_rounds, 3, *_rounds_buffers(3, 5), 5)
+    assert threading.active_count() == before
+
+
+def _rounds_buffers(n_parts, n_rounds):
+    return np.zeros(n_parts, np.int64), np.zeros((n_parts, n_rounds, n_parts), np.int64)
+
+
+@pytest.mark.timeout(120)
+def test_concurrent_calls_get_workers_of_their_own():
+    """Calls at once in several threads: none waits for another's workers."""
+    n_rounds = 20 if numba.config.DISABLE_JIT else 500
+    errors = []
+
+    def call():
+        try:
+            counts, seen = _rounds_buffers(3, n_rounds)
+            for _ in range(5):
+                counts[:] = 0
+                got = engine_module.run_parts(_count_rounds, 3, counts, seen, n_rounds)
+                assert got == 2 * n_rounds
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    callers = [threading.Thread(target=call) for _ in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join(timeout=100)
+    assert not any(caller.is_alive() for caller in callers)
+    assert not errors
 
 
 def test_barrier_releases_waiting_parts_when_one_aborts():

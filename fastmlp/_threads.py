@@ -1,0 +1,83 @@
+"""Threads that run the parts of a split batch or prediction.
+
+:func:`in_threads` runs part 0 in the calling thread and every other part in a
+worker thread. Workers are kept between calls: starting a thread and joining
+it cost ~100 us on the 2-core machine, which L-BFGS paid at every gradient
+(a breast_cancer fit took 50 ms instead of 29 ms). A call takes idle workers
+and starts new ones only when none is idle, so a call never waits for a
+worker that another call holds (two concurrent fits cannot block each other,
+as they could with a pool of fixed size), and the number of workers is the
+most that calls ever needed at once. Workers are daemon threads blocked on
+a queue while idle; a forked child forgets its parent's.
+"""
+
+import os
+import queue
+import threading
+
+_idle = []
+_idle_lock = threading.Lock()
+
+
+class _Worker:
+    """A daemon thread that runs one job at a time, then waits for the next."""
+
+    def __init__(self):
+        self.jobs = queue.SimpleQueue()
+        thread = threading.Thread(target=self._loop, name="fastmlp-part", daemon=True)
+        thread.start()
+
+    def _loop(self):
+        while True:
+            job, done = self.jobs.get()
+            job()
+            with _idle_lock:  # idle again before the caller hears it is done
+                _idle.append(self)
+            done.put(None)
+
+
+def _take_workers(count):
+    with _idle_lock:
+        taken = [_idle.pop() for _ in range(min(count, len(_idle)))]
+    return taken + [_Worker() for _ in range(count - len(taken))]
+
+
+def _forget_workers():
+    # a forked child has none of its parent's threads
+    global _idle_lock
+    _idle_lock = threading.Lock()
+    _idle.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers)
+
+
+def in_threads(function, n_parts, on_error=None):
+    """``function(part)`` for every part at once; returns part 0's result.
+
+    The first error of any part is raised here once every part has stopped;
+    ``on_error()`` is called as soon as a part fails, to release parts that
+    wait for it.
+    """
+    results = [None] * n_parts
+    errors = []
+
+    def run(part):
+        try:
+            results[part] = function(part)
+        except BaseException as error:
+            if on_error is not None:
+                on_error()
+            errors.append(error)
+
+    done = queue.SimpleQueue()
+    workers = _take_workers(n_parts - 1)
+    for part, worker in enumerate(workers, start=1):
+        worker.jobs.put((lambda part=part: run(part), done))
+    run(0)
+    for _ in workers:
+        done.get()
+    if errors:
+        raise errors[0]
+    return results[0]
