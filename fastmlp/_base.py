@@ -24,7 +24,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
-from ._blas import thread_plan
+from ._blas import SPLIT_GRADIENT_MACS, thread_plan
 from ._engine import Engine, forward, make_net, validation_loss
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
@@ -358,7 +358,10 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
                     X, y, sample_weight, layout, incremental, validation, n_parts
                 )
         elif self.solver == "lbfgs":
-            with thread_plan(layer_units, n_samples, self.n_jobs, dense) as n_parts:
+            plan = thread_plan(
+                layer_units, n_samples, self.n_jobs, dense, min_macs=SPLIT_GRADIENT_MACS
+            )
+            with plan as n_parts:
                 self._fit_lbfgs(X, y, sample_weight, layout, n_parts)
 
         if not np.isfinite(self._params_flat).all():

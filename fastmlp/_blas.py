@@ -26,6 +26,12 @@ from contextlib import contextmanager
 
 SMALL_PRODUCT_MACS = 8_000_000
 SPLIT_BATCH_MACS = 100_000
+# L-BFGS hands each gradient to scipy's Python between calls, so the worker
+# thread sleeps and must be woken for every gradient (~0.2 ms per call on the
+# 2-core VM, measured: breast_cancer, 455 x 30 -> 50 -> 1, 50 iterations,
+# 43 ms split against 33 ms whole); splitting pays from about this size
+# (digits, 1797 x 64 -> 50 -> 10: 120 ms split against 155 ms whole).
+SPLIT_GRADIENT_MACS = 2_000_000
 
 _lock = threading.Lock()
 _depth = 0
@@ -51,19 +57,19 @@ def forward_macs(layer_units, n_rows):
     return n_rows * sum(a * b for a, b in zip(units[:-1], units[1:], strict=True))
 
 
-def split_parts(layer_units, n_rows, n_jobs=None):
+def split_parts(layer_units, n_rows, n_jobs=None, min_macs=SPLIT_BATCH_MACS):
     """How many threads to split batches of ``n_rows`` across (1: serial).
 
     ``n_jobs`` threads if given, else as many as BLAS may use now (so
     ``threadpoolctl`` limits hold, joblib's in its workers among them, and so
     does the one-thread limit of another fastmlp fit running at the same time),
-    for batches of at least ``SPLIT_BATCH_MACS`` forward multiply-adds. Never
+    for batches of at least ``min_macs`` forward multiply-adds. Never
     more than the CPUs this process may run on: the parts wait for each other
     at every batch, so two parts sharing one CPU would take turns.
     """
     if n_jobs is not None:
         parts = int(n_jobs)
-    elif forward_macs(layer_units, n_rows) < SPLIT_BATCH_MACS:
+    elif forward_macs(layer_units, n_rows) < min_macs:
         return 1
     else:
         blas = _get_controller().select(user_api="blas").lib_controllers
@@ -84,20 +90,28 @@ def _can_split():
 
 
 @contextmanager
-def thread_plan(layer_units, n_rows, n_jobs=None, splittable=True, blas_rows=None):
+def thread_plan(
+    layer_units,
+    n_rows,
+    n_jobs=None,
+    splittable=True,
+    blas_rows=None,
+    min_macs=SPLIT_BATCH_MACS,
+):
     """Choose how a fit or prediction uses threads; yields the number of parts.
 
     Batches of ``n_rows`` rows (all rows for L-BFGS and predictions) are split
     into :func:`split_parts` parts when ``splittable`` (dense data, no
-    dropout), with BLAS held to one thread meanwhile. A batch large enough to
+    dropout) and at least ``min_macs`` forward multiply-adds, with BLAS held
+    to one thread meanwhile. A batch large enough to
     split that stays whole (BLAS limited to one thread by the user or by a
     concurrent fit) also runs with one BLAS thread: the model is then the same
     as split, bit for bit, and concurrent fits give what fits one after the
     other give. Otherwise BLAS threads are as :func:`blas_threads_for` sets
     them for products of ``blas_rows`` rows (default ``n_rows``).
     """
-    parts = split_parts(layer_units, n_rows, n_jobs) if splittable else 1
-    large = forward_macs(layer_units, n_rows) >= SPLIT_BATCH_MACS
+    parts = split_parts(layer_units, n_rows, n_jobs, min_macs) if splittable else 1
+    large = forward_macs(layer_units, n_rows) >= min_macs
     if parts > 1 or (splittable and n_jobs is None and large and _can_split()):
         with _limited(1):
             yield parts

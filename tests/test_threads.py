@@ -178,6 +178,20 @@ def test_split_parts_policy():
 
 
 @needs_threads
+def test_lbfgs_splits_only_large_gradients(monkeypatch):
+    """Each L-BFGS gradient wakes the worker again: small ones stay whole."""
+    seen = n_parts_used(monkeypatch)
+    with threadpool_limits(2, user_api="blas"):
+        # 300 x (40 * 30 + 30 * 3): 387k multiply-adds
+        X, y = data("classification")
+        fastmlp.MLPClassifier((30,), solver="lbfgs", max_iter=3).fit(X, y)
+        # 1000 x (64 * 64 + 64 * 3): 4.3M multiply-adds
+        X, y = data("classification", n_samples=1000, n_features=64)
+        fastmlp.MLPClassifier((64,), solver="lbfgs", max_iter=3).fit(X, y)
+    assert seen == [1, 2]
+
+
+@needs_threads
 def test_concurrent_threaded_fits_in_python_threads():
     """Two fits splitting their batches, at once in two Python threads."""
     X, y = data("classification")
