@@ -178,6 +178,7 @@ def test_split_parts_policy():
 
 
 @needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_lbfgs_splits_only_large_gradients(monkeypatch):
     """Each L-BFGS gradient wakes the worker again: small ones stay whole."""
     seen = n_parts_used(monkeypatch)
