@@ -74,8 +74,7 @@ def split_parts(layer_units, n_rows, n_jobs=None, min_macs=SPLIT_BATCH_MACS):
     else:
         blas = _get_controller().select(user_api="blas").lib_controllers
         parts = min([lib.num_threads for lib in blas], default=1)
-    parts = min(parts, usable_cpus())
-    return parts if parts > 1 else 1
+    return max(min(parts, usable_cpus()), 1)
 
 
 def usable_cpus():

@@ -480,13 +480,16 @@ def _python_count_rounds(part, n_parts, sync, counts, seen, n_rounds):
     return count_rounds(part, n_parts, sync, counts, seen, n_rounds)
 
 
+def _rounds_buffers(n_parts, n_rounds):
+    return np.zeros(n_parts, np.int64), np.zeros((n_parts, n_rounds, n_parts), np.int64)
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("n_parts", [1, 2, 3, 4])
 def test_barrier_lets_no_part_run_ahead(n_parts):
     # more threads than CPUs too: waiting parts must yield theirs
     n_rounds = 20 if numba.config.DISABLE_JIT else 2000
-    counts = np.zeros(n_parts, np.int64)
-    seen = np.zeros((n_parts, n_rounds, n_parts), np.int64)
+    counts, seen = _rounds_buffers(n_parts, n_rounds)
     got = engine_module.run_parts(_count_rounds, n_parts, counts, seen, n_rounds)
     assert got == 2 * n_rounds
     # after round r's first barrier every part has counted r + 1 rounds
@@ -500,10 +503,6 @@ def test_worker_threads_are_reused():
     for _ in range(20):
         engine_module.run_parts(_count_rounds, 3, *_rounds_buffers(3, 5), 5)
     assert threading.active_count() == before
-
-
-def _rounds_buffers(n_parts, n_rounds):
-    return np.zeros(n_parts, np.int64), np.zeros((n_parts, n_rounds, n_parts), np.int64)
 
 
 @pytest.mark.timeout(120)
@@ -547,8 +546,7 @@ def test_run_parts_raises_a_failing_part_and_does_not_hang():
             raise RuntimeError("part 1 failed")
         return _python_count_rounds(part, n_parts, sync, counts, seen, n_rounds)
 
-    counts = np.zeros(3, np.int64)
-    seen = np.zeros((3, n_rounds, 3), np.int64)
+    counts, seen = _rounds_buffers(3, n_rounds)
     with pytest.raises(RuntimeError, match="part 1 failed"):
         engine_module.run_parts(failing, 3, counts, seen)
 
