@@ -40,6 +40,7 @@ JIT_OPTIONS = {
 _KERNEL_SOURCES = [
     Path(__file__),
     Path(__file__).parent / "_atomics.py",
+    Path(__file__).parent / "_simd.py",
     *sorted((Path(__file__).parent / "_kernels").glob("*.py")),
 ]
 

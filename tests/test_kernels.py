@@ -299,7 +299,7 @@ def test_add_bias_activate(dtype, name, shape):
     bias = rng.normal(0.0, 1.0, shape[1]).astype(dtype)
     want = ref.activate(z + bias, name)
     got = z.copy()
-    activations_kernels.add_bias_activate(got, bias, ACTIVATION_CODES[name])
+    activations_kernels.add_bias_activate(got, bias, ACTIVATION_CODES[name], got[:0])
     assert got.dtype == dtype
     assert_close(got, want, dtype)
 
@@ -315,7 +315,9 @@ def test_add_bias_activate_extreme_values(dtype, name):
     with np.errstate(over="ignore", under="ignore"):
         want = ref.activate(z + bias, name)
         got = z.copy()
-        activations_kernels.add_bias_activate(got, bias, ACTIVATION_CODES[name])
+        activations_kernels.add_bias_activate(
+            got, bias, ACTIVATION_CODES[name], got[:0]
+        )
     assert not np.isnan(got).any()
     assert_array_equal(np.isinf(got), np.isinf(want))
     finite = np.isfinite(want)
@@ -331,11 +333,29 @@ def test_add_bias_activate_propagates_nan(dtype, name):
     with np.errstate(invalid="ignore"):
         want = ref.activate(z + bias, name)
         got = z.copy()
-        activations_kernels.add_bias_activate(got, bias, ACTIVATION_CODES[name])
+        activations_kernels.add_bias_activate(
+            got, bias, ACTIVATION_CODES[name], got[:0]
+        )
     assert_array_equal(np.isnan(got), np.isnan(want))
     assert np.isnan(got[0, 0]) and np.isnan(got[1, 1])
     finite = ~np.isnan(want)
     assert_close(got[finite], want[finite], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ref.ACTIVATIONS)
+def test_add_bias_activate_keeps_the_pre_activation_when_asked(dtype, name):
+    rng = np.random.default_rng(2)
+    z = rng.normal(0.0, 3.0, (5, 3)).astype(dtype)
+    bias = rng.normal(0.0, 1.0, 3).astype(dtype)
+    got = z.copy()
+    pre = np.full_like(z, np.nan)
+    activations_kernels.add_bias_activate(got, bias, ACTIVATION_CODES[name], pre)
+    assert_close(got, ref.activate(z + bias, name), dtype)
+    if name == "relu":  # needs no pre-activation: left alone
+        assert np.isnan(pre).all()
+    else:
+        assert_array_equal(pre, z + bias)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -722,17 +742,6 @@ def test_finish_forward(dtype, shape, hidden):
     out = pass_kernels.finish_forward(problem.params, problem.net, problem.work, n_rows)
     assert_close(out, want.activations[-1], dtype)
     check_layers(problem, want, n_rows)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1), (4, 3)])
-def test_copy_into(dtype, shape):
-    source = np.arange(np.prod(shape), dtype=dtype).reshape(shape)
-    buffer = np.full(20, np.nan, dtype)
-    target = buffer[: source.size].reshape(shape)
-    pass_kernels.copy_into(source, target)
-    assert_array_equal(target, source)
-    assert np.isnan(buffer[source.size :]).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -1613,7 +1622,6 @@ TESTED_KERNELS = {
         "sparse_rows_transpose_dot",
         "finish_forward",
         "finish_forward_rows",
-        "copy_into",
         "drop_units",
         "undo_dropout",
         "forward_dense",
@@ -1652,6 +1660,8 @@ TESTED_KERNELS = {
         "gradient_part",
     },
     "sync": {"barrier"},
+    # tested in tests/test_tiles.py
+    "tiles": {"use_tiles", "tiled_product", "product_rows", "column_product"},
 }
 
 

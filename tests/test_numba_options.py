@@ -41,6 +41,7 @@ EXPECTED_MODULES = {
     "blas",
     "threaded",
     "sync",
+    "tiles",
 }
 # Kernels that compose others, inlined into their callers to save compile time
 # (``_numba.inlined_kernel``); any other kernel keeps a library of its own.
@@ -56,6 +57,7 @@ INLINED_KERNELS = {
     "optimizers.optimizer_step",
     "threaded.rows_part",
     "threaded.columns_part",
+    "tiles.product_rows",
 }
 
 

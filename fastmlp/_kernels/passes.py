@@ -18,7 +18,8 @@ only) have the same layout when used and are empty otherwise.
 is not empty, so prediction never drops units.
 
 Matrix products go to BLAS (``np.dot`` with ``out=``; it needs C- or
-F-contiguous operands, which flat-buffer reshapes and their transposes are);
+F-contiguous operands, which flat-buffer reshapes and their transposes are),
+or to register tiles when they are small (``fastmlp._kernels.tiles``);
 everything around them is a loop that touches each array once.
 """
 
@@ -26,12 +27,12 @@ import numpy as np
 
 from .._numba import inlined_kernel, kernel
 from .activations import (
-    activate,
-    add_bias,
+    add_bias_activate,
     multiply_derivative,
     needs_pre_activation,
 )
 from .losses import loss_value, output_delta
+from .tiles import product_rows, tiled_product, use_tiles
 
 
 @kernel
@@ -65,10 +66,15 @@ def transpose_dot(a, delta, out):
 
     With one output column the product is a sum of scaled rows, a loop that
     vectorizes and costs a fifth of a BLAS call at the small shapes where it
-    matters (binary classification, single-output regression).
+    matters (binary classification, single-output regression). Other small
+    products go to register tiles (``fastmlp._kernels.tiles``).
     """
+    n_rows, fan_in = a.shape
     if delta.shape[1] == 1:
-        transpose_dot_column(a, delta, out, np.int64(0), a.shape[1])
+        transpose_dot_column(a, delta, out, np.int64(0), fan_in)
+    elif use_tiles(fan_in, n_rows, delta.shape[1], a.itemsize):
+        strides = (np.int64(1), fan_in)
+        tiled_product(a, strides, n_rows, delta, out, np.int64(0), fan_in)
     else:
         np.dot(a.T, delta, out)
 
@@ -152,34 +158,22 @@ def finish_forward_rows(params, net, work, n_rows, start, stop):
     n_layers = net[0].shape[0]
     dropout = net[7] > 0.0 and masks.shape[0] > 0
     for layer in range(n_layers - 1):
-        z = layer_view(activations, net, layer_starts, layer, n_rows)[start:stop]
+        whole = layer_view(activations, net, layer_starts, layer, n_rows)
+        z = whole[start:stop]
         if layer > 0:
             previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
-            np.dot(previous[start:stop], coef_view(params, net, layer), z)
+            product_rows(previous, coef_view(params, net, layer), whole, start, stop)
         hidden = layer < n_layers - 2
         code = net[3] if hidden else net[4]
         bias = intercept_view(params, net, layer)
-        add_bias(z, bias)
+        pre = z[:0]  # empty: no pre-activation to keep
         if hidden and needs_pre_activation(code) and pre_activations.shape[0] > 0:
             pre = layer_view(pre_activations, net, layer_starts, layer, n_rows)
-            copy_into(z, pre[start:stop])
-        activate(z, code)
+            pre = pre[start:stop]
+        add_bias_activate(z, bias, code, pre)
         if hidden and dropout:
             mask = layer_view(masks, net, layer_starts, layer, n_rows)
             drop_units(z, mask[start:stop], net[7])
-
-
-@kernel
-def copy_into(source, target):
-    """``target[...] = source`` for same-shape 2-D arrays.
-
-    A loop rather than slice assignment: numba's slice assignment compiles a
-    shape-mismatch error message that alone costs seconds of compile time.
-    """
-    n_rows, n_cols = source.shape
-    for i in range(n_rows):
-        for j in range(n_cols):
-            target[i, j] = source[i, j]
 
 
 @kernel
@@ -221,9 +215,10 @@ def undo_dropout(activated, mask, delta):
 @inlined_kernel
 def forward_dense(x, params, net, work):
     """Forward pass of dense rows ``x``; returns the output layer's view."""
-    first = layer_view(work[0], net, work[2], np.int64(0), x.shape[0])
-    np.dot(x, coef_view(params, net, 0), first)
-    return finish_forward(params, net, work, x.shape[0])
+    n_rows = x.shape[0]
+    first = layer_view(work[0], net, work[2], np.int64(0), n_rows)
+    product_rows(x, coef_view(params, net, 0), first, np.int64(0), n_rows)
+    return finish_forward(params, net, work, n_rows)
 
 
 @inlined_kernel

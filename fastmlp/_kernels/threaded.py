@@ -48,6 +48,7 @@ from .passes import (
     transpose_dot_column,
 )
 from .sync import barrier
+from .tiles import product_rows, tiled_product, use_tiles
 
 GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
 
@@ -101,7 +102,7 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work,
     start, stop = chunk(n_rows, part, n_parts)
     last = net[0].shape[0] - 2
     first = layer_view(activations, net, layer_starts, np.int64(0), n_rows)
-    np.dot(x[start:stop], coef_view(params, net, 0), first[start:stop])
+    product_rows(x, coef_view(params, net, 0), first, start, stop)
     finish_forward_rows(params, net, work, n_rows, start, stop)
     output = layer_view(activations, net, layer_starts, last, n_rows)[start:stop]
     y_part = y[start:stop]
@@ -138,8 +139,12 @@ def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, 
         delta = layer_view(deltas, net, layer_starts, layer, n_rows)
         coef_grad = coef_view(grads, net, layer)
         start, stop = chunk(fan_in, part, n_parts)
-        if fan_out == 1:  # the serial kernel's loop, for the same sums
+        # the serial kernel's choices, for the same sums
+        if fan_out == 1:
             transpose_dot_column(a, delta, coef_grad, start, stop)
+        elif use_tiles(fan_in, n_rows, fan_out, a.itemsize):
+            strides = (np.int64(1), fan_in)
+            tiled_product(a, strides, n_rows, delta, coef_grad, start, stop)
         else:
             transpose_dot_rows(a, delta, coef_grad, start, stop, extra[2])
         coef = coef_view(params, net, layer)

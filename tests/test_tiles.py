@@ -1,0 +1,157 @@
+"""Small products in register tiles (``fastmlp._kernels.tiles``) against NumPy."""
+
+from fractions import Fraction
+
+import numba
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastmlp._kernels.tiles import (
+    NARROW_MAX_MACS,
+    TILE_MAX_MACS,
+    column_product,
+    product_rows,
+    tiled_product,
+    use_tiles,
+)
+
+pytestmark = pytest.mark.kernel
+
+DTYPES = (np.float32, np.float64)
+TOLERANCE = {np.float32: 1e-5, np.float64: 1e-13}
+# rows and columns around the tile sizes: 4 rows; 4 or 8 lanes, 2 vectors
+ROW_COUNTS = (1, 3, 4, 5, 9, 32)
+COLUMN_COUNTS = (1, 2, 4, 7, 8, 9, 15, 16, 17, 33)
+
+
+def _operands(rng, n_rows, depth, n_cols, transposed, dtype):
+    """``(a, strides, b)`` for ``A @ b`` with ``A = a`` or ``a.T``."""
+    shape = (depth, n_rows) if transposed else (n_rows, depth)
+    a = rng.normal(size=shape).astype(dtype)
+    b = rng.normal(size=(depth, n_cols)).astype(dtype)
+    strides = (1, n_rows) if transposed else (depth, 1)
+    return a, strides, b
+
+
+def _product(a, strides, b, n_rows, start=0, stop=None):
+    out = np.full((n_rows, b.shape[1]), np.nan, dtype=a.dtype)
+    stop = n_rows if stop is None else stop
+    tiled_product(a, strides, b.shape[0], b, out, start, stop)
+    return out
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("transposed", [False, True])
+def test_tiled_product_is_the_matrix_product(dtype, transposed):
+    rng = np.random.default_rng(0)
+    for n_rows in ROW_COUNTS:
+        for n_cols in COLUMN_COUNTS:
+            for depth in (1, 3, 20):
+                a, strides, b = _operands(rng, n_rows, depth, n_cols, transposed, dtype)
+                left = a.T if transposed else a
+                want = left.astype(np.float64) @ b.astype(np.float64)
+                got = _product(a, strides, b, n_rows)
+                assert got.dtype == dtype
+                tol = TOLERANCE[dtype] * max(depth, 1)
+                assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("transposed", [False, True])
+def test_tiled_product_writes_only_the_rows_asked_for(dtype, transposed):
+    rng = np.random.default_rng(1)
+    a, strides, b = _operands(rng, 13, 6, 11, transposed, dtype)
+    got = _product(a, strides, b, 13, start=3, stop=10)
+    assert np.isnan(got[:3]).all() and np.isnan(got[10:]).all()
+    assert not np.isnan(got[3:10]).any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("transposed", [False, True])
+def test_tiled_product_gives_the_same_bits_however_its_rows_are_split(
+    dtype, transposed
+):
+    # what lets threads share one product's rows (or a gradient's columns)
+    rng = np.random.default_rng(2)
+    for n_rows, n_cols in [(32, 32), (13, 17), (9, 1), (64, 10)]:
+        a, strides, b = _operands(rng, n_rows, 20, n_cols, transposed, dtype)
+        whole = _product(a, strides, b, n_rows)
+        for cuts in ([0, 1, n_rows], [0, 5, 6, n_rows], [0, n_rows // 2, n_rows]):
+            parts = np.full_like(whole, np.nan)
+            for start, stop in zip(cuts[:-1], cuts[1:], strict=False):
+                tiled_product(a, strides, 20, b, parts, start, stop)
+            assert_array_equal(parts, whole)
+
+
+def _fused_sum_in_order(left, right):
+    """``fma(left[p], right[p], total)`` for p = 0, 1, ..., from zero, exactly."""
+    total = 0.0
+    for x, y in zip(left, right, strict=True):
+        total = float(Fraction(float(x)) * Fraction(float(y)) + Fraction(total))
+    return total
+
+
+@pytest.mark.skipif(
+    numba.config.DISABLE_JIT, reason="the tiles are compiled code; NumPy stands in"
+)
+@pytest.mark.parametrize("transposed", [False, True])
+def test_tiled_product_sums_in_order_with_fused_multiply_adds(transposed):
+    # the order of OpenBLAS's Haswell dgemm kernel: each value is what one
+    # running sum of fused multiply-adds gives, wherever it sits in a tile
+    rng = np.random.default_rng(3)
+    n_rows, depth, n_cols = 6, 7, 11
+    a, strides, b = _operands(rng, n_rows, depth, n_cols, transposed, np.float64)
+    left = a.T if transposed else a
+    got = _product(a, strides, b, n_rows)
+    want = [
+        [_fused_sum_in_order(left[i], b[:, j]) for j in range(n_cols)]
+        for i in range(n_rows)
+    ]
+    assert_array_equal(got, np.array(want))
+
+
+@pytest.mark.parametrize("itemsize", [4, 8])
+def test_use_tiles_up_to_its_limits(itemsize):
+    wide = 2 * 32 // itemsize  # the columns of one full tile
+    assert use_tiles(32, 20, 32, itemsize)
+    assert use_tiles(TILE_MAX_MACS // (64 * wide), 64, wide, itemsize)
+    assert not use_tiles(TILE_MAX_MACS // (64 * wide) + 1, 64, wide, itemsize)
+    # fewer columns than a full tile: only up to NARROW_MAX_MACS
+    assert use_tiles(NARROW_MAX_MACS // 64, 64, 1, itemsize)
+    assert not use_tiles(NARROW_MAX_MACS // 64 + 1, 64, 1, itemsize)
+    assert not use_tiles(200, 64, 100, itemsize)  # digits: BLAS is faster
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape", [(32, 20, 32), (200, 64, 100), (300, 40, 5), (32, 32, 1), (900, 50, 1)]
+)
+def test_product_rows_is_the_product_of_those_rows(dtype, shape):
+    # (32, 20, 32) goes to tiles, one column to column_product, others to BLAS
+    n_rows, depth, n_cols = shape
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(n_rows, depth)).astype(dtype)
+    b = rng.normal(size=(depth, n_cols)).astype(dtype)
+    out = np.full((n_rows, n_cols), np.nan, dtype=dtype)
+    start, stop = 3, n_rows - 2
+    product_rows(a, b, out, start, stop)
+    want = a[start:stop].astype(np.float64) @ b.astype(np.float64)
+    tol = TOLERANCE[dtype] * depth
+    assert_allclose(out[start:stop], want, rtol=tol, atol=tol)
+    assert np.isnan(out[:start]).all() and np.isnan(out[stop:]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_column_product_sums_each_row_in_order(dtype):
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(9, 6)).astype(dtype)
+    b = rng.normal(size=(6, 1)).astype(dtype)
+    out = np.full((9, 1), np.nan, dtype=dtype)
+    column_product(a, b, out, 2, 9)
+    for i in range(2, 9):
+        total = dtype(0.0)
+        for p in range(6):
+            total = dtype(total + a[i, p] * b[p, 0])
+        assert out[i, 0] == total
+    assert np.isnan(out[:2]).all()
