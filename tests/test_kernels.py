@@ -1621,7 +1621,7 @@ TESTED_KERNELS = {
         "sparse_rows_dot",
         "sparse_rows_transpose_dot",
         "finish_forward",
-        "finish_forward_rows",
+        "forward_rows",
         "drop_units",
         "undo_dropout",
         "forward_dense",

@@ -143,16 +143,21 @@ def finish_forward(params, net, work, n_rows):
 
     Adds biases, applies activations and runs the products of the later layers.
     """
+    no_rows = work[0][:0].reshape((0, 0))
     # np.int64(0), not 0: a literal argument compiles a callee of its own
-    finish_forward_rows(params, net, work, n_rows, np.int64(0), n_rows)
+    forward_rows(no_rows, params, net, work, n_rows, np.int64(0), n_rows)
     return layer_view(work[0], net, work[2], net[0].shape[0] - 2, n_rows)
 
 
 @kernel
-def finish_forward_rows(params, net, work, n_rows, start, stop):
-    """:func:`finish_forward` for rows ``start:stop`` of a batch of ``n_rows``.
+def forward_rows(x, params, net, work, n_rows, start, stop):
+    """Forward pass of rows ``start:stop`` of a batch of ``n_rows``.
 
-    Rows are independent, so threads may take disjoint ranges of one batch.
+    ``x`` holds the batch's dense rows; empty, it means that the first product
+    is already in place (sparse input, :func:`finish_forward`). Rows are
+    independent, so threads may take disjoint ranges of one batch. Every
+    layer's product is made here, at one call site, since each site of a
+    product costs compile time (the tiles and BLAS both).
     """
     activations, _, layer_starts, pre_activations, masks = work
     n_layers = net[0].shape[0]
@@ -160,8 +165,10 @@ def finish_forward_rows(params, net, work, n_rows, start, stop):
     for layer in range(n_layers - 1):
         whole = layer_view(activations, net, layer_starts, layer, n_rows)
         z = whole[start:stop]
-        if layer > 0:
-            previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
+        if layer > 0 or x.shape[0] > 0:
+            previous = x
+            if layer > 0:
+                previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
             product_rows(previous, coef_view(params, net, layer), whole, start, stop)
         hidden = layer < n_layers - 2
         code = net[3] if hidden else net[4]
@@ -216,9 +223,8 @@ def undo_dropout(activated, mask, delta):
 def forward_dense(x, params, net, work):
     """Forward pass of dense rows ``x``; returns the output layer's view."""
     n_rows = x.shape[0]
-    first = layer_view(work[0], net, work[2], np.int64(0), n_rows)
-    product_rows(x, coef_view(params, net, 0), first, np.int64(0), n_rows)
-    return finish_forward(params, net, work, n_rows)
+    forward_rows(x, params, net, work, n_rows, np.int64(0), n_rows)
+    return layer_view(work[0], net, work[2], net[0].shape[0] - 2, n_rows)
 
 
 @inlined_kernel

@@ -39,7 +39,7 @@ from .optimizers import ADAM, step_range, step_rate
 from .passes import (
     coef_view,
     finish_coef_grad,
-    finish_forward_rows,
+    forward_rows,
     intercept_grad,
     intercept_view,
     layer_view,
@@ -48,7 +48,7 @@ from .passes import (
     transpose_dot_column,
 )
 from .sync import barrier
-from .tiles import product_rows, tiled_product, use_tiles
+from .tiles import tiled_product, use_tiles
 
 GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
 
@@ -101,9 +101,7 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work,
     n_rows = x.shape[0]
     start, stop = chunk(n_rows, part, n_parts)
     last = net[0].shape[0] - 2
-    first = layer_view(activations, net, layer_starts, np.int64(0), n_rows)
-    product_rows(x, coef_view(params, net, 0), first, start, stop)
-    finish_forward_rows(params, net, work, n_rows, start, stop)
+    forward_rows(x, params, net, work, n_rows, start, stop)
     output = layer_view(activations, net, layer_starts, last, n_rows)[start:stop]
     y_part = y[start:stop]
     w_part = sample_weight[start:stop]
