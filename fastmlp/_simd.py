@@ -36,11 +36,31 @@ These are intrinsics: only compiled code can call them, and nothing checks
 bounds inside them (the caller, ``fastmlp._kernels.tiles``, does).
 """
 
-from llvmlite import ir
+import platform
+
+from llvmlite import binding, ir
+from numba import config
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
 _LANE = ir.IntType(32)
+
+
+def has_vector_fma():
+    """Whether numba's target CPU has fused multiply-add instructions.
+
+    Without them (x86-64 before Haswell, or ``NUMBA_CPU_NAME=generic`` for a
+    portable cache) LLVM computes ``llvm.fma`` with a libm call per value,
+    many times slower than BLAS: the tiles are then not used.
+    """
+    if platform.machine().lower() in ("arm64", "aarch64"):
+        return True  # every 64-bit ARM CPU has FMA
+    if config.CPU_NAME is not None:  # numba compiles for this CPU, not the host
+        return "+fma" in (config.CPU_FEATURES or "")
+    try:
+        return bool(binding.get_host_cpu_features().get("fma", False))
+    except RuntimeError:  # features unknown on this platform
+        return False
 
 
 def _lanes(dtype):

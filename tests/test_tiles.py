@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from fastmlp._kernels import tiles
 from fastmlp._kernels.tiles import (
     NARROW_MAX_MACS,
     TILE_MAX_MACS,
@@ -155,3 +156,12 @@ def test_column_product_sums_each_row_in_order(dtype):
             total = dtype(total + a[i, p] * b[p, 0])
         assert out[i, 0] == total
     assert np.isnan(out[:2]).all()
+
+
+def test_no_tiles_without_fused_multiply_add(monkeypatch):
+    # llvm.fma would be a libm call per value there: BLAS instead
+    decide = getattr(use_tiles, "py_func", use_tiles)
+    monkeypatch.setattr(tiles, "VECTOR_FMA", True)
+    assert decide(32, 20, 32, 8)
+    monkeypatch.setattr(tiles, "VECTOR_FMA", False)
+    assert not decide(32, 20, 32, 8)

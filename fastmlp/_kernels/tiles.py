@@ -17,9 +17,10 @@ product (rows x depth x cols)  float64  float32
 200 x 64 x 100 (1.3M MACs)       0.69     0.58
 ============================  =======  =======
 
-Hence :func:`use_tiles`: tiles up to ``TILE_MAX_MACS`` multiply-adds, but
-only up to ``NARROW_MAX_MACS`` when there are fewer columns than one full
-tile's (there the edge tiles, one column at a time, do most of the work).
+Hence :func:`use_tiles`: on CPUs with FMA instructions, tiles up to
+``TILE_MAX_MACS`` multiply-adds, but only up to ``NARROW_MAX_MACS`` when there
+are fewer columns than one full tile's (there the edge tiles, one column at a
+time, do most of the work).
 
 Every output is summed in order whatever the tile, so the rows or columns of
 one product may be computed by several threads, part by part, and give the
@@ -31,15 +32,21 @@ from numba import config
 from numpy.lib.stride_tricks import as_strided
 
 from .._numba import inlined_kernel, kernel
-from .._simd import ROWS, VECTORS, edge_tile, full_tile
+from .._simd import ROWS, VECTORS, edge_tile, full_tile, has_vector_fma
 
 TILE_MAX_MACS = 1 << 18
 NARROW_MAX_MACS = 1 << 16
+VECTOR_FMA = has_vector_fma()  # a compile-time constant of the kernels
 
 
 @kernel
 def use_tiles(n_rows, depth, n_cols, itemsize):
-    """Whether an ``(n_rows, depth) @ (depth, n_cols)`` product goes to tiles."""
+    """Whether an ``(n_rows, depth) @ (depth, n_cols)`` product goes to tiles.
+
+    Never on a CPU without fused multiply-add (:func:`has_vector_fma`).
+    """
+    if not VECTOR_FMA:
+        return False
     macs = n_rows * depth * n_cols
     full_tile_cols = VECTORS * (32 // itemsize)
     if n_cols >= full_tile_cols:
