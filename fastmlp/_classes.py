@@ -74,28 +74,39 @@ def _binarize_labels(binarizer, y):
     this path; anything else gets ``transform`` itself, with its errors.
     """
     classes = binarizer.classes_
-    n_classes = len(classes)
+    index = _class_index(binarizer, y)
+    if index is None:
+        return binarizer.transform(y).astype(bool)
+    if len(classes) == 2:  # one column: the second class
+        return (index == 1)[:, np.newaxis]
+    binary = np.zeros((y.shape[0], len(classes)), dtype=bool)
+    binary[np.arange(y.shape[0]), index] = True
+    return binary
+
+
+def _class_index(binarizer, y):
+    """Each label's index in ``binarizer.classes_``; None unless all are there.
+
+    Also None wherever :func:`_binarize_labels` must leave ``y`` to
+    ``transform``: multilabel or sparse binarizers, fewer than two classes,
+    labels that are not a 1-D array or do not compare with the classes.
+    """
+    classes = binarizer.classes_
     if (
         binarizer.y_type_ not in ("binary", "multiclass")
         or binarizer.sparse_output
-        or n_classes < 2
+        or len(classes) < 2
         or not isinstance(y, np.ndarray)
         or y.ndim != 1
     ):
-        return binarizer.transform(y).astype(bool)
+        return None
     try:
         index = np.searchsorted(classes, y)
-        known = index < n_classes
+        known = index < len(classes)
         known[known] = classes[index[known]] == y[known]
-    except TypeError:  # labels that do not compare with the classes
-        return binarizer.transform(y).astype(bool)
-    if not known.all():
-        return binarizer.transform(y).astype(bool)
-    if n_classes == 2:  # one column: the second class
-        return (index == 1)[:, np.newaxis]
-    binary = np.zeros((y.shape[0], n_classes), dtype=bool)
-    binary[np.arange(y.shape[0]), index] = True
-    return binary
+    except TypeError:
+        return None
+    return index if known.all() else None
 
 
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):

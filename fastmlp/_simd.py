@@ -63,8 +63,11 @@ def has_vector_fma():
         return False
 
 
+VECTOR_BYTES = 32  # one vector: an AVX2 register, 4 doubles or 8 floats
+
+
 def _lanes(dtype):
-    return 4 if dtype.bitwidth == 64 else 8
+    return VECTOR_BYTES * 8 // dtype.bitwidth
 
 
 def _constant(value_type, value):

@@ -598,6 +598,29 @@ def test_transpose_dot_and_dot_transpose(dtype, n_rows, n_cols, n_out):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("n_rows", "n_cols", "n_out", "small"),
+    [(7, 5, 1, True), (40, 20, 32, True), (200, 64, 100, False)],
+)
+def test_small_transpose_dot_leaves_large_products_to_blas(
+    dtype, n_rows, n_cols, n_out, small
+):
+    # one output column: the loop; 20 x 40 x 32: tiles; 64 x 200 x 100: BLAS
+    rng = np.random.default_rng(37)
+    a = rng.normal(size=(n_rows, n_cols)).astype(dtype)
+    delta = rng.normal(size=(n_rows, n_out)).astype(dtype)
+    out = np.full((n_cols, n_out), np.nan, dtype)
+    start, stop = 1, n_cols - 1
+    done = pass_kernels.small_transpose_dot(a, delta, out, start, stop)
+    assert done == small
+    if small:
+        assert_close(out[start:stop], a[:, start:stop].T @ delta, dtype)
+        assert np.isnan(out[:start]).all() and np.isnan(out[stop:]).all()
+    else:
+        assert np.isnan(out).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("n_out", [1, 3])
 @pytest.mark.parametrize("rows_kind", ["all", "permuted-repeats", "one", "none"])
@@ -1616,6 +1639,7 @@ TESTED_KERNELS = {
         "intercept_view",
         "layer_view",
         "transpose_dot",
+        "small_transpose_dot",
         "transpose_dot_column",
         "dot_transpose",
         "sparse_rows_dot",

@@ -52,6 +52,7 @@ INLINED_KERNELS = {
     "passes.loss_and_deltas",
     "passes.backward_hidden",
     "passes.propagate_delta",
+    "passes.small_transpose_dot",
     "passes.loss_grad_dense",
     "passes.loss_grad_sparse",
     "optimizers.optimizer_step",

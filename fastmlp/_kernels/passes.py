@@ -69,14 +69,27 @@ def transpose_dot(a, delta, out):
     matters (binary classification, single-output regression). Other small
     products go to register tiles (``fastmlp._kernels.tiles``).
     """
+    if not small_transpose_dot(a, delta, out, np.int64(0), a.shape[1]):
+        np.dot(a.T, delta, out)
+
+
+@inlined_kernel
+def small_transpose_dot(a, delta, out, start, stop):
+    """Rows ``start:stop`` of ``out = a.T @ delta``, unless it is BLAS's.
+
+    Returns False, writing nothing, for a product large enough for BLAS. The
+    one place that chooses between the one-column loop, the tiles and BLAS,
+    for the serial kernel and for threads alike: they must choose the same,
+    from the whole product's shape, to compute the same sums.
+    """
     n_rows, fan_in = a.shape
     if delta.shape[1] == 1:
-        transpose_dot_column(a, delta, out, np.int64(0), fan_in)
+        transpose_dot_column(a, delta, out, start, stop)
     elif use_tiles(fan_in, n_rows, delta.shape[1], a.itemsize):
-        strides = (np.int64(1), fan_in)
-        tiled_product(a, strides, n_rows, delta, out, np.int64(0), fan_in)
+        tiled_product(a, (np.int64(1), fan_in), n_rows, delta, out, start, stop)
     else:
-        np.dot(a.T, delta, out)
+        return False
+    return True
 
 
 @kernel

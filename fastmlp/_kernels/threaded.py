@@ -44,11 +44,10 @@ from .passes import (
     intercept_view,
     layer_view,
     propagate_delta,
+    small_transpose_dot,
     squared_coef_sum,
-    transpose_dot_column,
 )
 from .sync import barrier
-from .tiles import tiled_product, use_tiles
 
 GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
 
@@ -137,13 +136,7 @@ def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, 
         delta = layer_view(deltas, net, layer_starts, layer, n_rows)
         coef_grad = coef_view(grads, net, layer)
         start, stop = chunk(fan_in, part, n_parts)
-        # the serial kernel's choices, for the same sums
-        if fan_out == 1:
-            transpose_dot_column(a, delta, coef_grad, start, stop)
-        elif use_tiles(fan_in, n_rows, fan_out, a.itemsize):
-            strides = (np.int64(1), fan_in)
-            tiled_product(a, strides, n_rows, delta, coef_grad, start, stop)
-        else:
+        if not small_transpose_dot(a, delta, coef_grad, start, stop):
             transpose_dot_rows(a, delta, coef_grad, start, stop, extra[2])
         coef = coef_view(params, net, layer)
         finish_coef_grad(coef_grad[start:stop], coef[start:stop], net[6], weight_sum)

@@ -32,7 +32,14 @@ from numba import config
 from numpy.lib.stride_tricks import as_strided
 
 from .._numba import inlined_kernel, kernel
-from .._simd import ROWS, VECTORS, edge_tile, full_tile, has_vector_fma
+from .._simd import (
+    ROWS,
+    VECTOR_BYTES,
+    VECTORS,
+    edge_tile,
+    full_tile,
+    has_vector_fma,
+)
 
 TILE_MAX_MACS = 1 << 18
 NARROW_MAX_MACS = 1 << 16
@@ -48,7 +55,7 @@ def use_tiles(n_rows, depth, n_cols, itemsize):
     if not VECTOR_FMA:
         return False
     macs = n_rows * depth * n_cols
-    full_tile_cols = VECTORS * (32 // itemsize)
+    full_tile_cols = VECTORS * (VECTOR_BYTES // itemsize)
     if n_cols >= full_tile_cols:
         return macs <= TILE_MAX_MACS
     return macs <= NARROW_MAX_MACS
@@ -66,7 +73,7 @@ def tiled_product(a, strides, depth, b, out, start, stop):
     one per value, ~0.7 s each).
     """
     n_cols = b.shape[1]
-    lanes = 32 // a.itemsize
+    lanes = VECTOR_BYTES // a.itemsize
     a_flat = a.reshape(a.size)
     b_flat = b.reshape(b.size)
     out_flat = out.reshape(out.size)
