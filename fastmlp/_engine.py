@@ -7,11 +7,12 @@ training set; it owns every buffer the kernels write, so that no batch allocates
 import numpy as np
 import scipy.sparse as sp
 
+from ._apart import prepare as prepare_extra_activations
 from ._blas import forward_macs, thread_plan
 from ._kernels import threaded
 from ._kernels.activations import needs_pre_activation
-from ._kernels.blas import gemm_constants
 from ._kernels.epoch import run_epoch_dense, run_epoch_sparse
+from ._kernels.extra_activations import EXTRA_CODES
 from ._kernels.losses import loss_value
 from ._kernels.passes import loss_grad_dense, loss_grad_sparse, squared_coef_sum
 from ._kernels.predict import predict_dense, predict_sparse
@@ -69,7 +70,13 @@ def as_kernel_input(X, dtype):
 
 
 def make_net(layout, hidden_code, output_code, loss_code, alpha, dropout=0.0):
-    """The ``net`` tuple of :mod:`fastmlp._kernels.passes`."""
+    """The ``net`` tuple of :mod:`fastmlp._kernels.passes`.
+
+    Every net passes here before kernels run it, so this is where the
+    activations compiled apart are made ready when the net uses one.
+    """
+    if hidden_code in EXTRA_CODES or output_code in EXTRA_CODES:
+        prepare_extra_activations()
     return (
         layout.layer_units,
         layout.coef_starts,
@@ -209,7 +216,6 @@ class Engine:
             self.extra = (
                 np.empty(self.max_rows, np.float64),
                 np.zeros(1, np.float64),
-                gemm_constants(self.grads),
             )
 
     def batches_per_call(self, batch_size):
@@ -335,8 +341,8 @@ def run_epoch_parallel(data, batches, buffers, params, grads, net, work, extra,
                        settings, state, step, n_parts):  # fmt: skip
     """:func:`fastmlp._kernels.epoch.run_epoch_dense` split into ``n_parts``.
 
-    Same arguments, plus ``extra = (row_losses, scalars, constants)``: float64
-    ``(batch_size,)`` and ``(1,)`` buffers and ``gemm_constants(params)``.
+    Same arguments, plus ``extra = (row_losses, scalars)``: float64
+    ``(batch_size,)`` and ``(1,)`` buffers.
     """
     return run_parts(
         threaded.epoch_part, n_parts, data, batches, buffers, params, grads, net,

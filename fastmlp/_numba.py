@@ -28,6 +28,8 @@ import hashlib
 from pathlib import Path
 
 from numba import njit
+from numba.core import sigutils
+from numba.core.ccallback import CFunc
 
 JIT_OPTIONS = {
     "cache": True,
@@ -41,6 +43,8 @@ _KERNEL_SOURCES = [
     Path(__file__),
     Path(__file__).parent / "_atomics.py",
     Path(__file__).parent / "_simd.py",
+    Path(__file__).parent / "_apart.py",
+    Path(__file__).parent / "_gemm.py",
     *sorted((Path(__file__).parent / "_kernels").glob("*.py")),
 ]
 
@@ -95,6 +99,31 @@ def inlined_kernel(function):
     copy to optimize. Called from Python, these compile as ordinary kernels.
     """
     return _stamped(njit(inline="always", **JIT_OPTIONS)(function))
+
+
+def c_callback(function, signature):
+    """Compile ``function`` as a C callback with fastmlp's numba options.
+
+    Parameters
+    ----------
+    function : callable
+        A pure function of pointers and scalars.
+    signature : numba.core.typing.templates.Signature
+        Its C signature.
+
+    Returns
+    -------
+    callback : numba.core.ccallback.CFunc
+        Compiled now (or loaded from the cache, stamped as the kernels are);
+        its ``address`` is valid while it lives.
+    """
+    options = {key: value for key, value in JIT_OPTIONS.items() if key != "cache"}
+    arguments, return_type = sigutils.normalize_signature(signature)
+    callback = CFunc(function, (arguments, return_type), locals={}, options=options)
+    callback.enable_caching()
+    _stamped(callback)
+    callback.compile()
+    return callback
 
 
 def _stamped(dispatcher):

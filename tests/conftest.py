@@ -1,7 +1,28 @@
 import warnings
 
+import pytest
+
+from fastmlp import _apart
+
 
 def pytest_configure(config):
     # Most tests stop after a few epochs on purpose; tests about the warning
     # itself record warnings with simplefilter("always").
     warnings.filterwarnings("ignore", message=".*Maximum iterations.*")
+
+
+@pytest.fixture(autouse=True)
+def _extra_activations_as_in_a_new_process():
+    """Each test starts with the table of extra activations empty.
+
+    Estimators fill it (``make_net``); a path that forgot to would give NaN
+    here instead of passing on what an earlier test left.
+    """
+    yield
+    _apart.clear_table()
+
+
+@pytest.fixture
+def extra_activations_ready():
+    """For tests that call activation kernels directly, not through a net."""
+    _apart.prepare()

@@ -91,6 +91,7 @@ def _reference_activation(name, x):
 @pytest.mark.kernel
 @pytest.mark.parametrize("name", EXTRA_ACTIVATIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.usefixtures("extra_activations_ready")
 def test_extra_activation_forward_matches_reference(name, dtype):
     from fastmlp._kernels.activations import activate
 

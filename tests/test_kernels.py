@@ -47,7 +47,9 @@ from fastmlp import _engine as engine_module
 from fastmlp import _solvers as solvers
 from fastmlp._engine import make_net, make_work
 from fastmlp._kernels import activations as activations_kernels
+from fastmlp._kernels import blas as blas_kernels
 from fastmlp._kernels import epoch as epoch_kernels
+from fastmlp._kernels import extra_activations
 from fastmlp._kernels import losses as losses_kernels
 from fastmlp._kernels import optimizers as optimizer_kernels
 from fastmlp._kernels import passes as pass_kernels
@@ -290,6 +292,7 @@ def shape_problem(shape, dtype, hidden, loss_name, weighted=None, seed=0, **kwar
 # ----------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("extra_activations_ready")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ref.ACTIVATIONS)
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5), (7, 1), (6, 4)])
@@ -304,6 +307,7 @@ def test_add_bias_activate(dtype, name, shape):
     assert_close(got, want, dtype)
 
 
+@pytest.mark.usefixtures("extra_activations_ready")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ref.ACTIVATIONS)
 def test_add_bias_activate_extreme_values(dtype, name):
@@ -324,6 +328,7 @@ def test_add_bias_activate_extreme_values(dtype, name):
     assert_close(got[finite], want[finite], dtype)
 
 
+@pytest.mark.usefixtures("extra_activations_ready")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ref.ACTIVATIONS)
 def test_add_bias_activate_propagates_nan(dtype, name):
@@ -342,6 +347,7 @@ def test_add_bias_activate_propagates_nan(dtype, name):
     assert_close(got[finite], want[finite], dtype)
 
 
+@pytest.mark.usefixtures("extra_activations_ready")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ref.ACTIVATIONS)
 def test_add_bias_activate_keeps_the_pre_activation_when_asked(dtype, name):
@@ -386,6 +392,7 @@ def test_softmax_rows(dtype, shape, scale):
     assert_close(got.sum(axis=1), np.ones(shape[0]), dtype)
 
 
+@pytest.mark.usefixtures("extra_activations_ready")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ref.HIDDEN_ACTIVATIONS)
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5), (7, 1), (6, 4)])
@@ -411,6 +418,7 @@ def test_activation_codes():
         assert needs == (name in ref.NEEDS_PRE_ACTIVATION), name
 
 
+@pytest.mark.usefixtures("extra_activations_ready")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ref.ACTIVATIONS)
 def test_activate(dtype, name):
@@ -428,6 +436,28 @@ EXTRA_ACTIVATIONS = [
 ]
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", EXTRA_ACTIVATIONS)
+def test_extra_activation_and_derivative_values(dtype, name):
+    # the flat loops themselves, called directly rather than through the table
+    rng = np.random.default_rng(29)
+    z = rng.normal(0.0, 3.0, 17).astype(dtype)
+    z[:3] = [-40.0, 0.0, 40.0]
+    code = ACTIVATION_CODES[name]
+    activated = z.copy()
+    with np.errstate(over="ignore", under="ignore"):
+        extra_activations.extra_activation_values(activated, code)
+        want = ref.activate(z[None], name)[0]
+    assert_close(activated, want, dtype)
+    delta = rng.normal(size=17).astype(dtype)
+    got = delta.copy()
+    with np.errstate(over="ignore", under="ignore"):
+        extra_activations.extra_derivative_values(activated, z, got, code)
+        want = ref.derivative(want[None], delta[None], name, z[None])[0]
+    assert_close(got, want, dtype)
+
+
+@pytest.mark.usefixtures("extra_activations_ready")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", EXTRA_ACTIVATIONS)
 def test_apply_extra_activation_and_derivative(dtype, name):
@@ -448,6 +478,40 @@ def test_apply_extra_activation_and_derivative(dtype, name):
         want = ref.derivative(want, delta, name, z)
     assert np.isfinite(got).all()
     assert_close(got, want, dtype)
+
+
+# ----------------------------------------------------------------------------
+# blas.py (transpose_dot_rows is tested in tests/test_threaded.py)
+# ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("x_transposed", [False, True])
+@pytest.mark.parametrize("y_transposed", [False, True])
+@pytest.mark.parametrize(("m", "depth", "n"), [(7, 5, 3), (1, 1, 1), (40, 33, 17)])
+def test_product_is_np_dot_bit_for_bit(dtype, x_transposed, y_transposed, m, depth, n):
+    rng = np.random.default_rng(30)
+    x = rng.normal(size=(depth, m) if x_transposed else (m, depth)).astype(dtype)
+    y = rng.normal(size=(n, depth) if y_transposed else (depth, n)).astype(dtype)
+    want = np.empty((m, n), dtype)
+    np.dot(x.T if x_transposed else x, y.T if y_transposed else y, want)
+    got = np.full((m, n), np.nan, dtype)
+    blas_kernels.product(x, x_transposed, y, y_transposed, got)
+    assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_product_of_empty_shapes(dtype):
+    got = np.full((3, 2), np.nan, dtype)
+    blas_kernels.product(
+        np.ones((3, 0), dtype), False, np.ones((0, 2), dtype), False, got
+    )
+    assert_array_equal(got, np.zeros((3, 2)))  # an empty sum
+    nothing = np.ones((0, 2), dtype)
+    blas_kernels.product(
+        np.ones((0, 4), dtype), False, np.ones((4, 2), dtype), False, nothing
+    )
+    assert_array_equal(nothing, np.ones((0, 2)))
 
 
 # ----------------------------------------------------------------------------
@@ -679,8 +743,26 @@ def test_intercept_grad(dtype, shape):
     delta = rng.normal(size=shape).astype(dtype)
     sw_sum = dtype(2.5)
     got = np.full(shape[1], np.nan, dtype)
-    pass_kernels.intercept_grad(delta, got, sw_sum)
+    pass_kernels.intercept_grad(delta, got, sw_sum, 0, shape[1])
     assert_close(got, ref.intercept_grad(delta, sw_sum), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_intercept_grad_of_a_column_range(dtype):
+    rng = np.random.default_rng(9)
+    delta = rng.normal(size=(6, 5)).astype(dtype)
+    sw_sum = dtype(2.5)
+    got = np.full(5, np.nan, dtype)
+    pass_kernels.intercept_grad(delta, got, sw_sum, 1, 4)
+    assert np.isnan(got[[0, 4]]).all()  # only the range asked for is written
+    assert_close(got[1:4], ref.intercept_grad(delta[:, 1:4], sw_sum), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fill_nan(dtype):
+    got = np.zeros((3, 2), dtype)
+    activations_kernels.fill_nan(got)
+    assert np.isnan(got).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -1623,6 +1705,7 @@ TESTED_KERNELS = {
         "add_bias_activate",
         "activate",
         "apply_extra_activation",
+        "fill_nan",
         "multiply_derivative",
         "multiply_extra_derivative",
     },
@@ -1671,7 +1754,7 @@ TESTED_KERNELS = {
     "epoch": {"gather_rows", "gather_values", "run_epoch_dense", "run_epoch_sparse"},
     "predict": {"copy_block", "predict_dense", "predict_sparse"},
     # tested in tests/test_threaded.py
-    "blas": {"gemm_constants", "transpose_dot_rows"},
+    "blas": {"transpose_dot_rows", "product"},
     "threaded": {
         "chunk",
         "_bound",
@@ -1684,6 +1767,7 @@ TESTED_KERNELS = {
         "gradient_part",
     },
     "sync": {"barrier"},
+    "extra_activations": {"extra_activation_values", "extra_derivative_values"},
     # tested in tests/test_tiles.py
     "tiles": {"use_tiles", "tiled_product", "product_rows", "column_product"},
 }

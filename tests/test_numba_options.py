@@ -42,6 +42,7 @@ EXPECTED_MODULES = {
     "threaded",
     "sync",
     "tiles",
+    "extra_activations",
 }
 # Kernels that compose others, inlined into their callers to save compile time
 # (``_numba.inlined_kernel``); any other kernel keeps a library of its own.

@@ -73,7 +73,6 @@ def extra_buffers(problem, max_rows):
     return (
         np.full(max_rows, np.nan),
         np.full(1, np.nan),
-        blas_kernels.gemm_constants(problem.params),
     )
 
 
@@ -100,13 +99,6 @@ def test_chunk_covers_range_in_aligned_parts(total, n_parts):
         assert max(sizes) <= total / n_parts + threaded.ALIGN
 
 
-def test_gemm_constants():
-    for dtype in DTYPES:
-        constants = blas_kernels.gemm_constants(np.zeros(3, dtype))
-        assert constants.dtype == dtype
-        assert_array_equal(constants, [1.0, 0.0])
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     ("n_rows", "fan_in", "fan_out"), [(40, 37, 33), (1, 20, 3), (7, 64, 2)]
@@ -115,14 +107,13 @@ def test_transpose_dot_rows(dtype, n_rows, fan_in, fan_out):
     rng = np.random.default_rng(3)
     a = rng.normal(size=(n_rows, fan_in)).astype(dtype)
     delta = rng.normal(size=(n_rows, fan_out)).astype(dtype)
-    constants = blas_kernels.gemm_constants(a)
     want = a.astype(np.float64).T @ delta.astype(np.float64)
     whole = np.full((fan_in, fan_out), np.nan, dtype)
     pass_kernels.transpose_dot(a, delta, whole)
     out = np.full((fan_in, fan_out), np.nan, dtype)
     bounds = [0, 0, min(16, fan_in), min(32, fan_in), fan_in]
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        blas_kernels.transpose_dot_rows(a, delta, out, start, stop, constants)
+        blas_kernels.transpose_dot_rows(a, delta, out, start, stop)
         assert not np.isnan(out[:stop]).any()
         assert np.isnan(out[stop:]).all()  # nothing outside the block
     assert out.dtype == dtype

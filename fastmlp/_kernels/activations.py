@@ -7,16 +7,24 @@ invertible, so for them the forward pass also keeps the pre-activation
 (``needs_pre_activation``). The branch on ``code`` sits outside the loops so that
 each loop is simple enough to vectorize.
 
-Beyond scikit-learn's four hidden activations: ``leaky_relu`` (slope 0.01 for
-negative inputs), ``elu`` (alpha 1), ``gelu`` (exact, with erf), ``silu``
-(``x * sigmoid(x)``) and ``softplus`` (``log(1 + exp(x))``, computed stably).
+Beyond scikit-learn's four hidden activations, five more (see
+``extra_activations``), compiled apart and called through ``fastmlp._apart``.
 """
 
-import math
-
 import numpy as np
+from numba import config
 
+from .._apart import call_extra_activation, call_extra_derivative
 from .._numba import kernel
+from .extra_activations import (
+    ELU,
+    GELU,
+    LEAKY_RELU,
+    SILU,
+    SOFTPLUS,
+    extra_activation_values,
+    extra_derivative_values,
+)
 
 IDENTITY = 0
 LOGISTIC = 1
@@ -24,13 +32,6 @@ TANH = 2
 RELU = 3
 SOFTMAX = 4
 EXP = 5
-LEAKY_RELU = 6
-ELU = 7
-GELU = 8
-SILU = 9
-SOFTPLUS = 10
-
-LEAKY_SLOPE = 0.01
 
 ACTIVATION_CODES = {
     "identity": IDENTITY,
@@ -135,34 +136,27 @@ def activate(z, code):
         for i in range(n_rows):
             for j in range(n_cols):
                 z[i, j] = np.exp(z[i, j])
-    else:
+    elif code != IDENTITY:
         apply_extra_activation(z, code)
 
 
 @kernel
 def apply_extra_activation(z, code):
-    """The activations scikit-learn does not have, in place."""
-    n_rows, n_cols = z.shape
-    one = z.dtype.type(1.0)
-    zero = z.dtype.type(0.0)
-    half = z.dtype.type(0.5)
-    slope = z.dtype.type(LEAKY_SLOPE)
-    inv_sqrt2 = z.dtype.type(1.0 / math.sqrt(2.0))
-    for i in range(n_rows):
-        for j in range(n_cols):
-            x = z[i, j]
-            if code == LEAKY_RELU:
-                if x < zero:
-                    z[i, j] = slope * x
-            elif code == ELU:
-                if x < zero:
-                    z[i, j] = np.expm1(x)
-            elif code == GELU:
-                z[i, j] = half * x * (one + math.erf(x * inv_sqrt2))
-            elif code == SILU:
-                z[i, j] = x / (one + np.exp(-x))
-            elif code == SOFTPLUS:
-                z[i, j] = max(x, zero) + np.log1p(np.exp(-abs(x)))
+    """The activations scikit-learn does not have, on C-contiguous ``z`` in place.
+
+    They run compiled apart (``fastmlp._apart``); if ``_apart.prepare`` has not
+    run, ``z`` becomes NaN rather than staying unchanged.
+    """
+    if not call_extra_activation(z, code):
+        fill_nan(z)
+
+
+@kernel
+def fill_nan(z):
+    """Set every value of the 2-D ``z`` to NaN."""
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            z[i, j] = np.nan
 
 
 @kernel
@@ -196,30 +190,23 @@ def multiply_derivative(activated, pre_activated, delta, code):
 
 @kernel
 def multiply_extra_derivative(activated, pre_activated, delta, code):
-    """Derivatives of the activations scikit-learn does not have."""
-    n_rows, n_cols = delta.shape
-    one = delta.dtype.type(1.0)
-    zero = delta.dtype.type(0.0)
-    half = delta.dtype.type(0.5)
-    slope = delta.dtype.type(LEAKY_SLOPE)
-    inv_sqrt2 = delta.dtype.type(1.0 / math.sqrt(2.0))
-    inv_sqrt_2pi = delta.dtype.type(1.0 / math.sqrt(2.0 * math.pi))
-    for i in range(n_rows):
-        for j in range(n_cols):
-            if code == LEAKY_RELU:
-                if activated[i, j] <= zero:
-                    delta[i, j] *= slope
-            elif code == ELU:
-                if activated[i, j] <= zero:
-                    delta[i, j] *= activated[i, j] + one
-            elif code == SOFTPLUS:
-                # d/dx log(1 + e^x) = sigmoid(x) = 1 - exp(-softplus(x))
-                delta[i, j] *= -np.expm1(-activated[i, j])
-            elif code == GELU:
-                x = pre_activated[i, j]
-                cdf = half * (one + math.erf(x * inv_sqrt2))
-                delta[i, j] *= cdf + x * inv_sqrt_2pi * np.exp(-half * x * x)
-            elif code == SILU:
-                x = pre_activated[i, j]
-                sig = one / (one + np.exp(-x))
-                delta[i, j] *= sig * (one + x * (one - sig))
+    """Derivatives of the activations scikit-learn does not have.
+
+    All three arrays C-contiguous and of one shape; compiled apart as
+    :func:`apply_extra_activation`, with NaN in ``delta`` if not prepared.
+    """
+    if not call_extra_derivative(activated, pre_activated, delta, code):
+        fill_nan(delta)
+
+
+if config.DISABLE_JIT:  # the table is for compiled code only
+
+    def apply_extra_activation(z, code):  # noqa: F811
+        """Python stand-in of the call above (``NUMBA_DISABLE_JIT=1``)."""
+        extra_activation_values(z.reshape(-1), code)
+
+    def multiply_extra_derivative(activated, pre_activated, delta, code):  # noqa: F811
+        """Python stand-in of the call above (``NUMBA_DISABLE_JIT=1``)."""
+        extra_derivative_values(
+            activated.reshape(-1), pre_activated.reshape(-1), delta.reshape(-1), code
+        )

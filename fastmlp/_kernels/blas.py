@@ -1,54 +1,44 @@
-"""Direct BLAS calls for products that ``np.dot`` cannot express.
+"""Matrix products in BLAS, called directly rather than through ``np.dot``.
 
-``np.dot`` in numba needs contiguous operands (it copies the others, which
-allocates). A block of columns of a row-major matrix is not contiguous, but
-BLAS takes it as it is: a pointer to the first element and the parent's leading
-dimension. numba's own ``numba_xxgemm`` helper is what ``np.dot`` calls; it is
-declared here as an external symbol (resolved by name, so kernels using it are
-cached like the others) and reaches the same scipy BLAS.
+numba's ``np.dot`` compiles its own checks and helpers at each call site
+(~0.3 s of a cold first fit each) and needs contiguous operands, where a
+block of columns of a row-major matrix is not. BLAS takes such a block as it
+is: a pointer to its first element and the parent's leading dimension. Both
+kernels here make the call ``np.dot`` makes (``fastmlp._gemm.xxgemm``), so
+they compute the same bits; the tests compare them.
 """
 
 import numpy as np
-from numba import config, types
+from numba import config
 
+from .._gemm import xxgemm
 from .._numba import kernel
 
-_xxgemm = types.ExternalFunction(
-    "numba_xxgemm",
-    types.intc(
-        types.char,  # kind: 's' or 'd'
-        types.char,  # transa
-        types.char,  # transb
-        types.intp,  # m
-        types.intp,  # n
-        types.intp,  # k
-        types.voidptr,  # alpha
-        types.voidptr,  # a
-        types.intp,  # lda
-        types.voidptr,  # b
-        types.intp,  # ldb
-        types.voidptr,  # beta
-        types.voidptr,  # c
-        types.intp,  # ldc
-    ),
-)
 
-_NO_TRANSPOSE = 78  # ord("N")
-_TRANSPOSE = 84  # ord("T")
-_DOUBLE = 100  # ord("d")
-_SINGLE = 115  # ord("s")
+@kernel
+def product(x, x_transposed, y, y_transposed, out):
+    """``out = op(x) @ op(y)``, ``op`` transposing where asked.
+
+    ``x``, ``y`` and ``out`` are C-contiguous: what ``np.dot(x.T, y, out)``
+    (and the other three) computes, by the same BLAS call (row-major ``out``
+    is column-major ``out.T = op(y).T @ op(x).T``).
+    """
+    m, n = out.shape
+    depth = x.shape[0] if x_transposed else x.shape[1]
+    if m == 0 or n == 0:
+        return
+    if depth == 0:  # an empty sum; BLAS wants leading dimensions >= 1
+        for i in range(m):
+            for j in range(n):
+                out[i, j] = 0.0
+        return
+    zero = np.int64(0)
+    xxgemm(y_transposed, x_transposed, n, m, depth, y, zero, y.shape[1], x, zero,
+           x.shape[1], out, zero, n)  # fmt: skip
 
 
 @kernel
-def gemm_constants(dtype_like):
-    """``[1, 0]`` in the dtype of ``dtype_like``: BLAS's alpha and beta."""
-    constants = np.zeros(2, dtype=dtype_like.dtype)
-    constants[0] = 1.0
-    return constants
-
-
-@kernel
-def transpose_dot_rows(a, delta, out, start, stop, constants):
+def transpose_dot_rows(a, delta, out, start, stop):
     """``out[start:stop] = a[:, start:stop].T @ delta``.
 
     ``a`` (n, p), ``delta`` (n, q) and ``out`` (p, q) are C-contiguous.
@@ -56,36 +46,22 @@ def transpose_dot_rows(a, delta, out, start, stop, constants):
     rows asked for as its columns ``start:stop`` (contiguous) and ``a``'s columns
     as a block of rows of ``a'`` with leading dimension ``p``. Every value is
     computed as in the whole product (the tests compare the two).
-
-    ``constants`` is :func:`gemm_constants`'s array.
     """
     if stop <= start:
         return
     n_rows, fan_in = a.shape
     fan_out = delta.shape[1]
-    kind = np.uint8(_DOUBLE) if a.itemsize == 8 else np.uint8(_SINGLE)
-    a_flat = a.reshape(n_rows * fan_in)
-    out_flat = out.reshape(fan_in * fan_out)
-    _xxgemm(
-        kind,
-        np.uint8(_NO_TRANSPOSE),
-        np.uint8(_TRANSPOSE),
-        fan_out,
-        stop - start,
-        n_rows,
-        constants[0:].ctypes,
-        delta.reshape(n_rows * fan_out).ctypes,
-        fan_out,
-        a_flat[start:].ctypes,
-        fan_in,
-        constants[1:].ctypes,
-        out_flat[start * fan_out :].ctypes,
-        fan_out,
-    )
+    zero = np.int64(0)
+    xxgemm(False, True, fan_out, stop - start, n_rows, delta, zero, fan_out, a,
+           start, fan_in, out, start * fan_out, fan_out)  # fmt: skip
 
 
-if config.DISABLE_JIT:  # an external symbol cannot be called from Python
+if config.DISABLE_JIT:  # an intrinsic cannot be called from Python
 
-    def transpose_dot_rows(a, delta, out, start, stop, constants):  # noqa: F811
+    def product(x, x_transposed, y, y_transposed, out):  # noqa: F811
+        """Python stand-in of the BLAS call above (``NUMBA_DISABLE_JIT=1``)."""
+        np.dot(x.T if x_transposed else x, y.T if y_transposed else y, out)
+
+    def transpose_dot_rows(a, delta, out, start, stop):  # noqa: F811
         """Python stand-in of the BLAS call above (``NUMBA_DISABLE_JIT=1``)."""
         np.dot(a[:, start:stop].T, delta, out[start:stop])

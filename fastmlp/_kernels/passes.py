@@ -31,6 +31,7 @@ from .activations import (
     multiply_derivative,
     needs_pre_activation,
 )
+from .blas import product
 from .losses import loss_value, output_delta
 from .tiles import product_rows, tiled_product, use_tiles
 
@@ -70,7 +71,7 @@ def transpose_dot(a, delta, out):
     products go to register tiles (``fastmlp._kernels.tiles``).
     """
     if not small_transpose_dot(a, delta, out, np.int64(0), a.shape[1]):
-        np.dot(a.T, delta, out)
+        product(a, True, delta, False, out)
 
 
 @inlined_kernel
@@ -117,7 +118,7 @@ def dot_transpose(delta, coef, out):
             for p in range(n_cols):
                 out[i, p] = scale * coef[p, 0]
     else:
-        np.dot(delta, coef.T, out)
+        product(delta, False, coef, True, out)
 
 
 @kernel
@@ -244,7 +245,9 @@ def forward_dense(x, params, net, work):
 def forward_sparse(csr, rows, params, net, work):
     """Forward pass of rows ``rows`` of CSR ``csr = (indptr, indices, data)``."""
     first = layer_view(work[0], net, work[2], np.int64(0), rows.shape[0])
-    sparse_rows_dot(csr[0], csr[1], csr[2], rows, coef_view(params, net, 0), first)
+    sparse_rows_dot(
+        csr[0], csr[1], csr[2], rows, coef_view(params, net, np.int64(0)), first
+    )
     return finish_forward(params, net, work, rows.shape[0])
 
 
@@ -259,14 +262,20 @@ def finish_coef_grad(grad, coef, alpha, weight_sum):
 
 
 @kernel
-def intercept_grad(delta, grad, weight_sum):
-    """``grad = delta.sum(axis=0) / weight_sum``, summing rows in order."""
-    n_rows, n_cols = delta.shape
-    grad[:] = 0.0
+def intercept_grad(delta, grad, weight_sum, start, stop):
+    """``grad[start:stop] = delta[:, start:stop].sum(axis=0) / weight_sum``.
+
+    Rows are summed in order. The column range (threads take one each) is
+    given as numbers rather than as a view, which would be a strided array:
+    a second compiled version of this kernel.
+    """
+    n_rows = delta.shape[0]
+    for j in range(start, stop):
+        grad[j] = 0.0
     for i in range(n_rows):
-        for j in range(n_cols):
+        for j in range(start, stop):
             grad[j] += delta[i, j]
-    for j in range(n_cols):
+    for j in range(start, stop):
         grad[j] /= weight_sum
 
 
@@ -341,10 +350,12 @@ def backward_hidden(params, grads, net, work, n_rows, weight_sum):
         coef_grad = coef_view(grads, net, layer)
         transpose_dot(previous, delta, coef_grad)
         finish_coef_grad(coef_grad, coef_view(params, net, layer), alpha, weight_sum)
-        intercept_grad(delta, intercept_view(grads, net, layer), weight_sum)
+        intercept = intercept_view(grads, net, layer)
+        intercept_grad(delta, intercept, weight_sum, np.int64(0), intercept.shape[0])
         propagate_delta(params, net, work, layer, n_rows, np.int64(0), n_rows)
     first_delta = layer_view(deltas, net, layer_starts, np.int64(0), n_rows)
-    intercept_grad(first_delta, intercept_view(grads, net, 0), weight_sum)
+    intercept = intercept_view(grads, net, np.int64(0))
+    intercept_grad(first_delta, intercept, weight_sum, np.int64(0), intercept.shape[0])
     return first_delta
 
 
@@ -381,9 +392,11 @@ def loss_grad_dense(x, y, sample_weight, has_weight, params, grads, net, work):
         y, sample_weight, has_weight, params, net, work, n_rows
     )
     first_delta = backward_hidden(params, grads, net, work, n_rows, weight_sum)
-    first_grad = coef_view(grads, net, 0)
+    first_grad = coef_view(grads, net, np.int64(0))
     transpose_dot(x, first_delta, first_grad)
-    finish_coef_grad(first_grad, coef_view(params, net, 0), net[6], weight_sum)
+    finish_coef_grad(
+        first_grad, coef_view(params, net, np.int64(0)), net[6], weight_sum
+    )
     return loss
 
 
@@ -396,7 +409,9 @@ def loss_grad_sparse(csr, rows, y, sample_weight, has_weight, params, grads, net
         y, sample_weight, has_weight, params, net, work, n_rows
     )
     first_delta = backward_hidden(params, grads, net, work, n_rows, weight_sum)
-    first_grad = coef_view(grads, net, 0)
+    first_grad = coef_view(grads, net, np.int64(0))
     sparse_rows_transpose_dot(csr[0], csr[1], csr[2], rows, first_delta, first_grad)
-    finish_coef_grad(first_grad, coef_view(params, net, 0), net[6], weight_sum)
+    finish_coef_grad(
+        first_grad, coef_view(params, net, np.int64(0)), net[6], weight_sum
+    )
     return loss

@@ -92,7 +92,7 @@ def gather_part(part, n_parts, x, y, sample_weight, rows, x_rows, y_rows, w_rows
 def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work, extra):
     """Phase 1 for rows ``chunk(part)`` of batch ``x``: forward, losses, deltas.
 
-    ``extra = (row_losses, scalars, constants)``: writes ``row_losses[r]`` (the
+    ``extra = (row_losses, scalars)``: writes ``row_losses[r]`` (the
     weighted loss of row ``r``); part 0 also writes the squared norm of the
     coefficients into ``scalars[0]``.
     """
@@ -137,14 +137,15 @@ def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, 
         coef_grad = coef_view(grads, net, layer)
         start, stop = chunk(fan_in, part, n_parts)
         if not small_transpose_dot(a, delta, coef_grad, start, stop):
-            transpose_dot_rows(a, delta, coef_grad, start, stop, extra[2])
+            transpose_dot_rows(a, delta, coef_grad, start, stop)
         coef = coef_view(params, net, layer)
         finish_coef_grad(coef_grad[start:stop], coef[start:stop], net[6], weight_sum)
         first = net[1][layer]
         _step(params, grads, step, first + start * fan_out, first + stop * fan_out)
         start, stop = chunk(fan_out, part, n_parts)
-        intercept = intercept_view(grads, net, layer)
-        intercept_grad(delta[:, start:stop], intercept[start:stop], weight_sum)
+        intercept_grad(
+            delta, intercept_view(grads, net, layer), weight_sum, start, stop
+        )
         first = net[2][layer]
         _step(params, grads, step, first + start, first + stop)
 
@@ -184,10 +185,10 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
 
     ``n_parts`` threads run this at once on the same arguments, one per part,
     and meet at :func:`fastmlp._kernels.sync.barrier` (on ``sync``, zeroed
-    before) after each phase of a batch. ``extra = (row_losses, scalars,
-    constants)``: float64 ``(batch_size,)`` and ``(1,)`` buffers and
-    ``gemm_constants(params)``. Every part returns ``(sum of batch_loss *
-    batch_rows, adam_step)``, the same; ``(nan, -1)`` if a part failed.
+    before) after each phase of a batch. ``extra = (row_losses, scalars)``:
+    float64 ``(batch_size,)`` and ``(1,)`` buffers. Every part returns
+    ``(sum of batch_loss * batch_rows, adam_step)``, the same; ``(nan, -1)``
+    if a part failed.
     """
     x, y, sample_weight = data
     order, first_batch, stop_batch, batch_size, has_weight, _ = batches

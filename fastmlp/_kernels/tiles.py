@@ -40,6 +40,7 @@ from .._simd import (
     full_tile,
     has_vector_fma,
 )
+from .blas import product
 
 TILE_MAX_MACS = 1 << 18
 NARROW_MAX_MACS = 1 << 16
@@ -105,7 +106,7 @@ def product_rows(a, b, out, start, stop):
     elif use_tiles(a.shape[0], depth, b.shape[1], a.itemsize):
         tiled_product(a, (depth, np.int64(1)), depth, b, out, start, stop)
     else:
-        np.dot(a[start:stop], b, out[start:stop])
+        product(a[start:stop], False, b, False, out[start:stop])
 
 
 @kernel

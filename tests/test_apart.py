@@ -1,0 +1,158 @@
+"""The extra activations compiled apart and called through a table (``_apart``).
+
+Each test runs in a new process: whether the table is filled depends on
+what the process did before, and a kernel loaded from numba's cache must
+find this process's table.
+"""
+
+import subprocess
+import sys
+
+import numba
+import pytest
+
+pytestmark = pytest.mark.timeout(600)
+
+needs_jit = pytest.mark.skipif(
+    numba.config.DISABLE_JIT, reason="NUMBA_DISABLE_JIT=1: no table, plain Python"
+)
+
+
+def run(script, *arguments):
+    proc = subprocess.run(
+        [sys.executable, "-c", script, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=580,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.strip().splitlines()
+
+
+UNPREPARED = """
+import numpy as np
+from fastmlp._kernels.activations import (
+    ACTIVATION_CODES, apply_extra_activation, multiply_extra_derivative)
+from fastmlp import _apart
+z = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
+code = ACTIVATION_CODES["gelu"]
+got = z.copy()
+apply_extra_activation(got, code)
+delta = np.ones_like(z)
+multiply_extra_derivative(got, z, delta, code)
+print(np.isnan(got).all(), np.isnan(delta).all())
+_apart.prepare()
+got = z.copy()
+apply_extra_activation(got, code)
+delta = np.ones_like(z)
+multiply_extra_derivative(got, z, delta, code)
+print(np.isfinite(got).all(), np.isfinite(delta).all())
+"""
+
+
+@needs_jit
+def test_unprepared_calls_give_nan_and_prepared_ones_values():
+    assert run(UNPREPARED) == ["True True", "True True"]
+
+
+FIT = """
+import pickle, sys
+import numpy as np
+from fastmlp import MLPRegressor, _apart
+rng = np.random.default_rng(0)
+X = rng.normal(size=(120, 5))
+y = X @ rng.normal(size=5) + 0.1 * rng.normal(size=120)
+print(len(_apart._callbacks))
+model = MLPRegressor(
+    hidden_layer_sizes=(8,), activation=sys.argv[2], max_iter=30, random_state=0
+)
+model.fit(X.astype(sys.argv[3]), y)
+print(len(_apart._callbacks))
+with open(sys.argv[1], "wb") as file:
+    pickle.dump((model, X), file)
+print(repr(model.predict(X.astype(sys.argv[3])).tolist()))
+"""
+
+PREDICT = """
+import pickle, sys
+import numpy as np
+from fastmlp import _apart
+with open(sys.argv[1], "rb") as file:
+    model, X = pickle.load(file)
+predicted = model.predict(X.astype(sys.argv[3]))
+print(len(_apart._callbacks))
+print(repr(predicted.tolist()))
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_new_processes_fit_and_predict_with_an_extra_activation(tmp_path, dtype):
+    path = str(tmp_path / "model.pkl")
+    before, after, fitted = run(FIT, path, "silu", dtype)
+    callbacks = "0" if numba.config.DISABLE_JIT else "4"
+    assert (before, after) == ("0", callbacks)
+    assert "nan" not in fitted
+    # twice: the second process loads every kernel from numba's cache
+    for _ in range(2):
+        prepared, predicted = run(PREDICT, path, "silu", dtype)
+        assert prepared == callbacks  # predict made them ready
+        assert predicted == fitted
+
+
+@needs_jit
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_fits_without_extra_activations_compile_none(tmp_path):
+    before, after, _ = run(FIT, str(tmp_path / "model.pkl"), "tanh", "float64")
+    assert (before, after) == ("0", "0")
+
+
+THREADS = """
+import threading
+from fastmlp import _apart
+start = threading.Barrier(4)
+def go():
+    start.wait()
+    _apart.prepare()
+threads = [threading.Thread(target=go) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(len(_apart._callbacks), all(_apart._table))
+"""
+
+
+@needs_jit
+def test_prepare_from_several_threads_compiles_once():
+    assert run(THREADS) == ["4 True"]
+
+
+@needs_jit
+def test_callbacks_have_the_kernel_policy():
+    from fastmlp import _apart, _numba
+
+    _apart.prepare()
+    assert len(_apart._callbacks) == 4
+    options = {k: v for k, v in _numba.JIT_OPTIONS.items() if k != "cache"}
+    for callback in _apart._callbacks.values():
+        assert callback._compiler.targetoptions == options
+        assert isinstance(callback._cache, numba.core.caching.FunctionCache)
+        assert callback._cache._cache_file._source_stamp == (
+            _numba.kernels_source_stamp()
+        )
+
+
+@needs_jit
+def test_a_cleared_table_is_refilled_without_compiling_again():
+    from fastmlp import _apart
+
+    _apart.prepare()
+    addresses = list(_apart._table)
+    callbacks = dict(_apart._callbacks)
+    _apart.clear_table()
+    assert not any(_apart._table)
+    _apart.prepare()
+    assert list(_apart._table) == addresses
+    assert _apart._callbacks == callbacks
