@@ -73,9 +73,12 @@ def _numba_cache_report():
         module = importlib.import_module(f"fastmlp._kernels.{info.name}")
         for value in vars(module).values():
             if isinstance(value, CPUDispatcher):
-                stats = value.stats
-                hits += sum(stats.cache_hits.values())
-                misses += sum(stats.cache_misses.values())
+                # a kernel, and the twin that runs it when called from Python
+                for dispatcher in (value, getattr(value, "_twin", None)):
+                    if dispatcher is not None:
+                        stats = dispatcher.stats
+                        hits += sum(stats.cache_hits.values())
+                        misses += sum(stats.cache_misses.values())
     return {"hits": hits, "misses": misses}
 
 

@@ -20,6 +20,7 @@ import inspect
 import pkgutil
 
 import numba
+import numpy as np
 import pytest
 
 import fastmlp._kernels
@@ -116,6 +117,7 @@ def test_kernel_is_a_dispatcher_with_the_policy(name, kernel):
     fastmath = options.get("fastmath")
     assert fastmath is False, f"{name}: fastmath={fastmath!r}"
     assert options.get("nopython", False) is True, name
+    assert options.get("no_cpython_wrapper") is True, name
     assert "parallel" not in options, (name, options["parallel"])
     inline = options.get("inline", "never")
     assert inline == ("always" if name in INLINED_KERNELS else "never"), name
@@ -138,6 +140,31 @@ def test_kernels_are_built_by_fastmlp_numba_kernel():
     for name, kernel in KERNELS:
         want = inlined if name in INLINED_KERNELS else reference
         assert kernel.targetoptions == want.targetoptions, name
+
+
+@needs_jit
+def test_python_calls_run_a_twin_with_a_wrapper_and_its_own_cache():
+    from fastmlp._kernels import passes
+
+    kernel = passes.layer_view
+    assert isinstance(kernel, _numba.KernelDispatcher)
+    buffer = np.arange(12.0)
+    net = (np.array([2, 3, 2]), np.zeros(2, np.int64), np.zeros(2, np.int64))
+    starts = np.array([0, 6])
+    got = kernel(buffer, net, starts, 1, 3)  # a call from Python
+    np.testing.assert_array_equal(got, buffer[6:12].reshape(3, 2))
+    twin = kernel.python_twin()
+    assert twin is kernel.python_twin()  # made once
+    assert twin.py_func.__code__ is kernel.py_func.__code__
+    assert twin.signatures and not kernel.signatures  # only the twin compiled
+    reference = _numba.kernel(lambda x: x)
+    want = dict(reference.targetoptions, boundscheck=None)  # njit sets it unset
+    del want["no_cpython_wrapper"]
+    assert twin.targetoptions == want
+    assert isinstance(twin._cache, numba.core.caching.FunctionCache)
+    assert twin._cache._cache_file._source_stamp == _numba.kernels_source_stamp()
+    # numba's cache key ignores the options: the twin's files must be its own
+    assert twin._cache._impl.filename_base != kernel._cache._impl.filename_base
 
 
 def test_disable_jit_gives_plain_functions():
