@@ -163,6 +163,20 @@ def kernel_weights(sample_weight, n_samples, dtype):
     return True, np.array(sample_weight, dtype=dtype, order="C")
 
 
+def compact_targets(Y, dtype):
+    """The training targets as an epoch's kernels take them.
+
+    A classifier's binarized targets stay boolean, one byte a value as in
+    scikit-learn, where the parameters' dtype would take eight (a copy of
+    n_samples x n_classes values, most of a small fit's memory): each batch's
+    rows are converted as they are gathered. Other targets are converted to
+    ``dtype``.
+    """
+    if Y.dtype == np.bool_:
+        return np.ascontiguousarray(Y)
+    return np.ascontiguousarray(Y, dtype=dtype)
+
+
 class Engine:
     """Training data and workspace for one fit.
 
@@ -190,7 +204,8 @@ class Engine:
         self.net = net
         self.x = as_kernel_input(X, self.dtype)
         self.sparse = isinstance(self.x, tuple)
-        self.y = np.ascontiguousarray(Y, dtype=self.dtype)
+        self.y = compact_targets(Y, self.dtype)
+        self._all_rows = None
         self.has_weight, self.sample_weight = kernel_weights(
             sample_weight, self.n_samples, self.dtype
         )
@@ -210,7 +225,6 @@ class Engine:
             np.empty(self.max_rows * n_outputs, self.dtype),
             np.empty(self.max_rows, self.dtype),
         )
-        self.all_rows = np.arange(self.n_samples, dtype=np.int64)
         self.n_parts = int(n_parts)
         if self.n_parts > 1:
             self.extra = (
@@ -261,13 +275,30 @@ class Engine:
             accumulated += part
         return accumulated
 
+    def all_rows(self):
+        """Every row's index: L-BFGS's one batch of sparse data (made once)."""
+        if self._all_rows is None:
+            self._all_rows = np.arange(self.n_samples, dtype=np.int64)
+        return self._all_rows
+
+    def float_targets(self):
+        """``Y`` in the parameters' dtype, for kernels that take it whole.
+
+        Converted once, in place of the compact targets (L-BFGS's gradient
+        takes every row as one batch, so there is no gather to convert them).
+        """
+        if self.y.dtype != self.dtype:
+            self.y = np.ascontiguousarray(self.y, dtype=self.dtype)
+        return self.y
+
     def loss_grad(self, params):
         """Loss and gradient over all rows (one batch), for L-BFGS."""
+        y = self.float_targets()
         if self.sparse:
             loss = loss_grad_sparse(
                 self.x,
-                self.all_rows,
-                self.y,
+                self.all_rows(),
+                y,
                 self.sample_weight,
                 self.has_weight,
                 params,
@@ -277,13 +308,13 @@ class Engine:
             )
         elif self.n_parts > 1:
             loss = loss_grad_parallel(
-                self.x, self.y, self.sample_weight, self.has_weight, params,
+                self.x, y, self.sample_weight, self.has_weight, params,
                 self.grads, self.net, self.work, self.extra, self.n_parts,
             )  # fmt: skip
         else:
             loss = loss_grad_dense(
                 self.x,
-                self.y,
+                y,
                 self.sample_weight,
                 self.has_weight,
                 params,

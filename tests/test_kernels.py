@@ -1622,6 +1622,42 @@ def test_engine_runs_the_kernels_as_the_reference(dtype, storage, solver, monkey
     assert_close(grads, problem.pack(want.coef_grads, want.intercept_grads), dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("storage", "n_parts"), [("dense", 1), ("csr", 1), ("dense", 2)]
+)
+def test_engine_keeps_boolean_targets_and_trains_as_with_floats(
+    dtype, storage, n_parts
+):
+    """Classifiers' targets stay 1 byte a value; the fit is the same bits."""
+    rng = np.random.default_rng(36)
+    X = rng.normal(size=(50, 6)).astype(dtype)
+    if storage == "csr":
+        X[X < 0.5] = 0.0
+        X = sp.csr_matrix(X)
+    Y = np.eye(3, dtype=bool)[rng.integers(0, 3, 50)]
+    layout = ParameterLayout([6, 40, 3])
+    net = make_net(
+        layout, ACTIVATION_CODES["relu"], ACTIVATION_CODES["softmax"],
+        LOSS_CODES["log_loss"], 1e-4,
+    )  # fmt: skip
+    start = rng.uniform(-0.3, 0.3, layout.size).astype(dtype)
+    order = rng.permutation(50)
+    results = []
+    for targets in (Y, Y.astype(dtype)):
+        engine = engine_module.Engine(X, targets, None, layout, net, dtype, 16, n_parts)
+        assert engine.y.dtype == targets.dtype  # booleans are not widened
+        params = start.copy()
+        optimizer = solvers.AdamOptimizer(layout.size, dtype, 0.01, 0.9, 0.999, 1e-8)
+        loss = engine.run_epoch(params, order, 16, optimizer)
+        engine = engine_module.Engine(X, targets, None, layout, net, dtype, 50, n_parts)
+        full_loss, grads = engine.loss_grad(params)
+        assert engine.y.dtype == dtype  # L-BFGS's whole batch takes them converted
+        results.append((loss, params, full_loss, grads.copy()))
+    for got, want in zip(results[0], results[1], strict=True):
+        assert_array_equal(got, want)
+
+
 # ----------------------------------------------------------------------------
 # predict.py
 # ----------------------------------------------------------------------------
