@@ -10,9 +10,8 @@ import scipy.sparse as sp
 from ._apart import prepare as prepare_extra_activations
 from ._blas import forward_macs, thread_plan
 from ._kernels import threaded
-from ._kernels.activations import needs_pre_activation
 from ._kernels.epoch import run_epoch_dense, run_epoch_sparse
-from ._kernels.extra_activations import EXTRA_CODES
+from ._kernels.extra_activations import EXTRA_CODES, PRE_ACTIVATION_CODES
 from ._kernels.losses import loss_value
 from ._kernels.passes import loss_grad_dense, loss_grad_sparse, squared_coef_sum
 from ._kernels.predict import predict_dense, predict_sparse
@@ -214,7 +213,9 @@ class Engine:
             layout,
             self.max_rows,
             self.dtype,
-            pre_activations=needs_pre_activation(net[3]),
+            # not the kernel needs_pre_activation: from Python, a kernel
+            # compiles a twin with a wrapper (_numba.KernelDispatcher)
+            pre_activations=net[3] in PRE_ACTIVATION_CODES,
             masks=net[7] > 0.0,
         )
         self.grads = np.zeros(layout.size, dtype=self.dtype)

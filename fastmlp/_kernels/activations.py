@@ -20,6 +20,7 @@ from .extra_activations import (
     ELU,
     GELU,
     LEAKY_RELU,
+    PRE_ACTIVATION_CODES,
     SILU,
     SOFTPLUS,
     extra_activation_values,
@@ -79,7 +80,7 @@ def softmax_rows(z):
 @kernel
 def needs_pre_activation(code):
     """Whether activation ``code``'s derivative needs its input, not its output."""
-    return code == GELU or code == SILU
+    return code in PRE_ACTIVATION_CODES
 
 
 @kernel

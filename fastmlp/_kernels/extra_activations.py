@@ -20,6 +20,8 @@ GELU = 8
 SILU = 9
 SOFTPLUS = 10
 EXTRA_CODES = (LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS)
+# the activations whose derivative needs their input: not invertible
+PRE_ACTIVATION_CODES = (GELU, SILU)
 
 LEAKY_SLOPE = 0.01
 
