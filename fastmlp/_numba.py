@@ -114,12 +114,13 @@ class KernelDispatcher(CPUDispatcher):
     from Python objects, although a kernel called by another kernel never
     uses it. The wrapper of a kernel taking the ``net`` and ``work`` tuples is
     much code, and each caller links it and optimizes it again. Without them
-    (``no_cpython_wrapper=True``), a cold first fit compiled in 16.3 s
-    against 19.6 s (2-core Zen 1, the same bits). The entry points, and the
-    tests, call kernels from Python: such a call goes to a twin, the same
-    function compiled with a wrapper the first time it is needed, and cached
-    under a name of its own (numba's cache key does not include the options,
-    so the two must not share one).
+    (``no_cpython_wrapper=True``), a cold first fit compiled in 14.4-15.2 s
+    against 19.5-19.6 s, a threaded regression fit in 17.3-17.4 s against
+    21.9-22.2 s (2-core Zen 1, alternated runs, the same bits). The entry
+    points, and the tests, call kernels from Python: such a call goes to a
+    twin, the same function compiled with a wrapper the first time it is
+    needed, and cached under a name of its own (numba's cache key does not
+    include the options, so the two must not share one).
     """
 
     _twin = None
@@ -150,20 +151,19 @@ class KernelDispatcher(CPUDispatcher):
 
 
 _twin_lock = threading.Lock()
+# JIT_OPTIONS as compiler options: "cache" is a call to enable_caching instead
+_COMPILER_OPTIONS = {key: value for key, value in JIT_OPTIONS.items() if key != "cache"}
 
 
 def _kernel_dispatcher(function, **options):
     if config.DISABLE_JIT:
         return function
-    target_options = {
-        key: value for key, value in JIT_OPTIONS.items() if key != "cache"
-    }
     dispatcher = KernelDispatcher(
         py_func=function,
         locals={},
         targetoptions={
             "nopython": True,
-            **target_options,
+            **_COMPILER_OPTIONS,
             "no_cpython_wrapper": True,
             **options,
         },
@@ -188,9 +188,10 @@ def c_callback(function, signature):
         Compiled now (or loaded from the cache, stamped as the kernels are);
         its ``address`` is valid while it lives.
     """
-    options = {key: value for key, value in JIT_OPTIONS.items() if key != "cache"}
     arguments, return_type = sigutils.normalize_signature(signature)
-    callback = CFunc(function, (arguments, return_type), locals={}, options=options)
+    callback = CFunc(
+        function, (arguments, return_type), locals={}, options=_COMPILER_OPTIONS
+    )
     callback.enable_caching()
     _stamped(callback)
     callback.compile()
