@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # Benchmarks only: a current numpy is slowed by these; tests and CI keep them.
 BENCH_ENV := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 
-.PHONY: setup test test-kernels bench bench-quick lint format clean
+.PHONY: setup test test-main test-kernels bench bench-quick lint format clean
 
 setup: $(STAMP)
 
@@ -16,9 +16,15 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e ".[dev,bench,torch]"
 	touch $(STAMP)
 
+# The main suite and the kernels' second checks run side by side: they share
+# no cache, and most of their time is numba compiling on one core each (on the
+# 2-core CI machine, 12.0 min one after the other). Each one's output is
+# printed whole when it ends.
 test: setup
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-main test-kernels
+
+test-main: setup
 	$(PY) -m pytest -q
-	$(MAKE) --no-print-directory test-kernels
 
 # Compiled code is checked again: once interpreted (out-of-bounds and coverage),
 # once compiled with bounds checks.
