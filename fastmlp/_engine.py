@@ -17,6 +17,7 @@ from ._kernels.passes import loss_grad_dense, loss_grad_sparse, squared_coef_sum
 from ._kernels.predict import predict_dense, predict_sparse
 from ._kernels.sync import ABORTED, SYNC_SIZE
 from ._kernels.threaded import ALIGN
+from ._kernels.tiles import use_tiles
 from ._threads import in_threads
 
 # Work per kernel call, in multiply-adds: about 5-20 ms. Between calls Python
@@ -88,24 +89,48 @@ def make_net(layout, hidden_code, output_code, loss_code, alpha, dropout=0.0):
     )
 
 
-def make_work(layout, max_rows, dtype, pre_activations=False, masks=False):
+def make_work(layout, max_rows, dtype, pre_activations=False, masks=False, n_parts=1):
     """The ``work`` tuple: layer buffers for ``max_rows`` rows.
 
     ``pre_activations`` and ``masks`` buffers are allocated only when asked
-    for (GELU/SiLU training, dropout), and are empty otherwise.
+    for (GELU/SiLU training, dropout), and are empty otherwise. ``n_parts``
+    rows of room for transposed coefficients, one per thread a batch is split
+    across: 0 for prediction, which has no backward pass.
     """
     units = layout.layer_units[1:]
     layer_starts = np.concatenate(([0], np.cumsum(units * max_rows)[:-1])).astype(
         np.int64
     )
     size = int(units.sum()) * max_rows
+    dtype = np.dtype(dtype)
+    transposed_size = transposed_scratch_size(layout.layer_units, dtype.itemsize)
     return (
         np.empty(size, dtype=dtype),
         np.empty(size, dtype=dtype),
         layer_starts,
         np.empty(size if pre_activations else 0, dtype=dtype),
         np.empty(size if masks else 0, dtype=dtype),
+        np.empty((n_parts, transposed_size if n_parts else 0), dtype=dtype),
     )
+
+
+def transposed_scratch_size(layer_units, itemsize):
+    """Room, in values, for one transposed copy of coefficients in a workspace.
+
+    The copies are :func:`fastmlp._kernels.passes.dot_transpose`'s:
+    the largest coefficient matrix, among layers after the first with more
+    than one output unit, whose back-propagated product may go to tiles (with
+    a batch of one row, the least work it can have).
+    """
+    units = [int(u) for u in layer_units]
+    # the kernel's Python function: a call of the kernel compiles its twin
+    decide = getattr(use_tiles, "py_func", use_tiles)
+    sizes = [
+        fan_in * fan_out
+        for fan_in, fan_out in zip(units[1:-1], units[2:], strict=True)
+        if fan_out > 1 and decide(1, fan_out, fan_in, itemsize)
+    ]
+    return max(sizes, default=0)
 
 
 def forward(X, params, layout, net, n_jobs=None):
@@ -129,7 +154,7 @@ def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
     if n_parts > 1:
         predict_in_threads(data, params, layout, net, out, n_parts)
         return out
-    work = make_work(layout, block_rows, params.dtype)
+    work = make_work(layout, block_rows, params.dtype, n_parts=0)
     if isinstance(data, tuple):
         rows = np.arange(n_samples, dtype=np.int64)
         predict_sparse(data, rows, params, net, work, block_rows, out)
@@ -209,6 +234,7 @@ class Engine:
             sample_weight, self.n_samples, self.dtype
         )
         self.max_rows = int(max_rows)
+        self.n_parts = int(n_parts)
         self.work = make_work(
             layout,
             self.max_rows,
@@ -217,6 +243,7 @@ class Engine:
             # compiles a twin with a wrapper (_numba.KernelDispatcher)
             pre_activations=net[3] in PRE_ACTIVATION_CODES,
             masks=net[7] > 0.0,
+            n_parts=self.n_parts,
         )
         self.grads = np.zeros(layout.size, dtype=self.dtype)
         n_features = int(layout.layer_units[0])
@@ -226,7 +253,6 @@ class Engine:
             np.empty(self.max_rows * n_outputs, self.dtype),
             np.empty(self.max_rows, self.dtype),
         )
-        self.n_parts = int(n_parts)
         if self.n_parts > 1:
             self.extra = (
                 np.empty(self.max_rows, np.float64),
@@ -346,7 +372,7 @@ def predict_in_threads(x, params, layout, net, out, n_parts):
     def run(part):
         start, stop = bounds[part]
         if stop > start:
-            work = make_work(layout, block_rows, params.dtype)
+            work = make_work(layout, block_rows, params.dtype, n_parts=0)
             predict_dense(x[start:stop], params, net, work, block_rows, out[start:stop])
 
     in_threads(run, n_parts)

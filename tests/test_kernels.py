@@ -22,6 +22,7 @@ import inspect
 import itertools
 import pkgutil
 import warnings
+from fractions import Fraction
 
 import numba
 import numpy as np
@@ -45,7 +46,7 @@ from sklearn.utils import shuffle as sk_shuffle
 import fastmlp._kernels
 from fastmlp import _engine as engine_module
 from fastmlp import _solvers as solvers
-from fastmlp._engine import make_net, make_work
+from fastmlp._engine import make_net, make_work, transposed_scratch_size
 from fastmlp._kernels import activations as activations_kernels
 from fastmlp._kernels import blas as blas_kernels
 from fastmlp._kernels import epoch as epoch_kernels
@@ -54,6 +55,7 @@ from fastmlp._kernels import losses as losses_kernels
 from fastmlp._kernels import optimizers as optimizer_kernels
 from fastmlp._kernels import passes as pass_kernels
 from fastmlp._kernels import predict as predict_kernels
+from fastmlp._kernels import tiles as tiles_kernels
 from fastmlp._kernels.activations import ACTIVATION_CODES
 from fastmlp._kernels.losses import LOSS_CODES
 from fastmlp._kernels.optimizers import ADAM, SGD
@@ -103,10 +105,15 @@ def assert_close(got, want, dtype, scale=None):
     )
 
 
-def nan_work(layout, max_rows, dtype, pre_activations=False, masks=False):
+def nan_work(layout, max_rows, dtype, pre_activations=False, masks=False, n_parts=1):
     """``make_work`` with every buffer filled with NaN."""
     work = make_work(
-        layout, max_rows, dtype, pre_activations=pre_activations, masks=masks
+        layout,
+        max_rows,
+        dtype,
+        pre_activations=pre_activations,
+        masks=masks,
+        n_parts=n_parts,
     )
     for buffer in work:
         if buffer.dtype == np.dtype(dtype):
@@ -197,6 +204,7 @@ class Problem:
         max_rows=None,
         param_scale=0.6,
         dropout=0.0,
+        n_parts=1,
     ):
         rng = np.random.default_rng(seed)
         self.dtype = np.dtype(dtype)
@@ -233,6 +241,7 @@ class Problem:
             dtype,
             pre_activations=hidden in ref.NEEDS_PRE_ACTIVATION,
             masks=dropout > 0,
+            n_parts=n_parts,
         )
         self.grads = np.full(self.layout.size, np.nan, dtype=dtype)
 
@@ -657,19 +666,98 @@ def test_transpose_dot_and_dot_transpose(dtype, n_rows, n_cols, n_out):
     pass_kernels.transpose_dot(a, delta, out)
     assert_close(out, a.T @ delta, dtype)
     out = np.full((n_rows, n_cols), np.nan, dtype)
-    pass_kernels.dot_transpose(delta, coef, out)
+    scratch = np.full(n_cols * n_out, np.nan, dtype)
+    pass_kernels.dot_transpose(delta, coef, out, 0, n_rows, scratch)
     assert_close(out, delta @ coef.T, dtype)
+    # a range of rows only, as a thread computes its part
+    out = np.full((n_rows, n_cols), np.nan, dtype)
+    pass_kernels.dot_transpose(delta, coef, out, n_rows // 2, n_rows, scratch)
+    assert_close(out[n_rows // 2 :], (delta @ coef.T)[n_rows // 2 :], dtype)
+    assert np.isnan(out[: n_rows // 2]).all()
+
+
+def _dot_transpose_operands(rng, n_rows, depth, n_cols, dtype):
+    """``(delta, coef, out, scratch)`` for ``out = delta @ coef.T``; NaN buffers."""
+    delta = rng.normal(size=(n_rows, depth)).astype(dtype)
+    coef = rng.normal(size=(n_cols, depth)).astype(dtype)
+    out = np.full((n_rows, n_cols), np.nan, dtype=dtype)
+    return delta, coef, out, np.full(depth * n_cols, np.nan, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "shape", [(9, 7, 17), (32, 20, 32), (64, 64, 64), (200, 10, 100), (300, 200, 256)]
+)
+def test_dot_transpose_tiles_a_copy_of_the_transposed_coefficients(dtype, shape):
+    # tiles on coef.T copied into scratch; BLAS for 300 x 200 x 256
+    n_rows, depth, n_cols = shape
+    delta, coef, out, scratch = _dot_transpose_operands(
+        np.random.default_rng(6), *shape, dtype
+    )
+    start, stop = 2, n_rows - 1
+    pass_kernels.dot_transpose(delta, coef, out, start, stop, scratch)
+    want = delta[start:stop].astype(np.float64) @ coef.T.astype(np.float64)
+    assert_close(out[start:stop], want, dtype)
+    assert np.isnan(out[:start]).all() and np.isnan(out[stop:]).all()
+    if tiles_kernels.use_tiles(n_rows, depth, n_cols, delta.itemsize):
+        assert_array_equal(scratch, coef.T.ravel())
+    else:
+        assert np.isnan(scratch).all()
+
+
+@pytest.mark.skipif(
+    numba.config.DISABLE_JIT, reason="the tiles are compiled code; NumPy stands in"
+)
+def test_dot_transpose_sums_in_order_with_fused_multiply_adds():
+    # as the BLAS call it stands for (OpenBLAS's Haswell kernel) sums
+    delta, coef, out, scratch = _dot_transpose_operands(
+        np.random.default_rng(7), 6, 7, 11, np.float64
+    )
+    pass_kernels.dot_transpose(delta, coef, out, 0, 6, scratch)
+    for i in range(6):
+        for j in range(11):
+            total = 0.0  # fma(delta[i, p], coef[j, p], total), p = 0, 1, ...
+            for p in range(7):
+                exact = Fraction(float(delta[i, p])) * Fraction(float(coef[j, p]))
+                total = float(exact + Fraction(total))
+            assert out[i, j] == total
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dot_transpose_gives_the_same_bits_however_its_rows_are_split(dtype):
+    # each thread makes its own copy of coef.T and computes its rows
+    delta, coef, whole, scratch = _dot_transpose_operands(
+        np.random.default_rng(8), 37, 20, 19, dtype
+    )
+    pass_kernels.dot_transpose(delta, coef, whole, 0, 37, scratch)
+    parts = np.full_like(whole, np.nan)
+    for start, stop in [(0, 16), (16, 32), (32, 37)]:
+        copy = np.empty_like(scratch)
+        pass_kernels.dot_transpose(delta, coef, parts, start, stop, copy)
+    assert_array_equal(parts, whole)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dot_transpose_without_room_for_the_copy_is_blas(dtype):
+    delta, coef, out, scratch = _dot_transpose_operands(
+        np.random.default_rng(9), 12, 20, 19, dtype
+    )
+    too_small = scratch[:-1]
+    pass_kernels.dot_transpose(delta, coef, out, 3, 12, too_small)
+    assert np.isnan(too_small).all()
+    assert np.isnan(out[:3]).all()
+    assert_array_equal(out[3:], np.dot(delta[3:], coef.T))  # the same BLAS call
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     ("n_rows", "n_cols", "n_out", "small"),
-    [(7, 5, 1, True), (40, 20, 32, True), (200, 64, 100, False)],
+    [(7, 5, 1, True), (40, 20, 32, True), (200, 784, 16, False)],
 )
 def test_small_transpose_dot_leaves_large_products_to_blas(
     dtype, n_rows, n_cols, n_out, small
 ):
-    # one output column: the loop; 20 x 40 x 32: tiles; 64 x 200 x 100: BLAS
+    # one output column: the loop; 20 x 40 x 32: tiles; 784 x 200 x 16: BLAS
     rng = np.random.default_rng(37)
     a = rng.normal(size=(n_rows, n_cols)).astype(dtype)
     delta = rng.normal(size=(n_rows, n_out)).astype(dtype)
@@ -1079,6 +1167,26 @@ def test_forward_without_masks_never_drops(dtype):
     coefs, intercepts = problem.reference_params()
     want = ref.predict(problem.X, coefs, intercepts, "relu", "identity")
     assert_close(out, want, dtype)
+
+
+def test_workspace_has_a_row_of_room_for_transposed_coefficients_per_part():
+    # layers after the first: 5 x 3 and 3 x 2 coefficients, the larger one
+    layout = ParameterLayout([4, 5, 3, 2])
+    for n_parts in (1, 3):
+        work = make_work(layout, 6, np.float64, n_parts=n_parts)
+        assert work[5].shape == (n_parts, 15)
+    # prediction has no backward pass
+    assert make_work(layout, 6, np.float32, n_parts=0)[5].shape == (0, 0)
+    # one output unit is an outer product, without a copy
+    assert make_work(ParameterLayout([4, 5, 1]), 6, np.float64)[5].shape == (1, 0)
+
+
+def test_transposed_copies_only_where_tiles_may_take_the_product(monkeypatch):
+    # 2000 x 2000: BLAS even for one row; 2000 x 3: tiles for short batches
+    assert transposed_scratch_size([10, 2000, 2000, 3], 8) == 6000
+    assert transposed_scratch_size([10, 300, 400, 2], 4) == 120_000
+    monkeypatch.setattr(tiles_kernels, "VECTOR_FMA", False)  # no tiles at all
+    assert transposed_scratch_size([10, 300, 400, 2], 8) == 0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -1813,7 +1921,12 @@ TESTED_KERNELS = {
     "sync": {"barrier"},
     "extra_activations": {"extra_activation_values", "extra_derivative_values"},
     # tested in tests/test_tiles.py
-    "tiles": {"use_tiles", "tiled_product", "product_rows", "column_product"},
+    "tiles": {
+        "use_tiles",
+        "tiled_product",
+        "product_rows",
+        "column_product",
+    },
 }
 
 

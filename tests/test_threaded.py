@@ -39,6 +39,9 @@ pytestmark = pytest.mark.kernel
 
 N_FEATURES = 37
 HIDDEN = (40, 33)
+# the most threads a test splits a batch across (rows of the workspace's
+# transposed coefficients)
+MAX_PARTS = 3
 # (hidden activation, loss, output units): every loss, one-column outputs
 # (the hand-written gradient loop) and activations that keep pre-activations.
 NETS = [
@@ -66,6 +69,7 @@ def make_problem(dtype, net, weighted, n_rows, max_rows=None, seed=5):
         alpha=0.05,
         max_rows=max_rows,
         param_scale=0.3,
+        n_parts=MAX_PARTS,
     )
 
 
@@ -218,13 +222,35 @@ def test_forward_and_deltas_by_row_ranges_equal_whole(dtype, net):
     output = pass_kernels.layer_view(parts.work[0], parts.net, parts.work[2], last, 40)
     delta = pass_kernels.layer_view(parts.work[1], parts.net, parts.work[2], last, 40)
     losses_kernels.output_delta(parts.Y, output, parts.kernel_weight, True, delta)
-    for start, stop in [(0, 16), (16, 40)]:
+    for part, (start, stop) in enumerate([(0, 16), (16, 40)]):
         for layer in range(last, 0, -1):
             pass_kernels.propagate_delta(
-                parts.params, parts.net, parts.work, layer, n_rows, start, stop
+                parts.params, parts.net, parts.work, layer, n_rows, start, stop, part
             )
-    for got, want in zip(parts.work, whole.work, strict=True):
+    # layer buffers; not the transposed copies, one per part
+    for got, want in zip(parts.work[:5], whole.work[:5], strict=True):
         assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_part_without_a_transposed_copy_propagates_deltas_through_blas(dtype):
+    # a workspace made for fewer threads than the parts: no read past it
+    problems = [make_problem(dtype, NETS[0], False, 40) for _ in range(2)]
+    for problem in problems:
+        pass_kernels.forward_dense(problem.X, problem.params, problem.net, problem.work)
+        pass_kernels.loss_and_deltas(
+            problem.Y, problem.kernel_weight, False, problem.params, problem.net,
+            problem.work, 40,
+        )  # fmt: skip
+    last = problems[0].layout.n_layers - 2
+    for part, problem in zip([0, MAX_PARTS], problems, strict=True):
+        for layer in range(last, 0, -1):
+            pass_kernels.propagate_delta(
+                problem.params, problem.net, problem.work, layer, 40, 0, 40, part
+            )
+    assert np.isnan(problems[1].work[5]).all()  # no copy made
+    assert not np.isnan(problems[0].work[5]).all()
+    assert_close(problems[1].work[1], problems[0].work[1], dtype)
 
 
 # ----------------------------------------------------------------------------

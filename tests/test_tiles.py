@@ -121,15 +121,17 @@ def test_use_tiles_up_to_its_limits(itemsize):
     # fewer columns than a full tile: only up to NARROW_MAX_MACS
     assert use_tiles(NARROW_MAX_MACS // 64, 64, 1, itemsize)
     assert not use_tiles(NARROW_MAX_MACS // 64 + 1, 64, 1, itemsize)
-    assert not use_tiles(200, 64, 100, itemsize)  # digits: BLAS is faster
+    assert use_tiles(200, 64, 100, itemsize)  # digits
+    assert not use_tiles(200, 784, 256, itemsize)  # wide: BLAS is faster
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
-    "shape", [(32, 20, 32), (200, 64, 100), (300, 40, 5), (32, 32, 1), (900, 50, 1)]
+    "shape",
+    [(32, 20, 32), (200, 64, 100), (300, 40, 5), (32, 32, 1), (100, 784, 64)],
 )
 def test_product_rows_is_the_product_of_those_rows(dtype, shape):
-    # (32, 20, 32) goes to tiles, one column to column_product, others to BLAS
+    # one column goes to column_product, (100, 784, 64) to BLAS, others to tiles
     n_rows, depth, n_cols = shape
     rng = np.random.default_rng(4)
     a = rng.normal(size=(n_rows, depth)).astype(dtype)

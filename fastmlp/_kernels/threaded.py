@@ -108,7 +108,7 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work,
     delta = layer_view(deltas, net, layer_starts, last, n_rows)
     output_delta(y_part, output, w_part, has_weight, delta[start:stop])
     for layer in range(last, 0, -1):
-        propagate_delta(params, net, work, layer, n_rows, start, stop)
+        propagate_delta(params, net, work, layer, n_rows, start, stop, part)
     if part == 0:
         extra[1][0] = squared_coef_sum(params, net)
 

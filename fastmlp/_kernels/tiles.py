@@ -1,26 +1,39 @@
 """Small matrix products in register tiles instead of BLAS.
 
 A BLAS call costs a few microseconds before it multiplies anything (argument
-checks, packing both operands), and OpenBLAS runs products of 10^4-10^5
-multiply-adds far below its peak. The tiles of ``fastmlp._simd`` need neither.
-Measured on the 2-core Zen 1 machine (median of 7 runs of many calls, OpenBLAS
-0.3.31 Haswell kernels, one thread), BLAS time / tile time:
+checks, packing both operands), and OpenBLAS runs products of 10^4-10^6
+multiply-adds below its peak. The tiles of ``fastmlp._simd`` need neither.
+Measured on the 2-core Zen 1 machine (best of 3 runs of many calls, OpenBLAS
+0.3.30 Haswell kernels, one thread), BLAS time / tile time. OpenBLAS has two
+speeds here: in a process whose double-precision products have all been
+small ("first") it runs them ~1.45x slower than after one deep product (e.g.
+64 x 256 x 64, "later"), for the rest of the process; the tiles run at one
+speed (~18 GFLOP/s in float64, ~35 in float32, near one core's FMA peak):
 
-============================  =======  =======
-product (rows x depth x cols)  float64  float32
-============================  =======  =======
-32 x 20 x 32 (small net)         2.50     1.80
-20 x 32 x 32, ``a.T @ b``        2.72     2.08
-64 x 64 x 64                     1.18     1.29
-200 x 100 x 10                   1.09     0.59
-100 x 200 x 10, ``a.T @ b``      1.41     0.84
-200 x 64 x 100 (1.3M MACs)       0.69     0.58
-============================  =======  =======
+==================================  =====  =====  =======
+product (rows x depth x cols)       f64,   f64,   float32
+                                    first  later
+==================================  =====  =====  =======
+32 x 20 x 32 (small net)             2.41     —     1.68
+64 x 64 x 64                         1.69   1.16    1.29
+200 x 64 x 100 (digits, 1.3M MACs)   1.56   1.08    0.98
+64 x 200 x 100, ``a.T @ b``          1.18   1.09    1.15
+64 x 64 x 64, ``a @ b.T`` (*)        1.44   0.99    0.94
+200 x 10 x 100, ``a @ b.T`` (*)      1.32   1.36    1.07
+100 x 784 x 256                      0.79   0.71    0.72
+==================================  =====  =====  =======
+
+(*) including the copy of ``b.T`` the tiles need
+(``fastmlp._kernels.passes.dot_transpose``).
 
 Hence :func:`use_tiles`: on CPUs with FMA instructions, tiles up to
-``TILE_MAX_MACS`` multiply-adds, but only up to ``NARROW_MAX_MACS`` when there
-are fewer columns than one full tile's (there the edge tiles, one column at a
-time, do most of the work).
+``TILE_MAX_MACS`` multiply-adds (2M: every product of the digits and 64-unit
+nets, none of the 784-input ones), but only up to ``NARROW_MAX_MACS`` when
+there are fewer columns than one full tile's (there the edge tiles, one
+column at a time, do most of the work). In whole epochs, alternated in one
+process against the 256K limit and BLAS for ``a @ b.T``: digits 1.11-1.13x
+faster, 64-unit regression and multilabel nets 1.06-1.07x, L-BFGS on
+breast_cancer 1.06x, float32 784-input nets unchanged.
 
 Every output is summed in order whatever the tile, so the rows or columns of
 one product may be computed by several threads, part by part, and give the
@@ -42,7 +55,7 @@ from .._simd import (
 )
 from .blas import product
 
-TILE_MAX_MACS = 1 << 18
+TILE_MAX_MACS = 1 << 21
 NARROW_MAX_MACS = 1 << 16
 VECTOR_FMA = has_vector_fma()  # a compile-time constant of the kernels
 
