@@ -31,7 +31,7 @@ Hence :func:`use_tiles`: on CPUs with FMA instructions, tiles up to
 nets, none of the 784-input ones), but only up to ``NARROW_MAX_MACS`` when
 there are fewer columns than one full tile's (there the edge tiles, one
 column at a time, do most of the work). In whole epochs, alternated in one
-process against the 256K limit and BLAS for ``a @ b.T``: digits 1.11-1.13x
+process against the 256K limit and BLAS for ``a @ b.T``: digits 1.10-1.13x
 faster, 64-unit regression and multilabel nets 1.06-1.07x, L-BFGS on
 breast_cancer 1.06x, float32 784-input nets unchanged.
 
