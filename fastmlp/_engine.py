@@ -103,14 +103,16 @@ def make_work(layout, max_rows, dtype, pre_activations=False, masks=False, n_par
     )
     size = int(units.sum()) * max_rows
     dtype = np.dtype(dtype)
-    transposed_size = transposed_scratch_size(layout.layer_units, dtype.itemsize)
+    transposed_size = 0
+    if n_parts:
+        transposed_size = transposed_scratch_size(layout.layer_units, dtype.itemsize)
     return (
         np.empty(size, dtype=dtype),
         np.empty(size, dtype=dtype),
         layer_starts,
         np.empty(size if pre_activations else 0, dtype=dtype),
         np.empty(size if masks else 0, dtype=dtype),
-        np.empty((n_parts, transposed_size if n_parts else 0), dtype=dtype),
+        np.empty((n_parts, transposed_size), dtype=dtype),
     )
 
 

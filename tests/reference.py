@@ -30,6 +30,8 @@ the multi-output squared error's gradient is ``n_outputs`` times the derivative
 of its loss.
 """
 
+from fractions import Fraction
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import erf, expit, xlogy
@@ -203,6 +205,18 @@ def l2_penalty(coefs, alpha, sw_sum):
 # ----------------------------------------------------------------------------
 # Passes (sklearn/neural_network/_multilayer_perceptron.py)
 # ----------------------------------------------------------------------------
+
+
+def fused_sum_in_order(left, right):
+    """``fma(left[p], right[p], total)`` for p = 0, 1, ..., from zero, exactly.
+
+    The sum the register tiles (and OpenBLAS's Haswell dgemm kernel) take for
+    each value of a product, in float64.
+    """
+    total = 0.0
+    for x, y in zip(left, right, strict=True):
+        total = float(Fraction(float(x)) * Fraction(float(y)) + Fraction(total))
+    return total
 
 
 def _dot(a, b):
