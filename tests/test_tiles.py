@@ -1,8 +1,13 @@
 """Small products in register tiles (``fastmlp._kernels.tiles``) against NumPy."""
 
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
+from llvmlite import binding
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastmlp._kernels import tiles
@@ -14,15 +19,19 @@ from fastmlp._kernels.tiles import (
     tiled_product,
     use_tiles,
 )
+from fastmlp._simd import VECTOR_BYTES, VECTORS
 from tests import reference as ref
+
+HOST_FEATURES = dict(binding.get_host_cpu_features())
 
 pytestmark = pytest.mark.kernel
 
 DTYPES = (np.float32, np.float64)
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-13}
-# rows and columns around the tile sizes: 4 rows; 4 or 8 lanes, 2 vectors
-ROW_COUNTS = (1, 3, 4, 5, 9, 32)
-COLUMN_COUNTS = (1, 2, 4, 7, 8, 9, 15, 16, 17, 33)
+# rows and columns around the tile sizes: 4 rows (8 with AVX-512); 4, 8 or 16
+# lanes, 2 vectors
+ROW_COUNTS = (1, 3, 4, 5, 7, 8, 9, 17, 32)
+COLUMN_COUNTS = (1, 2, 4, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47)
 
 
 def _operands(rng, n_rows, depth, n_cols, transposed, dtype):
@@ -105,7 +114,7 @@ def test_tiled_product_sums_in_order_with_fused_multiply_adds(transposed):
 
 @pytest.mark.parametrize("itemsize", [4, 8])
 def test_use_tiles_up_to_its_limits(itemsize):
-    wide = 2 * 32 // itemsize  # the columns of one full tile
+    wide = VECTORS * VECTOR_BYTES // itemsize  # the columns of one full tile
     assert use_tiles(32, 20, 32, itemsize)
     assert use_tiles(TILE_MAX_MACS // (64 * wide), 64, wide, itemsize)
     assert not use_tiles(TILE_MAX_MACS // (64 * wide) + 1, 64, wide, itemsize)
@@ -165,3 +174,43 @@ def test_no_tiles_without_fused_multiply_add(monkeypatch):
     assert decide(32, 20, 32, 8)
     monkeypatch.setattr(tiles, "VECTOR_FMA", False)
     assert not decide(32, 20, 32, 8)
+
+
+AVX2_CHECK = """
+import numpy as np
+from fastmlp import _simd
+from fastmlp._kernels.tiles import tiled_product
+assert (_simd.VECTOR_BYTES, _simd.ROWS) == (32, 4), (_simd.VECTOR_BYTES, _simd.ROWS)
+rng = np.random.default_rng(0)
+for dtype in (np.float32, np.float64):
+    for n_rows, depth, n_cols in [(1, 3, 1), (5, 20, 7), (9, 20, 17), (32, 20, 33)]:
+        a = rng.normal(size=(n_rows, depth)).astype(dtype)
+        b = rng.normal(size=(depth, n_cols)).astype(dtype)
+        out = np.full((n_rows, n_cols), np.nan, dtype=dtype)
+        tiled_product(a, (depth, 1), depth, b, out, 0, n_rows)
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(
+    numba.config.DISABLE_JIT, reason="the tiles are compiled code; NumPy stands in"
+)
+@pytest.mark.skipif(
+    not all(HOST_FEATURES.get(f) for f in ("avx2", "fma")), reason="needs AVX2 and FMA"
+)
+def test_avx2_tiles_where_the_cpu_has_no_avx512(tmp_path):
+    # the 256-bit tiles of CPUs without AVX-512, compiled for Haswell in a
+    # child process (its own cache), on whatever CPU runs the tests
+    env = {
+        **os.environ,
+        "NUMBA_CPU_NAME": "haswell",
+        "NUMBA_CPU_FEATURES": "+avx,+avx2,+fma,+sse4.2,+popcnt,+f16c,+bmi,+bmi2",
+        "NUMBA_CACHE_DIR": str(tmp_path),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", AVX2_CHECK], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
