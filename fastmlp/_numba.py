@@ -51,6 +51,7 @@ _KERNEL_SOURCES = [
     Path(__file__).parent / "_simd.py",
     Path(__file__).parent / "_apart.py",
     Path(__file__).parent / "_gemm.py",
+    Path(__file__).parent / "_views.py",
     *sorted((Path(__file__).parent / "_kernels").glob("*.py")),
 ]
 

@@ -675,6 +675,26 @@ def test_transpose_dot_and_dot_transpose(dtype, n_rows, n_cols, n_out):
     assert np.isnan(out[: n_rows // 2]).all()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_cols", [1, 7, 8, 9, 17, 33])
+def test_transpose_dot_column_sums_each_output_in_row_order(dtype, n_cols):
+    # eight outputs at a time and the rest one by one, over any range of
+    # outputs (a thread's share): each is the plain running sum over rows
+    rng = np.random.default_rng(37)
+    n_rows = 13
+    a = rng.normal(size=(n_rows, n_cols)).astype(dtype)
+    delta = rng.normal(size=(n_rows, 1)).astype(dtype)
+    for start, stop in [(0, n_cols), (1, n_cols), (0, n_cols // 2)]:
+        out = np.full((n_cols, 1), np.nan, dtype)
+        pass_kernels.transpose_dot_column(a, delta, out, start, stop)
+        for p in range(start, stop):
+            total = dtype(0.0)
+            for i in range(n_rows):
+                total = dtype(total + dtype(a[i, p] * delta[i, 0]))
+            assert out[p, 0] == total
+        assert np.isnan(out[:start]).all() and np.isnan(out[stop:]).all()
+
+
 def _dot_transpose_operands(rng, n_rows, depth, n_cols, dtype):
     """``(delta, coef, out, scratch)`` for ``out = delta @ coef.T``; NaN buffers."""
     delta = rng.normal(size=(n_rows, depth)).astype(dtype)

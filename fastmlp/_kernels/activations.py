@@ -171,10 +171,11 @@ def multiply_derivative(activated, pre_activated, delta, code):
     one = delta.dtype.type(1.0)
     zero = delta.dtype.type(0.0)
     if code == RELU:
+        # a select and a store every time, not a branch: the loop vectorizes
         for i in range(n_rows):
             for j in range(n_cols):
-                if activated[i, j] == zero:
-                    delta[i, j] = zero
+                kept = delta[i, j]
+                delta[i, j] = zero if activated[i, j] == zero else kept
     elif code == LOGISTIC:
         for i in range(n_rows):
             for j in range(n_cols):

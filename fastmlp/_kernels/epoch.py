@@ -18,6 +18,7 @@ seen between parts.
 import numpy as np
 
 from .._numba import kernel
+from .._views import matrix_view
 from .optimizers import optimizer_step
 from .passes import loss_grad_dense, loss_grad_sparse
 
@@ -27,7 +28,7 @@ def gather_rows(source, rows, target):
     """``target[:len(rows)] = source[rows]`` for 2-D ``source``; returns the view."""
     n_rows = rows.shape[0]
     n_cols = source.shape[1]
-    out = target[: n_rows * n_cols].reshape((n_rows, n_cols))
+    out = matrix_view(target, np.int64(0), n_rows, n_cols)
     for r in range(n_rows):
         row = rows[r]
         for j in range(n_cols):

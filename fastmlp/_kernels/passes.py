@@ -30,6 +30,7 @@ everything around them is a loop that touches each array once.
 import numpy as np
 
 from .._numba import inlined_kernel, kernel
+from .._views import flat_view, matrix_view
 from .activations import (
     add_bias_activate,
     multiply_derivative,
@@ -47,7 +48,7 @@ def coef_view(params, net, layer):
     start = net[1][layer]
     fan_in = units[layer]
     fan_out = units[layer + 1]
-    return params[start : start + fan_in * fan_out].reshape((fan_in, fan_out))
+    return matrix_view(params, start, fan_in, fan_out)
 
 
 @kernel
@@ -62,7 +63,7 @@ def layer_view(buffer, net, layer_starts, layer, n_rows):
     """The (n_rows, units) block of layer ``layer + 1`` in a workspace buffer."""
     start = layer_starts[layer]
     n_units = net[0][layer + 1]
-    return buffer[start : start + n_rows * n_units].reshape((n_rows, n_units))
+    return matrix_view(buffer, start, n_rows, n_units)
 
 
 @kernel
@@ -102,14 +103,41 @@ def transpose_dot_column(a, delta, out, start, stop):
     """Rows ``start:stop`` of ``out = a.T @ delta`` when ``delta`` has one column.
 
     Each value is summed over ``a``'s rows in order whatever the range, so
-    threads taking disjoint ranges compute what one call would.
+    threads taking disjoint ranges compute what one call would. Eight
+    outputs at a time, each in a running sum of its own: LLVM cannot tell
+    that ``out`` and ``a`` do not overlap, so a loop that adds into ``out``
+    row after row stays scalar and waits on each store (32 x 32: 0.61 ->
+    0.25 us; 455 x 50: 12.8 -> 5.2 us, the same bits).
     """
-    for p in range(start, stop):
-        out[p, 0] = 0.0
-    for i in range(a.shape[0]):
-        scale = delta[i, 0]
-        for p in range(start, stop):
-            out[p, 0] += a[i, p] * scale
+    n_rows = a.shape[0]
+    zero = out.dtype.type(0.0)
+    p = start
+    while p + 8 <= stop:
+        t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = zero
+        for i in range(n_rows):
+            scale = delta[i, 0]
+            t0 += a[i, p] * scale
+            t1 += a[i, p + 1] * scale
+            t2 += a[i, p + 2] * scale
+            t3 += a[i, p + 3] * scale
+            t4 += a[i, p + 4] * scale
+            t5 += a[i, p + 5] * scale
+            t6 += a[i, p + 6] * scale
+            t7 += a[i, p + 7] * scale
+        out[p, 0] = t0
+        out[p + 1, 0] = t1
+        out[p + 2, 0] = t2
+        out[p + 3, 0] = t3
+        out[p + 4, 0] = t4
+        out[p + 5, 0] = t5
+        out[p + 6, 0] = t6
+        out[p + 7, 0] = t7
+        p += 8
+    for q in range(p, stop):
+        total = zero
+        for i in range(n_rows):
+            total += a[i, q] * delta[i, 0]
+        out[q, 0] = total
 
 
 @kernel
@@ -136,7 +164,7 @@ def dot_transpose(delta, coef, out, start, stop, scratch):
     elif depth * n_cols <= scratch.shape[0] and use_tiles(
         n_rows, depth, n_cols, delta.itemsize
     ):
-        coef_t = scratch[: depth * n_cols].reshape((depth, n_cols))
+        coef_t = matrix_view(scratch, np.int64(0), depth, n_cols)
         # eight rows of coef at a time: contiguous runs of eight in coef_t
         for base in range(0, n_cols, 8):
             top = min(base + 8, n_cols)
@@ -184,7 +212,7 @@ def finish_forward(params, net, work, n_rows):
 
     Adds biases, applies activations and runs the products of the later layers.
     """
-    no_rows = work[0][:0].reshape((0, 0))
+    no_rows = matrix_view(work[0], np.int64(0), np.int64(0), np.int64(0))
     # np.int64(0), not 0: a literal argument compiles a callee of its own
     forward_rows(no_rows, params, net, work, n_rows, np.int64(0), n_rows)
     return layer_view(work[0], net, work[2], net[0].shape[0] - 2, n_rows)
@@ -405,7 +433,7 @@ def propagate_delta(params, net, work, layer, n_rows, start, stop, part):
     coef = coef_view(params, net, layer)
     # no row for this part (a workspace made for fewer threads): BLAS, not
     # a read past the buffer; the threads' tests compare every bit
-    scratch = transposed.reshape(transposed.size)[:0]
+    scratch = flat_view(transposed)[:0]
     if part < transposed.shape[0]:
         scratch = transposed[part]
     dot_transpose(delta, coef, previous_delta, start, stop, scratch)

@@ -33,6 +33,7 @@ Dense data only, and no dropout (whose random draws depend on the thread).
 import numpy as np
 
 from .._numba import inlined_kernel, kernel
+from .._views import matrix_view
 from .blas import transpose_dot_rows
 from .losses import finish_loss, output_delta, weighted_row_losses
 from .optimizers import ADAM, step_range, step_rate
@@ -201,8 +202,8 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
         stop = min(start + batch_size, n_samples)
         n_rows = stop - start
         rows = order[start:stop]
-        x_rows = buffers[0][: n_rows * n_features].reshape((n_rows, n_features))
-        y_rows = buffers[1][: n_rows * n_outputs].reshape((n_rows, n_outputs))
+        x_rows = matrix_view(buffers[0], np.int64(0), n_rows, n_features)
+        y_rows = matrix_view(buffers[1], np.int64(0), n_rows, n_outputs)
         w_rows = buffers[2][:n_rows]
         gather_part(part, n_parts, x, y, sample_weight, rows, x_rows, y_rows, w_rows)
         rows_part(

@@ -53,6 +53,7 @@ from .._simd import (
     full_tile,
     has_vector_fma,
 )
+from .._views import flat_view
 from .blas import product
 
 TILE_MAX_MACS = 1 << 21
@@ -88,9 +89,9 @@ def tiled_product(a, strides, depth, b, out, start, stop):
     """
     n_cols = b.shape[1]
     lanes = VECTOR_BYTES // a.itemsize
-    a_flat = a.reshape(a.size)
-    b_flat = b.reshape(b.size)
-    out_flat = out.reshape(out.size)
+    a_flat = flat_view(a)
+    b_flat = flat_view(b)
+    out_flat = flat_view(out)
     wide_stop = n_cols - n_cols % (VECTORS * lanes)
     for i in range(start, stop, ROWS):
         rows = min(ROWS, stop - i)

@@ -1,0 +1,115 @@
+"""Views of contiguous arrays built directly, without numba's ``reshape``.
+
+numba's ``reshape`` calls a C helper (``numba_attempt_nocopy_reshape``) for
+every view it makes, ~16 ns each (measured on a 2-core Zen 5 machine, in a
+loop of one slice and one reshape: 16.3 ns against 0.7 ns for the slice
+alone). A batch of a small net makes dozens of views (each layer's
+activations, deltas and coefficients, and the flat operands of the tiles),
+so the kernels take them from here: the same arrays (pointer, shape,
+strides, sharing the buffer's memory), built in a few instructions.
+
+Only C-contiguous arrays are accepted, so the views are right by
+construction; the caller keeps ``start + n_rows * n_cols`` within the
+buffer, as its slice did. With ``NUMBA_DISABLE_JIT=1`` the plain NumPy
+versions below run instead, and they check the sizes.
+"""
+
+from numba import config, types
+from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
+
+
+def _array_of(context, builder, array_type, value, data, dims, itemsize):
+    """A view of ``value``'s memory at ``data`` with C strides for ``dims``."""
+    source = make_array(array_type[0])(context, builder, value)
+    view = make_array(array_type[1])(context, builder)
+    intp = context.get_value_type(types.intp)
+    strides = []
+    stride = itemsize
+    for dim in reversed(dims):
+        strides.insert(0, stride)
+        stride = builder.mul(stride, dim)
+    populate_array(
+        view,
+        data=data,
+        shape=cgutils.pack_array(builder, dims, ty=intp),
+        strides=cgutils.pack_array(builder, strides, ty=intp),
+        itemsize=itemsize,
+        meminfo=source.meminfo,
+        parent=source.parent,
+    )
+    return view._getvalue(), source
+
+
+def _itemsize(context, dtype):
+    size = context.get_abi_sizeof(context.get_data_type(dtype))
+    return context.get_constant(types.intp, size)
+
+
+@intrinsic
+def matrix_view(typingctx, flat, start, n_rows, n_cols):
+    """``flat[start : start + n_rows * n_cols].reshape((n_rows, n_cols))``."""
+    if not (isinstance(flat, types.Array) and flat.ndim == 1 and flat.layout == "C"):
+        return None
+    result = types.Array(flat.dtype, 2, "C", readonly=not flat.mutable)
+    signature = result(flat, start, n_rows, n_cols)
+
+    def codegen(context, builder, sig, args):
+        offset, rows, cols = (
+            context.cast(builder, value, kind, types.intp)
+            for value, kind in zip(args[1:], sig.args[1:], strict=True)
+        )
+        source = make_array(sig.args[0])(context, builder, args[0])
+        data = builder.gep(source.data, [offset])
+        view, _ = _array_of(
+            context,
+            builder,
+            (sig.args[0], sig.return_type),
+            args[0],
+            data,
+            [rows, cols],
+            _itemsize(context, sig.args[0].dtype),
+        )
+        return impl_ret_borrowed(context, builder, sig.return_type, view)
+
+    return signature, codegen
+
+
+@intrinsic
+def flat_view(typingctx, matrix):
+    """``matrix.reshape(matrix.size)`` for a C-contiguous 2-D ``matrix``."""
+    if not (
+        isinstance(matrix, types.Array) and matrix.ndim == 2 and matrix.layout == "C"
+    ):
+        return None
+    result = types.Array(matrix.dtype, 1, "C", readonly=not matrix.mutable)
+    signature = result(matrix)
+
+    def codegen(context, builder, sig, args):
+        source = make_array(sig.args[0])(context, builder, args[0])
+        rows, cols = cgutils.unpack_tuple(builder, source.shape, 2)
+        view, _ = _array_of(
+            context,
+            builder,
+            (sig.args[0], sig.return_type),
+            args[0],
+            source.data,
+            [builder.mul(rows, cols)],
+            _itemsize(context, sig.args[0].dtype),
+        )
+        return impl_ret_borrowed(context, builder, sig.return_type, view)
+
+    return signature, codegen
+
+
+if config.DISABLE_JIT:  # intrinsics cannot be called from Python
+
+    def matrix_view(flat, start, n_rows, n_cols):  # noqa: F811
+        """NumPy stand-in of the intrinsic above (``NUMBA_DISABLE_JIT=1``)."""
+        return flat[start : start + n_rows * n_cols].reshape((n_rows, n_cols))
+
+    def flat_view(matrix):  # noqa: F811
+        """NumPy stand-in of the intrinsic above (``NUMBA_DISABLE_JIT=1``)."""
+        return matrix.reshape(matrix.size)
