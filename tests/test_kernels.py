@@ -695,6 +695,21 @@ def test_transpose_dot_column_sums_each_output_in_row_order(dtype, n_cols):
         assert np.isnan(out[:start]).all() and np.isnan(out[stop:]).all()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n_cols", [1, 8, 9, 17])
+def test_column_sums_without_scale_are_the_plain_sums_in_row_order(dtype, n_cols):
+    # the intercepts' gradient: no factor at all, not even 1.0 (the same bits)
+    rng = np.random.default_rng(38)
+    a = rng.normal(size=(11, n_cols)).astype(dtype)
+    out = np.full(n_cols, np.nan, dtype)
+    pass_kernels.column_sums(a, out[:0], out, 0, n_cols)
+    for p in range(n_cols):
+        total = dtype(0.0)
+        for i in range(11):
+            total = dtype(total + a[i, p])
+        assert out[p] == total
+
+
 def _dot_transpose_operands(rng, n_rows, depth, n_cols, dtype):
     """``(delta, coef, out, scratch)`` for ``out = delta @ coef.T``; NaN buffers."""
     delta = rng.normal(size=(n_rows, depth)).astype(dtype)
@@ -1892,6 +1907,7 @@ TESTED_KERNELS = {
         "transpose_dot",
         "small_transpose_dot",
         "transpose_dot_column",
+        "column_sums",
         "dot_transpose",
         "sparse_rows_dot",
         "sparse_rows_transpose_dot",

@@ -103,41 +103,53 @@ def transpose_dot_column(a, delta, out, start, stop):
     """Rows ``start:stop`` of ``out = a.T @ delta`` when ``delta`` has one column.
 
     Each value is summed over ``a``'s rows in order whatever the range, so
-    threads taking disjoint ranges compute what one call would. Eight
-    outputs at a time, each in a running sum of its own: LLVM cannot tell
-    that ``out`` and ``a`` do not overlap, so a loop that adds into ``out``
-    row after row stays scalar and waits on each store (32 x 32: 0.61 ->
-    0.25 us; 455 x 50: 12.8 -> 5.2 us, the same bits).
+    threads taking disjoint ranges compute what one call would.
+    """
+    column_sums(a, flat_view(delta), flat_view(out), start, stop)
+
+
+@kernel
+def column_sums(a, scale, out, start, stop):
+    """``out[p] = sum(a[i, p] * scale[i] for i in rows)`` for ``p`` in ``start:stop``.
+
+    Without ``scale`` (empty), the plain column sums (times 1.0, which is
+    exact). Each sum runs over the rows in order. Eight columns at a time,
+    each in a running sum of its own: LLVM cannot tell that ``out`` and ``a``
+    do not overlap, so a loop that adds into ``out`` row after row stays
+    scalar and waits on each store (32 x 32: 0.61 -> 0.25 us; 455 x 50:
+    12.8 -> 5.2 us, the same bits).
     """
     n_rows = a.shape[0]
     zero = out.dtype.type(0.0)
+    one = out.dtype.type(1.0)
+    scaled = scale.shape[0] > 0
     p = start
     while p + 8 <= stop:
         t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = zero
         for i in range(n_rows):
-            scale = delta[i, 0]
-            t0 += a[i, p] * scale
-            t1 += a[i, p + 1] * scale
-            t2 += a[i, p + 2] * scale
-            t3 += a[i, p + 3] * scale
-            t4 += a[i, p + 4] * scale
-            t5 += a[i, p + 5] * scale
-            t6 += a[i, p + 6] * scale
-            t7 += a[i, p + 7] * scale
-        out[p, 0] = t0
-        out[p + 1, 0] = t1
-        out[p + 2, 0] = t2
-        out[p + 3, 0] = t3
-        out[p + 4, 0] = t4
-        out[p + 5, 0] = t5
-        out[p + 6, 0] = t6
-        out[p + 7, 0] = t7
+            factor = scale[i] if scaled else one
+            t0 += a[i, p] * factor
+            t1 += a[i, p + 1] * factor
+            t2 += a[i, p + 2] * factor
+            t3 += a[i, p + 3] * factor
+            t4 += a[i, p + 4] * factor
+            t5 += a[i, p + 5] * factor
+            t6 += a[i, p + 6] * factor
+            t7 += a[i, p + 7] * factor
+        out[p] = t0
+        out[p + 1] = t1
+        out[p + 2] = t2
+        out[p + 3] = t3
+        out[p + 4] = t4
+        out[p + 5] = t5
+        out[p + 6] = t6
+        out[p + 7] = t7
         p += 8
     for q in range(p, stop):
         total = zero
         for i in range(n_rows):
-            total += a[i, q] * delta[i, 0]
-        out[q, 0] = total
+            total += a[i, q] * (scale[i] if scaled else one)
+        out[q] = total
 
 
 @kernel
@@ -157,10 +169,12 @@ def dot_transpose(delta, coef, out, start, stop, scratch):
     n_rows, depth = delta.shape
     n_cols = coef.shape[0]
     if coef.shape[1] == 1:
+        weights = flat_view(coef)
         for i in range(start, stop):
             scale = delta[i, 0]
+            row = out[i]
             for p in range(n_cols):
-                out[i, p] = scale * coef[p, 0]
+                row[p] = scale * weights[p]
     elif depth * n_cols <= scratch.shape[0] and use_tiles(
         n_rows, depth, n_cols, delta.itemsize
     ):
@@ -325,12 +339,7 @@ def intercept_grad(delta, grad, weight_sum, start, stop):
     given as numbers rather than as a view, which would be a strided array:
     a second compiled version of this kernel.
     """
-    n_rows = delta.shape[0]
-    for j in range(start, stop):
-        grad[j] = 0.0
-    for i in range(n_rows):
-        for j in range(start, stop):
-            grad[j] += delta[i, j]
+    column_sums(delta, grad[:0], grad, start, stop)
     for j in range(start, stop):
         grad[j] /= weight_sum
 
