@@ -6,6 +6,7 @@ same (to the last bits BLAS may tile differently), in every way of fitting.
 """
 
 import multiprocessing
+import os
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ from numpy.testing import assert_allclose
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastmlp
-from fastmlp import _blas, _engine
+from fastmlp import _blas, _engine, _threads
 
 needs_threads = pytest.mark.skipif(
     _blas.usable_cpus() < 2, reason="this process may use one CPU only"
@@ -273,3 +274,48 @@ def test_blas_limit_holds_in_worker_threads(monkeypatch):
         worker.join()
         assert {lib["num_threads"] for lib in threadpool_info()} >= {2}
     assert seen == [{1}, {1}]
+
+
+needs_affinity = pytest.mark.skipif(
+    _threads._current_cpu is None, reason="no CPU affinity calls here"
+)
+
+
+@needs_threads
+@needs_affinity
+def test_workers_run_off_the_callers_cpu_within_its_mask(monkeypatch):
+    # Linux may wake a worker on its waker's CPU, where the two parts would
+    # take turns (fastmlp._threads): each call keeps workers off it. The
+    # caller's CPU is fixed here, since the scheduler may move the caller.
+    seen = {}
+    current_cpu = _threads._current_cpu
+
+    def part(index):
+        seen[index] = (current_cpu(), frozenset(os.sched_getaffinity(0)))
+        return index
+
+    caller_mask = frozenset(os.sched_getaffinity(0))
+    for caller_cpu in sorted(caller_mask)[:2]:
+        monkeypatch.setattr(_threads, "_current_cpu", lambda cpu=caller_cpu: cpu)
+        assert _threads.in_threads(part, 2) == 0
+        worker_cpu, worker_mask = seen[1]
+        assert worker_mask == caller_mask - {caller_cpu}
+        assert worker_cpu in worker_mask
+
+
+@needs_threads
+@needs_affinity
+def test_a_caller_with_one_cpu_leaves_its_workers_alone():
+    masks = []
+    original = os.sched_getaffinity(0)
+    worker = _threads._take_workers(1)[0]
+    before = frozenset(os.sched_getaffinity(worker.thread_id))
+    os.sched_setaffinity(0, {_threads._current_cpu()})
+    try:
+        _threads._keep_off_caller([worker])
+        masks.append(frozenset(os.sched_getaffinity(worker.thread_id)))
+    finally:
+        os.sched_setaffinity(0, original)
+        with _threads._idle_lock:
+            _threads._idle.append(worker)
+    assert masks == [before]
