@@ -8,6 +8,18 @@ activations, deltas and coefficients, and the flat operands of the tiles),
 so the kernels take them from here: the same arrays (pointer, shape,
 strides, sharing the buffer's memory), built in a few instructions.
 
+The views are borrowed, as ``numba.carray``'s are: they hold no reference
+to the buffer's memory, so making and dropping one updates no reference
+count. numba's own views do, with an atomic add each way, and the threads
+of a split batch make theirs of the same buffers (one cache line, passed
+between the cores at every view); borrowed views made small-net epochs
+1.09x faster and split 64-unit ones 1.03-1.04x (alternated). Every
+buffer a kernel views comes from its Python caller and outlives the call
+(kernels allocate nothing), so this is safe in kernels; never take one of
+an array a kernel allocates, which numba may free after its last use. A
+view returned to Python does not keep its buffer alive (only the tests do
+that, holding the buffer).
+
 Only C-contiguous arrays are accepted, so the views are right by
 construction; the caller keeps ``start + n_rows * n_cols`` within the
 buffer, as its slice did. With ``NUMBA_DISABLE_JIT=1`` the plain NumPy
@@ -16,7 +28,6 @@ versions below run instead, and they check the sizes.
 
 from numba import config, types
 from numba.core import cgutils
-from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
@@ -37,7 +48,7 @@ def _array_of(context, builder, array_type, value, data, dims, itemsize):
         shape=cgutils.pack_array(builder, dims, ty=intp),
         strides=cgutils.pack_array(builder, strides, ty=intp),
         itemsize=itemsize,
-        meminfo=source.meminfo,
+        meminfo=None,  # borrowed: no reference count to update (see above)
         parent=source.parent,
     )
     return view._getvalue(), source
@@ -72,7 +83,7 @@ def matrix_view(typingctx, flat, start, n_rows, n_cols):
             [rows, cols],
             _itemsize(context, sig.args[0].dtype),
         )
-        return impl_ret_borrowed(context, builder, sig.return_type, view)
+        return view
 
     return signature, codegen
 
@@ -99,7 +110,7 @@ def flat_view(typingctx, matrix):
             [builder.mul(rows, cols)],
             _itemsize(context, sig.args[0].dtype),
         )
-        return impl_ret_borrowed(context, builder, sig.return_type, view)
+        return view
 
     return signature, codegen
 
