@@ -57,6 +57,10 @@ from .._views import flat_view
 from .blas import product
 
 TILE_MAX_MACS = 1 << 21
+# float32 with AVX-512: the tiles beat single-threaded OpenBLAS (each thread of
+# a split batch runs its own) at every size measured, 200 x 784 x 256
+# included (334 against 380 us); 784-input float32 epochs 1.09x faster
+WIDE_FLOAT32_MAX_MACS = 1 << 26
 NARROW_MAX_MACS = 1 << 16
 VECTOR_FMA = has_vector_fma()  # a compile-time constant of the kernels
 
@@ -72,6 +76,8 @@ def use_tiles(n_rows, depth, n_cols, itemsize):
     macs = n_rows * depth * n_cols
     full_tile_cols = VECTORS * (VECTOR_BYTES // itemsize)
     if n_cols >= full_tile_cols:
+        if itemsize == 4 and VECTOR_BYTES == 64:
+            return macs <= WIDE_FLOAT32_MAX_MACS
         return macs <= TILE_MAX_MACS
     return macs <= NARROW_MAX_MACS
 
