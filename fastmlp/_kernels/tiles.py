@@ -40,8 +40,10 @@ On a 2-core Zen 5 machine (AVX-512: 8-row tiles of 512-bit vectors, see
 thread), BLAS time / tile time in float64 and float32: 32 x 20 x 32 0.82
 and 0.70, 64 x 64 x 64 0.98 and 0.97, 200 x 64 x 100 1.42 and 1.10, 64 x 200
 x 100 1.50 and 1.31, 455 x 30 x 50 0.89 and 0.94, 200 x 784 x 256 0.80 and
-1.14: the tiles keep the same limits there (BLAS's call costs more than the
-products gain below them), but float32 goes to tiles up to
+1.14. OpenBLAS's small-matrix kernels win the smallest products in a loop
+of identical calls, but sending products under 40K multiply-adds to them
+made small-net epochs no faster (1.01x, alternated, within noise), so the
+limits stay as they are, but float32 goes to tiles up to
 ``WIDE_FLOAT32_MAX_MACS``.
 
 Every output is summed in order whatever the tile, so the rows or columns of
