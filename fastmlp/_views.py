@@ -115,6 +115,35 @@ def flat_view(typingctx, matrix):
     return signature, codegen
 
 
+@intrinsic
+def borrowed(typingctx, array):
+    """``array`` itself, borrowed: the same view with no reference to update.
+
+    For the arrays a kernel gets from Python, at its entry: every view,
+    slice and tuple unpacking of them inside then updates no reference
+    count (see above).
+    """
+    if not isinstance(array, types.Array):
+        return None
+    signature = array(array)
+
+    def codegen(context, builder, sig, args):
+        source = make_array(sig.args[0])(context, builder, args[0])
+        view = make_array(sig.return_type)(context, builder)
+        populate_array(
+            view,
+            data=source.data,
+            shape=source.shape,
+            strides=source.strides,
+            itemsize=source.itemsize,
+            meminfo=None,
+            parent=source.parent,
+        )
+        return view._getvalue()
+
+    return signature, codegen
+
+
 if config.DISABLE_JIT:  # intrinsics cannot be called from Python
 
     def matrix_view(flat, start, n_rows, n_cols):  # noqa: F811
@@ -124,3 +153,7 @@ if config.DISABLE_JIT:  # intrinsics cannot be called from Python
     def flat_view(matrix):  # noqa: F811
         """NumPy stand-in of the intrinsic above (``NUMBA_DISABLE_JIT=1``)."""
         return matrix.reshape(matrix.size)
+
+    def borrowed(array):  # noqa: F811
+        """NumPy stand-in of the intrinsic above (``NUMBA_DISABLE_JIT=1``)."""
+        return array

@@ -675,6 +675,17 @@ def test_transpose_dot_and_dot_transpose(dtype, n_rows, n_cols, n_out):
     assert np.isnan(out[: n_rows // 2]).all()
 
 
+def test_borrowed_net_and_work_are_the_same_arrays():
+    # what the epoch kernels take at their entry (fastmlp._views.borrowed)
+    problem = Problem(0, 4, [5, 3], 2, 6, np.float64)
+    net = pass_kernels.borrow_net(problem.net)
+    work = pass_kernels.borrow_work(problem.work)
+    assert net[3:] == problem.net[3:]
+    for got, want in zip(net[:3] + work, problem.net[:3] + problem.work, strict=True):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert got.ctypes.data == want.ctypes.data
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n_cols", [1, 7, 8, 9, 17, 33])
 def test_transpose_dot_column_sums_each_output_in_row_order(dtype, n_cols):
@@ -1901,6 +1912,8 @@ TESTED_KERNELS = {
         "output_delta",
     },
     "passes": {
+        "borrow_net",
+        "borrow_work",
         "coef_view",
         "intercept_view",
         "layer_view",

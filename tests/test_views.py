@@ -1,11 +1,13 @@
 """Views built without numba's reshape (``fastmlp._views``) against NumPy's."""
 
+import sys
+
 import numba
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from fastmlp._views import flat_view, matrix_view
+from fastmlp._views import borrowed, flat_view, matrix_view
 
 pytestmark = pytest.mark.kernel
 
@@ -66,3 +68,18 @@ def test_views_refuse_arrays_that_are_not_c_contiguous():
         _flat(np.zeros((4, 6))[:, ::2])
     with pytest.raises(numba.core.errors.TypingError):
         _matrix(np.zeros(10)[::2], np.int64(0), np.int64(1), np.int64(1))
+
+
+@numba.njit
+def _borrowed_sum(array):
+    view = borrowed(array)
+    return view[1:].sum() + view.shape[0]
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 4)])
+def test_borrowed_is_the_same_array(shape):
+    array = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+    before = sys.getrefcount(array)
+    for _ in range(3):
+        assert _borrowed_sum(array) == array[1:].sum() + array.shape[0]
+    assert sys.getrefcount(array) == before

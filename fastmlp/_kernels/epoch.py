@@ -18,9 +18,9 @@ seen between parts.
 import numpy as np
 
 from .._numba import kernel
-from .._views import matrix_view
+from .._views import borrowed, matrix_view
 from .optimizers import optimizer_step
-from .passes import loss_grad_dense, loss_grad_sparse
+from .passes import borrow_net, borrow_work, loss_grad_dense, loss_grad_sparse
 
 
 @kernel
@@ -55,8 +55,13 @@ def run_epoch_dense(
     shuffling): one call site of the batch kernel instead of two halves the
     code LLVM optimizes, and the copy is small next to the products.
     """
-    x, y, sample_weight = data
+    x, y, sample_weight = borrowed(data[0]), borrowed(data[1]), borrowed(data[2])
     order, first_batch, stop_batch, batch_size, has_weight, seed = batches
+    order = borrowed(order)
+    buffers = (borrowed(buffers[0]), borrowed(buffers[1]), borrowed(buffers[2]))
+    params, grads = borrowed(params), borrowed(grads)
+    net, work = borrow_net(net), borrow_work(work)
+    state = (borrowed(state[0]), borrowed(state[1]))
     if net[7] > 0.0 and first_batch == 0:
         np.random.seed(seed)  # noqa: NPY002 - numba's per-thread generator
     n_samples = x.shape[0]

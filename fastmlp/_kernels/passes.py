@@ -30,7 +30,7 @@ everything around them is a loop that touches each array once.
 import numpy as np
 
 from .._numba import inlined_kernel, kernel
-from .._views import flat_view, matrix_view
+from .._views import borrowed, flat_view, matrix_view
 from .activations import (
     add_bias_activate,
     multiply_derivative,
@@ -39,6 +39,20 @@ from .activations import (
 from .blas import product
 from .losses import loss_value, output_delta
 from .tiles import product_rows, tiled_product, use_tiles
+
+
+@kernel
+def borrow_net(net):
+    """``net`` with its arrays borrowed (``fastmlp._views.borrowed``)."""
+    return (borrowed(net[0]), borrowed(net[1]), borrowed(net[2]), net[3], net[4],
+            net[5], net[6], net[7])  # fmt: skip
+
+
+@kernel
+def borrow_work(work):
+    """``work`` with its arrays borrowed (``fastmlp._views.borrowed``)."""
+    return (borrowed(work[0]), borrowed(work[1]), borrowed(work[2]),
+            borrowed(work[3]), borrowed(work[4]), borrowed(work[5]))  # fmt: skip
 
 
 @kernel

@@ -33,11 +33,13 @@ Dense data only, and no dropout (whose random draws depend on the thread).
 import numpy as np
 
 from .._numba import inlined_kernel, kernel
-from .._views import matrix_view
+from .._views import borrowed, matrix_view
 from .blas import transpose_dot_rows
 from .losses import finish_loss, output_delta, weighted_row_losses
 from .optimizers import ADAM, step_range, step_rate
 from .passes import (
+    borrow_net,
+    borrow_work,
     coef_view,
     finish_coef_grad,
     forward_rows,
@@ -191,8 +193,16 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
     ``(sum of batch_loss * batch_rows, adam_step)``, the same; ``(nan, -1)``
     if a part failed.
     """
-    x, y, sample_weight = data
+    x, y, sample_weight = borrowed(data[0]), borrowed(data[1]), borrowed(data[2])
     order, first_batch, stop_batch, batch_size, has_weight, _ = batches
+    # borrowed: every thread views these arrays, and numba's reference counts
+    # would be one cache line passed between the cores at each view
+    order, sync = borrowed(order), borrowed(sync)
+    buffers = (borrowed(buffers[0]), borrowed(buffers[1]), borrowed(buffers[2]))
+    params, grads = borrowed(params), borrowed(grads)
+    net, work = borrow_net(net), borrow_work(work)
+    extra = (borrowed(extra[0]), borrowed(extra[1]))
+    state = (borrowed(state[0]), borrowed(state[1]))
     n_samples, n_features = x.shape
     n_outputs = y.shape[1]
     generation = np.int64(0)
@@ -246,6 +256,10 @@ def gradient_part(part, n_parts, sync, x, y, sample_weight, has_weight, params, 
     Run as :func:`epoch_part` is, on all rows as one batch; returns the loss
     (nan if a part failed).
     """
+    x, y, sample_weight = borrowed(x), borrowed(y), borrowed(sample_weight)
+    params, grads, sync = borrowed(params), borrowed(grads), borrowed(sync)
+    net, work = borrow_net(net), borrow_work(work)
+    extra = (borrowed(extra[0]), borrowed(extra[1]))
     rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work, extra)
     if barrier(sync, n_parts, np.int64(0)) < 0:
         return np.nan
