@@ -232,6 +232,7 @@ class Engine:
         self.sparse = isinstance(self.x, tuple)
         self.y = compact_targets(Y, self.dtype)
         self._all_rows = None
+        self._batches_per_call = {}
         self.has_weight, self.sample_weight = kernel_weights(
             sample_weight, self.n_samples, self.dtype
         )
@@ -262,10 +263,17 @@ class Engine:
             )
 
     def batches_per_call(self, batch_size):
-        """How many batches one kernel call runs (see ``_WORK_PER_CALL``)."""
-        # forward_macs is plain Python: NumPy's call overhead cost ~60 us an epoch
-        per_batch = float(forward_macs(self.layout.layer_units, batch_size)) * 3.0
-        return max(1, int(_WORK_PER_CALL // max(per_batch, 1.0)))
+        """How many batches one kernel call runs (see ``_WORK_PER_CALL``).
+
+        Worked out once per batch size: it was 2% of a small net's fit.
+        """
+        per_call = self._batches_per_call.get(batch_size)
+        if per_call is None:
+            # forward_macs is plain Python: NumPy's call overhead cost ~60 us
+            per_batch = float(forward_macs(self.layout.layer_units, batch_size)) * 3.0
+            per_call = max(1, int(_WORK_PER_CALL // max(per_batch, 1.0)))
+            self._batches_per_call[batch_size] = per_call
+        return per_call
 
     def run_epoch(self, params, order, batch_size, optimizer, dropout_seed=0):
         """One epoch of mini-batches; returns the sum of batch loss times rows.

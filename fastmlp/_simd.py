@@ -41,8 +41,13 @@ OpenBLAS's AVX-512 kernels), 200 x 64 x 100 46 -> 22 us (BLAS 31 us);
 whole epochs 1.3-1.5x faster on the digits and 64-unit nets. AVX2 keeps 4
 rows: 16 AVX2 registers hold no more accumulators.
 
+Beside the tiles, column sums in vectors (:func:`_make_column_sums`, for
+``fastmlp._kernels.passes.column_sums``): a multiply and an add per row,
+not fused, so that each lane is the scalar loop's sum, bit for bit.
+
 These are intrinsics: only compiled code can call them, and nothing checks
-bounds inside them (the caller, ``fastmlp._kernels.tiles``, does).
+bounds inside them (the callers, ``fastmlp._kernels.tiles`` and
+``fastmlp._kernels.passes``, do).
 """
 
 import platform
@@ -243,6 +248,71 @@ def _make_tile(n_rows, n_vectors, edge=False):
     return intrinsic(tile)
 
 
+def _make_column_sums(n_vectors, edge=False):
+    """Column sums of a block of columns: ``n_vectors`` vectors of them.
+
+    ``out[column + k] = sum(a[i * n_cols + column + k] * factor_i for i in
+    range(n_rows))``, where ``factor_i`` is ``scale[i]``, or 1.0 when
+    ``scaled`` is false (``scale`` is then not read). Each sum is a
+    multiply, then an add, row after row: in vectors, the same operations in
+    the same order as one scalar sum per column, so the bits are a scalar
+    loop's (``fastmlp._kernels.passes.column_sums``). ``edge=True`` (one
+    vector) takes only ``count`` columns.
+    """
+
+    def codegen(context, builder, signature, args):
+        a, scale, scaled, out, column, n_cols, n_rows, count = args
+        dtype = signature.args[0].dtype
+        lanes = _lanes(dtype)
+        scalar = context.get_value_type(dtype)
+        vector = ir.VectorType(scalar, lanes)
+        a_data, scale_data, out_data = (
+            context.make_array(signature.args[k])(context, builder, args[k]).data
+            for k in (0, 1, 3)
+        )
+        index = n_cols.type
+        zero = _constant(vector, [_constant(scalar, 0.0)] * lanes)
+        sums = [cgutils.alloca_once_value(builder, zero) for _ in range(n_vectors)]
+        # without a scale, the factor is read from a slot holding 1.0
+        one = cgutils.alloca_once_value(builder, _constant(scalar, 1.0))
+        mask = _lane_mask(builder, lanes, count) if edge else None
+        with cgutils.for_range(builder, n_rows) as loop:
+            factor_at = builder.select(
+                scaled, builder.gep(scale_data, [loop.index]), one
+            )
+            factor = _splat(builder, vector, builder.load(factor_at))
+            row = builder.add(builder.mul(loop.index, n_cols), column)
+            for v in range(n_vectors):
+                position = builder.add(row, _constant(index, v * lanes))
+                if edge:
+                    values = _load_edge(builder, vector, a_data, position, mask)
+                else:
+                    pointer = builder.gep(a_data, [position])
+                    pointer = builder.bitcast(pointer, vector.as_pointer())
+                    values = builder.load(pointer, align=1)
+                total = builder.fadd(
+                    builder.load(sums[v]), builder.fmul(values, factor)
+                )
+                builder.store(total, sums[v])
+        for v in range(n_vectors):
+            position = builder.add(column, _constant(index, v * lanes))
+            total = builder.load(sums[v])
+            if edge:
+                _store_edge(builder, total, out_data, position, mask)
+            else:
+                pointer = builder.gep(out_data, [position])
+                pointer = builder.bitcast(pointer, vector.as_pointer())
+                builder.store(total, pointer, align=1)
+        return context.get_dummy_value()
+
+    def sums(typingctx, a, scale, scaled, out, column, n_cols, n_rows, count):
+        arguments = (a, scale, scaled, out, column, n_cols, n_rows, count)
+        return types.none(*arguments), codegen
+
+    sums.__name__ = f"column_sums_{n_vectors}{'_edge' if edge else ''}"
+    return intrinsic(sums)
+
+
 # rows of a full tile: accumulators, two vectors of b and a broadcast fit in
 # the 32 AVX-512 registers (8 rows) or the 16 AVX2 ones (4 rows)
 ROWS = 8 if VECTOR_BYTES == 64 else 4
@@ -250,3 +320,5 @@ VECTORS = 2
 
 full_tile = _make_tile(ROWS, VECTORS)
 edge_tile = _make_tile(ROWS, 1, edge=True)
+full_column_sums = _make_column_sums(VECTORS)
+edge_column_sums = _make_column_sums(1, edge=True)

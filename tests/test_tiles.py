@@ -183,6 +183,7 @@ def test_no_tiles_without_fused_multiply_add(monkeypatch):
 AVX2_CHECK = """
 import numpy as np
 from fastmlp import _simd
+from fastmlp._kernels.passes import column_sums
 from fastmlp._kernels.tiles import tiled_product
 assert (_simd.VECTOR_BYTES, _simd.ROWS) == (32, 4), (_simd.VECTOR_BYTES, _simd.ROWS)
 rng = np.random.default_rng(0)
@@ -194,6 +195,16 @@ for dtype in (np.float32, np.float64):
         tiled_product(a, (depth, 1), depth, b, out, 0, n_rows)
         want = a.astype(np.float64) @ b.astype(np.float64)
         np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+        # the column sums' vectors: each lane the scalar sum of its column
+        scale = rng.normal(size=n_rows).astype(dtype)
+        sums = np.full(n_cols, np.nan, dtype=dtype)
+        a_rows = rng.normal(size=(n_rows, n_cols)).astype(dtype)
+        column_sums(a_rows, scale, sums, 0, n_cols)
+        for p in range(n_cols):
+            total = dtype(0.0)
+            for i in range(n_rows):
+                total = dtype(total + dtype(a_rows[i, p] * scale[i]))
+            assert sums[p] == total
 print("ok")
 """
 
