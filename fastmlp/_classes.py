@@ -64,6 +64,29 @@ def _adapted_docstring(sklearn_class):
     return _FASTMLP_PREFACE.format(name=sklearn_class.__name__) + doc
 
 
+def _fitted_binarizer(y):
+    """``LabelBinarizer().fit(y)``, without its checks when safe.
+
+    ``fit`` classifies ``y`` (``type_of_target``) and finds its labels
+    (``unique_labels``, which classifies it again): 0.65 ms of a 10-epoch
+    small-net fit's ~7.5 ms on 5000 integer labels (measured), where for a
+    non-empty 1-D array of integers the answer is ``np.unique``: "binary"
+    up to two labels, else "multiclass", the classes sorted, in ``y``'s
+    dtype. Any other ``y`` gets ``fit`` itself, with its errors; the tests
+    compare the two binarizers attribute by attribute.
+    """
+    binarizer = LabelBinarizer()
+    if not (
+        isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "iu" and y.size
+    ):
+        return binarizer.fit(y)
+    classes = np.unique(y)
+    binarizer.y_type_ = "binary" if classes.shape[0] <= 2 else "multiclass"
+    binarizer.sparse_input_ = False
+    binarizer.classes_ = classes
+    return binarizer
+
+
 def _binarize_labels(binarizer, y):
     """``binarizer.transform(y).astype(bool)``, without its checks when safe.
 
@@ -200,8 +223,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         #    1            1         1        check compat warm_start
         #    1            0         1        check compat last fit
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
+            self._label_binarizer = _fitted_binarizer(y)
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)

@@ -1,6 +1,7 @@
 """The estimators as users meet them: meta-estimators, persistence, errors."""
 
 import pickle
+import re
 import warnings
 
 import joblib
@@ -18,7 +19,7 @@ from sklearn.preprocessing import LabelBinarizer, StandardScaler
 
 import fastmlp
 from fastmlp import _engine
-from fastmlp._classes import _binarize_labels
+from fastmlp._classes import _binarize_labels, _fitted_binarizer
 from tests._data import make_data
 from tests._parity import assert_same_model
 
@@ -409,3 +410,35 @@ def test_binarized_labels_are_the_label_binarizers(fit_labels, labels):
     got = _binarize_labels(binarizer, labels)
     assert got.dtype == want.dtype
     assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([0, 1, 1, 0]),
+        np.array([3, 3, 3], dtype=np.int32),
+        np.array([2, 0, 1, 2], dtype=np.uint8),
+        np.array([-5, 7, 7, 100, -5], dtype=np.int16),
+        np.array(["b", "a", "c"]),
+        np.array([1.0, 2.0, 2.0]),
+        np.array([True, False]),
+        np.array([0.5, 1.5]),  # continuous: fit's error
+        np.array([], dtype=np.int64),  # empty: fit's error
+        np.array([[0, 1], [1, 1]]),  # multilabel
+    ],
+)
+def test_fitted_binarizer_is_the_label_binarizers_fit(labels):
+    try:
+        want = LabelBinarizer().fit(labels)
+    except ValueError as error:
+        with pytest.raises(ValueError, match=re.escape(str(error))):
+            _fitted_binarizer(labels)
+        return
+    got = _fitted_binarizer(labels)
+    assert sorted(vars(got)) == sorted(vars(want))
+    for name, value in vars(want).items():
+        if isinstance(value, np.ndarray):
+            assert got.__dict__[name].dtype == value.dtype
+            assert_array_equal(got.__dict__[name], value)
+        else:
+            assert got.__dict__[name] == value
