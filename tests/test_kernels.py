@@ -1411,6 +1411,15 @@ def test_gather_rows_and_values(dtype):
     assert_array_equal(got, values[rows])
     assert np.shares_memory(got, target)
     assert np.isnan(target[4])
+    # the batch's weights: gathered with weights, else the slots untouched
+    # (an unweighted fit's sample_weight is one 1.0: never read)
+    target = np.full(5, np.nan, dtype)
+    got = epoch_kernels.batch_weights(values, True, rows, target)
+    assert_array_equal(got, values[rows])
+    target = np.full(5, np.nan, dtype)
+    got = epoch_kernels.batch_weights(np.ones(1, dtype), False, rows, target)
+    assert got.shape == (4,) and np.shares_memory(got, target)
+    assert np.isnan(target).all()
 
 
 class EpochCase:
@@ -1948,7 +1957,13 @@ TESTED_KERNELS = {
         "step_rate",
         "step_range",
     },
-    "epoch": {"gather_rows", "gather_values", "run_epoch_dense", "run_epoch_sparse"},
+    "epoch": {
+        "gather_rows",
+        "gather_values",
+        "batch_weights",
+        "run_epoch_dense",
+        "run_epoch_sparse",
+    },
     "predict": {"copy_block", "predict_dense", "predict_sparse"},
     # tested in tests/test_threaded.py
     "blas": {"transpose_dot_rows", "product"},

@@ -46,6 +46,19 @@ def gather_values(source, rows, target):
 
 
 @kernel
+def batch_weights(sample_weight, has_weight, rows, target):
+    """The batch's sample weights; without weights, not read (nor gathered).
+
+    Unweighted fits hand the kernels a single 1.0 for ``sample_weight``
+    (``fastmlp._engine.kernel_weights``), and every kernel reads weights
+    only when ``has_weight``: the batch's slots are left as they are.
+    """
+    if has_weight:
+        return gather_values(sample_weight, rows, target)
+    return target[: rows.shape[0]]
+
+
+@kernel
 def run_epoch_dense(
     data, batches, buffers, params, grads, net, work, settings, state, step
 ):
@@ -73,7 +86,7 @@ def run_epoch_dense(
         loss = loss_grad_dense(
             gather_rows(x, rows, buffers[0]),
             gather_rows(y, rows, buffers[1]),
-            gather_values(sample_weight, rows, buffers[2]),
+            batch_weights(sample_weight, has_weight, rows, buffers[2]),
             has_weight,
             params,
             grads,
@@ -104,7 +117,7 @@ def run_epoch_sparse(
             csr,
             rows,
             gather_rows(y, rows, buffers[1]),
-            gather_values(sample_weight, rows, buffers[2]),
+            batch_weights(sample_weight, has_weight, rows, buffers[2]),
             has_weight,
             params,
             grads,

@@ -79,8 +79,12 @@ def _bound(total, part, n_parts):
 
 
 @kernel
-def gather_part(part, n_parts, x, y, sample_weight, rows, x_rows, y_rows, w_rows):
-    """Rows ``chunk(part)`` of ``x[rows]``, ``y[rows]``, ``sample_weight[rows]``."""
+def gather_part(part, n_parts, x, y, sample_weight, has_weight, rows, x_rows, y_rows,
+                w_rows):  # fmt: skip
+    """Rows ``chunk(part)`` of ``x[rows]``, ``y[rows]``, ``sample_weight[rows]``.
+
+    The weights only ``if has_weight`` (else ``sample_weight`` is one 1.0).
+    """
     start, stop = chunk(rows.shape[0], part, n_parts)
     for r in range(start, stop):
         row = rows[r]
@@ -88,7 +92,8 @@ def gather_part(part, n_parts, x, y, sample_weight, rows, x_rows, y_rows, w_rows
             x_rows[r, j] = x[row, j]
         for j in range(y.shape[1]):
             y_rows[r, j] = y[row, j]
-        w_rows[r] = sample_weight[row]
+        if has_weight:
+            w_rows[r] = sample_weight[row]
 
 
 @inlined_kernel
@@ -215,7 +220,9 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
         x_rows = matrix_view(buffers[0], np.int64(0), n_rows, n_features)
         y_rows = matrix_view(buffers[1], np.int64(0), n_rows, n_outputs)
         w_rows = buffers[2][:n_rows]
-        gather_part(part, n_parts, x, y, sample_weight, rows, x_rows, y_rows, w_rows)
+        gather_part(
+            part, n_parts, x, y, sample_weight, has_weight, rows, x_rows, y_rows, w_rows
+        )
         rows_part(
             part, n_parts, x_rows, y_rows, w_rows, has_weight, params, net, work, extra
         )
