@@ -172,13 +172,13 @@ def validation_loss(output, Y, sample_weight, params, layout, net):
     the weight sum, as one batch of all rows would give.
     """
     Y = np.ascontiguousarray(np.asarray(Y).reshape(output.shape), dtype=output.dtype)
-    has_weight, weights = kernel_weights(sample_weight, output.shape[0], output.dtype)
+    has_weight, weights = kernel_weights(sample_weight, output.dtype)
     loss = loss_value(Y, output, weights, has_weight, net[5])
     weight_sum = float(weights.sum()) if has_weight else float(output.shape[0])
     return float(loss + 0.5 * net[6] * squared_coef_sum(params, net) / weight_sum)
 
 
-def kernel_weights(sample_weight, n_samples, dtype):
+def kernel_weights(sample_weight, dtype):
     """``(has_weight, weights)`` as the kernels take them.
 
     Without sample weights the kernels neither multiply by weights nor read
@@ -235,9 +235,7 @@ class Engine:
         self.y = compact_targets(Y, self.dtype)
         self._all_rows = None
         self._batches_per_call = {}
-        self.has_weight, self.sample_weight = kernel_weights(
-            sample_weight, self.n_samples, self.dtype
-        )
+        self.has_weight, self.sample_weight = kernel_weights(sample_weight, self.dtype)
         self.max_rows = int(max_rows)
         self.n_parts = int(n_parts)
         self.work = make_work(

@@ -131,10 +131,11 @@ def column_sums(a, scale, out, start, stop):
     Without ``scale`` (empty), the plain column sums (times 1.0, which is
     exact). Each sum runs over the rows in order, a multiply then an add per
     row: vectors of columns at a time (``fastmlp._simd``), each lane the
-    scalar sum of its column, bit for bit. LLVM keeps a scalar loop of
-    these scalar (it cannot tell that ``out`` and ``a`` do not overlap):
-    32 x 32 took 0.61 us adding into ``out`` row after row, 0.25 us in eight
-    running sums, and 455 x 50 12.8 and 5.2 us.
+    scalar sum of its column, bit for bit. LLVM leaves a loop of these
+    scalar, since it cannot tell that ``out`` and ``a`` do not overlap
+    (measured on the Zen 5 machine, float64: 32 x 32 took 0.61 us adding
+    into ``out`` row after row, 0.25 us in eight scalar running sums, 0.03 us
+    in vectors; 455 x 50 12.8, 5.2 and 1.4 us).
     """
     n_rows, n_cols = a.shape
     a_flat = flat_view(a)
