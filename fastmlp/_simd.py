@@ -69,12 +69,7 @@ def has_vector_fma():
     """
     if platform.machine().lower() in ("arm64", "aarch64"):
         return True  # every 64-bit ARM CPU has FMA
-    if config.CPU_NAME is not None:  # numba compiles for this CPU, not the host
-        return "+fma" in (config.CPU_FEATURES or "")
-    try:
-        return bool(binding.get_host_cpu_features().get("fma", False))
-    except RuntimeError:  # features unknown on this platform
-        return False
+    return _target_has("fma")
 
 
 def has_512_bit_vectors():
@@ -84,11 +79,16 @@ def has_512_bit_vectors():
     multiply-adds per instruction. Each output is still summed in order, so
     the bits are those of the 256-bit tiles.
     """
-    if config.CPU_NAME is not None:
-        return "+avx512f" in (config.CPU_FEATURES or "")
+    return _target_has("avx512f")
+
+
+def _target_has(feature):
+    """Whether numba's target CPU has LLVM feature ``feature`` (``"fma"``...)."""
+    if config.CPU_NAME is not None:  # numba compiles for this CPU, not the host
+        return f"+{feature}" in (config.CPU_FEATURES or "")
     try:
-        return bool(binding.get_host_cpu_features().get("avx512f", False))
-    except RuntimeError:
+        return bool(binding.get_host_cpu_features().get(feature, False))
+    except RuntimeError:  # features unknown on this platform
         return False
 
 
@@ -113,6 +113,11 @@ def _splat(builder, vector, value):
     return builder.shuffle_vector(
         single, undefined, _constant(ir.VectorType(_LANE, lanes), [0] * lanes)
     )
+
+
+def _vector_at(builder, vector, data, position):
+    """A pointer to ``data[position:]`` as a ``vector``."""
+    return builder.bitcast(builder.gep(data, [position]), vector.as_pointer())
 
 
 def _lane_mask(builder, lanes, count):
@@ -146,14 +151,14 @@ def _load_edge(builder, vector, data, row, mask):
     A masked load reads nothing past the selected lanes (the others are
     zero, and their sums are never stored).
     """
-    pointer = builder.bitcast(builder.gep(data, [row]), vector.as_pointer())
+    pointer = _vector_at(builder, vector, data, row)
     zero = _constant(vector, [_constant(vector.element, 0.0)] * vector.count)
     return _masked(builder, "load", vector, [pointer, _constant(_LANE, 1), mask, zero])
 
 
 def _store_edge(builder, values, data, row, mask):
     """Store the lanes of ``values`` that ``mask`` selects from ``data[row]``."""
-    pointer = builder.bitcast(builder.gep(data, [row]), values.type.as_pointer())
+    pointer = _vector_at(builder, values.type, data, row)
     _masked(builder, "store", values.type, [values, pointer, _constant(_LANE, 1), mask])
 
 
@@ -188,10 +193,6 @@ def _make_tile(n_rows, n_vectors, edge=False):
             for _ in range(n_rows)
         ]
 
-        def vector_at(data, position):
-            pointer = builder.gep(data, [position])
-            return builder.bitcast(pointer, vector.as_pointer())
-
         def offset(position, k, stride):
             """``position + k * stride``; ``stride`` a value or a Python int."""
             if isinstance(stride, int):
@@ -213,7 +214,10 @@ def _make_tile(n_rows, n_vectors, edge=False):
                 columns = [_load_edge(builder, vector, b_data, b_row, mask)]
             else:
                 columns = [
-                    builder.load(vector_at(b_data, offset(b_row, v, lanes)), align=1)
+                    builder.load(
+                        _vector_at(builder, vector, b_data, offset(b_row, v, lanes)),
+                        align=1,
+                    )
                     for v in range(n_vectors)
                 ]
             a_column = builder.mul(loop.index, depth_stride)
@@ -235,7 +239,9 @@ def _make_tile(n_rows, n_vectors, edge=False):
                     _store_edge(builder, total, out_data, row, mask)
                 else:
                     for v in range(n_vectors):
-                        pointer = vector_at(out_data, offset(row, v, lanes))
+                        pointer = _vector_at(
+                            builder, vector, out_data, offset(row, v, lanes)
+                        )
                         builder.store(builder.load(sums[r][v]), pointer, align=1)
         return context.get_dummy_value()
 
@@ -287,8 +293,7 @@ def _make_column_sums(n_vectors, edge=False):
                 if edge:
                     values = _load_edge(builder, vector, a_data, position, mask)
                 else:
-                    pointer = builder.gep(a_data, [position])
-                    pointer = builder.bitcast(pointer, vector.as_pointer())
+                    pointer = _vector_at(builder, vector, a_data, position)
                     values = builder.load(pointer, align=1)
                 total = builder.fadd(
                     builder.load(sums[v]), builder.fmul(values, factor)
@@ -300,8 +305,7 @@ def _make_column_sums(n_vectors, edge=False):
             if edge:
                 _store_edge(builder, total, out_data, position, mask)
             else:
-                pointer = builder.gep(out_data, [position])
-                pointer = builder.bitcast(pointer, vector.as_pointer())
+                pointer = _vector_at(builder, vector, out_data, position)
                 builder.store(total, pointer, align=1)
         return context.get_dummy_value()
 

@@ -32,13 +32,12 @@ from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
 
-def _array_of(context, builder, array_type, value, data, dims, itemsize):
-    """A view of ``value``'s memory at ``data`` with C strides for ``dims``."""
-    source = make_array(array_type[0])(context, builder, value)
-    view = make_array(array_type[1])(context, builder)
+def _array_of(context, builder, view_type, source, data, dims):
+    """A borrowed view of ``source``'s memory at ``data``, C strides for ``dims``."""
+    view = make_array(view_type)(context, builder)
     intp = context.get_value_type(types.intp)
     strides = []
-    stride = itemsize
+    stride = source.itemsize
     for dim in reversed(dims):
         strides.insert(0, stride)
         stride = builder.mul(stride, dim)
@@ -47,16 +46,11 @@ def _array_of(context, builder, array_type, value, data, dims, itemsize):
         data=data,
         shape=cgutils.pack_array(builder, dims, ty=intp),
         strides=cgutils.pack_array(builder, strides, ty=intp),
-        itemsize=itemsize,
+        itemsize=source.itemsize,
         meminfo=None,  # borrowed: no reference count to update (see above)
         parent=source.parent,
     )
-    return view._getvalue(), source
-
-
-def _itemsize(context, dtype):
-    size = context.get_abi_sizeof(context.get_data_type(dtype))
-    return context.get_constant(types.intp, size)
+    return view._getvalue()
 
 
 @intrinsic
@@ -74,16 +68,7 @@ def matrix_view(typingctx, flat, start, n_rows, n_cols):
         )
         source = make_array(sig.args[0])(context, builder, args[0])
         data = builder.gep(source.data, [offset])
-        view, _ = _array_of(
-            context,
-            builder,
-            (sig.args[0], sig.return_type),
-            args[0],
-            data,
-            [rows, cols],
-            _itemsize(context, sig.args[0].dtype),
-        )
-        return view
+        return _array_of(context, builder, sig.return_type, source, data, [rows, cols])
 
     return signature, codegen
 
@@ -101,16 +86,8 @@ def flat_view(typingctx, matrix):
     def codegen(context, builder, sig, args):
         source = make_array(sig.args[0])(context, builder, args[0])
         rows, cols = cgutils.unpack_tuple(builder, source.shape, 2)
-        view, _ = _array_of(
-            context,
-            builder,
-            (sig.args[0], sig.return_type),
-            args[0],
-            source.data,
-            [builder.mul(rows, cols)],
-            _itemsize(context, sig.args[0].dtype),
-        )
-        return view
+        size = builder.mul(rows, cols)
+        return _array_of(context, builder, sig.return_type, source, source.data, [size])
 
     return signature, codegen
 

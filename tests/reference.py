@@ -219,6 +219,21 @@ def fused_sum_in_order(left, right):
     return total
 
 
+def sum_in_order(values, factors=None):
+    """``total += values[p] * factors[p]`` for p = 0, 1, ..., from zero.
+
+    Unfused, rounded to ``values``' dtype at each step: the sum the one-column
+    products and the column sums of the kernels take. Without ``factors``,
+    the plain running sum.
+    """
+    dtype = values.dtype.type
+    total = dtype(0.0)
+    for p in range(values.shape[0]):
+        term = values[p] if factors is None else dtype(values[p] * factors[p])
+        total = dtype(total + term)
+    return total
+
+
 def _dot(a, b):
     """``safe_sparse_dot`` for a dense or sparse left operand: a dense array."""
     if sp.issparse(a):

@@ -699,10 +699,7 @@ def test_transpose_dot_column_sums_each_output_in_row_order(dtype, n_cols):
         out = np.full((n_cols, 1), np.nan, dtype)
         pass_kernels.transpose_dot_column(a, delta, out, start, stop)
         for p in range(start, stop):
-            total = dtype(0.0)
-            for i in range(n_rows):
-                total = dtype(total + dtype(a[i, p] * delta[i, 0]))
-            assert out[p, 0] == total
+            assert out[p, 0] == ref.sum_in_order(a[:, p], delta[:, 0])
         assert np.isnan(out[:start]).all() and np.isnan(out[stop:]).all()
 
 
@@ -715,10 +712,7 @@ def test_column_sums_without_scale_are_the_plain_sums_in_row_order(dtype, n_cols
     out = np.full(n_cols, np.nan, dtype)
     pass_kernels.column_sums(a, out[:0], out, 0, n_cols)
     for p in range(n_cols):
-        total = dtype(0.0)
-        for i in range(11):
-            total = dtype(total + a[i, p])
-        assert out[p] == total
+        assert out[p] == ref.sum_in_order(a[:, p])
 
 
 def _dot_transpose_operands(rng, n_rows, depth, n_cols, dtype):
