@@ -430,12 +430,13 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             n_parts,
         )
 
-        def loss_grad(packed):
-            loss, grads = engine.loss_grad(packed)
-            return loss, grads.copy()
-
         result, self.n_iter_ = minimize_lbfgs(
-            loss_grad, params, self.max_fun, self.max_iter, self.tol, self.verbose
+            engine.loss_grad,
+            params,
+            self.max_fun,
+            self.max_iter,
+            self.tol,
+            self.verbose,
         )
         self.loss_ = result.fun
         self._set_params_flat(np.array(result.x, dtype=np.float64), layout)

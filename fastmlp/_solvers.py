@@ -11,6 +11,7 @@ import scipy.optimize
 from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.optimize import _check_optimize_result
 
+from . import _lbfgsb
 from ._kernels.optimizers import ADAM, SGD
 
 
@@ -145,7 +146,8 @@ def minimize_lbfgs(loss_grad, params, max_fun, max_iter, tol, verbose):
     Parameters
     ----------
     loss_grad : callable
-        ``loss_grad(params) -> (loss, gradient)`` on a float64 flat vector.
+        ``loss_grad(params) -> (loss, gradient)`` on a float64 flat vector;
+        the gradient may be a buffer that the next call overwrites.
     params : ndarray
         The starting point (flat, float64).
 
@@ -156,9 +158,20 @@ def minimize_lbfgs(loss_grad, params, max_fun, max_iter, tol, verbose):
         Iterations, as scikit-learn's ``_check_optimize_result`` reports them
         (warning with ConvergenceWarning when L-BFGS did not converge).
     """
+    if _lbfgsb.AVAILABLE:
+        # The same setulb steps as minimize's, without its Python around them
+        # (see fastmlp/_lbfgsb.py); scipy >= 1.15 ignores iprint anyway.
+        result = _lbfgsb.run_setulb(loss_grad, params, max_iter, max_fun, tol)
+        return result, _check_optimize_result("lbfgs", result, max_iter)
+
+    def loss_grad_copy(packed):
+        # minimize keeps the gradient it gets; loss_grad reuses its buffer.
+        loss, grad = loss_grad(packed)
+        return loss, grad.copy()
+
     iprint = 1 if verbose is True or verbose >= 1 else -1
     result = scipy.optimize.minimize(
-        loss_grad,
+        loss_grad_copy,
         params,
         method="L-BFGS-B",
         jac=True,
