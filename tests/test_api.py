@@ -396,6 +396,16 @@ def test_fast_shuffle_draws_sklearns_permutations():
         ([0, 1, 2], [0, 2, 2]),  # partial_fit: some of the classes only
         ([0, 1, 2], [0, 3]),  # a label not among the classes: transform's result
         ([0, 1], [[0, 1], [1, 1]]),  # not 1-D: transform's result or error
+        # multilabel indicators: the same result, or transform's error
+        ([[0, 1], [1, 0]], [[1, 1], [0, 0]]),
+        ([[0, 1], [1, 0]], np.array([[True, False], [True, True]])),
+        ([[0, 1, 1], [1, 0, 0]], np.array([[0, 2, 2], [2, 0, 0]], dtype=np.uint8)),
+        ([[0, 1], [1, 0]], [[-1, 1], [1, 1]]),
+        ([[0, 1], [1, 0]], [[3, 3], [3, 3]]),
+        ([[0, 1], [1, 0]], [[0, 1, 1], [1, 0, 0]]),  # more columns
+        ([[0, 1], [1, 0]], [[0, 1], [2, 0]]),  # three values
+        ([[0, 1], [1, 0]], [1, 0]),  # 1-D
+        ([[0, 1], [1, 0]], [[0.0, 1.0], [1.0, 0.0]]),  # floats: transform's
     ],
 )
 def test_binarized_labels_are_the_label_binarizers(fit_labels, labels):
@@ -404,7 +414,7 @@ def test_binarized_labels_are_the_label_binarizers(fit_labels, labels):
     try:
         want = binarizer.transform(labels).astype(bool)
     except ValueError as error:
-        with pytest.raises(ValueError, match=str(error)[:30]):
+        with pytest.raises(ValueError, match=re.escape(str(error))):
             _binarize_labels(binarizer, labels)
         return
     got = _binarize_labels(binarizer, labels)
@@ -425,6 +435,14 @@ def test_binarized_labels_are_the_label_binarizers(fit_labels, labels):
         np.array([0.5, 1.5]),  # continuous: fit's error
         np.array([], dtype=np.int64),  # empty: fit's error
         np.array([[0, 1], [1, 1]]),  # multilabel
+        np.array([[True, False, True]]),
+        np.array([[0, 2], [2, 2]], dtype=np.uint8),
+        np.array([[4, 4], [4, 4]], dtype=np.int32),
+        np.array([[-1, 1], [1, -1]], dtype=np.int8),
+        np.array([[0, 1], [1, 2]]),  # three values: multiclass-multioutput error
+        np.array([[0], [1]]),  # one column
+        np.array([[0.0, 1.0], [1.0, 1.0]]),  # floats: fit's
+        np.zeros((0, 3), dtype=np.int64),  # no rows: fit's error
     ],
 )
 def test_fitted_binarizer_is_the_label_binarizers_fit(labels):
