@@ -1,0 +1,81 @@
+"""Compiled draws from the estimator's own ``RandomState``.
+
+``np.random.RandomState`` keeps its MT19937 generator in C memory that its
+bit generator exposes (``bit_generator.ctypes.state_address``): NumPy's
+``mt19937_state``, 624 key words then the position. :func:`shuffled` hands
+that memory to :func:`fastmlp._kernels.shuffle.shuffle_in_place`, so the
+compiled shuffle advances the estimator's generator exactly as
+``RandomState.shuffle`` would, and later draws (the next epoch's shuffle,
+``partial_fit``, a user's own) continue the same stream. The layout is
+checked once against the documented ``get_state()``; where it differs, or
+for any other generator, NumPy's shuffle runs as before.
+"""
+
+import ctypes
+
+import numpy as np
+
+from ._kernels.shuffle import N_WORDS, shuffle_in_place
+
+_UNCHECKED = object()
+_layout_ok = _UNCHECKED
+
+
+def _state_words(bit_generator):
+    """A uint32 view of an MT19937 bit generator's state, in place."""
+    address = bit_generator.ctypes.state_address
+    return np.ctypeslib.as_array(
+        (ctypes.c_uint32 * (N_WORDS + 1)).from_address(address)
+    )
+
+
+def _layout_is_numpys():
+    """Whether the state memory reads as ``get_state()`` says it should."""
+    try:
+        probe = np.random.RandomState(20261130)
+        probe.random_sample(700)  # a position inside a block, not at its end
+        _, key, position, _, _ = probe.get_state(legacy=True)
+        words = _state_words(probe._bit_generator)
+        return bool(np.array_equal(words[:N_WORDS], key) and words[N_WORDS] == position)
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
+def _compiled_shuffle_applies(values, random_state):
+    global _layout_ok
+    if not (
+        type(random_state) is np.random.RandomState
+        and type(getattr(random_state, "_bit_generator", None)) is np.random.MT19937
+        and isinstance(values, np.ndarray)
+        and values.ndim == 1
+        and values.dtype == np.int64
+        and values.shape[0] < 2**32  # NumPy draws 64-bit words beyond
+    ):
+        return False
+    if _layout_ok is _UNCHECKED:
+        _layout_ok = _layout_is_numpys()
+    return _layout_ok
+
+
+def shuffled(values, random_state):
+    """A shuffled copy of ``values``, as ``random_state.shuffle`` shuffles.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n,)
+    random_state : numpy.random.RandomState
+        Advanced by the same draws as ``random_state.shuffle(values.copy())``.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    out = np.array(values, copy=True)
+    if not _compiled_shuffle_applies(out, random_state):
+        random_state.shuffle(out)
+        return out
+    bit_generator = random_state._bit_generator
+    with bit_generator.lock:  # as RandomState.shuffle holds it
+        words = _state_words(bit_generator)
+        shuffle_in_place(out, words, np.empty(N_WORDS, np.uint32))
+    return out

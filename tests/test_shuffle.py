@@ -1,0 +1,85 @@
+"""The compiled shuffle against RandomState.shuffle, its reference."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from fastmlp import _random
+from fastmlp._kernels.shuffle import N_WORDS, shuffle_in_place
+
+pytestmark = pytest.mark.kernel
+
+# sizes around the masks' powers of two and the generator's 624-word blocks
+SIZES = [0, 1, 2, 3, 4, 5, 17, 623, 624, 625, 1024, 1025, 1500]
+
+
+def assert_same_generator(ours, theirs):
+    _, our_key, our_position, _, _ = ours.get_state(legacy=True)
+    _, their_key, their_position, _, _ = theirs.get_state(legacy=True)
+    assert_array_equal(our_key, their_key)
+    assert our_position == their_position
+    assert ours.randint(2**31) == theirs.randint(2**31)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 42])
+@pytest.mark.parametrize("drawn_before", [0, 1, 623, 624, 700])
+def test_shuffle_in_place_is_random_states_shuffle(seed, drawn_before):
+    ours, theirs = np.random.RandomState(seed), np.random.RandomState(seed)
+    # start anywhere in a block: the fresh generator, its middle, its end
+    ours.randint(2**31, size=drawn_before)
+    theirs.randint(2**31, size=drawn_before)
+    words = np.empty(N_WORDS, np.uint32)
+    for size in SIZES:
+        mine = np.arange(size, dtype=np.int64) * 7 - 3
+        expected = mine.copy()
+        theirs.shuffle(expected)
+        shuffle_in_place(mine, _random._state_words(ours._bit_generator), words)
+        assert_array_equal(mine, expected)
+    assert_same_generator(ours, theirs)
+
+
+def test_state_layout_is_numpys():
+    # the compiled path is taken (and so tested) on this NumPy
+    assert _random._layout_is_numpys()
+    assert _random._compiled_shuffle_applies(
+        np.arange(5, dtype=np.int64), np.random.RandomState(0)
+    )
+
+
+def test_shuffled_is_a_shuffled_copy():
+    ours, theirs = np.random.RandomState(3), np.random.RandomState(3)
+    values = np.arange(5000, dtype=np.int64)[::-1].copy()
+    for _ in range(3):  # epochs: each shuffles the last order
+        expected = values.copy()
+        theirs.shuffle(expected)
+        got = _random.shuffled(values, ours)
+        assert got is not values
+        assert_array_equal(got, expected)
+        values = got
+    assert_same_generator(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "values, make_random_state",
+    [
+        (np.arange(50, dtype=np.int32), lambda: np.random.RandomState(0)),  # dtype
+        (np.arange(50), lambda: np.random.RandomState(np.random.PCG64(0))),  # PCG64
+        (np.arange(12).reshape(6, 2), lambda: np.random.RandomState(0)),  # rows
+    ],
+)
+def test_shuffled_falls_back_to_numpy(values, make_random_state):
+    random_state, twin = make_random_state(), make_random_state()
+    assert not _random._compiled_shuffle_applies(values, random_state)
+    expected = values.copy()
+    twin.shuffle(expected)
+    assert_array_equal(_random.shuffled(values, random_state), expected)
+    assert random_state.randint(2**31) == twin.randint(2**31)
+
+
+def test_shuffled_falls_back_when_the_layout_differs(monkeypatch):
+    monkeypatch.setattr(_random, "_layout_ok", False)
+    ours, theirs = np.random.RandomState(9), np.random.RandomState(9)
+    expected = np.arange(100, dtype=np.int64)
+    theirs.shuffle(expected)
+    assert_array_equal(_random.shuffled(np.arange(100, dtype=np.int64), ours), expected)
+    assert_same_generator(ours, theirs)
