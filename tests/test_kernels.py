@@ -1973,6 +1973,8 @@ TESTED_KERNELS = {
         "gradient_part",
     },
     "sync": {"barrier"},
+    # tested in tests/test_shuffle.py
+    "shuffle": {"_twist", "refill", "temper", "shuffle_in_place"},
     "extra_activations": {"extra_activation_values", "extra_derivative_values"},
     # tested in tests/test_tiles.py
     "tiles": {"use_tiles", "tiled_product", "product_rows", "column_product"},

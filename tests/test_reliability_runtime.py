@@ -911,6 +911,8 @@ def test_epoch_kernels_release_the_gil(monkeypatch, n_jobs, module, kernel):
     )
     intervals = []
     monkeypatch.setattr(module, kernel, _recording(getattr(module, kernel), intervals))
+    # epochs in several calls (4 each), so that calls can interleave
+    monkeypatch.setattr(_engine, "_WORK_PER_CALL", 5e7)
 
     def fit(seed):
         fastmlp.MLPRegressor(

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from fastmlp import _random
-from fastmlp._kernels.shuffle import N_WORDS, shuffle_in_place
+from fastmlp._kernels.shuffle import N_WORDS, refill, shuffle_in_place, temper
 
 pytestmark = pytest.mark.kernel
 
@@ -19,6 +19,24 @@ def assert_same_generator(ours, theirs):
     assert_array_equal(our_key, their_key)
     assert our_position == their_position
     assert ours.randint(2**31) == theirs.randint(2**31)
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_refill_and_temper_give_the_generators_next_words(seed):
+    generator = np.random.RandomState(seed)
+    generator.randint(2**31, size=624 * 3)  # at the end of a block
+    key = _random._state_words(generator._bit_generator)[:N_WORDS].copy()
+    refill(key)
+    words = np.empty(N_WORDS, np.uint32)
+    temper(key, words, 0)
+    # the full 32-bit range: NumPy's raw words, no rejection
+    assert_array_equal(
+        words, generator.randint(0, 2**32, size=N_WORDS, dtype=np.uint32)
+    )
+    tail = np.zeros(N_WORDS, np.uint32)
+    temper(key, tail, 600)
+    assert_array_equal(tail[600:], words[600:])
+    assert not tail[:600].any()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 42])
