@@ -429,6 +429,9 @@ def test_binarized_labels_are_the_label_binarizers(fit_labels, labels):
         np.array([3, 3, 3], dtype=np.int32),
         np.array([2, 0, 1, 2], dtype=np.uint8),
         np.array([-5, 7, 7, 100, -5], dtype=np.int16),
+        np.array([4, 0, 9, 4], dtype=np.uint64),  # not counted: no safe cast
+        np.array([3, 10**9, 3]),  # too sparse to count
+        np.array([0, 1, 1], dtype=np.int8),
         np.array(["b", "a", "c"]),
         np.array([1.0, 2.0, 2.0]),
         np.array([True, False]),
