@@ -7,8 +7,6 @@ their state in flat arrays with the parameter buffer's layout.
 """
 
 import numpy as np
-import scipy.optimize
-from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.optimize import _check_optimize_result
 
 from . import _lbfgsb
@@ -141,7 +139,11 @@ class AdamOptimizer(BaseOptimizer):
 
 
 def minimize_lbfgs(loss_grad, params, max_fun, max_iter, tol, verbose):
-    """Run scipy's L-BFGS-B as scikit-learn does.
+    """Run L-BFGS-B as scikit-learn does (``minimize(method="L-BFGS-B")``).
+
+    fastmlp's compiled L-BFGS-B (:func:`fastmlp._lbfgsb.minimize`) makes
+    scipy's decisions and stops where it stops. ``verbose`` prints nothing,
+    as scipy >= 1.15 prints nothing for it.
 
     Parameters
     ----------
@@ -158,29 +160,6 @@ def minimize_lbfgs(loss_grad, params, max_fun, max_iter, tol, verbose):
         Iterations, as scikit-learn's ``_check_optimize_result`` reports them
         (warning with ConvergenceWarning when L-BFGS did not converge).
     """
-    if _lbfgsb.AVAILABLE:
-        # The same setulb steps as minimize's, without its Python around them
-        # (see fastmlp/_lbfgsb.py); scipy >= 1.15 ignores iprint anyway.
-        result = _lbfgsb.run_setulb(loss_grad, params, max_iter, max_fun, tol)
-        return result, _check_optimize_result("lbfgs", result, max_iter)
-
-    def loss_grad_copy(packed):
-        # minimize keeps the gradient it gets; loss_grad reuses its buffer.
-        loss, grad = loss_grad(packed)
-        return loss, grad.copy()
-
-    iprint = 1 if verbose is True or verbose >= 1 else -1
-    result = scipy.optimize.minimize(
-        loss_grad_copy,
-        params,
-        method="L-BFGS-B",
-        jac=True,
-        options={
-            "maxfun": max_fun,
-            "maxiter": max_iter,
-            "gtol": tol,
-            **_get_additional_lbfgs_options_dict("iprint", iprint),
-        },
-    )
+    result = _lbfgsb.minimize(loss_grad, params, max_iter, max_fun, tol)
     n_iter = _check_optimize_result("lbfgs", result, max_iter)
     return result, n_iter

@@ -1973,6 +1973,22 @@ TESTED_KERNELS = {
         "gradient_part",
     },
     "sync": {"barrier"},
+    # tested in tests/test_lbfgsb.py
+    "lbfgs": {
+        "_cubic",
+        "_cubic_from_trial",
+        "interpolate_step",
+        "start_line_search",
+        "search_line",
+        "two_loop_direction",
+        "_dot",
+        "_max_abs",
+        "_begin_iteration",
+        "_restore_start",
+        "lbfgs_step",
+        "_store_pair",
+        "_forget_pairs",
+    },
     # tested in tests/test_shuffle.py
     "shuffle": {"_twist", "refill", "temper", "shuffle_in_place"},
     "extra_activations": {"extra_activation_values", "extra_derivative_values"},

@@ -1,0 +1,451 @@
+"""L-BFGS-B for unbounded parameters, compiled, driven by reverse communication.
+
+scikit-learn fits ``solver="lbfgs"`` with scipy's L-BFGS-B (Byrd, Lu, Nocedal
+and Zhu 1995; version 3.0, Morales and Nocedal 2011). Without bounds its
+iteration is the limited-memory BFGS iteration: the direction ``-H g`` from
+the last ``m`` pairs ``(s, y)`` with ``H0 = I / theta``, ``theta = y'y / s'y``
+of the newest pair (steepest descent ``-g`` while there is none), a Moré-
+Thuente line search (MINPACK-2's ``dcsrch``/``dcstep``; ``ftol=1e-3,
+gtol=0.9, xtol=0.1``) from step ``1`` (``1 / ||d||`` in the first
+iteration), a pair skipped when ``s'y <= eps * (-g'd) * step``, the memory
+dropped and steepest descent tried again when a search fails (after 20
+evaluations, or on a direction that does not descend), and the stopping
+tests ``max |g| <= pgtol`` and ``(f_old - f) / max(|f_old|, |f|, 1) <=
+factr * eps``. These kernels make the same decisions; the direction comes
+from the two-loop recursion (Nocedal 1980), equal in exact arithmetic to
+L-BFGS-B's compact-form solve, so iterates agree with scipy's to rounding
+(tested against ``scipy.optimize.minimize``: iterations, evaluations,
+messages and points; dot products are BLAS's ``ddot``, as L-BFGS-B's). A call
+takes 5.1 us where scipy's ``setulb`` took 24 us, with n = 1601 parameters
+and m = 10 pairs (measured, breast_cancer's 30 -> 50 -> 1 net). Not
+reproduced: L-BFGS-B restarts when its compact form's Cholesky factors
+fail, which the two loops cannot.
+
+:func:`lbfgs_step` is called with the loss and gradient at ``x`` and returns
+what it needs next, as ``setulb`` does: ``FG`` (evaluate at the new ``x``),
+``NEW_X`` (an iteration ended; the caller may stop it), ``CONVERGENCE`` or
+``ABNORMAL``. Its state lives in ``ints``, ``floats`` and the arrays.
+"""
+
+import numpy as np
+
+from .._numba import kernel
+
+# What lbfgs_step returns (scipy's task codes)
+NEW_X = 1
+FG = 3
+CONVERGENCE = 4
+ABNORMAL = 8
+# scipy's detail codes, kept in ints[DETAIL]
+PGTOL_REACHED = 401
+REL_REDUCTION = 402
+
+# ints: what the next call brings, and the counters of L-BFGS-B's mainlb
+PHASE, ITERATION, COUNT, OLDEST, TRIALS, SEARCH_STAGE, BRACKETED, DETAIL = range(8)
+N_INTS = 8
+# the phases
+FIRST_POINT, TRIAL_POINT, ACCEPTED_POINT = 0, 1, 2
+# floats
+(
+    THETA, F_OLD, SLOPE, SLOPE_OLD, STEP, STEP_MAX, GRAD_NORM,
+    STX, FX, GX, STY, FY, GY, STEP_MIN_B, STEP_MAX_B, WIDTH, WIDTH_OLD,
+    F_INIT, G_INIT, G_TEST,
+) = range(20)  # fmt: skip
+N_FLOATS = 20
+
+MAX_LINE_SEARCH = 20
+_FTOL, _GTOL, _XTOL = 1e-3, 0.9, 0.1
+_BIG = 1e10
+_EPS = np.finfo(np.float64).eps
+
+
+@kernel
+def _cubic(f0, f1, st0, st1, da, db, clip):
+    """``(theta, gamma)`` of dcstep's cubic through two points, as it adds them.
+
+    ``theta = 3 (f0 - f1) / (st1 - st0) + da + db``; ``gamma`` the scaled
+    root of ``theta^2 - da db`` (its radicand floored at 0 if ``clip``).
+    """
+    theta = 3.0 * (f0 - f1) / (st1 - st0) + da + db
+    s = max(abs(theta), abs(da), abs(db))
+    radicand = (theta / s) ** 2 - (da / s) * (db / s)
+    if clip:
+        radicand = max(0.0, radicand)
+    return theta, s * np.sqrt(radicand)
+
+
+@kernel
+def _cubic_from_trial(stp, dp, other, d_other, theta, gamma):
+    """The cubic's minimizer between the trial and ``other`` (dcstep's form)."""
+    p = (gamma - dp) + theta
+    q = ((gamma - dp) + gamma) + d_other
+    return stp + (p / q) * (other - stp)
+
+
+@kernel
+def interpolate_step(floats, ints, stp, fp, dp, stpmin, stpmax):
+    """MINPACK-2's ``dcstep``: a safeguarded step and the updated interval.
+
+    The interval ends ``(stx, fx, dx)`` and ``(sty, fy, dy)`` are in
+    ``floats``, whether it brackets a minimizer in ``ints[BRACKETED]``; the
+    trial is ``(stp, fp, dp)``. Returns the next step.
+    """
+    stx, fx, dx = floats[STX], floats[FX], floats[GX]
+    sty, fy, dy = floats[STY], floats[FY], floats[GY]
+    brackt = ints[BRACKETED] != 0
+    sgnd = dp * (dx / abs(dx))
+    if fp > fx:
+        # higher function value: the minimum is bracketed
+        theta, gamma = _cubic(fx, fp, stx, stp, dx, dp, False)
+        if stp < stx:
+            gamma = -gamma
+        p = (gamma - dx) + theta
+        q = ((gamma - dx) + gamma) + dp
+        stpc = stx + (p / q) * (stp - stx)
+        stpq = stx + ((dx / ((fx - fp) / (stp - stx) + dx)) / 2.0) * (stp - stx)
+        if abs(stpc - stx) < abs(stpq - stx):
+            stpf = stpc
+        else:
+            stpf = stpc + (stpq - stpc) / 2.0
+        brackt = True
+    elif sgnd < 0.0:
+        # derivatives of opposite sign: bracketed
+        theta, gamma = _cubic(fx, fp, stx, stp, dx, dp, False)
+        if stp > stx:
+            gamma = -gamma
+        stpc = _cubic_from_trial(stp, dp, stx, dx, theta, gamma)
+        stpq = stp + (dp / (dp - dx)) * (stx - stp)
+        if abs(stpc - stp) > abs(stpq - stp):
+            stpf = stpc
+        else:
+            stpf = stpq
+        brackt = True
+    elif abs(dp) < abs(dx):
+        # same sign, the derivative's magnitude decreases
+        theta, gamma = _cubic(fx, fp, stx, stp, dx, dp, True)
+        if stp > stx:
+            gamma = -gamma
+        p = (gamma - dp) + theta
+        q = (gamma + (dx - dp)) + gamma
+        r = p / q
+        if r < 0.0 and gamma != 0.0:
+            stpc = stp + r * (stx - stp)
+        elif stp > stx:
+            stpc = stpmax
+        else:
+            stpc = stpmin
+        stpq = stp + (dp / (dp - dx)) * (stx - stp)
+        if brackt:
+            if abs(stpc - stp) < abs(stpq - stp):
+                stpf = stpc
+            else:
+                stpf = stpq
+            if stp > stx:
+                stpf = min(stp + 0.66 * (sty - stp), stpf)
+            else:
+                stpf = max(stp + 0.66 * (sty - stp), stpf)
+        else:
+            if abs(stpc - stp) > abs(stpq - stp):
+                stpf = stpc
+            else:
+                stpf = stpq
+            stpf = min(stpmax, stpf)
+            stpf = max(stpmin, stpf)
+    else:
+        # same sign, the derivative's magnitude does not decrease
+        if brackt:
+            theta, gamma = _cubic(fp, fy, stp, sty, dy, dp, False)
+            if stp > sty:
+                gamma = -gamma
+            stpf = _cubic_from_trial(stp, dp, sty, dy, theta, gamma)
+        elif stp > stx:
+            stpf = stpmax
+        else:
+            stpf = stpmin
+    if fp > fx:
+        floats[STY], floats[FY], floats[GY] = stp, fp, dp
+    else:
+        if sgnd < 0.0:
+            floats[STY], floats[FY], floats[GY] = stx, fx, dx
+        floats[STX], floats[FX], floats[GX] = stp, fp, dp
+    ints[BRACKETED] = 1 if brackt else 0
+    return stpf
+
+
+@kernel
+def start_line_search(floats, ints, f, g, stp, stpmax):
+    """MINPACK-2's ``dcsrch`` at ``task = 'START'`` (its inputs are valid here)."""
+    ints[BRACKETED] = 0
+    ints[SEARCH_STAGE] = 1
+    floats[F_INIT] = f
+    floats[G_INIT] = g
+    floats[G_TEST] = _FTOL * g
+    floats[WIDTH] = stpmax
+    floats[WIDTH_OLD] = stpmax / 0.5
+    floats[STX], floats[FX], floats[GX] = 0.0, f, g
+    floats[STY], floats[FY], floats[GY] = 0.0, f, g
+    floats[STEP_MIN_B] = 0.0
+    floats[STEP_MAX_B] = stp + 4.0 * stp
+
+
+@kernel
+def search_line(floats, ints, f, g, stp, stpmax):
+    """MINPACK-2's ``dcsrch`` after an evaluation at ``stp``.
+
+    Returns ``(done, next_step)``: done when the step satisfies the strong
+    Wolfe conditions or a warning ends the search (both accept ``stp``).
+    """
+    stpmin = 0.0
+    ftest = floats[F_INIT] + stp * floats[G_TEST]
+    gtest = floats[G_TEST]
+    if ints[SEARCH_STAGE] == 1 and f <= ftest and g >= 0.0:
+        ints[SEARCH_STAGE] = 2
+    brackt = ints[BRACKETED] != 0
+    stmin, stmax = floats[STEP_MIN_B], floats[STEP_MAX_B]
+    done = (
+        (brackt and (stp <= stmin or stp >= stmax))
+        or (brackt and stmax - stmin <= _XTOL * stmax)
+        or (stp == stpmax and f <= ftest and g <= gtest)
+        or (stp == stpmin and (f > ftest or g >= gtest))
+        or (f <= ftest and abs(g) <= _GTOL * (-floats[G_INIT]))
+    )
+    if done:
+        return True, stp
+    if ints[SEARCH_STAGE] == 1 and f <= floats[FX] and f > ftest:
+        # the modified function psi(stp) = f - f_init - stp * gtest
+        stx, sty = floats[STX], floats[STY]
+        floats[FX] -= stx * gtest
+        floats[FY] -= sty * gtest
+        floats[GX] -= gtest
+        floats[GY] -= gtest
+        stp_new = interpolate_step(
+            floats, ints, stp, f - stp * gtest, g - gtest, stmin, stmax
+        )
+        floats[FX] += floats[STX] * gtest
+        floats[FY] += floats[STY] * gtest
+        floats[GX] += gtest
+        floats[GY] += gtest
+    else:
+        stp_new = interpolate_step(floats, ints, stp, f, g, stmin, stmax)
+    stx, sty = floats[STX], floats[STY]
+    if ints[BRACKETED]:
+        if abs(sty - stx) >= 0.66 * floats[WIDTH_OLD]:
+            stp_new = stx + 0.5 * (sty - stx)
+        floats[WIDTH_OLD] = floats[WIDTH]
+        floats[WIDTH] = abs(sty - stx)
+        stmin, stmax = min(stx, sty), max(stx, sty)
+    else:
+        stmin = stp_new + 1.1 * (stp_new - stx)
+        stmax = stp_new + 4.0 * (stp_new - stx)
+    floats[STEP_MIN_B], floats[STEP_MAX_B] = stmin, stmax
+    stp_new = min(max(stp_new, stpmin), stpmax)
+    if ints[BRACKETED] and (
+        stp_new <= stmin or stp_new >= stmax or stmax - stmin <= _XTOL * stmax
+    ):
+        stp_new = stx
+    return False, stp_new
+
+
+@kernel
+def two_loop_direction(g, s_pairs, y_pairs, rho, alpha, ints, theta, d):
+    """``d = -H g``: the two-loop recursion over the stored pairs, H0 = I/theta."""
+    n = g.shape[0]
+    m = s_pairs.shape[0]
+    count, oldest = ints[COUNT], ints[OLDEST]
+    for i in range(n):
+        d[i] = g[i]
+    for k in range(count - 1, -1, -1):
+        slot = (oldest + k) % m
+        alpha[slot] = rho[slot] * _dot(s_pairs[slot], d)
+        for i in range(n):
+            d[i] -= alpha[slot] * y_pairs[slot, i]
+    for i in range(n):
+        d[i] /= theta
+    for k in range(count):
+        slot = (oldest + k) % m
+        beta = rho[slot] * _dot(y_pairs[slot], d)
+        for i in range(n):
+            d[i] += s_pairs[slot, i] * (alpha[slot] - beta)
+    for i in range(n):
+        d[i] = -d[i]
+
+
+@kernel
+def _dot(a, b):
+    """BLAS's ``ddot``, as L-BFGS-B's: an in-order loop (one add chain, not
+    vectorized) cost 1.6 us for n = 1601, 12 us a step (measured)."""
+    return np.dot(a, b)
+
+
+@kernel
+def _max_abs(a):
+    """``max |a_i|``, in four running maxima (one would be a serial chain)."""
+    n = a.shape[0]
+    m0 = m1 = m2 = m3 = 0.0
+    for i in range(0, n - 3, 4):
+        m0 = max(m0, abs(a[i]))
+        m1 = max(m1, abs(a[i + 1]))
+        m2 = max(m2, abs(a[i + 2]))
+        m3 = max(m3, abs(a[i + 3]))
+    for i in range(n - n % 4, n):
+        m0 = max(m0, abs(a[i]))
+    return max(max(m0, m1), max(m2, m3))
+
+
+@kernel
+def _begin_iteration(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_start,
+                     g_start):  # fmt: skip
+    """Choose the direction and make the line search's first trial point.
+
+    Returns False (and leaves ``x`` as it was) if the direction does not
+    descend, which the caller treats as a failed search.
+    """
+    if ints[COUNT] == 0:
+        for i in range(x.shape[0]):
+            d[i] = -g[i] / floats[THETA]
+    else:
+        two_loop_direction(g, s_pairs, y_pairs, rho, alpha, ints, floats[THETA], d)
+    norm = np.sqrt(_dot(d, d))
+    stpmax = _BIG
+    stp = min(1.0 / norm, stpmax) if ints[ITERATION] == 0 else 1.0
+    for i in range(x.shape[0]):
+        x_start[i] = x[i]
+        g_start[i] = g[i]
+    floats[F_OLD] = f
+    slope = _dot(g, d)
+    floats[SLOPE_OLD] = slope
+    if slope >= 0.0:
+        return False
+    start_line_search(floats, ints, f, slope, stp, stpmax)
+    floats[STEP] = stp
+    floats[STEP_MAX] = stpmax
+    ints[TRIALS] = 1
+    for i in range(x.shape[0]):
+        x[i] = stp * d[i] + x_start[i]
+    return True
+
+
+@kernel
+def _restore_start(x, g, x_start, g_start):
+    for i in range(x.shape[0]):
+        x[i] = x_start[i]
+        g[i] = g_start[i]
+
+
+@kernel
+def lbfgs_step(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_start,
+               g_start, pgtol, factr):  # fmt: skip
+    """One round of L-BFGS-B's reverse communication (see the module docstring).
+
+    Parameters
+    ----------
+    x, g : ndarray of shape (n,)
+        The point last evaluated, or accepted, and its gradient; on ``FG``,
+        ``x`` holds the next point to evaluate.
+    f : float
+        The loss at ``x``.
+    ints, floats : ndarray
+        State, ``N_INTS`` int64 and ``N_FLOATS`` float64, zero at the start.
+    s_pairs, y_pairs : ndarray of shape (m, n)
+    rho, alpha : ndarray of shape (m,)
+    d, x_start, g_start : ndarray of shape (n,)
+        Work: the direction, the point and gradient where the search began.
+    pgtol, factr : float
+        ``gtol`` and ``factr`` of L-BFGS-B.
+
+    Returns
+    -------
+    task : int
+        ``FG``, ``NEW_X``, ``CONVERGENCE`` (reason in ``ints[DETAIL]``) or
+        ``ABNORMAL`` (``x`` and ``g`` are then the last accepted ones).
+    """
+    phase = ints[PHASE]
+    if phase == FIRST_POINT:
+        floats[THETA] = 1.0
+        if _max_abs(g) <= pgtol:
+            ints[DETAIL] = PGTOL_REACHED
+            return CONVERGENCE
+    elif phase == TRIAL_POINT:
+        slope = _dot(g, d)
+        done, stp = search_line(floats, ints, f, slope, floats[STEP], floats[STEP_MAX])
+        floats[SLOPE] = slope
+        if done:
+            ints[ITERATION] += 1
+            floats[GRAD_NORM] = _max_abs(g)
+            ints[PHASE] = ACCEPTED_POINT
+            return NEW_X
+        if ints[TRIALS] < MAX_LINE_SEARCH:
+            floats[STEP] = stp
+            ints[TRIALS] += 1
+            for i in range(x.shape[0]):
+                x[i] = stp * d[i] + x_start[i]
+            return FG
+        # the search failed: back to where it began
+        _restore_start(x, g, x_start, g_start)
+        if not _forget_pairs(ints, floats):
+            return ABNORMAL
+        f = floats[F_OLD]
+    else:  # ACCEPTED_POINT: the stopping tests, then the new pair
+        if floats[GRAD_NORM] <= pgtol:
+            ints[DETAIL] = PGTOL_REACHED
+            return CONVERGENCE
+        f_old = floats[F_OLD]
+        if f_old - f <= factr * _EPS * max(abs(f_old), abs(f), 1.0):
+            ints[DETAIL] = REL_REDUCTION
+            return CONVERGENCE
+        _store_pair(x, g, ints, floats, s_pairs, y_pairs, rho, d, g_start)
+    while True:
+        if _begin_iteration(
+            x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_start, g_start
+        ):
+            ints[PHASE] = TRIAL_POINT
+            return FG
+        # not a descent direction: as a failed search, with x unchanged
+        if not _forget_pairs(ints, floats):
+            return ABNORMAL
+
+
+@kernel
+def _forget_pairs(ints, floats):
+    """After a failed search, drop the pairs: steepest descent comes next.
+
+    Returns False if there were none, where L-BFGS-B gives up.
+    """
+    if ints[COUNT] == 0:
+        ints[ITERATION] += 1
+        return False
+    ints[COUNT] = 0
+    ints[OLDEST] = 0
+    floats[THETA] = 1.0
+    return True
+
+
+@kernel
+def _store_pair(x, g, ints, floats, s_pairs, y_pairs, rho, d, g_start):
+    """Keep ``(s, y)`` of the step just made, unless its curvature is too small."""
+    stp = floats[STEP]
+    for i in range(g.shape[0]):
+        g_start[i] = g[i] - g_start[i]  # y, kept where the search began
+    y_squared = _dot(g_start, g_start)
+    slope, slope_old = floats[SLOPE], floats[SLOPE_OLD]
+    if stp == 1.0:
+        curvature = slope - slope_old
+        threshold = -slope_old
+    else:
+        curvature = (slope - slope_old) * stp
+        threshold = -slope_old * stp
+    if curvature <= _EPS * threshold:
+        return  # skipped, as L-BFGS-B skips it
+    m = s_pairs.shape[0]
+    count, oldest = ints[COUNT], ints[OLDEST]
+    if count < m:
+        slot = (oldest + count) % m
+        ints[COUNT] = count + 1
+    else:
+        slot = oldest
+        ints[OLDEST] = (oldest + 1) % m
+    for i in range(g.shape[0]):
+        s_pairs[slot, i] = stp * d[i]
+        y_pairs[slot, i] = g_start[i]
+    rho[slot] = 1.0 / curvature
+    floats[THETA] = y_squared / curvature
