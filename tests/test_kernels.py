@@ -1983,6 +1983,7 @@ TESTED_KERNELS = {
         "two_loop_direction",
         "_dot",
         "_max_abs",
+        "_norm",
         "_begin_iteration",
         "_restore_start",
         "lbfgs_step",

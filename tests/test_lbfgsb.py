@@ -148,6 +148,8 @@ def test_two_loop_direction_is_the_bfgs_inverse(count, oldest):
 @kernel
 def test_small_helpers():
     a = np.array([0.5, -3.0, 2.0, 1.0, -0.25])
+    assert K._norm(a) == pytest.approx(np.sqrt(a @ a), rel=1e-15)
+    assert K._norm(1e200 * a) == pytest.approx(1e200 * np.sqrt(a @ a), rel=1e-15)
     assert K._max_abs(a) == 3.0
     assert K._max_abs(a[:3]) == 3.0
     assert K._max_abs(a[3:]) == 1.0
@@ -179,6 +181,15 @@ def constant(x):
     return 1.0, np.zeros_like(x)
 
 
+def steep(x):
+    return 1e200 * float(x @ x), 2e200 * x
+
+
+def overflowing(x):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.sum(1e300 * x**2) - 1e300 * np.sum(x**2)), 2e300 * x
+
+
 def quartic(x):
     return float(((x - 1) ** 4).sum() + 0.1 * (x**2).sum()), 4 * (x - 1) ** 3 + 0.2 * x
 
@@ -199,12 +210,16 @@ PROBLEMS = {
     "wrong_sign": (wrong_sign, np.ones(3), 15000, 15000, 1e-5),
     "rough": (rough, np.ones(3), 15000, 15000, 1e-5),
     "constant": (constant, np.ones(3), 15000, 15000, 1e-5),
+    "steep": (steep, np.ones(3), 15000, 15000, 1e-5),  # |g|^2 overflows
+    "overflowing": (overflowing, np.ones(3), 15000, 15000, 1e-5),  # NaN trials
     "quartic": (quartic, 3 * _rng.normal(size=8), 15000, 15000, 1e-8),
     "styblinski": (styblinski, 4 * _rng.normal(size=6), 15000, 15000, 1e-7),
 }
 
 
 @kernel
+# interpreted (NUMBA_DISABLE_JIT), NaN trial points warn as NumPy scalars
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("name", list(PROBLEMS))
 def test_minimize_is_scipys(name):
     function, x0, maxiter, maxfun, gtol = PROBLEMS[name]

@@ -28,6 +28,7 @@ what it needs next, as ``setulb`` does: ``FG`` (evaluate at the new ``x``),
 """
 
 import numpy as np
+from numba import config
 
 from .._numba import kernel
 
@@ -278,6 +279,21 @@ def _dot(a, b):
 
 
 @kernel
+def _norm(a):
+    """BLAS's ``dnrm2`` (numba's vector norm), as scipy's L-BFGS-B: ``sqrt(a'a)``
+    overflows beyond 1e154 where ``dnrm2`` scales."""
+    return np.linalg.norm(a)
+
+
+if config.DISABLE_JIT:
+    from scipy.linalg.blas import dnrm2
+
+    def _norm(a):  # noqa: F811
+        """NumPy's vector norm squares first: BLAS's, as compiled code has it."""
+        return dnrm2(a)
+
+
+@kernel
 def _max_abs(a):
     """``max |a_i|``, in four running maxima (one would be a serial chain)."""
     n = a.shape[0]
@@ -305,7 +321,7 @@ def _begin_iteration(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_s
             d[i] = -g[i] / floats[THETA]
     else:
         two_loop_direction(g, s_pairs, y_pairs, rho, alpha, ints, floats[THETA], d)
-    norm = np.sqrt(_dot(d, d))
+    norm = _norm(d)
     stpmax = _BIG
     stp = min(1.0 / norm, stpmax) if ints[ITERATION] == 0 else 1.0
     for i in range(x.shape[0]):
