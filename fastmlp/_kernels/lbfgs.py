@@ -25,12 +25,19 @@ fail, which the two loops cannot.
 what it needs next, as ``setulb`` does: ``FG`` (evaluate at the new ``x``),
 ``NEW_X`` (an iteration ended; the caller may stop it), ``CONVERGENCE`` or
 ``ABNORMAL``. Its state lives in ``ints``, ``floats`` and the arrays.
+
+Compile time (cold cache, with numba's own start-up): 2.7 s with every
+helper a kernel of its own, 4.8 s with all of them inlined, 2.3 s with the
+composing ones inlined and the leaves that several places call (the BLAS
+calls, the step interpolation, the line search, the two loops) kept apart.
+Dot products by BLAS rather than in-order or four-way loops: 4.9 against
+12.8 us a call.
 """
 
 import numpy as np
 from numba import config
 
-from .._numba import kernel
+from .._numba import inlined_kernel, kernel
 
 # What lbfgs_step returns (scipy's task codes)
 NEW_X = 1
@@ -60,7 +67,7 @@ _BIG = 1e10
 _EPS = np.finfo(np.float64).eps
 
 
-@kernel
+@inlined_kernel
 def _cubic(f0, f1, st0, st1, da, db, clip):
     """``(theta, gamma)`` of dcstep's cubic through two points, as it adds them.
 
@@ -75,7 +82,7 @@ def _cubic(f0, f1, st0, st1, da, db, clip):
     return theta, s * np.sqrt(radicand)
 
 
-@kernel
+@inlined_kernel
 def _cubic_from_trial(stp, dp, other, d_other, theta, gamma):
     """The cubic's minimizer between the trial and ``other`` (dcstep's form)."""
     p = (gamma - dp) + theta
@@ -173,7 +180,7 @@ def interpolate_step(floats, ints, stp, fp, dp, stpmin, stpmax):
     return stpf
 
 
-@kernel
+@inlined_kernel
 def start_line_search(floats, ints, f, g, stp, stpmax):
     """MINPACK-2's ``dcsrch`` at ``task = 'START'`` (its inputs are valid here)."""
     ints[BRACKETED] = 0
@@ -308,7 +315,7 @@ def _max_abs(a):
     return max(max(m0, m1), max(m2, m3))
 
 
-@kernel
+@inlined_kernel
 def _begin_iteration(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_start,
                      g_start):  # fmt: skip
     """Choose the direction and make the line search's first trial point.
@@ -341,7 +348,7 @@ def _begin_iteration(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_s
     return True
 
 
-@kernel
+@inlined_kernel
 def _restore_start(x, g, x_start, g_start):
     for i in range(x.shape[0]):
         x[i] = x_start[i]
@@ -421,7 +428,7 @@ def lbfgs_step(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_start,
             return ABNORMAL
 
 
-@kernel
+@inlined_kernel
 def _forget_pairs(ints, floats):
     """After a failed search, drop the pairs: steepest descent comes next.
 
@@ -436,7 +443,7 @@ def _forget_pairs(ints, floats):
     return True
 
 
-@kernel
+@inlined_kernel
 def _store_pair(x, g, ints, floats, s_pairs, y_pairs, rho, d, g_start):
     """Keep ``(s, y)`` of the step just made, unless its curvature is too small."""
     stp = floats[STEP]

@@ -14,12 +14,13 @@ bit for bit (tested against ``RandomState.shuffle``).
 
 ``state`` is the generator's own memory, NumPy's ``mt19937_state``: the 624
 words of the key, then the position (``fastmlp._random`` makes the view and
-checks its layout).
+checks its layout). The helpers are inlined into the one kernel: 0.7 ->
+0.35-0.55 s of compile time on a cold cache.
 """
 
 import numpy as np
 
-from .._numba import kernel
+from .._numba import inlined_kernel, kernel
 
 N_WORDS = 624
 _SHIFT = 397
@@ -28,7 +29,7 @@ _UPPER = np.uint32(0x80000000)
 _LOWER = np.uint32(0x7FFFFFFF)
 
 
-@kernel
+@inlined_kernel
 def _twist(key, i, j, k):
     """MT19937's recurrence: key[i] from key[i], key[j] and key[k]."""
     y = (key[i] & _UPPER) | (key[j] & _LOWER)
@@ -38,7 +39,7 @@ def _twist(key, i, j, k):
     key[i] = twisted
 
 
-@kernel
+@inlined_kernel
 def refill(key):
     """The next 624 words of the key (NumPy's ``mt19937_gen``)."""
     for i in range(N_WORDS - _SHIFT):
@@ -48,7 +49,7 @@ def refill(key):
     _twist(key, N_WORDS - 1, 0, _SHIFT - 1)
 
 
-@kernel
+@inlined_kernel
 def temper(key, out, start):
     """``out[k]`` = the output of key word ``k``, for ``k >= start``."""
     for k in range(start, N_WORDS):
