@@ -2,7 +2,7 @@
 
 scikit-learn's ``solver="lbfgs"`` calls ``scipy.optimize.minimize``. On
 breast_cancer (30 -> 50 -> 1, 50 iterations, the benchmark's case) scipy's
-part was ~60% of fastmlp's 7.3 ms fit: ``setulb`` 2.46 ms (102 calls of
+part was half of fastmlp's 7.3 ms fit: ``setulb`` 2.46 ms (102 calls of
 24 us) and ~1.2 ms of ``ScalarFunction`` / ``MemoizeJac`` Python around it,
 against 2.9 ms of gradients. :func:`minimize` runs the same algorithm (see
 ``fastmlp._kernels.lbfgs``) with one compiled call per request for a

@@ -45,7 +45,8 @@ EXPECTED_MODULES = {
     "tiles",
     "extra_activations",
 }
-# Kernels that compose others, inlined into their callers to save compile time
+# Kernels inlined into their callers to save compile time (those that compose
+# others, and the L-BFGS and shuffle helpers measured in their modules)
 # (``_numba.inlined_kernel``); any other kernel keeps a library of its own.
 INLINED_KERNELS = {
     "passes.finish_forward",
@@ -61,6 +62,16 @@ INLINED_KERNELS = {
     "threaded.rows_part",
     "threaded.columns_part",
     "tiles.product_rows",
+    "lbfgs._cubic",
+    "lbfgs._cubic_from_trial",
+    "lbfgs.start_line_search",
+    "lbfgs._begin_iteration",
+    "lbfgs._restore_start",
+    "lbfgs._forget_pairs",
+    "lbfgs._store_pair",
+    "shuffle._twist",
+    "shuffle.refill",
+    "shuffle.temper",
 }
 
 
