@@ -43,17 +43,6 @@ HIDDEN_ACTIVATIONS = SKLEARN_ACTIVATIONS + (
 )
 
 
-def _shuffled(indices, random_state):
-    """``sklearn.utils.shuffle(indices, random_state=random_state)``, faster.
-
-    The same draws in the same order (``resample`` shuffles an ``arange`` and
-    indexes with it, which is shuffling a copy: the swaps do not depend on
-    the values) without the input checks that cost ~100 us per epoch, and
-    in compiled code (:func:`fastmlp._random.shuffled`).
-    """
-    return shuffled(indices, random_state)
-
-
 class BaseMultilayerPerceptron(BaseEstimator, ABC):
     """Base class for MLP classification and regression.
 
@@ -437,7 +426,6 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self.max_fun,
             self.max_iter,
             self.tol,
-            self.verbose,
         )
         self.loss_ = result.fun
         self._set_params_flat(np.array(result.x, dtype=np.float64), layout)
@@ -554,7 +542,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = _shuffled(sample_idx, self._random_state)
+                    sample_idx = shuffled(sample_idx, self._random_state)
                 dropout_seed = 0
                 if self.dropout > 0:
                     # drawn only with dropout: the default stream stays sklearn's

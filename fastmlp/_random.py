@@ -60,6 +60,11 @@ def _compiled_shuffle_applies(values, random_state):
 def shuffled(values, random_state):
     """A shuffled copy of ``values``, as ``random_state.shuffle`` shuffles.
 
+    Also ``sklearn.utils.shuffle(values, random_state=random_state)``, the
+    call scikit-learn's MLPs make each epoch: ``resample`` shuffles an
+    ``arange`` and indexes ``values`` with it, the same swaps (they do not
+    depend on the values), without its input checks (~100 us an epoch).
+
     Parameters
     ----------
     values : ndarray of shape (n,)

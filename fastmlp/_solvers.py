@@ -138,12 +138,12 @@ class AdamOptimizer(BaseOptimizer):
             )
 
 
-def minimize_lbfgs(loss_grad, params, max_fun, max_iter, tol, verbose):
+def minimize_lbfgs(loss_grad, params, max_fun, max_iter, tol):
     """Run L-BFGS-B as scikit-learn does (``minimize(method="L-BFGS-B")``).
 
     fastmlp's compiled L-BFGS-B (:func:`fastmlp._lbfgsb.minimize`) makes
-    scipy's decisions and stops where it stops. ``verbose`` prints nothing,
-    as scipy >= 1.15 prints nothing for it.
+    scipy's decisions and stops where it stops. It prints nothing, as scipy
+    >= 1.15 prints nothing for scikit-learn's ``verbose``.
 
     Parameters
     ----------

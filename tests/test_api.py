@@ -374,12 +374,12 @@ def test_non_finite_weights_raise_sklearns_error():
 def test_fast_shuffle_draws_sklearns_permutations():
     from sklearn.utils import check_random_state, shuffle
 
-    from fastmlp._base import _shuffled
+    from fastmlp._random import shuffled
 
     ours, theirs = check_random_state(3), check_random_state(3)
     idx_ours = idx_theirs = np.arange(257)
     for _ in range(5):
-        idx_ours = _shuffled(idx_ours, ours)
+        idx_ours = shuffled(idx_ours, ours)
         idx_theirs = shuffle(idx_theirs, random_state=theirs)
         assert_array_equal(idx_ours, idx_theirs)
 

@@ -264,7 +264,7 @@ def test_minimize_copies_a_reused_gradient_buffer():
 
 def test_minimize_lbfgs_warns_as_scikit_learn():
     with pytest.warns(ConvergenceWarning, match="after 2 iteration"):
-        result, n_iter = _solvers.minimize_lbfgs(rosen, np.zeros(4), 15000, 2, 0.0, 0)
+        result, n_iter = _solvers.minimize_lbfgs(rosen, np.zeros(4), 15000, 2, 0.0)
     assert n_iter == 2
     assert result.status == 1
 
