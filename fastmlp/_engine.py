@@ -23,7 +23,7 @@ from ._threads import in_threads
 # Work per kernel call, in multiply-adds: ~2-10 ms on the 2-core Zen 5 machine
 # (~4x that on Zen 1). Between calls Python sees KeyboardInterrupt. A call
 # costs ~10 us serial and ~60 us split in two threads (waking the worker and
-# hearing back); at 5e7, ~1 ms calls there, epochs were 1.02-1.06x slower
+# hearing back); at 5e7, ~1 ms calls there, epochs were 1.02-1.10x slower
 # (measured alternating, small_adam to wide_f32).
 _WORK_PER_CALL = 4e8
 # A prediction forwards rows a block at a time, with a workspace of about this

@@ -34,6 +34,7 @@ from .._numba import inlined_kernel, kernel
 from .._simd import VECTOR_BYTES, VECTORS, edge_column_sums, full_column_sums
 from .._views import borrowed, flat_view, matrix_view
 from .activations import (
+    RELU,
     add_bias_activate,
     multiply_derivative,
     needs_pre_activation,
@@ -439,6 +440,21 @@ def propagate_delta(params, net, work, layer, n_rows, start, stop, part):
     previous = previous[start:stop]
     previous_delta = layer_view(deltas, net, layer_starts, layer - 1, n_rows)
     coef = coef_view(params, net, layer)
+    dropout = net[7] > 0.0 and masks.shape[0] > 0
+    if coef.shape[1] == 1 and net[3] == RELU and not dropout:
+        # one output unit (binary, one target) under ReLU: the outer product
+        # and the derivative's select in one pass, the same values as the two
+        # passes below (20 -> 32 -> 1 nets: epochs 1.08-1.11x, alternated)
+        weights = flat_view(coef)
+        zero = previous_delta.dtype.type(0.0)
+        for i in range(start, stop):
+            scale = delta[i, 0]
+            activated = previous[i - start]
+            row = previous_delta[i]
+            for p in range(weights.shape[0]):
+                value = scale * weights[p]
+                row[p] = zero if activated[p] == zero else value
+        return
     # no row for this part (a workspace made for fewer threads): BLAS, not
     # a read past the buffer; the threads' tests compare every bit
     scratch = flat_view(transposed)[:0]
@@ -446,7 +462,7 @@ def propagate_delta(params, net, work, layer, n_rows, start, stop, part):
         scratch = transposed[part]
     dot_transpose(delta, coef, previous_delta, start, stop, scratch)
     previous_delta = previous_delta[start:stop]
-    if net[7] > 0.0 and masks.shape[0] > 0:
+    if dropout:
         mask = layer_view(masks, net, layer_starts, layer - 1, n_rows)
         undo_dropout(previous, mask[start:stop], previous_delta)
     pre = previous
