@@ -17,7 +17,6 @@ import numpy as np
 from scipy.optimize import OptimizeResult
 
 from ._kernels.lbfgs import (
-    ABNORMAL,
     CONVERGENCE,
     DETAIL,
     FG,
@@ -25,16 +24,21 @@ from ._kernels.lbfgs import (
     N_INTS,
     NEW_X,
     PGTOL_REACHED,
+    REL_REDUCTION,
     lbfgs_step,
 )
 
-_MESSAGES = {
+# scipy's messages: by the kernel's reason for converging, by the driver's
+# reason for stopping, and for a search that failed without pairs
+_CONVERGED = {
     PGTOL_REACHED: "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL",
-    "relative": "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH",
+    REL_REDUCTION: "CONVERGENCE: RELATIVE REDUCTION OF F <= FACTR*EPSMCH",
+}
+_STOPPED = {
     "iterations": "STOP: TOTAL NO. OF ITERATIONS REACHED LIMIT",
     "evaluations": "STOP: TOTAL NO. OF F,G EVALUATIONS EXCEEDS LIMIT",
-    ABNORMAL: "ABNORMAL: ",
 }
+_ABNORMAL = "ABNORMAL: "
 
 
 def minimize(
@@ -108,12 +112,10 @@ def minimize(
 
     if task == CONVERGENCE:
         status = 0
-        message = _MESSAGES[
-            PGTOL_REACHED if ints[DETAIL] == PGTOL_REACHED else "relative"
-        ]
+        message = _CONVERGED[int(ints[DETAIL])]
     else:
         status = 1 if n_evaluations > maxfun or n_iterations >= maxiter else 2
-        message = _MESSAGES[stop or ABNORMAL]
+        message = _STOPPED[stop] if stop else _ABNORMAL
     return OptimizeResult(
         fun=last_f,
         jac=g,

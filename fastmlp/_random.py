@@ -12,13 +12,11 @@ for any other generator, NumPy's shuffle runs as before.
 """
 
 import ctypes
+import functools
 
 import numpy as np
 
 from ._kernels.shuffle import N_WORDS, shuffle_in_place
-
-_UNCHECKED = object()
-_layout_ok = _UNCHECKED
 
 
 def _state_words(bit_generator):
@@ -29,8 +27,12 @@ def _state_words(bit_generator):
     )
 
 
+@functools.cache
 def _layout_is_numpys():
-    """Whether the state memory reads as ``get_state()`` says it should."""
+    """Whether the state memory reads as ``get_state()`` says it should.
+
+    Checked once per process, on a generator of its own.
+    """
     try:
         probe = np.random.RandomState(20261130)
         probe.random_sample(700)  # a position inside a block, not at its end
@@ -42,19 +44,15 @@ def _layout_is_numpys():
 
 
 def _compiled_shuffle_applies(values, random_state):
-    global _layout_ok
-    if not (
+    return (
         type(random_state) is np.random.RandomState
         and type(getattr(random_state, "_bit_generator", None)) is np.random.MT19937
         and isinstance(values, np.ndarray)
         and values.ndim == 1
         and values.dtype == np.int64
         and values.shape[0] < 2**32  # NumPy draws 64-bit words beyond
-    ):
-        return False
-    if _layout_ok is _UNCHECKED:
-        _layout_ok = _layout_is_numpys()
-    return _layout_ok
+        and _layout_is_numpys()
+    )
 
 
 def shuffled(values, random_state):

@@ -1986,6 +1986,7 @@ TESTED_KERNELS = {
         "_norm",
         "_begin_iteration",
         "_restore_start",
+        "_next_trial",
         "lbfgs_step",
         "_store_pair",
         "_forget_pairs",

@@ -67,6 +67,7 @@ INLINED_KERNELS = {
     "lbfgs.start_line_search",
     "lbfgs._begin_iteration",
     "lbfgs._restore_start",
+    "lbfgs._next_trial",
     "lbfgs._forget_pairs",
     "lbfgs._store_pair",
     "shuffle._twist",

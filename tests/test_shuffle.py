@@ -95,7 +95,7 @@ def test_shuffled_falls_back_to_numpy(values, make_random_state):
 
 
 def test_shuffled_falls_back_when_the_layout_differs(monkeypatch):
-    monkeypatch.setattr(_random, "_layout_ok", False)
+    monkeypatch.setattr(_random, "_layout_is_numpys", lambda: False)
     ours, theirs = np.random.RandomState(9), np.random.RandomState(9)
     expected = np.arange(100, dtype=np.int64)
     theirs.shuffle(expected)

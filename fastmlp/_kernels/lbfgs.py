@@ -55,11 +55,11 @@ N_INTS = 8
 FIRST_POINT, TRIAL_POINT, ACCEPTED_POINT = 0, 1, 2
 # floats
 (
-    THETA, F_OLD, SLOPE, SLOPE_OLD, STEP, STEP_MAX, GRAD_NORM,
+    THETA, F_OLD, SLOPE, SLOPE_OLD, STEP, GRAD_NORM,
     STX, FX, GX, STY, FY, GY, STEP_MIN_B, STEP_MAX_B, WIDTH, WIDTH_OLD,
     F_INIT, G_INIT, G_TEST,
-) = range(20)  # fmt: skip
-N_FLOATS = 20
+) = range(19)  # fmt: skip
+N_FLOATS = 19
 
 MAX_LINE_SEARCH = 20
 _FTOL, _GTOL, _XTOL = 1e-3, 0.9, 0.1
@@ -328,9 +328,8 @@ def _begin_iteration(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_s
             d[i] = -g[i] / floats[THETA]
     else:
         two_loop_direction(g, s_pairs, y_pairs, rho, alpha, ints, floats[THETA], d)
-    norm = _norm(d)
-    stpmax = _BIG
-    stp = min(1.0 / norm, stpmax) if ints[ITERATION] == 0 else 1.0
+    # no bounds: the step is capped only by L-BFGS-B's "big" (stpmx)
+    stp = min(1.0 / _norm(d), _BIG) if ints[ITERATION] == 0 else 1.0
     for i in range(x.shape[0]):
         x_start[i] = x[i]
         g_start[i] = g[i]
@@ -339,13 +338,19 @@ def _begin_iteration(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_s
     floats[SLOPE_OLD] = slope
     if slope >= 0.0:
         return False
-    start_line_search(floats, ints, f, slope, stp, stpmax)
+    start_line_search(floats, ints, f, slope, stp, _BIG)
+    ints[TRIALS] = 0
+    _next_trial(x, d, x_start, ints, floats, stp)
+    return True
+
+
+@inlined_kernel
+def _next_trial(x, d, x_start, ints, floats, stp):
+    """``x = x_start + stp * d``, the line search's next point to evaluate."""
     floats[STEP] = stp
-    floats[STEP_MAX] = stpmax
-    ints[TRIALS] = 1
+    ints[TRIALS] += 1
     for i in range(x.shape[0]):
         x[i] = stp * d[i] + x_start[i]
-    return True
 
 
 @inlined_kernel
@@ -390,7 +395,7 @@ def lbfgs_step(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_start,
             return CONVERGENCE
     elif phase == TRIAL_POINT:
         slope = _dot(g, d)
-        done, stp = search_line(floats, ints, f, slope, floats[STEP], floats[STEP_MAX])
+        done, stp = search_line(floats, ints, f, slope, floats[STEP], _BIG)
         floats[SLOPE] = slope
         if done:
             ints[ITERATION] += 1
@@ -398,10 +403,7 @@ def lbfgs_step(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_start,
             ints[PHASE] = ACCEPTED_POINT
             return NEW_X
         if ints[TRIALS] < MAX_LINE_SEARCH:
-            floats[STEP] = stp
-            ints[TRIALS] += 1
-            for i in range(x.shape[0]):
-                x[i] = stp * d[i] + x_start[i]
+            _next_trial(x, d, x_start, ints, floats, stp)
             return FG
         # the search failed: back to where it began
         _restore_start(x, g, x_start, g_start)
@@ -416,7 +418,7 @@ def lbfgs_step(x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_start,
         if f_old - f <= factr * _EPS * max(abs(f_old), abs(f), 1.0):
             ints[DETAIL] = REL_REDUCTION
             return CONVERGENCE
-        _store_pair(x, g, ints, floats, s_pairs, y_pairs, rho, d, g_start)
+        _store_pair(g, ints, floats, s_pairs, y_pairs, rho, d, g_start)
     while True:
         if _begin_iteration(
             x, f, g, ints, floats, s_pairs, y_pairs, rho, alpha, d, x_start, g_start
@@ -444,7 +446,7 @@ def _forget_pairs(ints, floats):
 
 
 @inlined_kernel
-def _store_pair(x, g, ints, floats, s_pairs, y_pairs, rho, d, g_start):
+def _store_pair(g, ints, floats, s_pairs, y_pairs, rho, d, g_start):
     """Keep ``(s, y)`` of the step just made, unless its curvature is too small."""
     stp = floats[STEP]
     for i in range(g.shape[0]):
