@@ -418,6 +418,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             np.float64,
             X.shape[0],
             n_parts,
+            choose_split=self.n_jobs is None,
         )
 
         result, self.n_iter_ = minimize_lbfgs(
@@ -536,6 +537,7 @@ class BaseMultilayerPerceptron(BaseEstimator, ABC):
             params.dtype,
             batch_size,
             n_parts,
+            choose_split=self.n_jobs is None,
         )
 
         try:

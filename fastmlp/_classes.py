@@ -40,13 +40,15 @@ _FASTMLP_PREFACE = """{name}, trained by fastmlp's compiled engine.
         ``random_state``.
     n_jobs : int or None, default=None
         Threads for one fit or prediction. ``None``: batches of at least 100k
-        multiply-adds (forward pass) are split across numba's threads, as many
-        as BLAS may use (so ``threadpoolctl`` and joblib's worker limits hold),
-        each thread with single-threaded BLAS; smaller batches run in one
-        thread with single-threaded BLAS. An int: that many threads (``1``: one
-        thread). Sparse data and dropout are not split: ``n_jobs`` then sets
-        BLAS's threads. Models are the same whatever ``n_jobs``, to the last
-        bits that BLAS may round differently.
+        multiply-adds (forward pass) may be split across threads, as many as
+        BLAS may use (so ``threadpoolctl`` and joblib's worker limits hold),
+        each thread with single-threaded BLAS; the fit times a few calls split
+        and whole, keeps the faster way, and times both again now and then
+        (which wins depends on the machine, not only on the sizes). Smaller
+        batches run in one thread with single-threaded BLAS. An int: that many
+        threads, always (``1``: one thread). Sparse data and dropout are not
+        split: ``n_jobs`` then sets BLAS's threads. Models are the same
+        whatever ``n_jobs``, to the last bits that BLAS may round differently.
 
     ``fit`` also takes ``X_val``, ``y_val`` and ``sample_weight_val`` (a
     validation set of your own) and the fitted model has

@@ -4,11 +4,14 @@ An :class:`Engine` is built once per ``fit``/``partial_fit`` call for one
 training set; it owns every buffer the kernels write, so that no batch allocates.
 """
 
+import time
+
 import numpy as np
 import scipy.sparse as sp
 
 from ._apart import prepare as prepare_extra_activations
 from ._blas import forward_macs, thread_plan
+from ._faster import FasterPath
 from ._kernels import threaded
 from ._kernels.epoch import run_epoch_dense, run_epoch_sparse
 from ._kernels.extra_activations import EXTRA_CODES, PRE_ACTIVATION_CODES
@@ -26,6 +29,11 @@ from ._threads import in_threads
 # hearing back); at 5e7, ~1 ms calls there, epochs were 1.02-1.10x slower
 # (measured alternating, small_adam to wide_f32).
 _WORK_PER_CALL = 4e8
+# While ``FasterPath`` times split against whole calls, calls are cut to about
+# this much work (~0.6 ms on a 64-unit net here), so that the trials take a
+# few percent of a short fit, and a split trial still pays its ~48 us of
+# dispatch as the calls after it do, within ~10%.
+_TRIAL_WORK = 2e7
 # A prediction forwards rows a block at a time, with a workspace of about this
 # many bytes: a few MB however many rows are predicted, where scikit-learn holds
 # every layer for all rows at once (84 MiB against our 9 MiB on 100k x 784 ->
@@ -226,9 +234,24 @@ class Engine:
     n_parts : int, default=1
         Threads each batch is split across (``fastmlp._blas.thread_plan``);
         with more than one, ``X`` must be dense and ``net`` without dropout.
+    choose_split : bool, default=False
+        With ``n_parts > 1``, whether calls may run whole instead when timing
+        shows that faster (:class:`fastmlp._faster.FasterPath`); the model is
+        the same either way.
     """
 
-    def __init__(self, X, Y, sample_weight, layout, net, dtype, max_rows, n_parts=1):
+    def __init__(
+        self,
+        X,
+        Y,
+        sample_weight,
+        layout,
+        net,
+        dtype,
+        max_rows,
+        n_parts=1,
+        choose_split=False,
+    ):
         self.dtype = np.dtype(dtype)
         self.n_samples = X.shape[0]
         self.layout = layout
@@ -241,6 +264,7 @@ class Engine:
         self.has_weight, self.sample_weight = kernel_weights(sample_weight, self.dtype)
         self.max_rows = int(max_rows)
         self.n_parts = int(n_parts)
+        self.path = FasterPath(self.n_parts > 1, choose_split and self.n_parts > 1)
         self.work = make_work(
             layout,
             self.max_rows,
@@ -268,15 +292,17 @@ class Engine:
     def batches_per_call(self, batch_size):
         """How many batches one kernel call runs (see ``_WORK_PER_CALL``).
 
+        Fewer while :attr:`path` times its trial calls (``_TRIAL_WORK``).
         Worked out once per batch size: it was 2% of a small net's fit.
         """
-        per_call = self._batches_per_call.get(batch_size)
-        if per_call is None:
+        sizes = self._batches_per_call.get(batch_size)
+        if sizes is None:
             # forward_macs is plain Python: NumPy's call overhead cost ~60 us
             per_batch = float(forward_macs(self.layout.layer_units, batch_size)) * 3.0
             per_call = max(1, int(_WORK_PER_CALL // max(per_batch, 1.0)))
-            self._batches_per_call[batch_size] = per_call
-        return per_call
+            per_trial = min(per_call, max(1, int(_TRIAL_WORK // max(per_batch, 1.0))))
+            sizes = self._batches_per_call[batch_size] = (per_call, per_trial)
+        return sizes[1] if self.path.deciding else sizes[0]
 
     def run_epoch(self, params, order, batch_size, optimizer, dropout_seed=0):
         """One epoch of mini-batches; returns the sum of batch loss times rows.
@@ -288,22 +314,25 @@ class Engine:
         """
         data = (self.x, self.y, self.sample_weight)
         n_batches = -(-self.n_samples // batch_size)
-        per_call = self.batches_per_call(batch_size)
         order = np.ascontiguousarray(order, dtype=np.int64)
         settings = optimizer.settings()
         state = optimizer.state()
         accumulated = 0.0
-        for first in range(0, n_batches, per_call):
+        first = 0
+        while first < n_batches:
+            stop = min(first + self.batches_per_call(batch_size), n_batches)
             batches = (
                 order,
                 int(first),
-                int(min(first + per_call, n_batches)),
+                int(stop),
                 int(batch_size),
                 self.has_weight,
                 int(dropout_seed),
             )
             args = (batches, self.buffers, params, self.grads, self.net, self.work)
-            if self.n_parts > 1:
+            split = self.path.split()
+            started = time.perf_counter()
+            if split:
                 part, step = run_epoch_parallel(
                     data, *args, self.extra, settings, state, int(optimizer.step),
                     self.n_parts,
@@ -311,8 +340,10 @@ class Engine:
             else:
                 kernel = run_epoch_sparse if self.sparse else run_epoch_dense
                 part, step = kernel(data, *args, settings, state, int(optimizer.step))
+            self.path.record(split, time.perf_counter() - started, stop - first)
             optimizer.after_steps(step)
             accumulated += part
+            first = stop
         return accumulated
 
     def all_rows(self):
@@ -334,6 +365,8 @@ class Engine:
     def loss_grad(self, params):
         """Loss and gradient over all rows (one batch), for L-BFGS."""
         y = self.float_targets()
+        split = self.path.split()
+        started = time.perf_counter()
         if self.sparse:
             loss = loss_grad_sparse(
                 self.x,
@@ -346,7 +379,7 @@ class Engine:
                 self.net,
                 self.work,
             )
-        elif self.n_parts > 1:
+        elif split:
             loss = loss_grad_parallel(
                 self.x, y, self.sample_weight, self.has_weight, params,
                 self.grads, self.net, self.work, self.extra, self.n_parts,
@@ -362,6 +395,7 @@ class Engine:
                 self.net,
                 self.work,
             )
+        self.path.record(split, time.perf_counter() - started, 1)
         return loss, self.grads
 
 

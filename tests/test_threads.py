@@ -5,11 +5,13 @@ L-BFGS's gradient, and predictions) across two threads. The models must be the
 same (to the last bits BLAS may tile differently), in every way of fitting.
 """
 
+import math
 import multiprocessing
 import os
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -18,7 +20,7 @@ from numpy.testing import assert_allclose
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastmlp
-from fastmlp import _blas, _engine, _threads
+from fastmlp import _blas, _engine, _faster, _threads
 
 needs_threads = pytest.mark.skipif(
     _blas.usable_cpus() < 2, reason="this process may use one CPU only"
@@ -319,3 +321,80 @@ def test_a_caller_with_one_cpu_leaves_its_workers_alone():
         with _threads._idle_lock:
             _threads._idle.append(worker)
     assert masks == [before]
+
+
+class _SwitchingPath(_faster.FasterPath):
+    """Changes way at nearly every call, and counts the calls of each way."""
+
+    calls = {True: 0, False: 0}
+
+    def __init__(self, split, choosing):
+        super().__init__(split, choosing, trials=2, margin=math.inf, recheck_calls=1)
+
+    def record(self, split, seconds, units):
+        type(self).calls[split] += 1
+        super().record(split, seconds, units)
+
+
+SWITCHING_CASES = [
+    ("classification", {"solver": "adam", "batch_size": 64}),
+    ("classification", {"solver": "sgd", "batch_size": 50}),
+    ("regression", {"solver": "lbfgs", "max_iter": 12}),
+]
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(("task", "params"), SWITCHING_CASES)
+def test_a_fit_that_changes_way_between_calls_equals_serial(task, params, monkeypatch):
+    """``n_jobs=None`` may split some calls and not others: the same model."""
+    X, y = data(task, n_samples=1000, n_features=64)
+    cls = fastmlp.MLPClassifier if task == "classification" else fastmlp.MLPRegressor
+    kwargs = {"hidden_layer_sizes": (64,), "max_iter": 4, "random_state": 0, **params}
+    serial = cls(**kwargs, n_jobs=1).fit(X, y)
+    monkeypatch.setattr(_engine, "FasterPath", _SwitchingPath)
+    monkeypatch.setattr(_engine, "_TRIAL_WORK", 1.0)  # one batch a call
+    _SwitchingPath.calls = {True: 0, False: 0}
+    seen = n_parts_used(monkeypatch)
+    with threadpool_limits(2, user_api="blas"):
+        chosen = cls(**kwargs).fit(X, y)
+    assert seen == [2]
+    assert min(_SwitchingPath.calls.values()) >= 4, _SwitchingPath.calls
+    assert_same_model(chosen, serial)
+
+
+def _slowed(function, seconds):
+    def slow(*args):
+        time.sleep(seconds)
+        return function(*args)
+
+    return slow
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("slow_way", ["split", "whole"])
+def test_calls_go_the_faster_way(slow_way, monkeypatch):
+    engines = []
+    original = _engine.Engine.__init__
+
+    def keep(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        engines.append(self)
+
+    monkeypatch.setattr(_engine.Engine, "__init__", keep)
+    name = "run_epoch_parallel" if slow_way == "split" else "run_epoch_dense"
+    monkeypatch.setattr(_engine, name, _slowed(getattr(_engine, name), 0.02))
+    X, y = data("classification", n_samples=400, n_features=64)
+    model = fastmlp.MLPClassifier((100,), batch_size=200, max_iter=6, tol=0.0)
+    with threadpool_limits(2, user_api="blas"):
+        model.fit(X, y)
+    (engine,) = engines
+    assert engine.n_parts == 2
+    assert not engine.path.deciding
+    assert engine.path.split() is (slow_way == "whole")
+    # an explicit n_jobs is obeyed however slow its way
+    engines.clear()
+    model.set_params(n_jobs=2, max_iter=2).fit(X, y)
+    assert not engines[0].path.deciding
+    assert engines[0].path.split() is True

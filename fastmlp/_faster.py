@@ -1,0 +1,88 @@
+"""Whether to split batches across threads, chosen by timing both ways.
+
+Whether a split batch (``fastmlp._kernels.threaded``) beats a whole one
+depends on more than its size. On the 2-core Zen 5 VM a 50 -> 64 -> 64 -> 1
+net at batch 64 trained 1.4x faster split in one session and 1.6x *slower*
+split in the next, on the same CPU model: the host had placed the two vCPUs
+further apart, and a cache line written by one core took ~200 ns to reach the
+other (measured by ping-pong). A split batch hands over thousands of lines
+each way: the half of the weights the other thread updated, the rows of
+activations and deltas it computed. No size threshold fits both machines.
+
+Both ways compute the same values bit for bit (the tests compare them), so a
+fit may change way at any kernel call without changing its model.
+:class:`FasterPath` times a few calls each way, alternating, keeps the way
+with the lower median time per unit of work, and times both again every
+``recheck_calls`` calls, as other processes come and go. Two calls each way
+decide when every time of one way is below every time of the other by
+``margin``: the usual case, where one way is 1.3-1.6x the other (a trial of
+the slower way costs that much more than the call it replaces).
+"""
+
+import statistics
+
+
+class FasterPath:
+    """Times calls split and whole, and says which way the next call goes.
+
+    Parameters
+    ----------
+    split : bool
+        The way calls go when not ``choosing`` (the thread plan's choice).
+    choosing : bool
+        Whether to choose by timing: only when the plan split batches on its
+        own (``n_jobs=None``); an explicit ``n_jobs`` is obeyed.
+    trials : int, default=4
+        Calls timed each way at most before choosing.
+    margin : float, default=1.1
+        How far apart the times of two calls each way must be to choose then.
+    recheck_calls : int, default=64
+        Calls the chosen way runs before both are timed again.
+    """
+
+    def __init__(self, split, choosing, trials=4, margin=1.1, recheck_calls=64):
+        self.choosing = bool(choosing)
+        self.trials = int(trials)
+        self.margin = float(margin)
+        self.recheck_calls = int(recheck_calls)
+        self._split = bool(split)
+        self._times = {True: [], False: []}
+        self._calls_since_choice = 0
+
+    @property
+    def deciding(self):
+        """Whether calls are being timed to choose (trial calls)."""
+        return self.choosing and self._deciding
+
+    @property
+    def _deciding(self):
+        split, whole = self._times[True], self._times[False]
+        if len(split) < 2 or len(whole) < 2 or len(split) != len(whole):
+            return True
+        if len(split) >= self.trials:
+            return False
+        apart = min(split) > self.margin * max(whole)
+        return not (apart or min(whole) > self.margin * max(split))
+
+    def split(self):
+        """Whether the next call splits its batches."""
+        if not self.deciding:
+            return self._split
+        # alternate, split first: the two ways see the same conditions
+        return len(self._times[True]) <= len(self._times[False])
+
+    def record(self, split, seconds, units):
+        """Record that a call ran ``split`` or not, for ``units`` of work."""
+        if not self.choosing:
+            return
+        if self.deciding:
+            self._times[split].append(seconds / max(units, 1))
+            if not self.deciding:
+                self._split = statistics.median(self._times[True]) <= statistics.median(
+                    self._times[False]
+                )
+                self._calls_since_choice = 0
+            return
+        self._calls_since_choice += 1
+        if self._calls_since_choice >= self.recheck_calls:
+            self._times = {True: [], False: []}

@@ -1,0 +1,88 @@
+"""Choosing between split and whole batches by timing (``fastmlp._faster``)."""
+
+import math
+
+import pytest
+
+from fastmlp._faster import FasterPath
+
+
+def run(path, times, units=1):
+    """Record one call of each ``times[split]`` while ``path`` decides.
+
+    Returns the ways the calls went, in order.
+    """
+    ways = []
+    while path.deciding:
+        split = path.split()
+        ways.append(split)
+        path.record(split, times[split](len(ways)) * units, units)
+    return ways
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_without_choosing_the_plan_holds(split):
+    path = FasterPath(split, choosing=False)
+    assert not path.deciding
+    for _ in range(10):
+        assert path.split() is split
+        path.record(not split, 1.0, 1)  # ignored
+    assert not path.deciding
+
+
+@pytest.mark.parametrize("faster", [True, False])
+def test_two_calls_each_decide_when_far_apart(faster):
+    times = {faster: lambda call: 1.0 + 0.01 * call, not faster: lambda call: 1.5}
+    path = FasterPath(True, choosing=True)
+    assert path.deciding
+    ways = run(path, times, units=7)
+    assert ways == [True, False, True, False]  # alternating, split first
+    assert path.split() is faster
+
+
+def test_close_times_take_all_trials_and_the_lower_median():
+    # split: 1.0, 1.3, 1.0, 1.3 (median 1.15); whole: 1.1 each: whole wins
+    times = {True: lambda call: 1.0 if call % 4 == 1 else 1.3, False: lambda c: 1.1}
+    path = FasterPath(True, choosing=True, trials=4)
+    ways = run(path, times)
+    assert ways == [True, False] * 4
+    assert path.split() is False
+
+
+def test_one_slow_outlier_does_not_decide():
+    # the first split call is slow (cold caches): the medians still choose split
+    times = {True: lambda call: 5.0 if call == 1 else 1.0, False: lambda call: 1.2}
+    path = FasterPath(False, choosing=True, trials=3)
+    assert run(path, times) == [True, False] * 3
+    assert path.split() is True
+
+
+def test_times_are_per_unit_of_work():
+    path = FasterPath(True, choosing=True)
+    # split calls do 10 units in 2 s, whole calls 1 unit in 1 s: split wins
+    for _ in range(2):
+        path.record(True, 2.0, 10)
+        path.record(False, 1.0, 1)
+    assert not path.deciding
+    assert path.split() is True
+
+
+def test_both_ways_are_timed_again_after_recheck_calls():
+    times = {True: lambda call: 1.0, False: lambda call: 2.0}
+    path = FasterPath(False, choosing=True, recheck_calls=5)
+    run(path, times)
+    assert path.split() is True
+    for _ in range(4):
+        path.record(path.split(), 1.0, 1)
+        assert not path.deciding
+    path.record(path.split(), 1.0, 1)
+    assert path.deciding
+    # conditions changed: whole is now the faster
+    run(path, {True: lambda call: 3.0, False: lambda call: 2.0})
+    assert path.split() is False
+
+
+def test_infinite_or_zero_times_still_decide():
+    path = FasterPath(True, choosing=True)
+    run(path, {True: lambda call: 0.0, False: lambda call: math.inf})
+    assert path.split() is True
