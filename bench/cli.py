@@ -360,6 +360,9 @@ def main(argv=None):
     # costs microseconds instead of a quarter of a second.
     gc.collect()
     gc.freeze()
+    from bench.handover import round_trip_ns
+
+    round_trip_start = round_trip_ns()
     say(
         f"mode {args.mode}, {args.reps} rounds, contestants {', '.join(names)}, "
         f"threads: BLAS {threads['blas']}, numba {threads['numba']}, "
@@ -408,6 +411,7 @@ def main(argv=None):
 
     from bench import envinfo, plots, report
 
+    round_trip_end = round_trip_ns()
     results["environment"] = envinfo.collect(threads, contestants)
     command = "python -m bench" + ("" if not argv else " " + shlex.join(argv))
     results["run"] = {
@@ -422,6 +426,7 @@ def main(argv=None):
         "loadavg_1min_start": load_start,
         "loadavg_1min_end": os.getloadavg()[0],
         "other_processes_cpus": other_cpu_load(cpu_start, cpu_snapshot()),
+        "core_round_trip_ns": [round_trip_start, round_trip_end],
         "seconds": time.perf_counter() - started,
     }
     os.makedirs(args.out, exist_ok=True)

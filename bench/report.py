@@ -489,6 +489,15 @@ def render(results):
                 "slower than a quiet machine's**"
             )
         out += ["", text + "."]
+    trips = run.get("core_round_trip_ns") or [None, None]
+    if None not in trips:
+        out += [
+            "",
+            f"A cache line went from one CPU to the other and back in "
+            f"{trips[0]:.0f} ns at the start of the run, {trips[1]:.0f} ns at the "
+            "end: the longer, the less splitting a batch across two threads pays "
+            "(`fastmlp/_faster.py` times both ways in every fit).",
+        ]
     if env.get("fastmlp_faked"):
         out += [
             "",

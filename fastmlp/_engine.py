@@ -30,10 +30,13 @@ from ._threads import in_threads
 # (measured alternating, small_adam to wide_f32).
 _WORK_PER_CALL = 4e8
 # While ``FasterPath`` times split against whole calls, calls are cut to about
-# this much work (~0.6 ms on a 64-unit net here), so that the trials take a
-# few percent of a short fit, and a split trial still pays its ~48 us of
-# dispatch as the calls after it do, within ~10%.
-_TRIAL_WORK = 2e7
+# this much work (~70-90 batches of a 64-unit net at batch 64: about one
+# epoch of 5000 rows, ~2 ms). Not less: a split call costs ~70 us more than
+# its batches (waking the worker, hearing back, its caches warming), so a
+# short split trial looks slower than the long calls it stands for; per batch
+# of 20 -> 64 -> 64 -> 5 at batch 64, split 42 / 30 / 26.4 / 24.5 / 23.5 us in
+# calls of 4 / 10 / 23 / 46 / 80 batches, whole 31.5 us at every length.
+_TRIAL_WORK = 1e8
 # A prediction forwards rows a block at a time, with a workspace of about this
 # many bytes: a few MB however many rows are predicted, where scikit-learn holds
 # every layer for all rows at once (84 MiB against our 9 MiB on 100k x 784 ->

@@ -1,25 +1,28 @@
 """Whether to split batches across threads, chosen by timing both ways.
 
 Whether a split batch (``fastmlp._kernels.threaded``) beats a whole one
-depends on more than its size. On the 2-core Zen 5 VM a 50 -> 64 -> 64 -> 1
-net at batch 64 trained 1.4x faster split in one session and 1.6x *slower*
-split in the next, on the same CPU model: the host had placed the two vCPUs
-further apart, and a cache line written by one core took ~200 ns to reach the
-other (measured by ping-pong). A split batch hands over thousands of lines
-each way: the half of the weights the other thread updated, the rows of
-activations and deltas it computed. No size threshold fits both machines.
+depends on more than its size. On the 2-core Zen 5 VM a cache line written by
+one core came back from the other in ~100 ns at some times and ~400 ns at
+others (ping-pong, ``bench/handover.py``; the host moves the vCPUs), and a
+20 -> 64 -> 64 -> 5 net at batch 64 trained 1.35x faster split in the first
+case and 1.6x *slower* split in the second: a split batch hands over
+thousands of lines each way (the half of the weights the other thread
+updated, the rows of activations and deltas it computed). No size threshold
+fits both.
 
 Both ways compute the same values bit for bit (the tests compare them), so a
 fit may change way at any kernel call without changing its model.
 :class:`FasterPath` times a few calls each way, alternating, keeps the way
-with the lower median time per unit of work, and times both again every
-``recheck_calls`` calls, as other processes come and go. Two calls each way
-decide when every time of one way is below every time of the other by
-``margin``: the usual case, where one way is 1.3-1.6x the other (a trial of
-the slower way costs that much more than the call it replaces).
+with the lower best time per unit of work, and times both again every
+``recheck_calls`` calls, as conditions change. The best, not the median: the
+first calls of a fit after the process idled run slow, the split ones most
+(the other core must wake and fill its caches); in ``make bench`` (0.15 s
+idle before each fit) the medians of four calls chose whole batches in 2 of 5
+fits of a net that ran 1.3x faster split, the best chose split in all 5. Two
+calls each way decide when every time of one way is below every time of the
+other by ``margin``: the usual case, where one way is 1.3-1.6x the other (a
+trial of the slower way costs that much more than the call it replaces).
 """
-
-import statistics
 
 
 class FasterPath:
@@ -32,15 +35,15 @@ class FasterPath:
     choosing : bool
         Whether to choose by timing: only when the plan split batches on its
         own (``n_jobs=None``); an explicit ``n_jobs`` is obeyed.
-    trials : int, default=4
+    trials : int, default=3
         Calls timed each way at most before choosing.
-    margin : float, default=1.1
+    margin : float, default=1.25
         How far apart the times of two calls each way must be to choose then.
     recheck_calls : int, default=64
         Calls the chosen way runs before both are timed again.
     """
 
-    def __init__(self, split, choosing, trials=4, margin=1.1, recheck_calls=64):
+    def __init__(self, split, choosing, trials=3, margin=1.25, recheck_calls=64):
         self.choosing = bool(choosing)
         self.trials = int(trials)
         self.margin = float(margin)
@@ -78,9 +81,7 @@ class FasterPath:
         if self.deciding:
             self._times[split].append(seconds / max(units, 1))
             if not self.deciding:
-                self._split = statistics.median(self._times[True]) <= statistics.median(
-                    self._times[False]
-                )
+                self._split = min(self._times[True]) <= min(self._times[False])
                 self._calls_since_choice = 0
             return
         self._calls_since_choice += 1

@@ -66,6 +66,23 @@ def test_tiny_run_writes_report_json_and_plots(tiny_run):
     assert "## Environment" in markdown
 
 
+def test_tiny_run_measures_the_core_round_trip(tiny_run):
+    out, _ = tiny_run
+    results = json.loads((out / "latest.json").read_text())
+    trips = results["run"]["core_round_trip_ns"]
+    assert len(trips) == 2
+    if len(os.sched_getaffinity(0)) > 1:
+        assert all(_finite_positive(t) for t in trips), trips
+        assert "A cache line went from one CPU" in (out / "latest.md").read_text()
+
+
+def test_round_trip_needs_two_cpus(monkeypatch):
+    from bench import handover
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert handover.round_trip_ns() is None
+
+
 def test_tiny_run_has_every_case_with_finite_times(tiny_run):
     from bench.cases import CASES
     from bench.sweeps import SWEEPS

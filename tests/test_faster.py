@@ -40,17 +40,25 @@ def test_two_calls_each_decide_when_far_apart(faster):
     assert path.split() is faster
 
 
-def test_close_times_take_all_trials_and_the_lower_median():
-    # split: 1.0, 1.3, 1.0, 1.3 (median 1.15); whole: 1.1 each: whole wins
+def test_close_times_take_all_trials_and_the_lower_best():
+    # split: 1.0, 1.3, 1.0, 1.3; whole: 1.1 each: split's best is lower
     times = {True: lambda call: 1.0 if call % 4 == 1 else 1.3, False: lambda c: 1.1}
-    path = FasterPath(True, choosing=True, trials=4)
+    path = FasterPath(False, choosing=True, trials=4)
     ways = run(path, times)
     assert ways == [True, False] * 4
+    assert path.split() is True
+    # split: 1.2 then 1.3s; whole: 1.5 then 1.1s
+    times = {
+        True: lambda call: 1.2 if call == 1 else 1.3,
+        False: lambda c: 1.5 if c == 2 else 1.1,
+    }
+    path = FasterPath(True, choosing=True, trials=3)
+    assert run(path, times) == [True, False] * 3
     assert path.split() is False
 
 
 def test_one_slow_outlier_does_not_decide():
-    # the first split call is slow (cold caches): the medians still choose split
+    # the first split call is slow (cold caches): split is still chosen
     times = {True: lambda call: 5.0 if call == 1 else 1.0, False: lambda call: 1.2}
     path = FasterPath(False, choosing=True, trials=3)
     assert run(path, times) == [True, False] * 3
