@@ -342,7 +342,8 @@ class Twins:
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize(
     ("batch_size", "n_parts", "n_samples"),
-    [(40, 2, 90), (32, 3, 70), (7, 2, 30), (1, 2, 5)],
+    # one part: a split fit's whole calls (fastmlp._engine.Engine.whole_parts)
+    [(40, 2, 90), (32, 3, 70), (7, 2, 30), (1, 2, 5), (40, 1, 90)],
 )
 def test_threaded_epoch_equals_serial(
     dtype, net, solver, weighted, batch_size, n_parts, n_samples
@@ -375,7 +376,7 @@ def test_threaded_epoch_in_parts_equals_whole(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("net", NETS, ids=NET_IDS)
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("n_parts", [2, 3])
+@pytest.mark.parametrize("n_parts", [1, 2, 3])
 def test_threaded_loss_grad_equals_serial_and_reference(dtype, net, weighted, n_parts):
     serial = make_problem(dtype, net, weighted, 69)
     parallel = make_problem(dtype, net, weighted, 69)
