@@ -295,17 +295,23 @@ class Engine:
     def batches_per_call(self, batch_size):
         """How many batches one kernel call runs (see ``_WORK_PER_CALL``).
 
-        Fewer while :attr:`path` times its trial calls (``_TRIAL_WORK``).
-        Worked out once per batch size: it was 2% of a small net's fit.
+        Fewer while :attr:`path` times its trial calls (``_TRIAL_WORK``); a
+        whole trial a quarter of a split one, as its time per batch does not
+        depend on the length of the call (so the trials of the way that loses,
+        often the whole one, cost less). Worked out once per batch size: it
+        was 2% of a small net's fit.
         """
         sizes = self._batches_per_call.get(batch_size)
         if sizes is None:
             # forward_macs is plain Python: NumPy's call overhead cost ~60 us
             per_batch = float(forward_macs(self.layout.layer_units, batch_size)) * 3.0
             per_call = max(1, int(_WORK_PER_CALL // max(per_batch, 1.0)))
-            per_trial = min(per_call, max(1, int(_TRIAL_WORK // max(per_batch, 1.0))))
-            sizes = self._batches_per_call[batch_size] = (per_call, per_trial)
-        return sizes[1] if self.path.deciding else sizes[0]
+            split_trial = min(per_call, max(1, int(_TRIAL_WORK // max(per_batch, 1.0))))
+            sizes = (per_call, split_trial, max(1, split_trial // 4))
+            self._batches_per_call[batch_size] = sizes
+        if not self.path.deciding:
+            return sizes[0]
+        return sizes[1] if self.path.split() else sizes[2]
 
     def whole_parts(self, split):
         """Parts a call of a fit with ``n_parts > 1`` runs in: 1 unless ``split``.
