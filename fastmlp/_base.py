@@ -20,16 +20,16 @@ from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import _multilayer_perceptron as _sklearn_mlp
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
 from ._blas import SPLIT_GRADIENT_MACS, thread_plan
+from ._checked_params import CheckedOnce
 from ._engine import Engine, forward, make_net, validation_loss
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
 from ._params import ParameterLayout
-from ._random import shuffled
+from ._random import check_random_state, shuffled
 from ._solvers import AdamOptimizer, SGDOptimizer, minimize_lbfgs
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
@@ -43,7 +43,7 @@ HIDDEN_ACTIVATIONS = SKLEARN_ACTIVATIONS + (
 )
 
 
-class BaseMultilayerPerceptron(BaseEstimator, ABC):
+class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
     """Base class for MLP classification and regression.
 
     Warning: This class should not be used directly. Use derived classes instead.

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
+from sklearn.utils import check_random_state
 
 from fastmlp import _random
 from fastmlp._kernels.shuffle import N_WORDS, refill, shuffle_in_place, temper
@@ -101,3 +102,38 @@ def test_shuffled_falls_back_when_the_layout_differs(monkeypatch):
     theirs.shuffle(expected)
     assert_array_equal(_random.shuffled(np.arange(100, dtype=np.int64), ours), expected)
     assert_same_generator(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "seed", [0, 1, 42, 2**31, 2**32 - 1, np.int64(7), np.uint32(5), np.int8(3), True]
+)
+def test_check_random_state_gives_numpys_generator_for_integer_seeds(seed):
+    ours = _random.check_random_state(seed)
+    assert type(ours) is np.random.RandomState
+    assert type(ours._bit_generator) is np.random.MT19937
+    theirs = check_random_state(seed)
+    assert_same_generator(ours, theirs)
+    assert_array_equal(ours.randint(10**6, size=700), theirs.randint(10**6, size=700))
+    assert ours.standard_normal() == theirs.standard_normal()
+    assert ours.get_state(legacy=True)[3:] == theirs.get_state(legacy=True)[3:]
+    assert_same_generator(ours, theirs)
+    # each call gives a generator of its own
+    assert _random.check_random_state(seed) is not _random.check_random_state(seed)
+
+
+def test_check_random_state_passes_other_seeds_to_sklearn():
+    generator = np.random.RandomState(3)
+    assert _random.check_random_state(generator) is generator
+    assert _random.check_random_state(None) is check_random_state(None)
+    for bad in (1.5, "seed", np.random.default_rng(0)):
+        with pytest.raises(ValueError) as ours:
+            _random.check_random_state(bad)
+        with pytest.raises(ValueError) as theirs:
+            check_random_state(bad)
+        assert str(ours.value) == str(theirs.value)
+    out_of_range = "Seed must be between 0 and 2\\*\\*32 - 1"
+    for bad in (-1, 2**32):
+        with pytest.raises(ValueError, match=out_of_range):
+            _random.check_random_state(bad)
+        with pytest.raises(ValueError, match=out_of_range):
+            check_random_state(bad)
