@@ -212,7 +212,10 @@ def run_case(case, args, contestants):
 
     if case.kind == "concurrent":
         return _run_concurrent(case, args, contestants)
+    from bench.handover import round_trip_ns
+
     mode = MODES[args.mode]
+    before = round_trip_ns()
     result = measure_case(
         case,
         args.mode,
@@ -221,6 +224,7 @@ def run_case(case, args, contestants):
         settle=args.settle,
         budget_s=mode.case_budget_s,
     )
+    result["core_round_trip_ns"] = [before, round_trip_ns()]
     if not args.no_subprocess and mode.wants_warm(case.name):
         from bench.datasets import predict_rows
         from bench.subproc import fresh_process_measurements

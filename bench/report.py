@@ -456,6 +456,22 @@ def _short_path(path):
     return "/".join(parts[-2:])
 
 
+def round_trip_line(results):
+    """The cache-line round trip measured before and after each case, or ''."""
+    cells = []
+    for case in results["cases"]:
+        trips = case.get("core_round_trip_ns") or [None, None]
+        if None not in trips:
+            cells.append(f"{case['name']} {trips[0]:.0f}/{trips[1]:.0f}")
+    if not cells:
+        return ""
+    return (
+        "A cache line's round trip between the two CPUs before/after each case, "
+        "in ns (~100 on a good host; the longer, the less splitting batches "
+        "across threads pays): " + ", ".join(cells) + "."
+    )
+
+
 def render(results):
     """The whole markdown report.
 
@@ -526,6 +542,9 @@ def render(results):
         "budget for the case ran out; FAILED and skipped cells are explained under "
         "Failures and skips.",
     ]
+    trips = round_trip_line(results)
+    if trips:
+        out += ["", trips]
     out += ["", "![speedup by case](speedup_by_case.png)"]
     out += ["", "## Quality", "", quality_table(results)]
     out += ["", "## Against the GEMM floor", "", gemm_table(results)]

@@ -71,9 +71,15 @@ def test_tiny_run_measures_the_core_round_trip(tiny_run):
     results = json.loads((out / "latest.json").read_text())
     trips = results["run"]["core_round_trip_ns"]
     assert len(trips) == 2
+    for case in results["cases"]:
+        if case["kind"] != "concurrent":
+            trips += case["core_round_trip_ns"]
+    assert len(trips) == 2 + 2 * (len(results["cases"]) - 1)
     if len(os.sched_getaffinity(0)) > 1:
         assert all(_finite_positive(t) for t in trips), trips
-        assert "A cache line went from one CPU" in (out / "latest.md").read_text()
+        markdown = (out / "latest.md").read_text()
+        assert "A cache line went from one CPU" in markdown
+        assert "round trip between the two CPUs before/after each case" in markdown
 
 
 def test_round_trip_needs_two_cpus(monkeypatch):
