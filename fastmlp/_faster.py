@@ -13,15 +13,20 @@ fits both.
 Both ways compute the same values bit for bit (the tests compare them), so a
 fit may change way at any kernel call without changing its model.
 :class:`FasterPath` times a few calls each way, alternating, keeps the way
-with the lower best time per unit of work, and times both again every
-``recheck_calls`` calls, as conditions change. The best, not the median: the
-first calls of a fit after the process idled run slow, the split ones most
-(the other core must wake and fill its caches); in ``make bench`` (0.15 s
-idle before each fit) the medians of four calls chose whole batches in 2 of 5
-fits of a net that ran 1.3x faster split, the best chose split in all 5. Two
-calls each way decide when every time of one way is below every time of the
-other by ``margin``: the usual case, where one way is 1.3-1.6x the other (a
-trial of the slower way costs that much more than the call it replaces).
+with the lower best time per unit of work, and times both again after
+``recheck_seconds`` of calls the chosen way, as conditions change: the round
+trip above went from 120 to 306 ns within one 3-second benchmark case. A
+re-timing costs a few milliseconds where the ways differ 1.6x (three trial
+calls of ~1-3 ms each way), under 1% of the half second between two.
+
+The best time, not the median: the first calls of a fit after the process
+idled run slow, the split ones most (the other core must wake and fill its
+caches); in ``make bench`` (0.15 s idle before each fit) the medians of four
+calls chose whole batches in 2 of 5 fits of a net that ran 1.3x faster split,
+the best chose split in all 5. Two calls each way decide when every time of
+one way is below every time of the other by ``margin``: the usual case, where
+one way is 1.3-1.6x the other (a trial of the slower way costs that much
+more than the call it replaces).
 """
 
 
@@ -39,18 +44,18 @@ class FasterPath:
         Calls timed each way at most before choosing.
     margin : float, default=1.25
         How far apart the times of two calls each way must be to choose then.
-    recheck_calls : int, default=64
-        Calls the chosen way runs before both are timed again.
+    recheck_seconds : float, default=0.5
+        Seconds of calls the chosen way before both are timed again.
     """
 
-    def __init__(self, split, choosing, trials=3, margin=1.25, recheck_calls=64):
+    def __init__(self, split, choosing, trials=3, margin=1.25, recheck_seconds=0.5):
         self.choosing = bool(choosing)
         self.trials = int(trials)
         self.margin = float(margin)
-        self.recheck_calls = int(recheck_calls)
+        self.recheck_seconds = float(recheck_seconds)
         self._split = bool(split)
         self._times = {True: [], False: []}
-        self._calls_since_choice = 0
+        self._seconds_since_choice = 0.0
 
     @property
     def deciding(self):
@@ -82,8 +87,8 @@ class FasterPath:
             self._times[split].append(seconds / max(units, 1))
             if not self.deciding:
                 self._split = min(self._times[True]) <= min(self._times[False])
-                self._calls_since_choice = 0
+                self._seconds_since_choice = 0.0
             return
-        self._calls_since_choice += 1
-        if self._calls_since_choice >= self.recheck_calls:
+        self._seconds_since_choice += seconds
+        if self._seconds_since_choice >= self.recheck_seconds:
             self._times = {True: [], False: []}

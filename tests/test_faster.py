@@ -75,13 +75,13 @@ def test_times_are_per_unit_of_work():
     assert path.split() is True
 
 
-def test_both_ways_are_timed_again_after_recheck_calls():
+def test_both_ways_are_timed_again_after_recheck_seconds():
     times = {True: lambda call: 1.0, False: lambda call: 2.0}
-    path = FasterPath(False, choosing=True, recheck_calls=5)
+    path = FasterPath(False, choosing=True, recheck_seconds=5.0)
     run(path, times)
     assert path.split() is True
     for _ in range(4):
-        path.record(path.split(), 1.0, 1)
+        path.record(path.split(), 1.0, 10)  # seconds count, not units
         assert not path.deciding
     path.record(path.split(), 1.0, 1)
     assert path.deciding

@@ -329,7 +329,7 @@ class _SwitchingPath(_faster.FasterPath):
     calls = {True: 0, False: 0}
 
     def __init__(self, split, choosing):
-        super().__init__(split, choosing, trials=2, margin=math.inf, recheck_calls=1)
+        super().__init__(split, choosing, trials=2, margin=math.inf, recheck_seconds=0)
 
     def record(self, split, seconds, units):
         type(self).calls[split] += 1
