@@ -17,7 +17,10 @@ run in parallel too. Measured on the 2-core machine (AMD EPYC, AVX2, epochs
 alternated, medians): 1.5-1.7x faster than one thread from 64 -> 100 -> 10 at
 batch 200 up to 784 -> 256 -> 128 -> 10, 1.07x on 20 -> 32 -> 1 at batch 32,
 where the two synchronisations per batch eat the gain: hence
-``SPLIT_BATCH_MACS``. :func:`thread_plan` decides.
+``SPLIT_BATCH_MACS``. :func:`thread_plan` decides whether a fit may split;
+with ``n_jobs=None`` each of its calls then goes split or whole as timing
+shows faster (``fastmlp._faster``), since what splitting gains also depends
+on how far apart the host puts the cores.
 """
 
 import os
