@@ -16,6 +16,11 @@ import threading
 import time
 
 ROUND_TRIPS = 20_000
+# Idle before measuring: OpenBLAS's and OpenMP's worker threads spin for a
+# while after their last product, and a spinning thread on either CPU would
+# be measured with the handover (wide_f64 read 400-990 ns right after the
+# contestants' two-thread products, ~100-130 ns around the small cases).
+SETTLE_S = 0.3
 
 
 @functools.cache
@@ -61,6 +66,7 @@ def round_trip_ns(repeats=5, n=ROUND_TRIPS):
         return None
     flag = np.zeros(1, np.int64)
     ping_pong(flag, 0, 0)  # compile
+    time.sleep(SETTLE_S)
     original = os.sched_getaffinity(0)
     times = []
     try:
