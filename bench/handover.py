@@ -2,9 +2,10 @@
 
 Batches split across two threads hand thousands of cache lines between the
 cores every batch (``fastmlp._faster`` explains why that decides whether
-splitting pays). On the same 2-core VM the round trip measured ~400 ns in a
-session where splitting a 64-unit net lost 1.6x, against splits 1.4x faster
-in an earlier session, so the report gives it next to the split cases.
+splitting pays). On the 2-core development VM it measured ~100 ns and ~400 ns
+by turns within one session, and a 64-unit net trained 1.35x faster split at
+the first and 1.6x slower at the second, so the report gives it next to the
+cases.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ def round_trip_ns(repeats=5, n=ROUND_TRIPS):
         return None
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
+        return None
+    import numba
+
+    if numba.config.DISABLE_JIT:  # two interpreted spinners would pass the GIL
         return None
     try:
         import numpy as np

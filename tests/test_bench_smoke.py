@@ -89,6 +89,15 @@ def test_round_trip_needs_two_cpus(monkeypatch):
     assert handover.round_trip_ns() is None
 
 
+def test_round_trip_needs_compiled_code(monkeypatch):
+    import numba
+
+    from bench import handover
+
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
+    assert handover.round_trip_ns() is None
+
+
 def test_tiny_run_has_every_case_with_finite_times(tiny_run):
     from bench.cases import CASES
     from bench.sweeps import SWEEPS
