@@ -222,6 +222,10 @@ def measure_case(case, mode, contestants, reps, gemm=True, settle=0.0, budget_s=
             entry["per_unit_s"] = entry["median_s"]
         if case.kind == "lbfgs" and n_iter:
             entry["per_iteration_s"] = entry["median_s"] / n_iter
+        # fastmlp's kernel calls of its last fit, split and whole (fastmlp._faster)
+        ways = getattr(model, "_split_whole_calls", None)
+        if ways is not None:
+            entry["split_whole_calls"] = [int(ways[0]), int(ways[1])]
     if "sklearn" in times:
         for name, seconds in times.items():
             ratios = paired_speedups(times["sklearn"], seconds)

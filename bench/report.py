@@ -461,14 +461,20 @@ def round_trip_line(results):
     cells = []
     for case in results["cases"]:
         trips = case.get("core_round_trip_ns") or [None, None]
-        if None not in trips:
-            cells.append(f"{case['name']} {trips[0]:.0f}/{trips[1]:.0f}")
+        if None in trips:
+            continue
+        cell = f"{case['name']} {trips[0]:.0f}/{trips[1]:.0f}"
+        ways = case["contestants"].get("fastmlp", {}).get("split_whole_calls")
+        if ways and ways[0]:
+            cell += f" (split {ways[0]} of {sum(ways)} calls)"
+        cells.append(cell)
     if not cells:
         return ""
     return (
         "A cache line's round trip between the two CPUs before/after each case, "
         "in ns (~100 on a good host; the longer, the less splitting batches "
-        "across threads pays): " + ", ".join(cells) + "."
+        "across threads pays), and how many of the kernel calls of fastmlp's "
+        "last fit ran split, where any did: " + ", ".join(cells) + "."
     )
 
 

@@ -56,6 +56,7 @@ class FasterPath:
         self._split = bool(split)
         self._times = {True: [], False: []}
         self._seconds_since_choice = 0.0
+        self.calls = {True: 0, False: 0}  # calls run split and whole
 
     @property
     def deciding(self):
@@ -81,6 +82,7 @@ class FasterPath:
 
     def record(self, split, seconds, units):
         """Record that a call ran ``split`` or not, for ``units`` of work."""
+        self.calls[split] += 1
         if not self.choosing:
             return
         if self.deciding:

@@ -82,6 +82,24 @@ def test_tiny_run_measures_the_core_round_trip(tiny_run):
         assert "round trip between the two CPUs before/after each case" in markdown
 
 
+def test_round_trip_line_gives_fastmlps_split_calls():
+    from bench.report import round_trip_line
+
+    def case(name, trips, ways=None):
+        entry = {} if ways is None else {"split_whole_calls": ways}
+        return {"name": name, "core_round_trip_ns": trips, "contestants": {
+            "fastmlp": entry, "sklearn": {}}}  # fmt: skip
+
+    results = {"cases": [
+        case("a", [101.2, 99.0], [15, 3]), case("b", [400.0, 390.0], [0, 20]),
+        case("c", [None, None]), case("d", [90.0, 95.0]),
+    ]}  # fmt: skip
+    assert round_trip_line(results).endswith(
+        ": a 101/99 (split 15 of 18 calls), b 400/390, d 90/95."
+    )
+    assert round_trip_line({"cases": [case("c", [None, None])]}) == ""
+
+
 def test_round_trip_needs_two_cpus(monkeypatch):
     from bench import handover
 

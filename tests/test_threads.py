@@ -401,3 +401,23 @@ def test_calls_go_the_faster_way(slow_way, monkeypatch):
     model.set_params(n_jobs=2, max_iter=2).fit(X, y)
     assert not engines[0].path.deciding
     assert engines[0].path.split() is True
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_counts_its_calls_by_way():
+    X, y = data("classification", n_samples=400, n_features=64)
+    kwargs = {"hidden_layer_sizes": (100,), "batch_size": 200, "max_iter": 6}
+    with threadpool_limits(2, user_api="blas"):
+        split, whole = fastmlp.MLPClassifier(**kwargs).fit(X, y)._split_whole_calls
+        assert split >= 2 and whole >= 2  # the trials, at least
+        assert fastmlp.MLPClassifier(**kwargs, n_jobs=2).fit(
+            X, y
+        )._split_whole_calls == (6, 0)
+    assert fastmlp.MLPClassifier(**kwargs, n_jobs=1).fit(X, y)._split_whole_calls == (
+        0,
+        6,
+    )
+    model = fastmlp.MLPClassifier((8,), solver="lbfgs", max_iter=5, n_jobs=1)
+    split, whole = model.fit(X, y)._split_whole_calls
+    assert split == 0 and whole >= model.n_iter_
