@@ -408,16 +408,15 @@ def test_calls_go_the_faster_way(slow_way, monkeypatch):
 def test_a_fit_counts_its_calls_by_way():
     X, y = data("classification", n_samples=400, n_features=64)
     kwargs = {"hidden_layer_sizes": (100,), "batch_size": 200, "max_iter": 6}
+
+    def ways(**params):
+        return fastmlp.MLPClassifier(**params).fit(X, y)._split_whole_calls
+
     with threadpool_limits(2, user_api="blas"):
-        split, whole = fastmlp.MLPClassifier(**kwargs).fit(X, y)._split_whole_calls
+        split, whole = ways(**kwargs)
         assert split >= 2 and whole >= 2  # the trials, at least
-        assert fastmlp.MLPClassifier(**kwargs, n_jobs=2).fit(
-            X, y
-        )._split_whole_calls == (6, 0)
-    assert fastmlp.MLPClassifier(**kwargs, n_jobs=1).fit(X, y)._split_whole_calls == (
-        0,
-        6,
-    )
+        assert ways(**kwargs, n_jobs=2) == (6, 0)  # an epoch a call
+    assert ways(**kwargs, n_jobs=1) == (0, 6)
     model = fastmlp.MLPClassifier((8,), solver="lbfgs", max_iter=5, n_jobs=1)
     split, whole = model.fit(X, y)._split_whole_calls
     assert split == 0 and whole >= model.n_iter_
