@@ -56,23 +56,22 @@ def round_trip_ns(repeats=5, n=ROUND_TRIPS):
     """
     if not hasattr(os, "sched_getaffinity"):
         return None
-    cpus = sorted(os.sched_getaffinity(0))
+    original = os.sched_getaffinity(0)
+    cpus = sorted(original)
     if len(cpus) < 2:
         return None
-    import numba
-
-    if numba.config.DISABLE_JIT:  # two interpreted spinners would pass the GIL
-        return None
     try:
+        import numba
         import numpy as np
 
+        if numba.config.DISABLE_JIT:  # two interpreted spinners pass the GIL
+            return None
         ping_pong = _kernel()
     except ImportError:
         return None
     flag = np.zeros(1, np.int64)
     ping_pong(flag, 0, 0)  # compile
     time.sleep(SETTLE_S)
-    original = os.sched_getaffinity(0)
     times = []
     try:
         for _ in range(repeats):

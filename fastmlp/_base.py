@@ -428,7 +428,8 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
             self.max_iter,
             self.tol,
         )
-        self._split_whole_calls = _calls_by_way(engine)
+        # private, for the benchmark's report: which way the calls went
+        self._split_whole_calls = engine.path.calls_by_way()
         self.loss_ = result.fun
         self._set_params_flat(np.array(result.x, dtype=np.float64), layout)
 
@@ -606,7 +607,8 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
                     )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-        self._split_whole_calls = _calls_by_way(engine)
+        # private, for the benchmark's report: which way the calls went
+        self._split_whole_calls = engine.path.calls_by_way()
 
         if early_stopping:
             # restore best weights; as in scikit-learn, the best weights then are
@@ -743,12 +745,3 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def _calls_by_way(engine):
-    """``(split, whole)``: the kernel calls of the last fit that ran each way.
-
-    Private, for the benchmark's report: whether splitting paid depends on
-    the machine at the time (``fastmlp._faster``).
-    """
-    return engine.path.calls[True], engine.path.calls[False]

@@ -56,7 +56,7 @@ class FasterPath:
         self._split = bool(split)
         self._times = {True: [], False: []}
         self._seconds_since_choice = 0.0
-        self.calls = {True: 0, False: 0}  # calls run split and whole
+        self._calls = {True: 0, False: 0}
 
     @property
     def deciding(self):
@@ -73,6 +73,10 @@ class FasterPath:
         apart = min(split) > self.margin * max(whole)
         return not (apart or min(whole) > self.margin * max(split))
 
+    def calls_by_way(self):
+        """``(split, whole)``: the calls recorded that ran each way."""
+        return self._calls[True], self._calls[False]
+
     def split(self):
         """Whether the next call splits its batches."""
         if not self.deciding:
@@ -82,7 +86,7 @@ class FasterPath:
 
     def record(self, split, seconds, units):
         """Record that a call ran ``split`` or not, for ``units`` of work."""
-        self.calls[split] += 1
+        self._calls[split] += 1
         if not self.choosing:
             return
         if self.deciding:

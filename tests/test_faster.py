@@ -28,7 +28,7 @@ def test_without_choosing_the_plan_holds(split):
         assert path.split() is split
         path.record(not split, 1.0, 1)  # counted, not timed
     assert not path.deciding
-    assert path.calls == {not split: 10, split: 0}
+    assert path.calls_by_way() == ((0, 10) if split else (10, 0))
 
 
 @pytest.mark.parametrize("faster", [True, False])
@@ -39,7 +39,7 @@ def test_two_calls_each_decide_when_far_apart(faster):
     ways = run(path, times, units=7)
     assert ways == [True, False, True, False]  # alternating, split first
     assert path.split() is faster
-    assert path.calls == {True: 2, False: 2}
+    assert path.calls_by_way() == (2, 2)
 
 
 def test_close_times_take_all_trials_and_the_lower_best():

@@ -324,16 +324,10 @@ def test_a_caller_with_one_cpu_leaves_its_workers_alone():
 
 
 class _SwitchingPath(_faster.FasterPath):
-    """Changes way at nearly every call, and counts the calls of each way."""
-
-    calls = {True: 0, False: 0}
+    """Changes way at nearly every call."""
 
     def __init__(self, split, choosing):
         super().__init__(split, choosing, trials=2, margin=math.inf, recheck_seconds=0)
-
-    def record(self, split, seconds, units):
-        type(self).calls[split] += 1
-        super().record(split, seconds, units)
 
 
 SWITCHING_CASES = [
@@ -354,12 +348,11 @@ def test_a_fit_that_changes_way_between_calls_equals_serial(task, params, monkey
     serial = cls(**kwargs, n_jobs=1).fit(X, y)
     monkeypatch.setattr(_engine, "FasterPath", _SwitchingPath)
     monkeypatch.setattr(_engine, "_TRIAL_WORK", 1.0)  # one batch a call
-    _SwitchingPath.calls = {True: 0, False: 0}
     seen = n_parts_used(monkeypatch)
     with threadpool_limits(2, user_api="blas"):
         chosen = cls(**kwargs).fit(X, y)
     assert seen == [2]
-    assert min(_SwitchingPath.calls.values()) >= 4, _SwitchingPath.calls
+    assert min(chosen._split_whole_calls) >= 4, chosen._split_whole_calls
     assert_same_model(chosen, serial)
 
 
