@@ -99,6 +99,7 @@ def thread_plan(
     splittable=True,
     blas_rows=None,
     min_macs=SPLIT_BATCH_MACS,
+    blas=True,
 ):
     """Choose how a fit or prediction uses threads; yields the number of parts.
 
@@ -110,9 +111,13 @@ def thread_plan(
     concurrent fit) also runs with one BLAS thread: the model is then the same
     as split, bit for bit, and concurrent fits give what fits one after the
     other give. Otherwise BLAS threads are as :func:`blas_threads_for` sets
-    them for products of ``blas_rows`` rows (default ``n_rows``).
+    them for products of ``blas_rows`` rows (default ``n_rows``). Work that
+    makes no BLAS call (``blas`` false) leaves BLAS's threads as they are.
     """
     parts = split_parts(layer_units, n_rows, n_jobs, min_macs) if splittable else 1
+    if not blas:
+        yield parts
+        return
     large = forward_macs(layer_units, n_rows) >= min_macs
     if parts > 1 or (splittable and n_jobs is None and large and _can_split()):
         with _limited(1):

@@ -139,14 +139,35 @@ def transposed_scratch_size(layer_units, itemsize):
     a batch of one row, the least work it can have).
     """
     units = [int(u) for u in layer_units]
-    # the kernel's Python function: a call of the kernel compiles its twin
-    decide = getattr(use_tiles, "py_func", use_tiles)
+    decide = _use_tiles_in_python()
     sizes = [
         fan_in * fan_out
         for fan_in, fan_out in zip(units[1:-1], units[2:], strict=True)
         if fan_out > 1 and decide(1, fan_out, fan_in, itemsize)
     ]
     return max(sizes, default=0)
+
+
+def _use_tiles_in_python():
+    # the kernel's Python function: a call of the kernel compiles its twin
+    return getattr(use_tiles, "py_func", use_tiles)
+
+
+def forward_calls_blas(layer_units, n_rows, itemsize):
+    """Whether a forward pass over blocks of ``n_rows`` rows makes a BLAS call.
+
+    As :func:`fastmlp._kernels.tiles.product_rows` decides for each layer's
+    product: products with one output column and small ones go to fastmlp's
+    own loops, which BLAS's thread count does not concern (and setting it
+    through threadpoolctl costs ~13 us a call, a fifth of a ``predict`` on a
+    few rows).
+    """
+    units = [int(u) for u in layer_units]
+    decide = _use_tiles_in_python()
+    return any(
+        fan_out > 1 and not decide(n_rows, fan_in, fan_out, itemsize)
+        for fan_in, fan_out in zip(units[:-1], units[1:], strict=True)
+    )
 
 
 def forward(X, params, layout, net, n_jobs=None):
@@ -159,7 +180,8 @@ def forward(X, params, layout, net, n_jobs=None):
     units = layout.layer_units
     block_rows = predict_block_rows(layout, params.dtype.itemsize, n_samples)
     dense = not sp.issparse(X)
-    with thread_plan(units, n_samples, n_jobs, dense, block_rows) as n_parts:
+    blas = forward_calls_blas(units, block_rows, params.dtype.itemsize)
+    with thread_plan(units, n_samples, n_jobs, dense, block_rows, blas=blas) as n_parts:
         return _forward_blocks(X, params, layout, net, block_rows, n_parts)
 
 

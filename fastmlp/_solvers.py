@@ -6,6 +6,8 @@ messages); their per-batch arithmetic lives in ``_kernels/optimizers.py`` and
 their state in flat arrays with the parameter buffer's layout.
 """
 
+import copy
+
 import numpy as np
 from sklearn.utils.optimize import _check_optimize_result
 
@@ -24,6 +26,18 @@ class BaseOptimizer:
     def after_steps(self, step):
         """Record the step count after a run of mini-batch steps."""
         self.step = step
+
+    def snapshot(self):
+        """A copy to restore after a failed fit: its state arrays copied too.
+
+        What ``copy.deepcopy`` gives for these flat attributes, in ~5 us
+        instead of ~35 (a tenth of a ``partial_fit`` on one small batch).
+        """
+        saved = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, np.ndarray):
+                setattr(saved, name, value.copy())
+        return saved
 
     def iteration_ends(self, time_step):
         """Called at the end of every epoch with the number of samples seen."""

@@ -1,0 +1,181 @@
+"""Shortcuts that cut the fixed cost of a call: the same results as the long way.
+
+``predict`` on a few rows and ``partial_fit`` on one batch are mostly fixed
+costs: the parameter views (``_current_params``), BLAS thread limits for
+products that make no BLAS call (``forward_calls_blas``), the labels of a
+later ``partial_fit`` (``_labels_of``) and the optimizer's copy kept in case
+the call fails (``snapshot``).
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from sklearn.neural_network import MLPClassifier as SkClassifier
+from sklearn.utils.multiclass import unique_labels
+
+import fastmlp
+from fastmlp import _blas, _classes
+from fastmlp._engine import forward_calls_blas
+from fastmlp._kernels.tiles import use_tiles
+from fastmlp._solvers import AdamOptimizer, SGDOptimizer
+
+RNG = np.random.default_rng(3)
+
+
+def _fitted(hidden=(8,), n_samples=60, n_features=5, **params):
+    X = RNG.normal(size=(n_samples, n_features))
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0)
+    est = fastmlp.MLPClassifier(
+        hidden_layer_sizes=hidden, max_iter=3, random_state=0, **params
+    )
+    return est.fit(X, y), X, y
+
+
+# --------------------------------------------------------------------------
+# _current_params: the views made by _set_params_flat are known at once
+# --------------------------------------------------------------------------
+def test_the_views_made_at_fit_are_the_buffer():
+    est, X, _ = _fitted()
+    layout, flat = est._current_params()
+    assert flat is est._params_flat
+    assert layout.layer_units.tolist() == [5, 8, 3]
+    # a list rebuilt of the same views is the same parameters
+    est.coefs_ = list(est.coefs_)
+    assert est._current_params()[1] is est._params_flat
+
+
+def test_a_view_replaced_or_reshaped_takes_the_long_way():
+    est, X, _ = _fitted()
+    before = est.predict_proba(X)
+    est.coefs_[1] = est.coefs_[1].copy()  # the same values in an array of its own
+    layout, flat = est._current_params()
+    assert flat is not est._params_flat
+    assert_array_equal(flat, est._params_flat)
+    est.coefs_[1][...] = 0.0  # seen, though it is no view of the buffer
+    assert not np.array_equal(est.predict_proba(X), before)
+
+    est, X, _ = _fitted()
+    est.intercepts_[0].shape = (1, 8)  # the same object, another shape
+    with pytest.raises(ValueError, match="intercepts_ of shape"):
+        est.predict(X)
+
+
+def test_a_view_of_another_buffer_takes_the_long_way():
+    est, X, _ = _fitted()
+    other = est._params_flat.copy()
+    est._params_flat = other  # views made of the old buffer: packed anew
+    layout, flat = est._current_params()
+    assert flat is not other and flat is not est.coefs_[0].base
+
+
+# --------------------------------------------------------------------------
+# forward_calls_blas: BLAS's threads are left alone when no product uses BLAS
+# --------------------------------------------------------------------------
+@pytest.fixture
+def limits(monkeypatch):
+    """The BLAS thread limits fastmlp sets, recorded."""
+    calls = []
+    original = _blas._limited
+
+    def recorded(limit):
+        calls.append(limit)
+        return original(limit)
+
+    monkeypatch.setattr(_blas, "_limited", recorded)
+    return calls
+
+
+def test_prediction_by_fastmlps_own_loops_sets_no_blas_limit(limits):
+    est, X, _ = _fitted(hidden=(8,))
+    assert not forward_calls_blas([5, 8, 3], 60, 8)
+    limits.clear()  # the fit's
+    est.predict_proba(X)
+    assert limits == []
+
+
+def test_prediction_through_blas_still_sets_the_limit(limits):
+    # 400 x 120 x 120: past the tiles' 2M multiply-adds, under BLAS's 8M
+    n_rows, width = 400, 120
+    assert forward_calls_blas([width, width, 3], n_rows, 8)
+    est, _, _ = _fitted(hidden=(width,), n_features=width, n_samples=40)
+    X = RNG.normal(size=(n_rows, width))
+    limits.clear()  # the fit's
+    est.predict_proba(X)
+    assert limits == [1]
+
+
+@pytest.mark.parametrize(
+    "units, rows",
+    [([5, 8, 3], 60), ([5, 8, 1], 4000), ([30, 1], 10), ([64, 64, 64, 5], 512)],
+)
+def test_one_output_column_and_small_products_call_no_blas(units, rows):
+    decide = getattr(use_tiles, "py_func", use_tiles)
+    expected = any(
+        b > 1 and not decide(rows, a, b, 8) for a, b in zip(units[:-1], units[1:])
+    )
+    assert forward_calls_blas(units, rows, 8) == expected
+    assert not forward_calls_blas([7, 1], rows, 8)
+
+
+# --------------------------------------------------------------------------
+# _labels_of: unique_labels for later partial_fit calls
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8, np.uint64])
+def test_labels_of_integers_are_unique_labels(dtype):
+    for y in (np.array([3, 1, 3, 0]), np.array([5]), np.array([0, 200, 7, 7])):
+        y = y.astype(dtype)
+        assert_array_equal(_classes._labels_of(y), unique_labels(y))
+
+
+def test_labels_of_anything_else_is_unique_labels_with_its_errors():
+    assert_array_equal(_classes._labels_of(["b", "a", "b"]), ["a", "b"])
+    with pytest.raises(ValueError, match="Unknown label type"):
+        _classes._labels_of(np.array([0.5, 1.5]))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8])
+def test_partial_fit_with_new_classes_fails_as_sklearn_does(dtype):
+    X = RNG.normal(size=(30, 4))
+    y = (np.arange(30) % 3).astype(dtype)
+    errors = []
+    for cls in (fastmlp.MLPClassifier, SkClassifier):
+        est = cls(hidden_layer_sizes=(5,), random_state=0)
+        est.partial_fit(X, y, classes=np.arange(3))
+        with pytest.raises(ValueError) as info:
+            est.partial_fit(X, (y + 1).astype(dtype))
+        errors.append(str(info.value))
+        warm = cls(hidden_layer_sizes=(5,), random_state=0, warm_start=True)
+        warm.fit(X, y)
+        with pytest.raises(ValueError) as info:
+            warm.fit(X, (y % 2).astype(dtype))
+        errors.append(str(info.value))
+    assert errors[:2] == errors[2:]
+
+
+# --------------------------------------------------------------------------
+# snapshot: the optimizer copy a failed call restores
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        SGDOptimizer(7, np.float64, 0.1, "invscaling", 0.9, True, 0.5),
+        AdamOptimizer(7, np.float32, 0.01, 0.9, 0.999, 1e-8),
+    ],
+)
+def test_snapshot_copies_the_state_arrays(optimizer):
+    for array in optimizer.state():
+        array[...] = RNG.normal(size=array.shape)
+    optimizer.after_steps(12)
+    saved = optimizer.snapshot()
+    assert type(saved) is type(optimizer)
+    assert vars(saved).keys() == vars(optimizer).keys()
+    for before, now in zip(saved.state(), optimizer.state()):
+        assert before is not now
+        assert_array_equal(before, now, strict=True)
+    for array in optimizer.state():
+        array += 1.0
+    optimizer.after_steps(13)
+    assert saved.step == 12
+    assert not any(
+        np.array_equal(a, b) for a, b in zip(saved.state(), optimizer.state())
+    )
