@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 from sklearn.neural_network import MLPClassifier as SkClassifier
+from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import unique_labels
 
 import fastmlp
@@ -179,3 +180,45 @@ def test_snapshot_copies_the_state_arrays(optimizer):
     assert not any(
         np.array_equal(a, b) for a, b in zip(saved.state(), optimizer.state())
     )
+
+
+# --------------------------------------------------------------------------
+# _labels_from_output: LabelBinarizer.inverse_transform of the network output
+# --------------------------------------------------------------------------
+LABELS = {
+    "binary ints": np.array([3, 7, 7, 3]),
+    "binary strings": np.array(["no", "yes", "no", "no"]),
+    "one class": np.array([5, 5, 5]),
+    "multiclass ints": np.array([0, 2, 1, 4, 2]),
+    "multiclass strings": np.array(["b", "a", "c", "a"]),
+    "multilabel": np.array([[1, 0, 1], [0, 0, 1], [1, 1, 0]]),
+}
+
+
+def _outputs(n_columns, dtype):
+    output = RNG.random(size=(9, n_columns)).astype(dtype)
+    output[0] = 0.5  # a tie, and the threshold itself
+    output[1, 0] = np.nan
+    return output[:, 0] if n_columns == 1 else output
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", LABELS)
+def test_labels_from_output_are_inverse_transforms(name, dtype):
+    binarizer = LabelBinarizer().fit(LABELS[name])
+    n_columns = 1 if binarizer.y_type_ != "multiclass" else len(binarizer.classes_)
+    if binarizer.y_type_ == "multilabel-indicator":
+        n_columns = len(binarizer.classes_)
+    output = _outputs(n_columns, dtype)
+    fast = _classes._labels_from_output(binarizer, output)
+    assert_array_equal(fast, binarizer.inverse_transform(output), strict=True)
+
+
+def test_labels_from_output_leave_other_binarizers_to_sklearn():
+    binarizer = LabelBinarizer(neg_label=0, pos_label=3).fit([0, 1, 1])
+    output = np.array([0.2, 0.7, 1.6])  # its threshold is 1.5
+    labels = _classes._labels_from_output(binarizer, output)
+    assert_array_equal(labels, binarizer.inverse_transform(output), strict=True)
+    assert_array_equal(labels, [0, 0, 1])
+    with pytest.raises(ValueError, match="output_type='binary'"):
+        _classes._labels_from_output(LabelBinarizer().fit([0, 1]), np.ones((3, 3)))
