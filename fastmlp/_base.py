@@ -17,13 +17,13 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.neural_network import _multilayer_perceptron as _sklearn_mlp
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
 from ._blas import SPLIT_GRADIENT_MACS, thread_plan
 from ._checked_params import CheckedOnce
+from ._early_stopping import validation_split
 from ._engine import Engine, forward, make_net, validation_loss
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
@@ -502,31 +502,14 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
             # don't stratify in multilabel classification
             should_stratify = is_classifier(self) and self.n_outputs_ == 1
             stratify = y if should_stratify else None
-            if sample_weight is None:
-                X_train, X_val, y_train, y_val = train_test_split(
-                    X,
-                    y,
-                    random_state=self._random_state,
-                    test_size=self.validation_fraction,
-                    stratify=stratify,
-                )
-                sample_weight_train = sample_weight_val = None
-            else:
-                (
-                    X_train,
-                    X_val,
-                    y_train,
-                    y_val,
-                    sample_weight_train,
-                    sample_weight_val,
-                ) = train_test_split(
-                    X,
-                    y,
-                    sample_weight,
-                    random_state=self._random_state,
-                    test_size=self.validation_fraction,
-                    stratify=stratify,
-                )
+            arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+            X_train, X_val, y_train, y_val, *weights = validation_split(
+                *arrays,
+                random_state=self._random_state,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+            )
+            sample_weight_train, sample_weight_val = weights or (None, None)
             if X_val.shape[0] < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' "

@@ -5,7 +5,7 @@ import scipy.sparse as sp
 from sklearn import get_config
 from sklearn import neural_network as _sklearn_nn
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.metrics import accuracy_score, r2_score
+from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._array_api import indexing_dtype
 from sklearn.utils._param_validation import StrOptions
@@ -24,6 +24,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import BaseMultilayerPerceptron
+from ._early_stopping import accuracy
 from ._plain_input import plain_fit_data
 
 # The dtypes X is trained in (others are converted to the first)
@@ -311,7 +312,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
-    _score_function = staticmethod(accuracy_score)
+    _score_function = staticmethod(accuracy)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = plain_fit_data(
