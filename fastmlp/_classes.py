@@ -5,7 +5,6 @@ import scipy.sparse as sp
 from sklearn import get_config
 from sklearn import neural_network as _sklearn_nn
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
-from sklearn.metrics import r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._array_api import indexing_dtype
 from sklearn.utils._param_validation import StrOptions
@@ -24,7 +23,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import BaseMultilayerPerceptron
-from ._early_stopping import accuracy
+from ._early_stopping import accuracy, r2
 from ._plain_input import plain_fit_data
 
 # The dtypes X is trained in (others are converted to the first)
@@ -581,7 +580,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         "loss": _sklearn_nn.MLPRegressor._parameter_constraints["loss"],
     }
 
-    _score_function = staticmethod(r2_score)
+    _score_function = staticmethod(r2)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron model.

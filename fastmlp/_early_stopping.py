@@ -4,14 +4,15 @@ With ``early_stopping=True`` a small network's epoch costs fastmlp ~0.5 ms,
 while scikit-learn's helpers cost more than that (2-core machine, small_adam
 bench case, 10 epochs, measured): the stratified split turns each row of the
 binarized ``y`` into a string (~5 ms a fit) and ``accuracy_score`` classifies
-both label arrays again every epoch (~0.3 ms). The functions here give the
+both label arrays again every epoch (~0.3 ms), as ``r2_score`` checks its
+arrays (~0.1 ms). The functions here give the
 same split and the same scores for the inputs early stopping hands them, and
 hand anything else to scikit-learn.
 """
 
 import numpy as np
 from sklearn import get_config
-from sklearn.metrics import accuracy_score
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 
 
@@ -82,3 +83,42 @@ def accuracy(y_true, y_pred, sample_weight=None):
     ):
         return float(np.mean((y_true == y_pred).astype(np.float64)))
     return accuracy_score(y_true, y_pred, sample_weight=sample_weight)
+
+
+def r2(y_true, y_pred, sample_weight=None):
+    """``r2_score(y_true, y_pred, sample_weight=sample_weight)``.
+
+    For unweighted float targets and predictions of one dtype, at least two
+    rows and as many columns (a regressor's validation targets, which ``fit``
+    has checked are finite, and its finite predictions), ``r2_score``'s own
+    operations in its order (``uniform_average`` over outputs, 1.0 for
+    perfect predictions, 0.0 for constant targets); anything else goes to
+    ``r2_score``: 19 us a call where ``r2_score`` takes 175 (500 rows, measured).
+    """
+    if not (
+        sample_weight is None
+        and type(y_true) is np.ndarray
+        and type(y_pred) is np.ndarray
+        and y_true.dtype == y_pred.dtype
+        and y_true.dtype in (np.float32, np.float64)
+        and y_true.ndim in (1, 2)
+        and y_pred.ndim in (1, 2)
+        and y_true.shape[0] == y_pred.shape[0] >= 2
+        and not get_config()["array_api_dispatch"]
+    ):
+        return r2_score(y_true, y_pred, sample_weight=sample_weight)
+    y_true = y_true.reshape(-1, 1) if y_true.ndim == 1 else y_true
+    y_pred = y_pred.reshape(-1, 1) if y_pred.ndim == 1 else y_pred
+    if y_true.shape[1] != y_pred.shape[1]:
+        return r2_score(y_true, y_pred, sample_weight=sample_weight)
+    weight = 1.0
+    numerator = np.sum(weight * (y_true - y_pred) ** 2, axis=0)
+    mean = np.asarray(np.average(y_true, axis=0, weights=None))
+    denominator = np.sum(weight * (y_true - mean) ** 2, axis=0)
+    nonzero_numerator = numerator != 0
+    nonzero_denominator = denominator != 0
+    scores = np.ones([y_true.shape[1]], dtype=numerator.dtype)
+    valid = nonzero_denominator & nonzero_numerator
+    scores[valid] = 1 - (numerator[valid] / denominator[valid])
+    scores[nonzero_numerator & ~nonzero_denominator] = 0.0
+    return float(np.asarray(np.average(scores, axis=None, weights=None)))

@@ -1,12 +1,18 @@
-"""Early stopping's split key and accuracy (``fastmlp._early_stopping``) vs sklearn."""
+"""Early stopping's split and scores (``fastmlp._early_stopping``) against sklearn's."""
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
-from sklearn.metrics import accuracy_score
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 
-from fastmlp._early_stopping import accuracy, stratification_of, validation_split
+from fastmlp._early_stopping import (
+    accuracy,
+    r2,
+    stratification_of,
+    validation_split,
+)
 
 RNG = np.random.default_rng(11)
 
@@ -106,3 +112,46 @@ def test_accuracy_leaves_the_rest_to_accuracy_score():
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         accuracy(y, y[:3])
     assert accuracy(y, y.astype(np.int32)) == 1.0  # another dtype: sklearn's
+
+
+def _targets(shape, dtype):
+    return RNG.normal(size=shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(40,), (40, 1), (40, 3), (2,)])
+def test_r2_is_r2_score(shape, dtype):
+    y_true = _targets(shape, dtype)
+    cases = [
+        _targets(shape, dtype),  # poor
+        y_true + _targets(shape, dtype) * dtype(0.1),  # good
+        y_true.copy(),  # perfect: 1.0
+    ]
+    constant = np.full(shape, 0.5, dtype=dtype)
+    pairs = [(y_true, y_pred) for y_pred in cases] + [
+        (constant, y_true),  # constant targets: 0.0
+        (constant, constant.copy()),  # constant and perfect: 1.0
+    ]
+    if len(shape) == 2 and shape[1] == 3:
+        mixed = y_true.copy()
+        mixed[:, 1] = 2.0  # one constant column among others
+        pairs.append((mixed, y_true))
+    if len(shape) == 2 and shape[1] == 1:
+        pairs.append((y_true, y_true.reshape(-1) + dtype(0.2)))  # 2-D and 1-D
+    for a, b in pairs:
+        got = r2(a, b)
+        assert type(got) is float
+        assert got == r2_score(a, b) or (np.isnan(got) and np.isnan(r2_score(a, b)))
+
+
+def test_r2_leaves_the_rest_to_r2_score():
+    y = _targets((10,), np.float64)
+    weights = RNG.random(10)
+    assert r2(y, y[::-1], weights) == r2_score(y, y[::-1], sample_weight=weights)
+    with pytest.warns(UndefinedMetricWarning):
+        assert np.isnan(r2(y[:1], y[:1]))
+    with pytest.raises(ValueError, match="different number of output"):
+        r2(np.zeros((5, 2)), np.zeros((5, 3)))
+    ints = np.arange(10)
+    assert r2(ints, ints[::-1]) == r2_score(ints, ints[::-1])
+    assert r2(y, y.astype(np.float32)) == r2_score(y, y.astype(np.float32))
