@@ -149,6 +149,19 @@ CASES = (
         _sizes(1, 4, 10, 20),
     ),
     Case(
+        "early_stopping_adam",
+        "small_adam with early_stopping=True: 10% held out, scored every epoch",
+        "fit",
+        _classification(SMALL_N, 20, 2),
+        {
+            "hidden_layer_sizes": (32,),
+            "batch_size": 32,
+            **ADAM,
+            "early_stopping": True,
+        },
+        _sizes(1, 4, 10, 20),
+    ),
+    Case(
         "digits",
         "digits: 64 -> 100 -> 10, batch 200, adam",
         "fit",

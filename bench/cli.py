@@ -153,6 +153,9 @@ def _case_line(index, total, result, seconds):
         if "skipped" in entry:
             parts.append(f"{name} skipped (too slow)")
             continue
+        if "declined" in entry:
+            parts.append(f"{name} n/a")
+            continue
         if result["kind"] == "concurrent":
             parts.append(
                 f"{name} x{entry.get('speedup', float('nan')):.2f} in 2 threads"
@@ -230,6 +233,8 @@ def run_case(case, args, contestants):
         from bench.subproc import fresh_process_measurements
 
         data = case.data(args.mode)
+        params = case.estimator_params(args.mode)
+        able = [c for c in contestants if c.declines(params) is None]
         X_pred = None
         if case.kind == "predict":
             X_pred = predict_rows(
@@ -238,10 +243,10 @@ def run_case(case, args, contestants):
         try:
             result["fresh"] = fresh_process_measurements(
                 data.task,
-                case.estimator_params(args.mode),
+                params,
                 data.X_train,
                 data.y_train,
-                contestants,
+                able,
                 args.threads,
                 X_pred=X_pred,
                 measure_compile=mode.wants_compile(case.name),

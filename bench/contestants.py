@@ -32,12 +32,16 @@ class Contestant:
         ``make(task, params) -> estimator``.
     note : str
         Anything a reader must know (e.g. a faked contestant).
+    declines : callable
+        ``declines(params) -> str or None``: why it cannot run these
+        hyperparameters (a feature it does not implement), else None.
     """
 
     name: str
     version: str
     make: Callable
     note: str = ""
+    declines: Callable = lambda params: None
 
 
 def fastmlp_is_faked():
@@ -119,7 +123,9 @@ def get_contestant(name):
         version = torch_version()
         if version is None:
             return None
-        return Contestant("torch", version, _make_torch)
+        from bench.torch_mlp import unsupported
+
+        return Contestant("torch", version, _make_torch, declines=unsupported)
     raise ValueError(f"unknown contestant {name!r}")
 
 

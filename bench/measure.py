@@ -167,6 +167,10 @@ def measure_case(case, mode, contestants, reps, gemm=True, settle=0.0, budget_s=
     calls, models = {}, {}
     for contestant in contestants:
         entry = entries.setdefault(contestant.name, {})
+        reason = contestant.declines(params)
+        if reason is not None:
+            entry["declined"] = reason
+            continue
         fit = _fitter(contestant, data.task, params, X, y)
         try:
             if case.kind == "predict":

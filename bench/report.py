@@ -104,6 +104,8 @@ def _cell_time(entry, reps):
         return "FAILED"
     if "skipped" in entry:
         return "skipped (slow)"
+    if "declined" in entry:
+        return "n/a"
     text = fmt_seconds(entry.get("per_unit_s"))
     rounds = entry.get("rounds")
     if rounds is not None and rounds < reps:
@@ -545,7 +547,8 @@ def render(results):
         "Time per epoch for stochastic solvers, per fit for L-BFGS, per call for "
         "predict_proba; `(!)` marks a contestant that did not run the forced epoch "
         "count, `(k r)` one that was timed in only k rounds because its time "
-        "budget for the case ran out; FAILED and skipped cells are explained under "
+        "budget for the case ran out, `n/a` one that does not implement the "
+        "case's hyperparameters; FAILED, skipped and n/a cells are explained under "
         "Failures and skips.",
     ]
     trips = round_trip_line(results)
@@ -579,7 +582,7 @@ def _failures(results):
     lines = []
     for case in results["cases"]:
         for name, entry in case["contestants"].items():
-            for key in ("error", "quality_error", "warning", "skipped"):
+            for key in ("error", "quality_error", "warning", "skipped", "declined"):
                 if entry.get(key):
                     lines.append(f"- `{case['name']}` {name} ({key}): `{entry[key]}`")
         for name, entry in case.get("fresh", {}).items():

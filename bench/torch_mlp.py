@@ -49,6 +49,25 @@ _SUPPORTED = {
 }
 
 
+def unsupported(params):
+    """Why ``TorchMLP`` cannot run ``params`` (None when it can).
+
+    Parameters
+    ----------
+    params : dict
+        sklearn hyperparameters.
+
+    Returns
+    -------
+    str or None
+    """
+    for key, allowed in _SUPPORTED.items():
+        value = params.get(key, allowed[0])
+        if value not in allowed:
+            return f"this contestant does not implement {key}={value!r}"
+    return None
+
+
 class TorchMLP:
     """sklearn-compatible subset (fit, predict, predict_proba, score) on torch.
 
@@ -64,9 +83,9 @@ class TorchMLP:
     """
 
     def __init__(self, task, **params):
-        for key, allowed in _SUPPORTED.items():
-            if params.get(key, allowed[0]) not in allowed:
-                raise ValueError(f"TorchMLP supports {key} in {allowed} only")
+        reason = unsupported(params)
+        if reason is not None:
+            raise ValueError(f"TorchMLP: {reason}")
         self.task = task
         self.hidden_layer_sizes = tuple(params.get("hidden_layer_sizes", (100,)))
         self.activation = params.get("activation", "relu")

@@ -205,3 +205,33 @@ def test_torch_contestant_trains_the_model_sklearn_trains(task, params):
     if task != "regression":
         expected = reference.predict_proba(data.X_test)
         assert model.predict_proba(data.X_test).shape == expected.shape
+
+
+def test_a_contestant_that_declines_a_case_is_reported_not_timed():
+    from bench.cases import CASES
+    from bench.contestants import Contestant, get_contestant
+    from bench.measure import measure_case
+    from bench.report import _failures, summary_table
+
+    case = next(c for c in CASES if c.name == "early_stopping_adam")
+    sklearn = get_contestant("sklearn")
+    declining = Contestant(
+        "torch", "0", sklearn.make, declines=lambda params: "not implemented here"
+    )
+    result = measure_case(case, "tiny", [sklearn, declining], 1, settle=0.0)
+    assert result["contestants"]["torch"] == {"declined": "not implemented here"}
+    assert _finite_positive(result["contestants"]["sklearn"]["per_unit_s"])
+    results = {"cases": [result], "contestant_names": ["sklearn", "torch"]}
+    row = next(line for line in summary_table(results).splitlines() if "early" in line)
+    assert "| n/a |" in row
+    assert _failures(results) == [
+        "- `early_stopping_adam` torch (declined): `not implemented here`"
+    ]
+
+
+def test_torch_declines_what_it_does_not_implement():
+    from bench.torch_mlp import unsupported
+
+    assert unsupported({"early_stopping": False, "learning_rate": "constant"}) is None
+    assert "early_stopping=True" in unsupported({"early_stopping": True})
+    assert "learning_rate='adaptive'" in unsupported({"learning_rate": "adaptive"})
