@@ -382,11 +382,12 @@ def main(argv=None):
     sweep_names = [
         s for s in sweeps_mod.SWEEPS if args.filter is None or args.filter in s
     ]
-    if not selected and not sweep_names:
+    small_calls = args.filter is None or args.filter in "small_calls"
+    if not selected and not sweep_names and not small_calls:
         say(f"no case or sweep name contains {args.filter!r}")
         return 1
     results = {"contestant_names": names, "cases": [], "sweeps": [], "problems": []}
-    total = len(selected) + len(sweep_names)
+    total = len(selected) + len(sweep_names) + int(small_calls)
     for index, case in enumerate(selected, start=1):
         t0 = time.perf_counter()
         try:
@@ -417,6 +418,20 @@ def main(argv=None):
             continue
         results["sweeps"].append(sweep)
         say(f"[{offset}/{total}] {name} ({time.perf_counter() - t0:.1f} s)")
+    if small_calls:
+        from bench.calls import measure_calls
+
+        t0 = time.perf_counter()
+        try:
+            results["small_calls"] = measure_calls(
+                contestants, args.mode, progress=lambda msg: say("    " + msg)
+            )
+            say(f"[{total}/{total}] small_calls ({time.perf_counter() - t0:.1f} s)")
+        except Exception as exc:
+            from bench.measure import error_text
+
+            results["problems"].append(f"small_calls: {error_text(exc)}")
+            say(f"[{total}/{total}] small_calls FAILED: {error_text(exc)}")
 
     from bench import envinfo, plots, report
 
@@ -454,4 +469,5 @@ def main(argv=None):
         f"wrote {os.path.join(args.out, 'latest.md')}, latest.json and "
         f"{len(results['plots'])} PNGs in {results['run']['seconds']:.0f} s"
     )
-    return 0 if results["cases"] or results["sweeps"] else 1
+    measured = results["cases"] or results["sweeps"] or results.get("small_calls")
+    return 0 if measured else 1

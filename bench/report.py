@@ -388,6 +388,40 @@ def sweep_tables(results):
     return "\n\n".join(parts)
 
 
+def small_calls_table(results):
+    """Per-call medians of ``bench.calls``, or None when not measured.
+
+    Parameters
+    ----------
+    results : dict
+
+    Returns
+    -------
+    str or None
+    """
+    measured = results.get("small_calls")
+    if not measured or not measured["calls"]:
+        return None
+    names = list(measured["calls"][0]["median_s"])
+    header = ["call"] + names + [f"{n} vs sklearn" for n in names if n != "sklearn"]
+    rows = []
+    for call in measured["calls"]:
+        row = [call["name"]] + [fmt_seconds(call["median_s"][n]) for n in names]
+        row += [
+            _fmt(call["speedup_vs_sklearn"].get(n), ".2f", "x")
+            for n in names
+            if n != "sklearn"
+        ]
+        rows.append(row)
+    note = (
+        f"\n\nEach call timed on its own, back to back, after 30 of warm-up: "
+        f"medians of {measured['rounds']} alternated rounds of "
+        f"{measured['calls_per_round']} calls (`bench/calls.py`). Fits include "
+        "making the estimator."
+    )
+    return _table(header, rows) + note
+
+
 def environment_block(env):
     """The environment as a bullet list plus the thread pools.
 
@@ -570,6 +604,9 @@ def render(results):
     sweeps = sweep_tables(results)
     if sweeps:
         out += ["", "## Sweeps", "", sweeps]
+    calls = small_calls_table(results)
+    if calls:
+        out += ["", "## Small calls", "", calls]
     failures = _failures(results)
     if failures:
         out += ["", "## Failures and skips", ""] + failures

@@ -142,6 +142,13 @@ def test_tiny_run_has_every_case_with_finite_times(tiny_run):
         for point in sweep["points"]:
             for name, entry in point["contestants"].items():
                 assert _finite_positive(entry["s_per_epoch"]), (sweep["name"], name)
+    calls = results["small_calls"]["calls"]
+    assert len(calls) == 7
+    for call in calls:
+        assert set(call["median_s"]) == {"fastmlp", "sklearn"}
+        assert all(_finite_positive(t) for t in call["median_s"].values()), call
+        assert _finite_positive(call["speedup_vs_sklearn"]["fastmlp"])
+    assert "## Small calls" in (out / "latest.md").read_text()
 
 
 def test_fresh_process_measurements_report_compile_latency_memory(monkeypatch):
