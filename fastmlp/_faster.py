@@ -27,6 +27,17 @@ the best chose split in all 5. Two calls each way decide when every time of
 one way is below every time of the other by ``margin``: the usual case, where
 one way is 1.3-1.6x the other (a trial of the slower way costs that much
 more than the call it replaces).
+
+Conditions can also turn for a moment: for ~0.1 s after a multi-threaded
+BLAS call in the user's process (a NumPy product, a PCA), OpenBLAS's idle
+threads spin on the cores (yielding, up to 2^28 cycles), and split calls
+that share their second core with one stall now and then: 1-9 ms instead of
+0.5 (digits, 64 -> 100 -> 10, batch 200, measured), while whole calls run as
+ever. A 200-epoch fit started then ran 1.8x slower, split all the way, and
+re-timing at each stall did not help (between stalls a split trial is fast).
+So a call the chosen way slower than ``tripwire`` times that way's best
+trial (per unit of work) sends the calls of the next ``probation_seconds``
+the other way, then both are timed again.
 """
 
 
@@ -46,16 +57,34 @@ class FasterPath:
         How far apart the times of two calls each way must be to choose then.
     recheck_seconds : float, default=0.5
         Seconds of calls the chosen way before both are timed again.
+    tripwire : float, default=2.0
+        A call the chosen way slower than this many times the way's best
+        trial (per unit of work) turns the calls the other way.
+    probation_seconds : float, default=0.1
+        Seconds of calls the other way after a tripped call, before both are
+        timed again.
     """
 
-    def __init__(self, split, choosing, trials=3, margin=1.25, recheck_seconds=0.5):
+    def __init__(
+        self,
+        split,
+        choosing,
+        trials=3,
+        margin=1.25,
+        recheck_seconds=0.5,
+        tripwire=2.0,
+        probation_seconds=0.1,
+    ):
         self.choosing = bool(choosing)
         self.trials = int(trials)
         self.margin = float(margin)
         self.recheck_seconds = float(recheck_seconds)
+        self.tripwire = float(tripwire)
+        self.probation_seconds = float(probation_seconds)
         self._split = bool(split)
         self._times = {True: [], False: []}
         self._seconds_since_choice = 0.0
+        self._probation = False  # calls go the other way after a tripped one
         self._calls = {True: 0, False: 0}
 
     @property
@@ -96,5 +125,13 @@ class FasterPath:
                 self._seconds_since_choice = 0.0
             return
         self._seconds_since_choice += seconds
+        if not self._probation:
+            best = min(self._times[split])
+            if 0.0 < best and seconds / max(units, 1) > self.tripwire * best:
+                self._split = not split
+                self._probation = True
+                wait = self.recheck_seconds - self.probation_seconds
+                self._seconds_since_choice = wait
         if self._seconds_since_choice >= self.recheck_seconds:
             self._times = {True: [], False: []}
+            self._probation = False

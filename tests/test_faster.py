@@ -96,3 +96,30 @@ def test_infinite_or_zero_times_still_decide():
     path = FasterPath(True, choosing=True)
     run(path, {True: lambda call: 0.0, False: lambda call: math.inf})
     assert path.split() is True
+
+
+@pytest.mark.parametrize("chosen", [True, False])
+def test_a_much_slower_call_the_chosen_way_turns_calls_the_other_way(chosen):
+    times = {chosen: lambda call: 1.0, not chosen: lambda call: 2.0}
+    path = FasterPath(True, choosing=True, recheck_seconds=50.0, probation_seconds=3)
+    run(path, times, units=10)
+    assert path.split() is chosen
+    path.record(chosen, 19.0, 10)  # 1.9x its best trial: noise, kept
+    path.record(chosen, 1.0, 1)  # a short call: per unit, 1x
+    assert not path.deciding and path.split() is chosen
+    path.record(chosen, 21.0, 10)  # 2.1x: a stall
+    assert not path.deciding and path.split() is not chosen
+    # the other way for probation_seconds of calls, however slow they are
+    path.record(not chosen, 2.5, 0.1)
+    assert not path.deciding and path.split() is not chosen
+    path.record(not chosen, 0.6, 1)
+    assert path.deciding  # then both are timed again
+    run(path, times, units=10)
+    assert path.split() is chosen
+
+
+def test_a_zero_best_trial_sets_no_tripwire():
+    path = FasterPath(True, choosing=True, recheck_seconds=1e9)
+    run(path, {True: lambda call: 0.0, False: lambda call: 1.0})
+    path.record(True, 5.0, 1)
+    assert not path.deciding and path.split() is True
