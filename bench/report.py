@@ -77,9 +77,10 @@ def fmt_seconds(seconds):
         or not math.isfinite(seconds)
     ):
         return "-"
-    if abs(seconds) < 1e-3:
+    # thresholds just below each unit: 0.9996 s rounds to "1 s", not "1e+03 ms"
+    if abs(seconds) < 0.9995e-3:
         return f"{seconds * 1e6:.3g} us"
-    if abs(seconds) < 1:
+    if abs(seconds) < 0.9995:
         return f"{seconds * 1e3:.3g} ms"
     return f"{seconds:.3g} s"
 

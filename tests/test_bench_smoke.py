@@ -242,3 +242,22 @@ def test_torch_declines_what_it_does_not_implement():
     assert unsupported({"early_stopping": False, "learning_rate": "constant"}) is None
     assert "early_stopping=True" in unsupported({"early_stopping": True})
     assert "learning_rate='adaptive'" in unsupported({"learning_rate": "adaptive"})
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0.9996, "1 s"),
+        (0.9994, "999 ms"),
+        (0.0009996, "1 ms"),
+        (0.0009994, "999 us"),
+        (1.234e-5, "12.3 us"),
+        (12.345, "12.3 s"),
+        (None, "-"),
+        (float("nan"), "-"),
+    ],
+)
+def test_seconds_are_written_in_the_unit_they_round_to(seconds, text):
+    from bench.report import fmt_seconds
+
+    assert fmt_seconds(seconds) == text
