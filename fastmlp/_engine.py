@@ -289,7 +289,17 @@ class Engine:
         self.has_weight, self.sample_weight = kernel_weights(sample_weight, self.dtype)
         self.max_rows = int(max_rows)
         self.n_parts = int(n_parts)
-        self.path = FasterPath(self.n_parts > 1, choose_split and self.n_parts > 1)
+        # a decision holds for the next fits of the same shape (_faster)
+        key = (
+            tuple(int(u) for u in layout.layer_units),
+            self.max_rows,
+            self.dtype.str,
+            self.n_parts,
+            net[3:6],
+        )
+        self.path = FasterPath(
+            self.n_parts > 1, choose_split and self.n_parts > 1, key=key
+        )
         self.work = make_work(
             layout,
             self.max_rows,

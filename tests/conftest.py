@@ -2,7 +2,7 @@ import warnings
 
 import pytest
 
-from fastmlp import _apart
+from fastmlp import _apart, _faster
 
 
 def pytest_configure(config):
@@ -20,6 +20,19 @@ def _extra_activations_as_in_a_new_process():
     """
     yield
     _apart.clear_table()
+
+
+@pytest.fixture(autouse=True)
+def _no_split_decisions_remembered():
+    """Each test's fits time their split and whole calls, as in a new process.
+
+    A decision is remembered for the next fits of the same shape
+    (``fastmlp._faster``); tests that count trial calls or slow one way down
+    must not start from another test's.
+    """
+    _faster._decisions.clear()
+    yield
+    _faster._decisions.clear()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import math
 
 import pytest
 
+from fastmlp import _faster
 from fastmlp._faster import FasterPath
 
 
@@ -123,3 +124,58 @@ def test_a_zero_best_trial_sets_no_tripwire():
     run(path, {True: lambda call: 0.0, False: lambda call: 1.0})
     path.record(True, 5.0, 1)
     assert not path.deciding and path.split() is True
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """``time.monotonic`` as ``_faster`` sees it, set by the test."""
+    now = [100.0]
+    monkeypatch.setattr(_faster.time, "monotonic", lambda: now[0])
+    return now
+
+
+@pytest.mark.parametrize("faster", [True, False])
+def test_a_decision_holds_for_the_next_paths_of_its_key(faster, clock):
+    times = {faster: lambda call: 1.0, not faster: lambda call: 2.0}
+    first = FasterPath(not faster, choosing=True, key="net")
+    assert run(first, times) == [True, False, True, False]
+    clock[0] += 1.9
+    again = FasterPath(not faster, choosing=True, key="net")
+    assert not again.deciding and again.split() is faster  # no trial calls
+    other = FasterPath(not faster, choosing=True, key="other net")
+    assert other.deciding
+    unkeyed = FasterPath(not faster, choosing=True)
+    assert unkeyed.deciding
+    obeyed = FasterPath(not faster, choosing=False, key="net")
+    assert obeyed.split() is (not faster)  # an explicit n_jobs
+    clock[0] += 0.2  # 2.1 s after the decision: timed again
+    assert FasterPath(not faster, choosing=True, key="net").deciding
+
+
+def test_a_remembered_decision_sets_no_tripwire_on_its_first_call(clock):
+    run(
+        FasterPath(False, choosing=True, key="net"),
+        {True: lambda c: 1.0, False: lambda c: 2.0},
+    )
+    path = FasterPath(False, choosing=True, key="net", recheck_seconds=1e9)
+    assert path.split() is True
+    path.record(True, 5.0, 1)  # the first call after idling: cold, kept
+    assert path.split() is True
+    path.record(True, 5.0, 1)  # the second: a stall
+    assert path.split() is False
+
+
+def test_a_new_decision_replaces_the_remembered_one(clock):
+    run(
+        FasterPath(False, choosing=True, key="net"),
+        {True: lambda c: 1.0, False: lambda c: 2.0},
+    )
+    path = FasterPath(False, choosing=True, key="net", recheck_seconds=4.0)
+    path.record(True, 1.5, 1)
+    path.record(True, 1.5, 1)
+    assert not path.deciding
+    path.record(True, 1.5, 1)  # past recheck_seconds: both timed again
+    assert path.deciding
+    run(path, {True: lambda c: 3.0, False: lambda c: 2.0})
+    assert path.split() is False
+    assert FasterPath(True, choosing=True, key="net").split() is False

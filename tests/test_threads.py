@@ -326,7 +326,7 @@ def test_a_caller_with_one_cpu_leaves_its_workers_alone():
 class _SwitchingPath(_faster.FasterPath):
     """Changes way at nearly every call."""
 
-    def __init__(self, split, choosing):
+    def __init__(self, split, choosing, key=None):
         super().__init__(split, choosing, trials=2, margin=math.inf, recheck_seconds=0)
 
 
