@@ -45,10 +45,11 @@ shape (a benchmark's rounds, cross-validation folds, a grid search) start with
 it instead of trial calls, which cost ~2-4% of a 15-epoch fit of a 64-unit
 net (measured, regression case, 0.15 s idle before each fit: 1.90 ms an
 epoch timing each fit, 1.86 remembering, 1.86 always split). Such a fit's
-first call runs cold after idling, so it sets no tripwire. A remembered
-decision may outlive the conditions it was made in (a host that moves the
-cores apart makes split calls 1.6x slower, under the tripwire) for at most
-``memory_seconds``: then the next fit times both ways again.
+first call runs cold after idling, so it sets no tripwire; its second is
+held to ``margin`` instead: slower than that against the remembered best, the
+conditions the decision was made in are gone (a host that moved the cores
+apart makes split calls 1.6x slower, under the tripwire), and both ways are
+timed again.
 """
 
 import time
@@ -111,7 +112,10 @@ class FasterPath:
         self._calls = {True: 0, False: 0}
         self._key = key if self.choosing else None
         recent = _decisions.get(self._key)
-        if recent is not None and time.monotonic() - recent[2] < memory_seconds:
+        self._remembered = (
+            recent is not None and time.monotonic() - recent[2] < memory_seconds
+        )
+        if self._remembered:
             self._split = recent[0]
             self._times = {way: list(times) for way, times in recent[1].items()}
 
@@ -159,11 +163,16 @@ class FasterPath:
         armed, self._armed = self._armed, True
         if armed and not self._probation:
             best = min(self._times[split])
-            if 0.0 < best and seconds / max(units, 1) > self.tripwire * best:
+            per_unit = seconds / max(units, 1)
+            if 0.0 < best and per_unit > self.tripwire * best:
                 self._split = not split
                 self._probation = True
                 wait = self.recheck_seconds - self.probation_seconds
                 self._seconds_since_choice = wait
+            elif self._remembered and 0.0 < best and per_unit > self.margin * best:
+                # the remembered decision's conditions are gone: time again
+                self._seconds_since_choice = self.recheck_seconds
+            self._remembered = False
         if self._seconds_since_choice >= self.recheck_seconds:
             self._times = {True: [], False: []}
             self._probation = False

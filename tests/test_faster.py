@@ -171,11 +171,28 @@ def test_a_new_decision_replaces_the_remembered_one(clock):
         {True: lambda c: 1.0, False: lambda c: 2.0},
     )
     path = FasterPath(False, choosing=True, key="net", recheck_seconds=4.0)
-    path.record(True, 1.5, 1)
-    path.record(True, 1.5, 1)
+    for _ in range(3):
+        path.record(True, 1.2, 1)
     assert not path.deciding
-    path.record(True, 1.5, 1)  # past recheck_seconds: both timed again
+    path.record(True, 1.2, 1)  # past recheck_seconds: both timed again
     assert path.deciding
     run(path, {True: lambda c: 3.0, False: lambda c: 2.0})
     assert path.split() is False
     assert FasterPath(True, choosing=True, key="net").split() is False
+
+
+def test_a_remembered_decision_is_timed_again_when_its_conditions_are_gone(clock):
+    times = {True: lambda c: 1.0, False: lambda c: 1.5}
+    run(FasterPath(False, choosing=True, key="net"), times)
+    held = FasterPath(False, choosing=True, key="net", recheck_seconds=1e9)
+    held.record(True, 3.0, 1)  # cold
+    held.record(True, 1.2, 1)  # within margin of the remembered 1.0
+    assert not held.deciding and held.split() is True
+    held.record(True, 1.3, 1)  # later calls: only the tripwire
+    assert not held.deciding
+    moved = FasterPath(False, choosing=True, key="net", recheck_seconds=1e9)
+    moved.record(True, 3.0, 1)
+    moved.record(True, 1.6, 1)  # 1.6x: the cores moved apart
+    assert moved.deciding
+    run(moved, {True: lambda c: 1.6, False: lambda c: 1.2})
+    assert moved.split() is False
