@@ -35,9 +35,13 @@ that share their second core with one stall now and then: 1-9 ms instead of
 0.5 (digits, 64 -> 100 -> 10, batch 200, measured), while whole calls run as
 ever. A 200-epoch fit started then ran 1.8x slower, split all the way, and
 re-timing at each stall did not help (between stalls a split trial is fast).
-So a call the chosen way slower than ``tripwire`` times that way's best
-trial (per unit of work) sends the calls of the next ``probation_seconds``
-the other way, then both are timed again.
+So a split call slower than ``tripwire`` times split's best trial (per
+unit of work) sends the calls of the next ``probation_seconds`` whole, then
+both are timed again. Whole calls are not watched: when other processes
+keep both cores busy, whole calls slow down too, and a split call waits for
+a descheduled partner at every barrier (regression case under two CPU-bound
+processes: whole 6-7 ms an epoch, split ~600; watching whole calls too sent
+fits split for 0.1 s at a time and made them ~300 ms an epoch, measured).
 
 A decision is remembered for ``memory_seconds`` under the caller's ``key``
 (the net's shape, batch rows, dtype, thread count): the next fits of the same
@@ -45,11 +49,11 @@ shape (a benchmark's rounds, cross-validation folds, a grid search) start with
 it instead of trial calls, which cost ~2-4% of a 15-epoch fit of a 64-unit
 net (measured, regression case, 0.15 s idle before each fit: 1.90 ms an
 epoch timing each fit, 1.86 remembering, 1.86 always split). Such a fit's
-first call runs cold after idling, so it sets no tripwire; its second is
-held to ``margin`` instead: slower than that against the remembered best, the
-conditions the decision was made in are gone (a host that moved the cores
-apart makes split calls 1.6x slower, under the tripwire), and both ways are
-timed again.
+first call runs cold after idling, so it sets no tripwire; its second, if
+split, is held to ``margin`` instead: slower than that against the
+remembered best, the conditions the decision was made in are gone (a host
+that moved the cores apart makes split calls 1.6x slower, under the
+tripwire), and both ways are timed again.
 """
 
 import time
@@ -75,11 +79,11 @@ class FasterPath:
     recheck_seconds : float, default=0.5
         Seconds of calls the chosen way before both are timed again.
     tripwire : float, default=2.0
-        A call the chosen way slower than this many times the way's best
-        trial (per unit of work) turns the calls the other way.
+        A split call slower than this many times split's best trial (per
+        unit of work) turns the calls whole.
     probation_seconds : float, default=0.1
-        Seconds of calls the other way after a tripped call, before both are
-        timed again.
+        Seconds of whole calls after a tripped one, before both are timed
+        again.
     key : hashable, optional
         Under which key decisions are remembered and looked up (None: not).
     memory_seconds : float, default=2.0
@@ -161,7 +165,9 @@ class FasterPath:
             return
         self._seconds_since_choice += seconds
         armed, self._armed = self._armed, True
-        if armed and not self._probation:
+        # Only split calls are watched: a slow whole call means other work
+        # on the cores, where split calls, which need both, do far worse
+        if armed and split and not self._probation:
             best = min(self._times[split])
             per_unit = seconds / max(units, 1)
             if 0.0 < best and per_unit > self.tripwire * best:

@@ -99,24 +99,34 @@ def test_infinite_or_zero_times_still_decide():
     assert path.split() is True
 
 
-@pytest.mark.parametrize("chosen", [True, False])
-def test_a_much_slower_call_the_chosen_way_turns_calls_the_other_way(chosen):
-    times = {chosen: lambda call: 1.0, not chosen: lambda call: 2.0}
+def test_a_much_slower_split_call_turns_calls_whole():
+    times = {True: lambda call: 1.0, False: lambda call: 2.0}
     path = FasterPath(True, choosing=True, recheck_seconds=50.0, probation_seconds=3)
     run(path, times, units=10)
-    assert path.split() is chosen
-    path.record(chosen, 19.0, 10)  # 1.9x its best trial: noise, kept
-    path.record(chosen, 1.0, 1)  # a short call: per unit, 1x
-    assert not path.deciding and path.split() is chosen
-    path.record(chosen, 21.0, 10)  # 2.1x: a stall
-    assert not path.deciding and path.split() is not chosen
-    # the other way for probation_seconds of calls, however slow they are
-    path.record(not chosen, 2.5, 0.1)
-    assert not path.deciding and path.split() is not chosen
-    path.record(not chosen, 0.6, 1)
+    assert path.split() is True
+    path.record(True, 19.0, 10)  # 1.9x its best trial: noise, kept
+    path.record(True, 1.0, 1)  # a short call: per unit, 1x
+    assert not path.deciding and path.split() is True
+    path.record(True, 21.0, 10)  # 2.1x: a stall
+    assert not path.deciding and path.split() is False
+    # whole for probation_seconds of calls, however slow they are
+    path.record(False, 2.5, 0.1)
+    assert not path.deciding and path.split() is False
+    path.record(False, 0.6, 1)
     assert path.deciding  # then both are timed again
     run(path, times, units=10)
-    assert path.split() is chosen
+    assert path.split() is True
+
+
+def test_slow_whole_calls_stay_whole():
+    # other processes on the cores slow whole calls; split ones would be far worse
+    times = {True: lambda call: 2.0, False: lambda call: 1.0}
+    path = FasterPath(True, choosing=True, recheck_seconds=1e9)
+    run(path, times)
+    assert path.split() is False
+    for seconds in (1.0, 5.0, 50.0):
+        path.record(False, seconds, 1)
+        assert not path.deciding and path.split() is False
 
 
 def test_a_zero_best_trial_sets_no_tripwire():
@@ -179,6 +189,18 @@ def test_a_new_decision_replaces_the_remembered_one(clock):
     run(path, {True: lambda c: 3.0, False: lambda c: 2.0})
     assert path.split() is False
     assert FasterPath(True, choosing=True, key="net").split() is False
+
+
+def test_a_remembered_whole_decision_is_not_held_to_the_margin(clock):
+    run(
+        FasterPath(True, choosing=True, key="net"),
+        {True: lambda c: 2.0, False: lambda c: 1.0},
+    )
+    held = FasterPath(True, choosing=True, key="net", recheck_seconds=1e9)
+    assert held.split() is False
+    held.record(False, 3.0, 1)
+    held.record(False, 1.6, 1)
+    assert not held.deciding and held.split() is False
 
 
 def test_a_remembered_decision_is_timed_again_when_its_conditions_are_gone(clock):
