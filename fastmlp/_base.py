@@ -8,10 +8,11 @@ scikit-learn does per mini-batch (forward, loss, backward, optimizer step) runs
 in compiled kernels, a whole epoch per call (``_engine.py``).
 """
 
+import functools
 import warnings
 from abc import ABC, abstractmethod
-from contextlib import contextmanager
 from numbers import Integral, Real
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -120,33 +121,49 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
     # ------------------------------------------------------------------
     # Parameters: one flat buffer, coefs_ and intercepts_ are views of it
     # ------------------------------------------------------------------
-    def _layout_from_coefs(self):
-        coefs = self.coefs_
-        return ParameterLayout([c.shape[0] for c in coefs] + [coefs[-1].shape[1]])
-
     def _current_params(self):
         """The flat parameters as ``coefs_``/``intercepts_`` hold them now.
 
-        ``coefs_[i]`` written in place is seen through the views; arrays put in
-        their place by the user (or by unpickling) are packed into a new buffer.
-        The views :meth:`_set_params_flat` made, still in place and unreshaped,
-        are known without a new layout and a look at their addresses (~20 us
-        of a ``predict`` on a few rows).
+        Returns ``(layout, flat)``; see :meth:`_model_snapshot`.
         """
-        made = getattr(self, "_params_views", None)
-        if made is not None:
-            flat = self._params_flat
+        model = self._model_snapshot()
+        return model.layout, model.params
+
+    def _model_snapshot(self):
+        """The fitted model as one consistent whole: a :class:`FittedModel`.
+
+        ``coefs_[i]`` written in place is seen through the views; arrays put in
+        their place by the user (or by unpickling) are packed into a new buffer,
+        their shapes checked. The views :meth:`_set_params_flat` made, still in
+        place and unreshaped, are known without a new layout and a look at
+        their addresses (~20 us of a ``predict`` on a few rows).
+
+        Another thread's fit publishes its whole fitted state in one step, with
+        ``_params_views`` written last (:meth:`_publish`): the attributes are
+        read between two reads of it, and read again if it changed, so they
+        all belong to one fit.
+        """
+        for _ in range(_SNAPSHOT_TRIES):
+            made = getattr(self, "_params_views", None)
+            flat = getattr(self, "_params_flat", None)
+            coefs = self.coefs_
+            intercepts = self.intercepts_
+            out_activation = self.out_activation_
+            binarizer = getattr(self, "_label_binarizer", None)
+            if getattr(self, "_params_views", None) is made:
+                break
+        if made is not None and made[1] is flat:
             owner = flat if flat.base is None else flat.base
-            if _still_in_place(made[1], self.coefs_, owner) and _still_in_place(
-                made[2], self.intercepts_, owner
+            if _still_in_place(made[2], coefs, owner) and _still_in_place(
+                made[3], intercepts, owner
             ):
-                return made[0], flat
-        layout = self._layout_from_coefs()
-        flat = getattr(self, "_params_flat", None)
-        if layout.are_views_of(flat, self.coefs_, self.intercepts_):
-            return layout, flat
-        dtype = np.result_type(*self.coefs_, *self.intercepts_)
-        return layout, layout.pack(self.coefs_, self.intercepts_, dtype)
+                return FittedModel(made[0], flat, out_activation, binarizer)
+        coefs, intercepts = list(coefs), list(intercepts)
+        layout = ParameterLayout.of_coefs(coefs)
+        if not layout.are_views_of(flat, coefs, intercepts):
+            dtype = np.result_type(*coefs, *intercepts)
+            flat = layout.pack(coefs, intercepts, dtype)
+        return FittedModel(layout, flat, out_activation, binarizer)
 
     def _set_params_flat(self, flat, layout):
         """Make ``flat`` the parameter buffer and rebind the public views."""
@@ -154,19 +171,25 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
         self.coefs_, self.intercepts_ = layout.views(flat)
         self._params_views = (
             layout,
+            flat,
             [(view, view.shape, view.dtype) for view in self.coefs_],
             [(view, view.shape, view.dtype) for view in self.intercepts_],
         )
 
-    def _net(self, layout, training=False):
-        """The kernels' ``net`` tuple; dropout acts only in ``training`` nets."""
+    def _net(self, layout, training=False, out_activation=None):
+        """The kernels' ``net`` tuple; dropout acts only in ``training`` nets.
+
+        ``out_activation`` defaults to ``out_activation_``.
+        """
+        if out_activation is None:
+            out_activation = self.out_activation_
         loss = self.loss
-        if loss == "log_loss" and self.out_activation_ == "logistic":
+        if loss == "log_loss" and out_activation == "logistic":
             loss = "binary_log_loss"
         return make_net(
             layout,
             ACTIVATION_CODES[self.activation],
-            ACTIVATION_CODES[self.out_activation_],
+            ACTIVATION_CODES[out_activation],
             LOSS_CODES[loss],
             self.alpha,
             self.dropout if training else 0.0,
@@ -189,8 +212,14 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
     # ------------------------------------------------------------------
     # Prediction
     # ------------------------------------------------------------------
-    def _forward_pass_fast(self, X, check_input=True):
-        """Output-layer values for ``X`` (validated unless ``check_input`` is false)."""
+    def _forward_pass_fast(self, X, check_input=True, model=None):
+        """Output-layer values for ``X`` (validated unless ``check_input`` is false).
+
+        ``model`` is a :meth:`_model_snapshot` (taken here if not given): the
+        output is that model's, whatever other threads fit meanwhile.
+        """
+        if model is None:
+            model = self._model_snapshot()
         if check_input:
             plain = plain_predict_data(self, X)
             X = (
@@ -198,9 +227,15 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
                 if plain is not None
                 else validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
             )
-        return self._forward_with(X, *self._current_params())
+        return self._forward_with(X, model.layout, model.params, model.out_activation)
 
-    def _forward_with(self, X, layout, params):
+    def _predict(self, X, check_input=True):
+        """Private predict method with optional input validation."""
+        model = self._model_snapshot()
+        output = self._forward_pass_fast(X, check_input=check_input, model=model)
+        return self._output_to_prediction(output, model.label_binarizer)
+
+    def _forward_with(self, X, layout, params, out_activation=None):
         """Output-layer values for validated ``X`` through parameters ``params``."""
         # NumPy's promotion, as scikit-learn's products give: a float32 model
         # keeps float32 for bool and small integer X
@@ -211,7 +246,8 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
             params = params.astype(dtype)
         if X.dtype != dtype:
             X = X.astype(dtype)
-        return forward(X, params, layout, self._net(layout), self.n_jobs)
+        net = self._net(layout, out_activation=out_activation)
+        return forward(X, params, layout, net, self.n_jobs, type(self).__name__)
 
     # ------------------------------------------------------------------
     # Fitting
@@ -275,36 +311,74 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
     def _check_y_for_loss(self, y):
         """Hook for target checks that depend on the loss (see MLPRegressor)."""
 
-    @contextmanager
-    def _rollback_on_error(self):
-        """Leave the estimator as it was if the block raises.
-
-        scikit-learn can leave a half-made model behind (initial weights of a
-        fit whose validation split then failed, NaN weights after divergence);
-        here a failed call restores every attribute, the curves' contents, the
-        weights' values and the optimizer's state.
-        """
-        saved = {
-            name: list(value) if isinstance(value, list) else value
-            for name, value in self.__dict__.items()
-        }
-        flat = getattr(self, "_params_flat", None)
-        saved_params = None if flat is None else flat.copy()
-        if "_optimizer" in saved:  # its moments change in place
-            saved["_optimizer"] = self._optimizer.snapshot()
-        try:
-            yield
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            if saved_params is not None:
-                flat[...] = saved_params
-            raise
-
     def _fit(self, X, y, sample_weight=None, incremental=False, validation=None):
-        """Fit, or leave the estimator as it was if fitting raises."""
-        with self._rollback_on_error():
-            return self._fit_unguarded(X, y, sample_weight, incremental, validation)
+        """Fit (or update, if ``incremental``) through :meth:`_transaction`."""
+
+        def fit(est):
+            est._fit_unguarded(X, y, sample_weight, incremental, validation)
+
+        return self._transaction(fit, incremental)
+
+    def _transaction(self, work, incremental):
+        """``work(copy)`` on a private copy of this estimator, then publish it.
+
+        A fit never changes the estimator while it runs: it works on a copy
+        whose fitted state (parameter buffer, optimizer, curves) is its own,
+        and when it succeeds its fitted attributes replace this estimator's in
+        one step (:meth:`_publish`). So a failed call leaves the estimator as
+        it was (scikit-learn can leave a half-made model behind: initial
+        weights of a fit whose validation split failed, NaN weights after
+        divergence), and calls racing on one estimator from several threads
+        each work on one consistent model: the last to finish wins whole, and
+        a prediction meanwhile uses the old model or the new one.
+        """
+        shadow = self._private_copy(incremental)
+        work(shadow)
+        self._publish(shadow)
+        return self
+
+    def _private_copy(self, incremental):
+        """A copy of this estimator for a fit to change (see :meth:`_transaction`).
+
+        Shares every attribute a fit replaces rather than changes; lists are
+        copied, and the optimizer when an update goes on from it. The
+        parameter buffer a warm fit continues from is copied when the fit
+        takes it (:meth:`_fit_unguarded`).
+        """
+        state = self.__dict__.copy()  # one step: no publication half seen
+        shadow = object.__new__(type(self))
+        shadow.__dict__.update(
+            (name, list(value) if isinstance(value, list) else value)
+            for name, value in state.items()
+        )
+        optimizer = state.get("_optimizer")
+        if incremental and optimizer is not None:  # its moments change in place
+            shadow._optimizer = optimizer.snapshot()
+        return shadow
+
+    def _publish(self, shadow):
+        """Make ``shadow``'s fitted attributes this estimator's, in one step.
+
+        One ``dict.update`` (atomic under the GIL: no Python code runs during
+        it), then the attributes the fit removed are removed.
+        ``_params_views`` goes last, as :meth:`_model_snapshot` expects.
+        Hyperparameters are not fitted state: ``set_params`` calls made
+        meanwhile stay.
+        """
+        names = _param_names_of(type(self))
+        state = shadow.__dict__
+        fitted = {
+            name: value
+            for name, value in state.items()
+            if name not in names and name != "_params_views"
+        }
+        if "_params_views" in state:
+            fitted["_params_views"] = state["_params_views"]
+        removed = [name for name in list(self.__dict__) if name not in state]
+        self.__dict__.update(fitted)
+        for name in removed:
+            if name not in names:
+                self.__dict__.pop(name, None)
 
     def _fit_unguarded(self, X, y, sample_weight, incremental, validation):
         hidden_layer_sizes = self.hidden_layer_sizes
@@ -347,7 +421,7 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
 
         if first_pass:
             self._initialize(y, layer_units, X.dtype)
-            layout = self._layout_from_coefs()
+            layout = self._params_views[0]
         else:
             layout, flat = self._current_params()
             if layout.layer_units.tolist() != layer_units:
@@ -356,6 +430,8 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
                     f"{layout.layer_units.tolist()} units, this call needs "
                     f"{layer_units}. Fit again with warm_start=False."
                 )
+            if flat is getattr(self, "_params_flat", None):
+                flat = flat.copy()  # the published model stays as it is
             self._set_params_flat(flat, layout)
 
         if validation is not None:
@@ -428,8 +504,11 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
         return self._score_prediction(y_val, y_pred, sample_weight_val), loss
 
     def _fit_lbfgs(self, X, y, sample_weight, layout, n_parts=1):
-        # L-BFGS works in float64 whatever X's dtype, as scikit-learn's does
-        # (scipy hands it float64 parameters).
+        # As scikit-learn with scipy >= 1.15: L-BFGS-B's own arithmetic is
+        # float64, but each loss and gradient is computed in the parameters'
+        # dtype (scipy hands the objective its x0's dtype), so a float32 model
+        # sees float32 losses and gradients; its final weights are float64.
+        dtype = self._params_flat.dtype
         params = self._params_flat.astype(np.float64)
         engine = Engine(
             X,
@@ -437,14 +516,14 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
             sample_weight,
             layout,
             self._net(layout),
-            np.float64,
+            dtype,
             X.shape[0],
             n_parts,
             choose_split=self.n_jobs is None,
         )
 
         result, self.n_iter_ = minimize_lbfgs(
-            engine.loss_grad,
+            _objective_in(dtype, engine.loss_grad, layout.size),
             params,
             self.max_fun,
             self.max_iter,
@@ -452,7 +531,7 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
         )
         # private, for the benchmark's report: which way the calls went
         self._split_whole_calls = engine.path.calls_by_way()
-        self.loss_ = result.fun
+        self.loss_ = result.fun if dtype == np.float64 else dtype.type(result.fun)
         self._set_params_flat(np.array(result.x, dtype=np.float64), layout)
 
     def _make_optimizer(self, n_params, dtype):
@@ -750,6 +829,45 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
+
+
+_SNAPSHOT_TRIES = 8
+
+
+def _objective_in(dtype, loss_grad, n_params):
+    """``loss_grad`` of float64 parameters, computed in ``dtype``.
+
+    float64 is ``loss_grad`` itself. Otherwise each point is rounded to
+    ``dtype``, and the loss to ``dtype`` too, as scipy's L-BFGS-B does for
+    an objective whose starting point is float32; the gradient is returned
+    in float64, the driver's dtype.
+    """
+    if dtype == np.float64:
+        return loss_grad
+    point = np.empty(n_params, dtype=dtype)
+    gradient = np.empty(n_params, dtype=np.float64)
+
+    def objective(params):
+        point[...] = params
+        loss, grad = loss_grad(point)
+        gradient[...] = grad
+        return float(dtype.type(loss)), gradient
+
+    return objective
+
+
+class FittedModel(NamedTuple):
+    """What a prediction needs of a fitted estimator, from one fit."""
+
+    layout: ParameterLayout
+    params: np.ndarray
+    out_activation: str
+    label_binarizer: object  # None for a regressor
+
+
+@functools.cache
+def _param_names_of(cls):
+    return frozenset(cls._get_param_names())
 
 
 def _still_in_place(made, arrays, owner):

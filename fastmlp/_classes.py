@@ -398,10 +398,12 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             Y_val = Y_val.toarray()
         return y_val, Y_val.astype(bool)
 
-    def _output_to_prediction(self, output):
-        if self.n_outputs_ == 1:
+    def _output_to_prediction(self, output, binarizer=None):
+        if output.shape[1] == 1:
             output = output.ravel()
-        return _labels_from_output(self._label_binarizer, output)
+        if binarizer is None:
+            binarizer = self._label_binarizer
+        return _labels_from_output(binarizer, output)
 
     def predict(self, X):
         """Predict using the multi-layer perceptron classifier.
@@ -418,12 +420,6 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         """
         check_is_fitted(self)
         return self._predict(X)
-
-    def _predict(self, X, check_input=True):
-        """Private predict method with optional input validation."""
-        return self._output_to_prediction(
-            self._forward_pass_fast(X, check_input=check_input)
-        )
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -454,15 +450,17 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         self : object
             Trained MLP model.
         """
-        with self._rollback_on_error():
-            if _check_partial_fit_first_call(self, classes):
-                self._label_binarizer = LabelBinarizer()
-                if type_of_target(y).startswith("multilabel"):
-                    self._label_binarizer.fit(y)
-                else:
-                    self._label_binarizer.fit(classes)
 
-            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        def update(est):
+            if _check_partial_fit_first_call(est, classes):
+                est._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    est._label_binarizer.fit(y)
+                else:
+                    est._label_binarizer.fit(classes)
+            est._fit_unguarded(X, y, sample_weight, True, None)
+
+        return self._transaction(update, incremental=True)
 
     def predict_log_proba(self, X):
         """Return the log of probability estimates.
@@ -499,7 +497,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         check_is_fitted(self)
         y_pred = self._forward_pass_fast(X)
 
-        if self.n_outputs_ == 1:
+        if y_pred.shape[1] == 1:
             y_pred = y_pred.ravel()
 
         if y_pred.ndim == 1:
@@ -598,13 +596,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         check_is_fitted(self)
         return self._predict(X)
 
-    def _predict(self, X, check_input=True):
-        """Private predict method with optional input validation."""
-        return self._output_to_prediction(
-            self._forward_pass_fast(X, check_input=check_input)
-        )
-
-    def _output_to_prediction(self, output):
+    def _output_to_prediction(self, output, binarizer=None):
         if output.shape[1] == 1:
             return output.ravel()
         return output

@@ -11,6 +11,14 @@ import scipy.sparse as sp
 
 from ._apart import prepare as prepare_extra_activations
 from ._blas import forward_macs, thread_plan
+from ._entry_checks import (
+    check_array,
+    check_output,
+    check_params,
+    check_rows_input,
+    check_state,
+    check_work,
+)
 from ._faster import FasterPath
 from ._kernels import threaded
 from ._kernels.epoch import run_epoch_dense, run_epoch_sparse
@@ -149,7 +157,11 @@ def transposed_scratch_size(layer_units, itemsize):
 
 
 def _use_tiles_in_python():
-    # the kernel's Python function: a call of the kernel compiles its twin
+    # the kernel's Python function (a call of the kernel compiles its twin),
+    # once the limits it reads are settled (measured on a machine's first run)
+    from ._calibration import tile_choice
+
+    tile_choice()
     return getattr(use_tiles, "py_func", use_tiles)
 
 
@@ -170,13 +182,22 @@ def forward_calls_blas(layer_units, n_rows, itemsize):
     )
 
 
-def forward(X, params, layout, net, n_jobs=None):
+def forward(X, params, layout, net, n_jobs=None, estimator_name="The network"):
     """Output-layer values for every row of ``X`` (dense or sparse).
 
     ``X`` must already have ``params``' dtype; ``n_jobs`` as in
-    :func:`fastmlp._blas.thread_plan`.
+    :func:`fastmlp._blas.thread_plan`. ``X`` with other than the first
+    layer's number of features raises scikit-learn's ``ValueError``, naming
+    ``estimator_name``.
     """
-    n_samples = X.shape[0]
+    n_samples, n_features = X.shape
+    expected = int(layout.layer_units[0])
+    if n_features != expected:
+        raise ValueError(
+            f"X has {n_features} features, but {estimator_name} is expecting "
+            f"{expected} features as input."
+        )
+    check_params(params, layout)
     units = layout.layer_units
     block_rows = predict_block_rows(layout, params.dtype.itemsize, n_samples)
     dense = not sp.issparse(X)
@@ -189,6 +210,7 @@ def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
     n_samples = X.shape[0]
     out = np.empty((n_samples, int(layout.layer_units[-1])), dtype=params.dtype)
     data = as_kernel_input(X, params.dtype)
+    check_rows_input(data, layout, params.dtype, n_samples)
     if n_parts > 1:
         predict_in_threads(data, params, layout, net, out, n_parts)
         return out
@@ -209,6 +231,10 @@ def validation_loss(output, Y, sample_weight, params, layout, net):
     """
     Y = np.ascontiguousarray(np.asarray(Y).reshape(output.shape), dtype=output.dtype)
     has_weight, weights = kernel_weights(sample_weight, output.dtype)
+    check_output(output, Y.shape[0], layout, output.dtype)
+    check_params(params, layout, output.dtype)
+    if has_weight and weights.shape != (output.shape[0],):
+        raise ValueError(f"{weights.shape[0]} sample weights for {Y.shape[0]} rows")
     loss = loss_value(Y, output, weights, has_weight, net[5])
     weight_sum = float(weights.sum()) if has_weight else float(output.shape[0])
     return float(loss + 0.5 * net[6] * squared_coef_sum(params, net) / weight_sum)
@@ -313,6 +339,20 @@ class Engine:
         self.grads = np.zeros(layout.size, dtype=self.dtype)
         n_features = int(layout.layer_units[0])
         n_outputs = int(layout.layer_units[-1])
+        check_rows_input(self.x, layout, self.dtype, self.n_samples)
+        if self.y.shape != (self.n_samples, n_outputs):
+            raise ValueError(
+                f"targets of shape {self.y.shape} for {self.n_samples} rows and "
+                f"{n_outputs} outputs"
+            )
+        if self.has_weight and self.sample_weight.shape != (self.n_samples,):
+            raise ValueError(
+                f"{self.sample_weight.shape[0]} sample weights for "
+                f"{self.n_samples} rows"
+            )
+        if self.max_rows < 1:
+            raise ValueError(f"batches of {self.max_rows} rows")
+        # the buffers below are this engine's own: checked once
         self.buffers = (
             np.empty(0 if self.sparse else self.max_rows * n_features, self.dtype),
             np.empty(self.max_rows * n_outputs, self.dtype),
@@ -323,6 +363,8 @@ class Engine:
                 np.empty(self.max_rows, np.float64),
                 np.zeros(1, np.float64),
             )
+        check_array(self.grads, "the gradient", layout.size, self.dtype)
+        check_work(self.work, layout, self.max_rows, self.dtype)
 
     def batches_per_call(self, batch_size):
         """How many batches one kernel call runs (see ``_WORK_PER_CALL``).
@@ -368,6 +410,13 @@ class Engine:
         order = np.ascontiguousarray(order, dtype=np.int64)
         settings = optimizer.settings()
         state = optimizer.state()
+        self.check_params(params)
+        check_state(state, self.layout.size, self.dtype)
+        if order.shape != (self.n_samples,) or not 1 <= batch_size <= self.max_rows:
+            raise ValueError(
+                f"an order of {order.shape} rows in batches of {batch_size}, for "
+                f"{self.n_samples} rows in batches of at most {self.max_rows}"
+            )
         accumulated = 0.0
         first = 0
         while first < n_batches:
@@ -414,8 +463,15 @@ class Engine:
             self.y = np.ascontiguousarray(self.y, dtype=self.dtype)
         return self.y
 
+    def check_params(self, params):
+        """``params`` fits this fit's layout and dtype (its own buffers do)."""
+        check_params(params, self.layout, self.dtype)
+
     def loss_grad(self, params):
         """Loss and gradient over all rows (one batch), for L-BFGS."""
+        if self.max_rows < self.n_samples:
+            raise ValueError("L-BFGS's one batch needs room for every row")
+        self.check_params(params)
         y = self.float_targets()
         split = self.path.split()
         started = time.perf_counter()

@@ -51,10 +51,6 @@ def _check_fitted(estimator):
     check_is_fitted(estimator, attributes=["coefs_", "intercepts_"])
 
 
-def _layout_of(coefs):
-    return ParameterLayout([c.shape[0] for c in coefs] + [coefs[-1].shape[1]])
-
-
 def _split(flat, layout):
     """``coefs + intercepts`` as a list of new arrays (scikit-learn's layout)."""
     coefs, intercepts = layout.views(flat)
@@ -336,7 +332,7 @@ def from_sklearn(estimator):
     _copy_fitted_attributes(estimator, converted)
 
     coefs, intercepts = list(estimator.coefs_), list(estimator.intercepts_)
-    layout = _layout_of(coefs)
+    layout = ParameterLayout.of_coefs(coefs)
     dtype = np.result_type(*coefs, *intercepts)
     converted._set_params_flat(layout.pack(coefs, intercepts, dtype), layout)
 

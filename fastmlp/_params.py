@@ -32,6 +32,11 @@ class ParameterLayout:
         self.n_coefs = n_coefs
         self.size = n_coefs + int(fan_out.sum())
 
+    @classmethod
+    def of_coefs(cls, coefs):
+        """The layout whose coefficient matrices have ``coefs``' shapes."""
+        return cls([c.shape[0] for c in coefs] + [coefs[-1].shape[1]])
+
     @property
     def n_layers(self):
         return len(self.layer_units)

@@ -44,11 +44,9 @@ class _Worker:
 
     def _loop(self):
         while True:
-            job, done = self.jobs.get()
+            job, done, part = self.jobs.get()
             job()
-            with _idle_lock:  # idle again before the caller hears it is done
-                _idle.append(self)
-            done.put(None)
+            done.put(part)  # the caller makes it idle again (in_threads)
 
 
 def _current_cpu_function():
@@ -113,7 +111,11 @@ def in_threads(function, n_parts, on_error=None):
 
     The first error of any part is raised here once every part has stopped;
     ``on_error()`` is called as soon as a part fails, to release parts that
-    wait for it.
+    wait for it. An exception raised in the calling thread anywhere in the
+    hand-over (a KeyboardInterrupt before part 0 starts, say) also calls
+    ``on_error()`` and waits for every part handed out, so no worker is left
+    waiting for a part that never runs; every worker taken is idle again
+    when this returns or raises.
     """
     results = [None] * n_parts
     errors = []
@@ -127,13 +129,52 @@ def in_threads(function, n_parts, on_error=None):
             errors.append(error)
 
     done = queue.SimpleQueue()
-    workers = _take_workers(n_parts - 1)
-    _keep_off_caller(workers)
-    for part, worker in enumerate(workers, start=1):
-        worker.jobs.put((lambda part=part: run(part), done))
-    run(0)
-    for _ in workers:
-        done.get()
+    workers = []
+    handed = 0  # parts 1..handed were, or were being, handed to workers
+    finished = False
+    try:
+        workers = _take_workers(n_parts - 1)
+        _keep_off_caller(workers)
+        for part, worker in enumerate(workers, start=1):
+            handed = part
+            worker.jobs.put((lambda part=part: run(part), done, part))
+        run(0)
+        finished = True
+    finally:
+        if not finished:
+            if on_error is not None:
+                on_error()
+            if handed:
+                # the last part may not have been put: a job that only
+                # reports it (after the part, if that was put) ends the wait
+                workers[handed - 1].jobs.put((_nothing, done, handed))
+        _wait_for(done, handed)
+        with _idle_lock:
+            _idle.extend(workers)
     if errors:
         raise errors[0]
     return results[0]
+
+
+def _nothing():
+    pass
+
+
+def _wait_for(done, handed):
+    """Hear parts ``1..handed`` finish, even through exceptions raised meanwhile.
+
+    A KeyboardInterrupt while waiting would leave parts running on buffers
+    their caller is about to reuse or free: the wait goes on, and the first
+    such exception is raised once every part has finished. A part may be
+    heard twice (see :func:`in_threads`); the first time counts.
+    """
+    interrupted = None
+    waiting = set(range(1, handed + 1))
+    while waiting:
+        try:
+            waiting.discard(done.get())
+        except BaseException as error:  # noqa: PERF203
+            if interrupted is None:
+                interrupted = error
+    if interrupted is not None:
+        raise interrupted

@@ -95,7 +95,7 @@ def _assert_same_optimizer(fast, skl, rtol=1e-6):
     assert hasattr(fast, "_optimizer") == hasattr(skl, "_optimizer")
     if not hasattr(skl, "_optimizer"):
         return
-    layout = fast._layout_from_coefs()
+    layout = fast._current_params()[0]
     fast_arrays, fast_scalars = _fastmlp_state(fast._optimizer, layout)
     skl_arrays, skl_scalars = _sklearn_state(skl._optimizer)
     assert_allclose(fast_arrays, skl_arrays, rtol=rtol, atol=1e-12)
@@ -178,7 +178,7 @@ def test_from_sklearn_then_both_continue(target, solver):
     fast = fastmlp.from_sklearn(skl)
     assert type(fast) is fast_class
     _assert_exact_copy(fast, skl, X)
-    layout = fast._layout_from_coefs()
+    layout = fast._current_params()[0]
     assert layout.are_views_of(fast._params_flat, fast.coefs_, fast.intercepts_)
 
     _continue(fast, X, y, solver)
@@ -261,7 +261,7 @@ def test_best_weights_copies_without_early_stopping():
     fast = _fit(fastmlp.MLPRegressor, X, y, **_params("adam"))
     skl = to_sklearn(fast)
     assert skl._best_coefs is not skl.coefs_
-    layout = fast._layout_from_coefs()
+    layout = fast._current_params()[0]
     best_coefs, best_intercepts = layout.views(fast._best_params)
     for a, b in zip(
         best_coefs + best_intercepts, skl._best_coefs + skl._best_intercepts
