@@ -6,6 +6,7 @@ Usage::
     make bench-quick                # python -m bench --quick (< 2 min)
     .venv/bin/python -m bench --full --reps 7 --threads 2
     .venv/bin/python -m bench --filter wide --no-subprocess
+    .venv/bin/python -m bench --filter matrix   # the configuration matrix alone
 
 Results go to ``bench/results/``: ``latest.md`` (tables), ``latest.json`` (all
 numbers) and PNG plots. PyTorch is an optional contestant, measured only when
@@ -19,7 +20,9 @@ and :mod:`bench.torch_mlp` (who competes), :mod:`bench.timing` and
 :mod:`bench.measure` (timing in this process), :mod:`bench.gemm` (the GEMM
 floor), :mod:`bench.subproc` and :mod:`bench.worker` (fresh-process compile,
 latency and memory), :mod:`bench.concurrency` (two fits in two threads),
-:mod:`bench.sweeps`, :mod:`bench.threads`, :mod:`bench.envinfo`,
+:mod:`bench.sweeps`, :mod:`bench.matrix` (the configuration matrix:
+activations x solvers x dtypes x depth x target x dense/CSR, see
+``docs/design/bench_matrix.md``), :mod:`bench.threads`, :mod:`bench.envinfo`,
 :mod:`bench.report` (markdown), :mod:`bench.plots` (PNG) and :mod:`bench.cli`.
 
 This file imports nothing, so that ``python -m bench.worker`` times only the

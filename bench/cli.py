@@ -13,6 +13,7 @@ import sys
 import time
 
 from bench import cases as cases_mod
+from bench import matrix as matrix_mod
 from bench import sweeps as sweeps_mod
 from bench.contestants import (
     CONTESTANT_ORDER,
@@ -54,13 +55,16 @@ def parse_args(argv=None):
     parser.add_argument(
         "--filter",
         metavar="SUBSTR",
-        help="only cases and sweeps whose name contains SUBSTR",
+        help="only cases, sweeps and matrix cells whose name contains SUBSTR "
+        "(--filter matrix: the configuration matrix alone; --filter "
+        "matrix_base, matrix_csr1000, ... a part of it)",
     )
     parser.add_argument(
         "--reps",
         type=int,
         metavar="N",
-        help="alternated rounds per case (default: 1/3/5/7 by mode)",
+        help="alternated rounds per case and matrix cell (default by mode: "
+        "1/3/5/7 per case, 1/2/3/5 per matrix cell)",
     )
     parser.add_argument(
         "--threads",
@@ -104,6 +108,7 @@ def parse_args(argv=None):
         else "default"
     )
     mode = MODES[args.mode]
+    args.reps_given = args.reps is not None
     if args.reps is None:
         args.reps = mode.reps
     if args.settle is None:
@@ -383,11 +388,13 @@ def main(argv=None):
         s for s in sweeps_mod.SWEEPS if args.filter is None or args.filter in s
     ]
     small_calls = args.filter is None or args.filter in "small_calls"
-    if not selected and not sweep_names and not small_calls:
-        say(f"no case or sweep name contains {args.filter!r}")
+    matrix_cells = matrix_mod.select_cells(args.mode, args.filter)
+    if not selected and not sweep_names and not small_calls and not matrix_cells:
+        say(f"no case, sweep or matrix cell name contains {args.filter!r}")
         return 1
     results = {"contestant_names": names, "cases": [], "sweeps": [], "problems": []}
-    total = len(selected) + len(sweep_names) + int(small_calls)
+    before_matrix = len(selected) + len(sweep_names) + int(small_calls)
+    total = before_matrix + len(matrix_cells)
     for index, case in enumerate(selected, start=1):
         t0 = time.perf_counter()
         try:
@@ -426,12 +433,26 @@ def main(argv=None):
             results["small_calls"] = measure_calls(
                 contestants, args.mode, progress=lambda msg: say("    " + msg)
             )
-            say(f"[{total}/{total}] small_calls ({time.perf_counter() - t0:.1f} s)")
+            say(
+                f"[{before_matrix}/{total}] small_calls "
+                f"({time.perf_counter() - t0:.1f} s)"
+            )
         except Exception as exc:
             from bench.measure import error_text
 
             results["problems"].append(f"small_calls: {error_text(exc)}")
-            say(f"[{total}/{total}] small_calls FAILED: {error_text(exc)}")
+            say(f"[{before_matrix}/{total}] small_calls FAILED: {error_text(exc)}")
+    if matrix_cells:
+        results["matrix"] = matrix_mod.run_matrix(
+            matrix_cells,
+            args.mode,
+            contestants,
+            reps=args.reps if args.reps_given else None,
+            settle=args.settle,
+            progress=say,
+            first_index=before_matrix + 1,
+            total=total,
+        )
 
     from bench import envinfo, plots, report
 
@@ -462,12 +483,25 @@ def main(argv=None):
     _write(os.path.join(args.out, "latest.json"), json.dumps(clean, indent=1) + "\n")
     markdown = report.render(clean)
     _write(os.path.join(args.out, "latest.md"), markdown)
-    say("")
-    say(report.summary_table(clean))
+    if clean["cases"]:
+        say("")
+        say(report.summary_table(clean))
+    matrix = clean.get("matrix")
+    if matrix and not matrix.get("skipped"):
+        say("")
+        say(matrix_mod.pivot_tables(matrix))
     say("")
     say(
         f"wrote {os.path.join(args.out, 'latest.md')}, latest.json and "
         f"{len(results['plots'])} PNGs in {results['run']['seconds']:.0f} s"
     )
-    measured = results["cases"] or results["sweeps"] or results.get("small_calls")
+    if matrix:
+        # the run's last line: the matrix's smallest ratio and where
+        say(matrix.get("summary", {}).get("headline") or f"matrix: {matrix['skipped']}")
+    measured = (
+        results["cases"]
+        or results["sweeps"]
+        or results.get("small_calls")
+        or (matrix and matrix["cells"])
+    )
     return 0 if measured else 1

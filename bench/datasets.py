@@ -12,6 +12,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.datasets import (
     load_breast_cancer,
     load_digits,
@@ -213,6 +214,90 @@ def multilabel(n_train, n_features, n_labels, dtype="float64"):
     )
     name = f"make_multilabel_classification {n_train}x{n_features}, {n_labels} labels"
     return _finish(name, X, Y, "multilabel", dtype, n_train=n_train)
+
+
+@functools.lru_cache(maxsize=4)
+def sparse_classification(n_train, n_features, nnz_per_row, n_classes, dtype="float64"):
+    """Generated text-like data as scipy.sparse CSR: word counts per document.
+
+    Each class has its own word distribution (a sparse Dirichlet draw mixed
+    half and half with a uniform background); a row draws ``nnz_per_row``
+    words from its class's distribution, and its entries are ``log1p`` of the
+    counts (repeated words make a little fewer than ``nnz_per_row`` stored
+    entries). Columns are scaled to unit variance on the training rows
+    without centering (``StandardScaler(with_mean=False)``, which keeps the
+    matrix sparse).
+
+    Parameters
+    ----------
+    n_train : int
+    n_features : int
+    nnz_per_row : int
+        Words drawn per row.
+    n_classes : int
+    dtype : str, default="float64"
+
+    Returns
+    -------
+    Dataset
+        ``X_train`` and ``X_test`` are CSR matrices with sorted indices.
+    """
+    rng = np.random.RandomState(SEED)
+    n_total = _n_total(n_train)
+    y = np.arange(n_total) % n_classes
+    rng.shuffle(y)
+    topics = rng.dirichlet(np.full(n_features, 0.05), size=n_classes)
+    topics = 0.5 * topics + 0.5 / n_features
+    rows, cols = [], []
+    for i, label in enumerate(y):
+        words = rng.choice(n_features, size=nnz_per_row, p=topics[label])
+        rows.append(np.full(nnz_per_row, i))
+        cols.append(words)
+    counts = sp.coo_matrix(
+        (np.ones(n_total * nnz_per_row), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_total, n_features),
+    ).tocsr()  # duplicates summed: word counts
+    counts.data = np.log1p(counts.data)
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        counts, y, train_size=n_train, random_state=SEED, stratify=y
+    )
+    scaler = StandardScaler(with_mean=False).fit(X_tr)
+
+    def finish(X):
+        X = sp.csr_matrix(scaler.transform(X), dtype=dtype)
+        X.sort_indices()
+        return X
+
+    density = counts.nnz / (n_total * n_features)
+    name = (
+        f"CSR word counts {n_train}x{n_features} ({density:.1%} nonzero), "
+        f"{n_classes} classes"
+    )
+    task = "binary" if n_classes == 2 else "multiclass"
+    return Dataset(name, finish(X_tr), finish(X_te), y_tr, y_te, task)
+
+
+def densified(data):
+    """The same data set with dense C-contiguous arrays (for a CSR twin).
+
+    Parameters
+    ----------
+    data : Dataset
+
+    Returns
+    -------
+    Dataset
+    """
+    if not sp.issparse(data.X_train):
+        return data
+    return Dataset(
+        data.name.replace("CSR ", "dense ", 1),
+        np.ascontiguousarray(data.X_train.toarray()),
+        np.ascontiguousarray(data.X_test.toarray()),
+        data.y_train,
+        data.y_test,
+        data.task,
+    )
 
 
 def predict_rows(n_rows, n_features, dtype="float64"):

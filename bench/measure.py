@@ -105,7 +105,16 @@ def _fitter(contestant, task, params, X, y):
     return fit
 
 
-def measure_case(case, mode, contestants, reps, gemm=True, settle=0.0, budget_s=None):
+def measure_case(
+    case,
+    mode,
+    contestants,
+    reps,
+    gemm=True,
+    settle=0.0,
+    budget_s=None,
+    skip_slow=True,
+):
     """Time, compare and score all contestants on one case.
 
     Parameters
@@ -123,6 +132,11 @@ def measure_case(case, mode, contestants, reps, gemm=True, settle=0.0, budget_s=
         Idle seconds before each timed call (see :func:`bench.timing.alternate`).
     budget_s : float, optional
         Timed seconds after which a contestant gets no more rounds.
+    skip_slow : bool, default=True
+        Leave untimed a contestant whose warm-up predicts a call of more
+        than twice ``budget_s`` (see :func:`too_slow`); False keeps every
+        contestant, each timed at least once (the configuration matrix,
+        whose ratios need both).
 
     Returns
     -------
@@ -191,7 +205,7 @@ def measure_case(case, mode, contestants, reps, gemm=True, settle=0.0, budget_s=
             entry["error"] = error_text(exc)
             continue
         scale = epochs if case.kind == "fit" else 1
-        note = too_slow(entry["warmup_s"], scale, budget_s)
+        note = too_slow(entry["warmup_s"], scale, budget_s if skip_slow else None)
         if note:
             # The first warm-up may include compiling (fastmlp's numba kernels
             # for a dtype not cached yet): judge by a second one.

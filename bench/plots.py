@@ -192,6 +192,111 @@ def sweep_epoch_time(sweep, path):
     return path
 
 
+def matrix_heatmap(matrix, path):
+    """Heatmap of the configuration matrix's ratios, one panel per block.
+
+    Colour is the ratio against its cell's target (4x per epoch, 3x per
+    L-BFGS fit) on a log scale: green at or above target, red below; each
+    cell is labelled with its ratio, hatched when below target, and marked
+    ``≠`` when its two models differ. Grey: not run in this mode.
+
+    Parameters
+    ----------
+    matrix : dict
+        :func:`bench.matrix.run_matrix`'s result.
+    path : str
+
+    Returns
+    -------
+    str or None
+    """
+    import numpy as np
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.patches import Rectangle
+
+    from bench.matrix import flagged, panels
+
+    drawn = [p for p in panels(matrix) if p["rows"] and p["cols"]]
+    if not drawn:
+        return None
+    widths = [max(len(p["cols"]), 2) for p in drawn]
+    height = max(len(p["rows"]) for p in drawn)
+    fig, axes = plt.subplots(
+        1,
+        len(drawn),
+        figsize=(1.25 * sum(widths) + 2.5 * len(drawn) + 1.5, 0.45 * height + 2.4),
+        gridspec_kw={"width_ratios": widths},
+        squeeze=False,
+        layout="constrained",
+    )
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-3.0, vmax=2.0)
+    cmap = plt.get_cmap("RdYlGn").copy()
+    cmap.set_bad("#dddddd")
+    image = None
+    for ax, panel in zip(axes[0], drawn):
+        rows, cols = panel["rows"], panel["cols"]
+        grid = np.full((len(rows), len(cols)), np.nan)
+        for (row, col), result in panel["cells"].items():
+            ratio = result.get("ratio")
+            if _finite(ratio) and ratio > 0:
+                grid[rows.index(row), cols.index(col)] = math.log2(
+                    ratio / result["target"]
+                )
+        image = ax.imshow(
+            np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto"
+        )
+        for (row, col), result in panel["cells"].items():
+            i, j = rows.index(row), cols.index(col)
+            ratio = result.get("ratio")
+            below = result.get("meets_target") is False
+            text = "-" if not _finite(ratio) else f"{ratio:.2f}x"
+            if flagged(result):
+                text += " ≠"
+            if below:
+                ax.add_patch(
+                    Rectangle(
+                        (j - 0.5, i - 0.5),
+                        1,
+                        1,
+                        fill=False,
+                        hatch="//",
+                        edgecolor="#00000055",
+                        linewidth=0,
+                    )
+                )
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8,
+                fontweight="bold" if below else "normal",
+            )
+        ax.set_xticks(range(len(cols)))
+        ax.set_xticklabels(cols, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(panel.get("row_labels", rows), fontsize=8)
+        ax.set_title(panel["title"], fontsize=9)
+        ax.tick_params(length=0)
+    targets = matrix.get("targets", {})
+    fig.suptitle(
+        "fastmlp speedup over scikit-learn (sklearn s / fastmlp s) — mode "
+        f"{matrix.get('mode')}; targets {targets.get('per_epoch', 4):g}x per "
+        f"epoch, {targets.get('lbfgs_per_fit', 3):g}x per L-BFGS fit; "
+        "hatched = below target",
+        fontsize=10,
+    )
+    bar = fig.colorbar(image, ax=list(axes[0]), fraction=0.03, pad=0.01)
+    ticks = [-3, -2, -1, 0, 1, 2]
+    bar.set_ticks(ticks)
+    bar.set_ticklabels([f"{2.0**t:g}x target" for t in ticks])
+    bar.ax.tick_params(labelsize=8)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def write_plots(results, out_dir):
     """Draw every figure a run's results allow.
 
@@ -209,6 +314,10 @@ def write_plots(results, out_dir):
     written = [
         speedup_by_case(results["cases"], os.path.join(out_dir, "speedup_by_case.png"))
     ]
+    matrix = results.get("matrix")
+    if matrix and matrix.get("cells"):
+        path = os.path.join(out_dir, "matrix_ratios.png")
+        written.append(matrix_heatmap(matrix, path))
     for sweep in results.get("sweeps", []):
         path = os.path.join(out_dir, sweep["name"] + ".png")
         if sweep["name"] == "sweep_samples":

@@ -535,6 +535,9 @@ def render(results):
         f"`{run['command']}`, mode **{run['mode']}**, {run['reps']} rounds per case, "
         f"{run['started']}, took {run['seconds']:.0f} s.",
     ]
+    headline = (results.get("matrix") or {}).get("summary", {}).get("headline")
+    if headline:
+        out += ["", f"**{headline}**"]
     others = run.get("other_processes_cpus")
     if others is not None:
         text = (
@@ -576,7 +579,29 @@ def render(results):
             )
             + ".",
         ]
-    out += ["", "## Summary", "", summary_table(results)]
+    if results["cases"]:
+        out += _case_sections(results)
+    sweeps = sweep_tables(results)
+    if sweeps:
+        out += ["", "## Sweeps", "", sweeps]
+    calls = small_calls_table(results)
+    if calls:
+        out += ["", "## Small calls", "", calls]
+    matrix = results.get("matrix")
+    if matrix:
+        from bench.matrix import section
+
+        out += ["", "## Configuration matrix", "", section(matrix)]
+    failures = _failures(results)
+    if failures:
+        out += ["", "## Failures and skips", ""] + failures
+    out += ["", "## Method", "", METHOD.replace("{settle}", str(run["settle"]))]
+    out += ["", "## Environment", "", environment_block(env), ""]
+    return "\n".join(out)
+
+
+def _case_sections(results):
+    out = ["", "## Summary", "", summary_table(results)]
     out += [
         "",
         "Time per epoch for stochastic solvers, per fit for L-BFGS, per call for "
@@ -602,18 +627,7 @@ def render(results):
     conc = concurrency_table(results)
     if conc:
         out += ["", "## Two fits in two Python threads", "", conc]
-    sweeps = sweep_tables(results)
-    if sweeps:
-        out += ["", "## Sweeps", "", sweeps]
-    calls = small_calls_table(results)
-    if calls:
-        out += ["", "## Small calls", "", calls]
-    failures = _failures(results)
-    if failures:
-        out += ["", "## Failures and skips", ""] + failures
-    out += ["", "## Method", "", METHOD.replace("{settle}", str(run["settle"]))]
-    out += ["", "## Environment", "", environment_block(env), ""]
-    return "\n".join(out)
+    return out
 
 
 def _failures(results):

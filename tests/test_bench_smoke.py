@@ -261,3 +261,285 @@ def test_seconds_are_written_in_the_unit_they_round_to(seconds, text):
     from bench.report import fmt_seconds
 
     assert fmt_seconds(seconds) == text
+
+
+# ------------------------------------------------------ configuration matrix
+
+
+def _matrix_table_rows(markdown):
+    """The rows of the matrix's every-cell table, as lists of cell texts."""
+    lines = markdown.split("Every cell:", 1)[1].strip().splitlines()
+    assert lines[0].startswith("| cell |"), lines[0]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    rows = []
+    for line in lines[2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, (c.strip() for c in line.strip("|").split("|")))))
+    return rows
+
+
+def test_tiny_run_writes_the_matrix_table_heatmap_and_headline(tiny_run):
+    from matplotlib.image import imread
+
+    from bench.matrix import PLANS, SKLEARN_ACTIVATIONS
+
+    out, stdout = tiny_run
+    results = json.loads((out / "latest.json").read_text())
+    matrix = results["matrix"]
+    cells = matrix["cells"]
+    assert [c["name"] for c in cells] == [c.name for c in PLANS["tiny"].cells]
+    assert len(cells) == 9
+    ratios = {}
+    for cell in cells:
+        fast = cell["contestants"]["fastmlp"]
+        assert _finite_positive(cell["ratio"]), cell["name"]
+        assert cell["ratio"] == fast["speedup_vs_sklearn"]
+        assert all(_finite_positive(t) for t in fast["seconds"]), cell["name"]
+        assert cell["meets_target"] == (cell["ratio"] >= cell["target"])
+        assert cell["target"] == (3.0 if cell["kind"] == "lbfgs" else 4.0)
+        # fastmlp is faked (sklearn's classes): the very same model in every
+        # cell, and the extra activations fall back to relu on both sides
+        expected = (
+            "same"
+            if cell["cell"]["activation"] in SKLEARN_ACTIVATIONS
+            else "no sklearn twin"
+        )
+        assert cell["agreement"]["status"] == expected, cell["agreement"]
+        ratios[cell["name"]] = cell["ratio"]
+    lowest = min(ratios, key=ratios.get)
+    summary = matrix["summary"]
+    assert summary["minimum"] == lowest
+    assert summary["minimum_ratio"] == ratios[lowest]
+    assert summary["flagged"] == []
+
+    # the table: one row per cell, with the JSON's ratio
+    markdown = (out / "latest.md").read_text()
+    assert "## Configuration matrix" in markdown
+    rows = _matrix_table_rows(markdown)
+    assert len(rows) == len(cells)
+    for row in rows:
+        name = row["cell"].strip("`")
+        assert float(row["ratio"].rstrip("x")) == pytest.approx(ratios[name], abs=0.006)
+        assert ("below" in row["target"]) == (
+            not results_cell(cells, name)["meets_target"]
+        )
+        assert float(row["ratio"].rstrip("x")) > 0
+
+    # the headline: at the top of the report and the run's last line, naming
+    # the minimum and its ratio
+    headline = summary["headline"]
+    assert headline.startswith("Matrix minimum: ")
+    assert f"`{lowest}`" in headline
+    assert f"{ratios[lowest]:.2f}x" in headline
+    top = markdown.split("\n## ", 1)[0]
+    assert f"**{headline}**" in top
+    assert stdout.strip().splitlines()[-1] == headline
+
+    # the heatmap: a real image
+    png = out / "matrix_ratios.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = imread(png)
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 400
+    assert "matrix_ratios.png" in results["plots"]
+
+
+def results_cell(cells, name):
+    return next(c for c in cells if c["name"] == name)
+
+
+def test_matrix_design_covers_every_axis():
+    from itertools import product
+
+    from bench.matrix import (
+        ACTIVATIONS,
+        DTYPES,
+        PLANS,
+        PROBES,
+        SOLVERS,
+        VARIANTS,
+    )
+
+    default = PLANS["default"].cells
+    assert len(default) == 54 + 7 * 4
+    assert len({c.name for c in default}) == len(default)
+    base = {
+        (c.activation, c.solver, c.dtype) for c in default if c.variant.key == "base"
+    }
+    assert base == set(product(ACTIVATIONS, SOLVERS, DTYPES))
+    for variant in VARIANTS[1:]:
+        probes = {
+            (c.activation, c.solver, c.dtype) for c in default if c.variant == variant
+        }
+        assert probes == set(PROBES), variant.key
+    # the probes meet every solver and both dtypes on every other axis value
+    assert {p[1] for p in PROBES} == set(SOLVERS)
+    assert {p[2] for p in PROBES} == set(DTYPES)
+    assert {v.axis for v in VARIANTS} == {"base", "depth", "target", "input"}
+    assert {len(v.hidden) for v in VARIANTS} == {1, 2, 3}
+    assert PLANS["full"].cells == default
+    quick = PLANS["quick"].cells
+    assert set(quick) <= set(default)
+    assert {c.activation for c in quick} == set(ACTIVATIONS)
+    assert {c.variant for c in quick} == set(VARIANTS)
+    tiny = PLANS["tiny"].cells
+    assert {c.solver for c in tiny} == set(SOLVERS)
+    assert {c.dtype for c in tiny} == set(DTYPES)
+    assert {c.variant.data for c in tiny} == {v.data for v in VARIANTS}
+
+
+def test_filter_matrix_selects_the_matrix_alone():
+    from bench.cases import select_cases
+    from bench.matrix import PLANS, select_cells
+    from bench.sweeps import SWEEPS
+
+    assert select_cells("default", "matrix") == list(PLANS["default"].cells)
+    assert select_cases("matrix") == []
+    assert not [s for s in SWEEPS if "matrix" in s]
+    assert "matrix" not in "small_calls"  # cli's test for the small calls
+    csr = select_cells("default", "matrix_csr1000")
+    assert len(csr) == 4 and all(c.variant.key == "csr1000" for c in csr)
+
+
+class _Recorder:
+    """Records what an estimator was given, fits scikit-learn's."""
+
+    calls = []
+
+    def __init__(self, who, task, params):
+        from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+        from bench.matrix import sklearn_params
+
+        self.who, self.params = who, params
+        cls = MLPRegressor if task == "regression" else MLPClassifier
+        self.model = cls(**sklearn_params(params))  # sklearn has no gelu
+
+    def fit(self, X, y):
+        _Recorder.calls.append((self.who, self.params, X, y))
+        self.model.fit(X, y)
+        return self
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+
+def test_both_contestants_get_the_same_data_and_hyperparameters(monkeypatch):
+    from bench.contestants import Contestant
+    from bench.matrix import PLANS, SKLEARN_ACTIVATIONS, matrix_contestants, run_cell
+
+    monkeypatch.delenv("FASTMLP_BENCH_FAKE", raising=False)
+    pair = matrix_contestants(
+        [
+            Contestant("fastmlp", "0", lambda t, p: _Recorder("fastmlp", t, p)),
+            Contestant("sklearn", "0", lambda t, p: _Recorder("sklearn", t, p)),
+        ]
+    )
+    plan = PLANS["tiny"]
+    for cell in plan.cells:
+        if cell.variant.key not in ("base", "csr1000"):
+            continue
+        _Recorder.calls.clear()
+        result = run_cell(cell, plan, pair, reps=1)
+        fast = [c for c in _Recorder.calls if c[0] == "fastmlp"]
+        skl = [c for c in _Recorder.calls if c[0] == "sklearn"]
+        assert len(fast) == len(skl) == 2  # the warm-up fit and one timed fit
+        for (_, fp, fX, fy), (_, sp, sX, sy) in zip(fast, skl):
+            assert fX is sX and fy is sy  # the very same arrays
+            assert fp["activation"] == cell.activation
+            if cell.activation in SKLEARN_ACTIVATIONS:
+                assert sp == fp
+            else:
+                assert sp == {**fp, "activation": "relu"}
+        timed = fast[-1][1]
+        assert timed["max_iter"] == (3 if cell.solver == "lbfgs" else 2)
+        assert timed["tol"] == 0.0 and timed["n_iter_no_change"] == 10**9
+        assert timed["early_stopping"] is False
+        assert result["sklearn_params"]["activation"] == skl[-1][1]["activation"]
+        assert str(fast[-1][2].dtype) == cell.dtype
+
+
+def _fake_cell_result(cell, fast_loss, skl_loss, ratio, n_iter=2):
+    from bench.matrix import agreement
+
+    result = {
+        "name": cell.name,
+        "kind": cell.kind,
+        "unit": "s/epoch",
+        "epochs": 2,
+        "layer_units": [64, 64, 64, 10],
+        "data": {"name": "digits"},
+        "cell": cell.describe(),
+        "ratio": ratio,
+        "target": cell.target,
+        "meets_target": ratio >= cell.target,
+        "contestants": {
+            "fastmlp": {"loss": fast_loss, "n_iter": n_iter, "per_unit_s": 1e-3},
+            "sklearn": {"loss": skl_loss, "n_iter": 2, "per_unit_s": ratio * 1e-3},
+        },
+    }
+    result["agreement"] = agreement(cell, result)
+    return result
+
+
+def test_a_cell_whose_models_differ_is_flagged_and_left_out_of_the_minimum():
+    from bench.matrix import VARIANT, Cell, cell_table, summarize
+
+    base = VARIANT["base"]
+    same = _fake_cell_result(Cell(base, "relu", "adam", "float64"), 0.5, 0.5, 6.0)
+    close32 = _fake_cell_result(
+        Cell(base, "tanh", "sgd", "float32"), 0.5, 0.5 * (1 + 5e-4), 2.5
+    )
+    differ = _fake_cell_result(
+        Cell(base, "tanh", "adam", "float64"), 0.5, 0.5 * (1 + 1e-5), 1.5
+    )
+    extra = _fake_cell_result(Cell(base, "gelu", "adam", "float64"), 0.4, 0.5, 3.0)
+    short = _fake_cell_result(
+        Cell(base, "elu", "sgd", "float64"), 0.4, 0.5, 1.0, n_iter=1
+    )
+    assert same["agreement"]["status"] == "same"
+    assert close32["agreement"]["status"] == "same"  # float32: rtol 1e-3
+    assert differ["agreement"]["status"] == "DIFFERENT"
+    assert "relative difference" in differ["agreement"]["problems"][0]
+    assert extra["agreement"]["status"] == "no sklearn twin"
+    assert short["agreement"]["status"] == "DIFFERENT"
+    assert "ran 1 epochs, not 2" in short["agreement"]["problems"][0]
+
+    summary = summarize([same, close32, differ, extra, short])
+    assert summary["minimum"] == close32["name"]  # 2.5x; 1.5x and 1.0x flagged
+    assert summary["minimum_same_activation"] == close32["name"]
+    assert summary["flagged"] == [differ["name"], short["name"]]
+    assert summary["below_target"] == [
+        close32["name"],
+        differ["name"],
+        extra["name"],
+        short["name"],
+    ]
+    headline = summary["headline"]
+    assert f"`{close32['name']}`" in headline and "2.50x" in headline
+    assert "4 of 5 cells below target" in headline
+    assert "2 flagged (models differ), not in the minimum" in headline
+    table = cell_table({"cells": [same, differ, extra]})
+    assert "**DIFFERENT**" in table and "no twin (sklearn relu)" in table
+    assert "(relu)" in table  # sklearn's time of the gelu cell is its relu net's
+
+
+def test_a_slow_baseline_is_timed_once_not_skipped():
+    from dataclasses import replace
+
+    from bench.contestants import get_contestant
+    from bench.matrix import PLANS, matrix_contestants, run_cell
+
+    pair = matrix_contestants([get_contestant("sklearn"), get_contestant("sklearn")])
+    assert pair is None  # the matrix needs fastmlp and sklearn
+    fake = replace(get_contestant("sklearn"), name="fastmlp")
+    pair = matrix_contestants([fake, get_contestant("sklearn")])
+    # a budget every warm-up overshoots: the cases would leave both untimed
+    plan = replace(PLANS["tiny"], reps=3, budget_s=1e-9)
+    cell = plan.cells[0]
+    result = run_cell(cell, plan, pair, plan.reps, budget_s=plan.budget_s)
+    for name in ("fastmlp", "sklearn"):
+        entry = result["contestants"][name]
+        assert "skipped" not in entry
+        assert entry["rounds"] == 1  # the budget still cuts the rounds
+    assert _finite_positive(result["ratio"])
