@@ -58,6 +58,13 @@ _PREDICT_WORKSPACE_BYTES = 16 * 2**20
 # 16 MB per thread, 85 ms with 4 MB, 70 ms with 1 MB, 68 ms with 256 KB.
 _THREADED_PREDICT_WORKSPACE_BYTES = 2**20
 _PREDICT_BLOCK_ROWS = (512, 32768)
+# A prediction under this many multiply-adds never splits: ~10-20 us of
+# arithmetic on one core, less than handing parts to a worker and hearing
+# back costs (~25-70 us, measured on the 2-core Zen 1/4/5 VMs). Above it,
+# timing chooses (_prediction_path).
+PREDICT_SPLIT_MACS = 1_000_000
+_PREDICTION_PATHS = 64
+_prediction_paths = {}
 
 
 def predict_block_rows(layout, itemsize, n_samples, budget=_PREDICT_WORKSPACE_BYTES):
@@ -202,8 +209,43 @@ def forward(X, params, layout, net, n_jobs=None, estimator_name="The network"):
     block_rows = predict_block_rows(layout, params.dtype.itemsize, n_samples)
     dense = not sp.issparse(X)
     blas = forward_calls_blas(units, block_rows, params.dtype.itemsize)
-    with thread_plan(units, n_samples, n_jobs, dense, block_rows, blas=blas) as n_parts:
-        return _forward_blocks(X, params, layout, net, block_rows, n_parts)
+    plan = thread_plan(
+        units, n_samples, n_jobs, dense, block_rows, PREDICT_SPLIT_MACS, blas
+    )
+    with plan as n_parts:
+        if n_parts == 1 or n_jobs is not None:
+            return _forward_blocks(X, params, layout, net, block_rows, n_parts)
+        # both ways give the same values: timing chooses (see _prediction_path)
+        path = _prediction_path(units, n_samples, params.dtype, n_parts)
+        split = path.split()
+        started = time.perf_counter()
+        out = _forward_blocks(
+            X, params, layout, net, block_rows, n_parts if split else 1
+        )
+        path.record(split, time.perf_counter() - started, n_samples)
+        return out
+
+
+def _prediction_path(units, n_samples, dtype, n_parts):
+    """The :class:`FasterPath` of predictions of this net, dtype and size.
+
+    A prediction is one call that hands its row parts to the workers and
+    hears them back (~25-70 us on the 2-core VMs), so splitting pays only
+    for large ones, by how much depending on the CPU and on how far apart
+    the host puts the cores: like a fit, predictions of one kind (net,
+    dtype, threads, rows within a factor of two) time a few calls each way
+    and keep the faster. Kept per kind for the process, at most
+    ``_PREDICTION_PATHS`` kinds (the oldest forgotten first).
+    """
+    key = (tuple(int(u) for u in units), np.dtype(dtype).str, int(n_parts),
+           int(n_samples).bit_length())  # fmt: skip
+    path = _prediction_paths.pop(key, None)
+    if path is None:
+        path = FasterPath(True, True)
+    _prediction_paths[key] = path  # the most recent last
+    while len(_prediction_paths) > _PREDICTION_PATHS:
+        _prediction_paths.pop(next(iter(_prediction_paths)), None)
+    return path
 
 
 def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
