@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import _multilayer_perceptron as _sklearn_mlp
+from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
@@ -398,11 +399,8 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
         self._check_y_for_loss(y)
         n_samples, n_features = X.shape
         if sample_weight is not None:
-            # scikit-learn accepts negative weights and trains on to NaN with
-            # all-zero ones; a clear error is kinder.
-            sample_weight = _check_sample_weight(
-                sample_weight, X, ensure_non_negative=True
-            )
+            # negative weights too, as scikit-learn (all-zero ones raise there)
+            sample_weight = _check_sample_weight(sample_weight, X)
         sample_weight = self._with_class_weight(y, sample_weight, incremental)
         if self.dropout > 0 and self.solver == "lbfgs":
             raise ValueError(
@@ -483,9 +481,7 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
                 f"X_val has {X_val.shape[0]} samples, but y_val has {Y_val.shape[0]}."
             )
         if sample_weight_val is not None:
-            sample_weight_val = _check_sample_weight(
-                sample_weight_val, X_val, ensure_non_negative=True
-            )
+            sample_weight_val = _check_sample_weight(sample_weight_val, X_val)
         return X_val, y_val, Y_val, sample_weight_val
 
     def _validation_step(self, X_val, y_val, Y_val, sample_weight_val):
@@ -509,6 +505,8 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
         # dtype (scipy hands the objective its x0's dtype), so a float32 model
         # sees float32 losses and gradients; its final weights are float64.
         dtype = self._params_flat.dtype
+        if sample_weight is not None:
+            _check_weight_sums(sample_weight, [np.arange(X.shape[0])], dtype)
         params = self._params_flat.astype(np.float64)
         engine = Engine(
             X,
@@ -626,11 +624,17 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
             choose_split=self.n_jobs is None,
         )
 
+        # weights of either sign can sum to zero in a batch
+        signed = sample_weight_train is not None and (sample_weight_train <= 0).any()
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
                     sample_idx = shuffled(sample_idx, self._random_state)
+                if signed:
+                    batches = gen_batches(n_samples, batch_size)
+                    batch_rows = [sample_idx[batch] for batch in batches]
+                    _check_weight_sums(sample_weight_train, batch_rows, params.dtype)
                 dropout_seed = 0
                 if self.dropout > 0:
                     # drawn only with dropout: the default stream stays sklearn's
@@ -832,6 +836,19 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
 
 
 _SNAPSHOT_TRIES = 8
+
+
+def _check_weight_sums(sample_weight, batches, dtype):
+    """scikit-learn's ZeroDivisionError for a batch whose weights sum to zero.
+
+    Its losses take ``np.average`` over each batch with the sample weights,
+    which raises when they sum to zero (possible only with weights of both
+    signs): the same sum, in the same dtype, is checked before the batches run.
+    """
+    sum_dtype = np.result_type(dtype, sample_weight.dtype)
+    for rows in batches:
+        if np.sum(sample_weight[rows], dtype=sum_dtype) == 0.0:
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
 
 
 def _objective_in(dtype, loss_grad, n_params):

@@ -16,6 +16,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import LabelBinarizer, StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
 
 import fastmlp
 from fastmlp import _engine
@@ -210,12 +211,67 @@ def test_multilabel_sparse_indicator_target():
         assert_allclose(a, b, rtol=1e-6, atol=1e-12)
 
 
-@pytest.mark.parametrize("weights", [-np.ones(40), np.zeros(40)])
-def test_negative_or_all_zero_sample_weight_raise(weights):
-    # scikit-learn trains on silently (to NaN for all-zero weights); we refuse
-    X, y, _ = make_data("multiclass", n_samples=40)
-    with pytest.raises(ValueError, match="(?i)sample.weight"):
-        fastmlp.MLPClassifier(max_iter=2).fit(X, y, sample_weight=weights)
+NEGATIVE_WEIGHT_CASES = [
+    ("MLPClassifier", "multiclass", {"solver": "adam"}),
+    ("MLPClassifier", "binary_str", {"solver": "sgd", "early_stopping": True}),
+    ("MLPClassifier", "multiclass", {"solver": "lbfgs"}),
+    ("MLPClassifier", "multiclass", {"solver": "sgd", "class_weight": "balanced"}),
+    ("MLPClassifier", "multilabel", {"solver": "adam"}),
+    ("MLPRegressor", "regression", {"solver": "sgd"}),
+    ("MLPRegressor", "regression", {"solver": "adam", "early_stopping": True}),
+    ("MLPRegressor", "regression", {"solver": "lbfgs"}),
+]
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(("cls_name", "task", "params"), NEGATIVE_WEIGHT_CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_negative_sample_weights_train_as_in_sklearn(cls_name, task, params, dtype):
+    params = dict(params)
+    X, y, _ = make_data(task, n_samples=80)
+    X = X.astype(dtype)
+    weights = np.random.default_rng(1).uniform(-0.5, 2.0, size=len(X))
+    class_weight = params.pop("class_weight", None)
+    fast, skl = _pair(
+        cls_name, hidden_layer_sizes=(6,), random_state=0, max_iter=5, **params
+    )
+    fast.set_params(**({} if class_weight is None else {"class_weight": class_weight}))
+    fast.fit(X, y, sample_weight=weights)
+    if class_weight is not None:  # scikit-learn's MLP has no class_weight
+        weights = weights * compute_sample_weight(class_weight, y)
+    skl.fit(X, y, sample_weight=weights)
+    rtol = 1e-6 if dtype == np.float64 else 1e-3
+    assert_same_model(fast, skl, X, rtol=rtol, atol=1e-6 if rtol > 1e-6 else 1e-12)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+@pytest.mark.parametrize("cls_name", ["MLPClassifier", "MLPRegressor"])
+def test_weights_summing_to_zero_raise_sklearns_errors(cls_name, solver):
+    X, y, _ = make_data("binary_str", n_samples=40)
+    target = y if cls_name == "MLPClassifier" else X[:, 0] - X[:, 1]
+    params = {"hidden_layer_sizes": (4,), "solver": solver, "max_iter": 3}
+    params.update(batch_size=10, shuffle=False, random_state=0)
+    for weights in (np.zeros(40), np.tile([1.0, -1.0], 20)):
+        fast, skl = _pair(cls_name, **params)
+        want = _raised(lambda w=weights, e=skl: e.fit(X, target, sample_weight=w))
+        got = _raised(lambda w=weights, e=fast: e.fit(X, target, sample_weight=w))
+        assert want is not None and got == want
+        assert not hasattr(fast, "coefs_")  # nothing half-made is left behind
+
+
+def test_a_later_batch_summing_to_zero_raises_and_leaves_the_model():
+    X, yr, _ = make_data("regression", n_samples=40)
+    weights = np.ones(40)
+    # the fourth batch's weights sum to zero; the first three train
+    weights[30:40] = [1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 0.0, 0.0, 0.0, 0.0]
+    params = {"hidden_layer_sizes": (4,), "max_iter": 3, "batch_size": 10}
+    params.update(shuffle=False, random_state=0)
+    fast, skl = _pair("MLPRegressor", **params)
+    fitted = fast.fit(X, yr).coefs_[0].copy()
+    want = _raised(lambda: skl.fit(X, yr, sample_weight=weights))
+    assert want == (ZeroDivisionError, "Weights sum to zero, can't be normalized")
+    assert _raised(lambda: fast.fit(X, yr, sample_weight=weights)) == want
+    assert_array_equal(fast.coefs_[0], fitted)
 
 
 def test_feature_names_from_dataframe():

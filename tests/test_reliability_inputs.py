@@ -268,25 +268,7 @@ def test_text_y_to_regressor_is_refused_before_any_state(solver, text, fitted):
 def _fastmlp_only_cases():
     """Input scikit-learn trains on silently (to NaN or nonsense); fastmlp refuses."""
     X, yc, yr = _data()
-    one_negative = np.ones(N_SAMPLES)
-    one_negative[4] = -0.5
     return {
-        "negative_sample_weight": (
-            "MLPClassifier",
-            X,
-            yc,
-            {"sample_weight": -np.ones(N_SAMPLES)},
-            {},
-            "Negative values in data passed to `sample_weight`.",
-        ),
-        "one_negative_sample_weight_regressor": (
-            "MLPRegressor",
-            X,
-            yr,
-            {"sample_weight": one_negative},
-            {},
-            "Negative values in data passed to `sample_weight`.",
-        ),
         "poisson_with_negative_y": (
             "MLPRegressor",
             X,
