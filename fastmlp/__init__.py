@@ -7,6 +7,9 @@ same model, many times faster.
 
 from ._classes import MLPClassifier, MLPRegressor
 from ._interchange import from_sklearn
+from ._onnx import install as _install_onnx_export
+
+_install_onnx_export()
 
 __version__ = "0.1.0"
 
