@@ -6,11 +6,20 @@ same model, many times faster.
 """
 
 from ._classes import MLPClassifier, MLPRegressor
+from ._first_use import compile_kernels
+from ._first_use import install as _announce_first_compile
 from ._interchange import from_sklearn
 from ._onnx import install as _install_onnx_export
 
+_announce_first_compile()
 _install_onnx_export()
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "MLPRegressor", "from_sklearn", "__version__"]
+__all__ = [
+    "MLPClassifier",
+    "MLPRegressor",
+    "compile_kernels",
+    "from_sklearn",
+    "__version__",
+]

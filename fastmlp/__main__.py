@@ -1,0 +1,45 @@
+"""``python -m fastmlp compile``: fill the kernel cache ahead of the first fit."""
+
+import argparse
+import sys
+
+from ._first_use import compile_kernels
+
+
+def main(argv=None):
+    """Parse the command line and run it; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m fastmlp")
+    commands = parser.add_subparsers(dest="command", required=True)
+    compile_parser = commands.add_parser(
+        "compile",
+        help="compile the kernels fits and predictions use into numba's cache "
+        "(NUMBA_CACHE_DIR if set)",
+    )
+    compile_parser.add_argument(
+        "--dtypes", nargs="+", default=["float64", "float32"],
+        choices=["float64", "float32"],
+    )  # fmt: skip
+    compile_parser.add_argument(
+        "--solvers", nargs="+", default=["adam", "sgd", "lbfgs"],
+        choices=["adam", "sgd", "lbfgs"],
+    )  # fmt: skip
+    compile_parser.add_argument("--no-sparse", action="store_true")
+    compile_parser.add_argument("--no-threads", action="store_true")
+    compile_parser.add_argument("--no-extra-activations", action="store_true")
+    args = parser.parse_args(argv)
+    summary = compile_kernels(
+        dtypes=args.dtypes,
+        solvers=args.solvers,
+        sparse=not args.no_sparse,
+        threads=not args.no_threads,
+        extra_activations=not args.no_extra_activations,
+    )
+    print(
+        f"fastmlp: {summary['compiled']} kernels compiled in "
+        f"{summary['seconds']:.1f} s; cache: {summary['cache']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""The first use on a machine: the compile notice and compiling ahead of time."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests._reliability_helpers import REPO_ROOT
+
+FIT_SCRIPT = """
+import numpy as np, warnings
+warnings.filterwarnings("ignore")
+import fastmlp
+from fastmlp._first_use import compile_counter
+X = np.random.RandomState(1).normal(size=(100, 7))
+fastmlp.MLPClassifier((5,), max_iter=3).fit(X, X[:, 0] > 0).predict_proba(X)
+fastmlp.MLPRegressor(hidden_layer_sizes=(5,), max_iter=3).fit(X, X[:, 1]).predict(X)
+print("compiles", compile_counter.compiles)
+"""
+NOTICE = "fastmlp is compiling its kernels for this machine"
+
+
+def _run(args, cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    )
+    proc = subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.timeout(900)
+def test_compile_ahead_then_a_fresh_process_fits_without_compiling(tmp_path):
+    ahead = _run(
+        ["-m", "fastmlp", "compile", "--dtypes", "float64", "--solvers", "adam",
+         "--no-sparse", "--no-threads", "--no-extra-activations"],
+        tmp_path,
+    )  # fmt: skip
+    # said once, on the logger (stderr without logging configured), with the cache
+    assert ahead.stderr.count(NOTICE) == 1
+    assert str(tmp_path) in ahead.stderr
+    compiled = int(ahead.stdout.split("fastmlp: ")[1].split()[0])
+    assert compiled > 0
+    later = _run(["-c", FIT_SCRIPT], tmp_path)
+    assert later.stdout.split() == ["compiles", "0"]
+    assert NOTICE not in later.stderr
+
+
+def test_the_notice_is_a_log_record_not_a_warning(caplog):
+    import warnings
+
+    from fastmlp._first_use import _CompileCounter
+
+    class Event:
+        data = {"dispatcher": type("D", (), {"py_func": _CompileCounter.on_start})}
+
+    counter = _CompileCounter()  # on_start itself stands for a fastmlp kernel
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with caplog.at_level("WARNING", logger="fastmlp"):
+            counter.on_start(Event)
+            counter.on_start(Event)
+    assert counter.compiles == 2
+    assert [r.name for r in caplog.records] == ["fastmlp"]
+    assert NOTICE in caplog.records[0].getMessage()
