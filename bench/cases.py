@@ -21,7 +21,6 @@ FORCED = {
     "random_state": 0,
 }
 
-MODES = ("tiny", "quick", "default", "full")
 
 
 @dataclass(frozen=True)

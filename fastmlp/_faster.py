@@ -58,8 +58,11 @@ tripwire), and both ways are timed again.
 
 import time
 
-# key -> (split, trial times by way, time.monotonic() of the decision)
+# key -> (split, trial times by way, time.monotonic() of the decision), the
+# most recent last; at most _DECISIONS_KEPT keys (a grid search over many
+# shapes must not grow it for the life of the process)
 _decisions = {}
+_DECISIONS_KEPT = 256
 
 
 class FasterPath:
@@ -161,7 +164,10 @@ class FasterPath:
                 self._seconds_since_choice = 0.0
                 if self._key is not None:
                     times = {way: list(t) for way, t in self._times.items()}
+                    _decisions.pop(self._key, None)
                     _decisions[self._key] = (self._split, times, time.monotonic())
+                    while len(_decisions) > _DECISIONS_KEPT:
+                        _decisions.pop(next(iter(_decisions)), None)
             return
         self._seconds_since_choice += seconds
         armed, self._armed = self._armed, True

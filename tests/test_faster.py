@@ -218,3 +218,16 @@ def test_a_remembered_decision_is_timed_again_when_its_conditions_are_gone(clock
     assert moved.deciding
     run(moved, {True: lambda c: 1.6, False: lambda c: 1.2})
     assert moved.split() is False
+
+
+def test_remembered_decisions_are_bounded(clock, monkeypatch):
+    monkeypatch.setattr(_faster, "_DECISIONS_KEPT", 3)
+    for key in range(5):
+        run(
+            FasterPath(False, choosing=True, key=key),
+            {True: lambda c: 1.0, False: lambda c: 2.0},
+        )
+    # the three most recent keys are kept, the oldest forgotten
+    assert list(_faster._decisions) == [2, 3, 4]
+    assert FasterPath(False, choosing=True, key=4).split() is True
+    assert FasterPath(False, choosing=True, key=0).deciding

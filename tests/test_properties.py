@@ -25,7 +25,6 @@ import fastmlp
 from fastmlp import _base
 from tests._parity import assert_same_model
 from tests._reliability_helpers import (
-    CURVES,
     SavedState,
     assert_partial_fit_undone,
     assert_unfitted,
@@ -225,9 +224,8 @@ def test_partial_fit_sequences_equal_sklearns_model(problem, data):
         ]
         assert results[1] == results[0]
         if results[0][0] is not None:
-            # the failed call is undone (the curves: see the xfail of
-            # test_a_failed_continuation_leaves_the_loss_curve)
-            assert_partial_fit_undone(fast, saved, ignore=CURVES)
+            # the failed call is undone, curves included
+            assert_partial_fit_undone(fast, saved)
             return
         kwargs = {}
     X_dense = X.toarray() if sp.issparse(X) else X
