@@ -388,12 +388,15 @@ def main(argv=None):
         s for s in sweeps_mod.SWEEPS if args.filter is None or args.filter in s
     ]
     small_calls = args.filter is None or args.filter in "small_calls"
+    predict_sweep = args.filter is None or args.filter in "predict_sweep"
     matrix_cells = matrix_mod.select_cells(args.mode, args.filter)
-    if not selected and not sweep_names and not small_calls and not matrix_cells:
+    if not (selected or sweep_names or small_calls or predict_sweep or matrix_cells):
         say(f"no case, sweep or matrix cell name contains {args.filter!r}")
         return 1
     results = {"contestant_names": names, "cases": [], "sweeps": [], "problems": []}
-    before_matrix = len(selected) + len(sweep_names) + int(small_calls)
+    before_matrix = (
+        len(selected) + len(sweep_names) + int(predict_sweep) + int(small_calls)
+    )
     total = before_matrix + len(matrix_cells)
     for index, case in enumerate(selected, start=1):
         t0 = time.perf_counter()
@@ -425,6 +428,20 @@ def main(argv=None):
             continue
         results["sweeps"].append(sweep)
         say(f"[{offset}/{total}] {name} ({time.perf_counter() - t0:.1f} s)")
+    if predict_sweep:
+        from bench.predict_sweep import run_predict_sweep
+
+        index, t0 = len(selected) + len(sweep_names) + 1, time.perf_counter()
+        try:
+            results["predict_sweep"] = run_predict_sweep(
+                contestants, args.mode, progress=lambda msg: say("    " + msg)
+            )
+            say(f"[{index}/{total}] predict_sweep ({time.perf_counter() - t0:.1f} s)")
+        except Exception as exc:
+            from bench.measure import error_text
+
+            results["problems"].append(f"predict_sweep: {error_text(exc)}")
+            say(f"[{index}/{total}] predict_sweep FAILED: {error_text(exc)}")
     if small_calls:
         from bench.calls import measure_calls
 
@@ -502,6 +519,7 @@ def main(argv=None):
         results["cases"]
         or results["sweeps"]
         or results.get("small_calls")
+        or results.get("predict_sweep")
         or (matrix and matrix["cells"])
     )
     return 0 if measured else 1

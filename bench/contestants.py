@@ -1,4 +1,4 @@
-"""Who competes: fastmlp, scikit-learn and (when importable) PyTorch.
+"""Who competes: fastmlp, scikit-learn and (when importable) PyTorch and JAX.
 
 Each contestant turns a task and a dict of sklearn hyperparameters into an
 estimator with ``fit``, ``predict_proba``, ``score`` and the fitted attributes
@@ -25,7 +25,7 @@ class Contestant:
     Attributes
     ----------
     name : str
-        Key used in tables and JSON ("fastmlp", "sklearn", "torch").
+        Key used in tables and JSON ("fastmlp", "sklearn", "torch", "jax").
     version : str
         Version string shown in the report.
     make : callable
@@ -83,12 +83,18 @@ def _make_torch(task, params):
     return TorchMLP(task, **params)
 
 
+def _make_jax(task, params):
+    from bench.jax_mlp import JaxMLP
+
+    return JaxMLP(task, **params)
+
+
 def get_contestant(name):
     """Build one contestant by name, or return None when it is unavailable.
 
     Parameters
     ----------
-    name : {"fastmlp", "sklearn", "torch"}
+    name : {"fastmlp", "sklearn", "torch", "jax"}
 
     Returns
     -------
@@ -126,10 +132,26 @@ def get_contestant(name):
         from bench.torch_mlp import unsupported
 
         return Contestant("torch", version, _make_torch, declines=unsupported)
+    if name == "jax":
+        from bench.jax_mlp import jax_version
+
+        version = jax_version()
+        if version is None:
+            return None
+        from bench.jax_mlp import unsupported
+
+        return Contestant(
+            "jax",
+            version,
+            _make_jax,
+            note="each epoch one jax.jit call around lax.scan over the batches; "
+            "its first fit of a configuration includes the XLA compile",
+            declines=unsupported,
+        )
     raise ValueError(f"unknown contestant {name!r}")
 
 
-CONTESTANT_ORDER = ("fastmlp", "sklearn", "torch")
+CONTESTANT_ORDER = ("fastmlp", "sklearn", "torch", "jax")
 
 
 def available_contestants(names=CONTESTANT_ORDER):

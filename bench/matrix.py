@@ -38,6 +38,15 @@ difference at most 1e-6 in float64, 1e-3 in float32: the parity tests'
 tolerances); a cell that fails is flagged and left out of the headline
 minimum. Cells of the extra activations are checked for fastmlp having run
 the forced epochs with a finite loss.
+
+JAX (when installed and a contestant of the run): issue 18 also asks fastmlp
+to beat a whole-epoch XLA-compiled loop on the relu and tanh cells, so the
+JAX contestant (:mod:`bench.jax_mlp`) takes part in those cells only (it
+declines the others and L-BFGS). Its times, its XLA compile time (apart: the
+warm-up fit compiles), the ratio JAX seconds / fastmlp seconds (paired by
+round, like the headline's) and its loss against scikit-learn's (same
+tolerances) are extra columns; the headline stays fastmlp against
+scikit-learn.
 """
 
 from __future__ import annotations
@@ -74,6 +83,9 @@ ADAM = {"solver": "adam", "learning_rate_init": 1e-3}
 SOLVER_PARAMS = {"adam": ADAM, "sgd": SGD, "lbfgs": {"solver": "lbfgs"}}
 BATCH = 200
 WORDS = (1000, 20)  # features, words drawn per row of the text-like data
+# the cells where JAX runs (issue 18: "faster than ... JAX ... on the relu and
+# tanh cells")
+JAX_ACTIVATIONS = ("relu", "tanh")
 
 
 @dataclass(frozen=True)
@@ -366,11 +378,26 @@ def sklearn_params(params):
     return {**params, "activation": BASELINE_ACTIVATION}
 
 
+def _jax_declines(declines):
+    def matrix_declines(params):
+        activation = params.get("activation", "relu")
+        if activation not in JAX_ACTIVATIONS:
+            return (
+                "the matrix runs JAX on the " + " and ".join(JAX_ACTIVATIONS)
+                + " cells only"
+            )  # fmt: skip
+        return declines(params)
+
+    return matrix_declines
+
+
 def matrix_contestants(contestants):
     """fastmlp and sklearn, sklearn's maker swapping in its baseline activation.
 
     With ``FASTMLP_BENCH_FAKE=1`` the fake fastmlp (sklearn's classes) is
     given the baseline activation too, so the harness runs without fastmlp.
+    JAX, when among ``contestants``, comes third, declining every cell but
+    the :data:`JAX_ACTIVATIONS` ones.
 
     Parameters
     ----------
@@ -399,7 +426,83 @@ def matrix_contestants(contestants):
         if name == "sklearn" or fastmlp_is_faked():
             contestant = replace(contestant, make=swapped(contestant.make))
         out.append(contestant)
+    if "jax" in by_name:
+        jax = by_name["jax"]
+        out.append(replace(jax, declines=_jax_declines(jax.declines)))
     return out
+
+
+def jax_comparison(cell, result, compile_s=None):
+    """fastmlp against JAX in one cell, and JAX's model against sklearn's.
+
+    Parameters
+    ----------
+    cell : Cell
+    result : dict
+        :func:`bench.measure.measure_case`'s result for the cell.
+    compile_s : float, optional
+        Seconds JAX spent compiling during the cell (its warm-up fit).
+
+    Returns
+    -------
+    dict or None
+        None when JAX did not run in the cell; else ``ratio`` (JAX seconds /
+        fastmlp seconds, median of the rounds' ratios, >1 = fastmlp faster),
+        ``compile_s``, ``loss_rel_diff`` (against sklearn's loss), ``rtol``
+        and ``same`` (bool).
+    """
+    from bench.timing import median, paired_speedups
+
+    entries = result["contestants"]
+    jax, fast = entries.get("jax", {}), entries.get("fastmlp", {})
+    if "seconds" not in jax:
+        return None
+    out = {"ratio": None, "compile_s": compile_s}
+    if "seconds" in fast:
+        ratio = median(paired_speedups(jax["seconds"], fast["seconds"]))
+        out["ratio"] = ratio if math.isfinite(ratio) and ratio > 0 else None
+    skl_loss, jax_loss = entries.get("sklearn", {}).get("loss"), jax.get("loss")
+    out["rtol"] = LOSS_RTOL[cell.dtype]
+    if skl_loss is None or jax_loss is None:
+        out["loss_rel_diff"], out["same"] = None, None
+    else:
+        diff = abs(jax_loss - skl_loss) / max(abs(skl_loss), 1e-300)
+        out["loss_rel_diff"] = diff
+        out["same"] = bool(diff <= out["rtol"]) and jax.get("n_iter") == entries.get(
+            "sklearn", {}
+        ).get("n_iter")
+    return out
+
+
+def jax_summary(cell_results):
+    """The smallest fastmlp/JAX ratio and the cells where JAX was faster.
+
+    Parameters
+    ----------
+    cell_results : list of dict
+
+    Returns
+    -------
+    str or None
+        One line for the report, None when JAX ran in no cell.
+    """
+    rated = [r for r in cell_results if (r.get("jax") or {}).get("ratio")]
+    if not rated:
+        return None
+    low = min(rated, key=lambda r: r["jax"]["ratio"])
+    slower = [r["name"] for r in rated if r["jax"]["ratio"] < 1]
+    differ = [r["name"] for r in rated if r["jax"].get("same") is False]
+    text = (
+        f"fastmlp against JAX (jit + lax.scan per epoch; issue 18's target: "
+        f"faster on the {' and '.join(JAX_ACTIVATIONS)} cells): smallest "
+        f"{low['jax']['ratio']:.2f}x at {configuration(low)}; "
+        f"{len(slower)} of {len(rated)} cells where JAX was faster"
+    )
+    if slower:
+        text += " (" + ", ".join(f"`{n}`" for n in slower) + ")"
+    if differ:
+        text += f"; JAX's loss differs from sklearn's in {len(differ)}"
+    return text + "."
 
 
 def agreement(cell, result):
@@ -478,6 +581,11 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
     from bench.measure import measure_case
 
     case = cell.case(plan)
+    compile_mark = None
+    if any(c.name == "jax" for c in contestants):
+        from bench.jax_mlp import COMPILE_LOG
+
+        compile_mark = len(COMPILE_LOG)
     result = measure_case(
         case,
         plan.mode,
@@ -499,6 +607,13 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
     result["target"] = cell.target
     result["meets_target"] = (ratio >= cell.target) if ok else None
     result["agreement"] = agreement(cell, result)
+    if compile_mark is not None:
+        from bench.jax_mlp import compiles_since
+
+        jax = result["contestants"].get("jax", {})
+        if "seconds" in jax:
+            jax["compile_s"] = compiles_since(compile_mark)
+        result["jax"] = jax_comparison(cell, result, jax.get("compile_s"))
     return result
 
 
@@ -515,11 +630,16 @@ def cell_line(index, total, result, seconds):
         else:
             parts.append(f"{name} FAILED" if "error" in entry else f"{name} -")
     text = f"[{index}/{total}] {result['name']} ({seconds:.1f} s) {result['unit']}: "
+    jax = entries.get("jax", {})
+    if "per_unit_s" in jax:
+        parts.append(f"jax {fmt_seconds(jax['per_unit_s'])}")
     text += ", ".join(parts)
     if result["ratio"] is not None:
         text += f" x{result['ratio']:.2f}"
         if not result["meets_target"]:
             text += f" (below {result['target']:g}x)"
+    if (result.get("jax") or {}).get("ratio") is not None:
+        text += f", vs jax x{result['jax']['ratio']:.2f}"
     status = result["agreement"]["status"]
     if status not in ("same", "no sklearn twin"):
         text += f" [{status}]"
@@ -535,7 +655,8 @@ def run_matrix(cells, mode, contestants, reps=None, settle=0.0, progress=None,
     cells : list of Cell
     mode : str
     contestants : list of Contestant
-        The run's contestants (only fastmlp and sklearn take part).
+        The run's contestants (fastmlp and sklearn take part, and JAX in
+        the relu and tanh cells when it is one of them).
     reps : int, optional
         Rounds per cell (default: the plan's).
     settle : float, default=0.0
@@ -813,6 +934,9 @@ def cell_table(matrix):
         "same model",
         "fastmlp first fit",
     ]
+    with_jax = any(r.get("jax") for r in matrix.get("cells", []))
+    if with_jax:
+        header += ["jax", "fastmlp vs jax", "jax compile", "jax loss vs sklearn"]
     rows = []
     for r in matrix.get("cells", []):
         entries = r["contestants"]
@@ -838,7 +962,31 @@ def cell_table(matrix):
                 fmt_seconds(fast.get("warmup_s")),
             ]
         )
+        if with_jax:
+            rows[-1] += _jax_cells(r, reps)
     return _table(header, rows)
+
+
+def _jax_cells(result, reps):
+    from bench.report import _cell_time, fmt_seconds
+
+    comparison = result.get("jax")
+    if not comparison:
+        return ["-", "-", "-", "-"]
+    if comparison["same"] is None:
+        same = "unchecked"
+    else:
+        same = "same" if comparison["same"] else "**differs**"
+        same += f" (loss Δ {comparison['loss_rel_diff']:.1g})"
+    ratio = comparison["ratio"]
+    return [
+        _cell_time(result["contestants"]["jax"], reps),
+        "-" if ratio is None else f"{ratio:.2f}x" + (" ▼" if ratio < 1 else ""),
+        "cached"
+        if comparison["compile_s"] == 0
+        else fmt_seconds(comparison["compile_s"]),
+        same,
+    ]
 
 
 def section(matrix):
@@ -867,6 +1015,9 @@ def section(matrix):
             f"Smallest where scikit-learn has the same activation (same model "
             f"checked): {low['ratio']:.2f}x at {configuration(low)}.",
         ]
+    jax_line = jax_summary(matrix["cells"])
+    if jax_line:
+        lines += ["", jax_line]
     lines += [
         "",
         f"{len(matrix['cells'])} cells, mode {matrix['mode']}: "
@@ -889,7 +1040,17 @@ def section(matrix):
         "the same shape, data and hyperparameters. *fastmlp first fit*: the "
         "untimed one-epoch warm-up fit (one full fit for L-BFGS), which "
         "includes compiling or loading kernels when the cell is the first to "
-        "need them. Design: `docs/design/bench_matrix.md`.",
+        "need them."
+        + (
+            " *jax*: steady-state seconds of the JAX contestant (relu and tanh "
+            "cells); *fastmlp vs jax* = JAX seconds / fastmlp seconds, median "
+            "of the rounds' ratios (▼: JAX faster); *jax compile*: XLA compile "
+            "time of its epoch function, spent in its untimed warm-up fit "
+            "(*cached*: an earlier cell compiled the same shapes)."
+            if jax_line
+            else ""
+        )
+        + " Design: `docs/design/bench_matrix.md`.",
         "",
         pivot_tables(matrix),
         "",

@@ -324,4 +324,9 @@ def write_plots(results, out_dir):
             written.append(sweep_epoch_time(sweep, path))
         else:
             written.append(sweep_speedup(sweep, path))
+    if results.get("predict_sweep"):
+        from bench.predict_sweep import plot as predict_sweep_plot
+
+        path = os.path.join(out_dir, "predict_sweep.png")
+        written.append(predict_sweep_plot(results["predict_sweep"], path))
     return [p for p in written if p]

@@ -57,6 +57,15 @@ METHOD = """\
   correction (sklearn before it), which only matters in the first steps;
   torch's OpenMP pool spin-waits, so on a machine where another process holds
   a core its times with 2 threads degrade sharply (`--threads 1` avoids it).
+- **JAX notes** (when installed, `pip install -e .[jax]`): the same network,
+  initial weights, batch order, loss and L2 term, sklearn's Adam/SGD update
+  formulas written out (`bench/jax_mlp.py`); each epoch is one `jax.jit` call
+  around `lax.scan` over the batches, the short last batch padded with
+  zero-weight rows. Its warm-up compiles for the case's shapes (XLA, ahead
+  of time): *jax warm-up* is that untimed one-epoch fit (for predict_proba
+  its first call, a jitted forward pass), compile included, while its timed
+  figures are steady state. Early stopping and
+  L-BFGS are n/a; float64 turns on `jax_enable_x64` for the whole process.
 - No timing is ever asserted by a test; these numbers are for reading."""
 
 
@@ -139,6 +148,25 @@ def compile_cell(entry):
     return fmt_seconds(entry["compile_s"])
 
 
+def jax_first_fit_cell(entry):
+    """JAX's untimed warm-up call (XLA compile included), or why there is none.
+
+    Parameters
+    ----------
+    entry : dict
+        The jax contestant's entry of a case.
+
+    Returns
+    -------
+    str
+    """
+    if "declined" in entry:
+        return "n/a"
+    if "error" in entry:
+        return "FAILED"
+    return fmt_seconds(entry.get("warmup_s"))
+
+
 def summary_table(results):
     """The at-a-glance table: times, speedups, compile time, test score.
 
@@ -154,7 +182,10 @@ def summary_table(results):
     others = [n for n in names if n != "sklearn"]
     header = ["case", "unit", *names]
     header += [f"{n} vs sklearn" for n in others]
-    header += ["fastmlp compile", "test score (" + " / ".join(names) + ")"]
+    header += ["fastmlp compile"]
+    if "jax" in names:
+        header += ["jax warm-up (compile incl.)"]
+    header += ["test score (" + " / ".join(names) + ")"]
     rows = []
     for case in _timed_cases(results):
         entries = case["contestants"]
@@ -166,6 +197,8 @@ def summary_table(results):
         ]
         fresh = case.get("fresh", {}).get("fastmlp", {})
         row.append(compile_cell(fresh))
+        if "jax" in names:
+            row.append(jax_first_fit_cell(entries.get("jax", {})))
         row.append(
             " / ".join(_fmt(entries.get(n, {}).get("score"), ".3f") for n in names)
         )
@@ -566,17 +599,20 @@ def render(results):
             f"> **{env['contestant_notes'].get('fastmlp', 'fastmlp is faked')}**"
             " — these are not fastmlp's numbers.",
         ]
-    missing = [n for n in ("fastmlp", "torch") if n not in results["contestant_names"]]
+    missing = [
+        n for n in ("fastmlp", "torch", "jax") if n not in results["contestant_names"]
+    ]
     if missing:
+        hints = {
+            "torch": "add torch with `.venv/bin/pip install torch==2.13.0`",
+            "jax": "add jax with `.venv/bin/pip install -e .[jax]`",
+        }
+        hint = "; ".join(hints[n] for n in missing if n in hints)
         out += [
             "",
             "Not installed here, so not measured: "
             + ", ".join(missing)
-            + (
-                " (add torch with `.venv/bin/pip install torch==2.13.0`)"
-                if "torch" in missing
-                else ""
-            )
+            + (f" ({hint})" if hint else "")
             + ".",
         ]
     if results["cases"]:
@@ -584,6 +620,11 @@ def render(results):
     sweeps = sweep_tables(results)
     if sweeps:
         out += ["", "## Sweeps", "", sweeps]
+    from bench.predict_sweep import section as predict_sweep_section
+
+    predict = predict_sweep_section(results)
+    if predict:
+        out += ["", "## Prediction sweep", "", predict]
     calls = small_calls_table(results)
     if calls:
         out += ["", "## Small calls", "", calls]

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.optimize
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils import check_random_state, gen_batches, shuffle
+
+from bench.outputs import SklearnOutputs
 
 
 def torch_version():
@@ -68,7 +69,7 @@ def unsupported(params):
     return None
 
 
-class TorchMLP:
+class TorchMLP(SklearnOutputs):
     """sklearn-compatible subset (fit, predict, predict_proba, score) on torch.
 
     Parameters
@@ -315,56 +316,3 @@ class TorchMLP:
             elif self.task in ("binary", "multilabel"):
                 out = torch.sigmoid(out)
         return out.numpy()
-
-    def predict_proba(self, X):
-        """Class probabilities, shaped like sklearn's.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-        """
-        prob = self._output(X)
-        if self.task == "binary":
-            return np.hstack([1 - prob, prob])
-        return prob
-
-    def predict(self, X):
-        """Predicted labels, label indicators or targets.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, n_features)
-
-        Returns
-        -------
-        ndarray
-        """
-        out = self._output(X)
-        if self.task == "multiclass":
-            return self.classes_[out.argmax(axis=1)]
-        if self.task == "binary":
-            return self.classes_[(out[:, 0] > 0.5).astype(int)]
-        if self.task == "multilabel":
-            return (out > 0.5).astype(int)
-        return out.ravel() if out.shape[1] == 1 else out
-
-    def score(self, X, y):
-        """Accuracy for classifiers (subset accuracy for multilabel), R2 else.
-
-        Parameters
-        ----------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray
-
-        Returns
-        -------
-        float
-        """
-        pred = self.predict(X)
-        if self.task == "regression":
-            return float(r2_score(y, pred))
-        return float(accuracy_score(y, pred))

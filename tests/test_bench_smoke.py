@@ -543,3 +543,183 @@ def test_a_slow_baseline_is_timed_once_not_skipped():
         assert "skipped" not in entry
         assert entry["rounds"] == 1  # the budget still cuts the rounds
     assert _finite_positive(result["ratio"])
+
+
+def test_the_bench_runs_without_jax_and_says_so(tmp_path):
+    # jax (and, for speed, torch) made unimportable in the bench's process
+    code = """if True:
+        import sys
+
+        class NotInstalled:
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] in ("jax", "jaxlib", "torch"):
+                    raise ModuleNotFoundError(f"No module named {name!r}")
+
+        sys.meta_path.insert(0, NotInstalled())
+        from bench.cli import main
+
+        sys.exit(main(sys.argv[1:]))
+    """
+    env = dict(os.environ, FASTMLP_BENCH_FAKE="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "--tiny", "--no-subprocess", "--threads", "1",
+         "--filter", "small_sgd", "--contestants", "fastmlp,sklearn,jax",
+         "--out", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert results["contestant_names"] == ["fastmlp", "sklearn"]
+    markdown = (tmp_path / "latest.md").read_text()
+    line = next(s for s in markdown.splitlines() if s.startswith("Not installed"))
+    assert "jax" in line and "pip install -e .[jax]" in line
+
+
+class _NotInstalled:
+    """An import hook that makes jax, jaxlib and torch look uninstalled."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("jax", "jaxlib", "torch"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+
+
+def test_jax_is_absent_when_its_import_fails(monkeypatch):
+    from bench.contestants import available_contestants, get_contestant
+
+    for name in [m for m in sys.modules if m.partition(".")[0] in ("jax", "jaxlib")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NotInstalled(), *sys.meta_path])
+    assert get_contestant("jax") is None
+    assert [c.name for c in available_contestants(["sklearn", "jax"])] == ["sklearn"]
+
+
+def test_the_matrix_runs_jax_on_relu_and_tanh_cells_only():
+    from bench.contestants import Contestant, get_contestant
+    from bench.jax_mlp import unsupported
+    from bench.matrix import PLANS, matrix_contestants
+
+    sklearn = get_contestant("sklearn")
+    jax = Contestant("jax", "0", sklearn.make, declines=unsupported)
+    fake = Contestant("fastmlp", "0", sklearn.make)
+    trio = matrix_contestants([fake, sklearn, jax])
+    assert [c.name for c in trio] == ["fastmlp", "sklearn", "jax"]
+    for cell in PLANS["tiny"].cells:
+        declined = trio[2].declines(cell.case(PLANS["tiny"]).estimator_params("tiny"))
+        runs = cell.activation in ("relu", "tanh") and cell.solver != "lbfgs"
+        assert (declined is None) == runs, cell.name
+    assert "early_stopping=True" in unsupported({"early_stopping": True})
+
+
+@pytest.mark.parametrize(
+    "task, params, dtype",
+    [
+        ("multiclass", {"solver": "adam", "hidden_layer_sizes": (8, 6)}, "float64"),
+        ("binary", {"solver": "sgd", "activation": "tanh"}, "float32"),
+        ("regression", {"solver": "sgd", "activation": "logistic"}, "float64"),
+    ],
+)
+def test_a_jax_epoch_gives_sklearns_first_epoch(task, params, dtype):
+    pytest.importorskip("jax")
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    from bench import datasets
+    from bench.cases import FORCED
+    from bench.jax_mlp import JaxMLP
+
+    if task == "regression":
+        data = datasets.regression(120, 6)
+    else:
+        data = datasets.classification(120, 6, 2 if task == "binary" else 3)
+    X = data.X_train.astype(dtype)
+    # 120 rows in batches of 16: the last batch is short (8 rows)
+    full = {**FORCED, "hidden_layer_sizes": (8,), "batch_size": 16, "max_iter": 1,
+            "alpha": 0.01, "learning_rate_init": 0.01, **params}  # fmt: skip
+    reference_cls = MLPRegressor if task == "regression" else MLPClassifier
+    with warnings.catch_warnings():  # ConvergenceWarning: the epochs are forced
+        warnings.simplefilter("ignore")
+        reference = reference_cls(**full).fit(X, data.y_train)
+    model = JaxMLP(task, **full).fit(X, data.y_train)
+    assert model.n_iter_ == reference.n_iter_ == 1
+    # same initial weights, batch order, loss and update formulas: rounding only
+    rtol = 1e-9 if dtype == "float64" else 1e-4
+    assert model.loss_ == pytest.approx(reference.loss_, rel=rtol)
+    for ours, theirs in zip(model.coefs_ + model.intercepts_,
+                            reference.coefs_ + reference.intercepts_):  # fmt: skip
+        assert ours.dtype == theirs.dtype
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=10 * rtol)
+    assert model.compile_s_ >= 0 and len(model.epoch_s_) == 1
+    X_test = data.X_test.astype(dtype)
+    assert model.predict(X_test).shape == reference.predict(X_test).shape
+    if task != "regression":
+        np.testing.assert_allclose(
+            model.predict_proba(X_test), reference.predict_proba(X_test), atol=1e-5
+        )
+
+
+def test_the_tiny_prediction_sweep_writes_its_table_json_and_plot(tmp_path):
+    env = dict(os.environ, FASTMLP_BENCH_FAKE="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--no-subprocess", "--threads", "1",
+         "--filter", "predict_sweep", "--contestants", "fastmlp,sklearn",
+         "--out", str(tmp_path)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert not results["cases"] and not results["sweeps"]
+    sweep = results["predict_sweep"]
+    names = sweep["contestants"]
+    assert names[:2] == ["fastmlp", "sklearn"]
+    assert ("onnxruntime" in names) == (sweep["onnxruntime"] != "not installed")
+    layers = {(e["layers"], e["dtype"]) for e in sweep["nets"]}
+    for net in ("64 -> 100 -> 10", "300 -> 256 -> 128 -> 10"):
+        assert {(net, "float64"), (net, "float32")} <= layers
+    for entry in sweep["nets"]:
+        assert [p["rows"] for p in entry["points"]] == sweep["sizes"]
+        for point in entry["points"]:
+            for name in names:
+                assert _finite_positive(point["median_s"][name]), (entry, name)
+                assert _finite_positive(point["per_row_s"][name])
+            assert _finite_positive(point["ratio_sklearn_over_fastmlp"])
+            if "onnxruntime" in names:
+                assert _finite_positive(point["ratio_onnxruntime_over_fastmlp"])
+            assert "vs_sklearn" in point["targets"]
+            assert point["disagree"] == [], point["max_abs_diff"]
+    markdown = (tmp_path / "latest.md").read_text()
+    assert "## Prediction sweep" in markdown
+    assert "| rows | fastmlp us | sklearn us |" in markdown
+    assert "**300 -> 256 -> 128 -> 10, float32**" in markdown
+    png = tmp_path / "predict_sweep.png"
+    assert "predict_sweep.png" in results["plots"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+
+    height, width = matplotlib.image.imread(png).shape[:2]
+    assert height > 300 and width > 300
+
+
+def test_the_prediction_sweep_runs_without_onnxruntime(monkeypatch, tmp_path):
+    from bench import predict_sweep
+    from bench.contestants import Contestant, get_contestant
+
+    sklearn = get_contestant("sklearn")
+    fake = Contestant("fastmlp", "fake", sklearn.make)
+    plan = predict_sweep.PLANS["tiny"]
+    monkeypatch.setitem(
+        predict_sweep.PLANS,
+        "tiny",
+        predict_sweep.Plan((1, 3), ("float32",), ("digits",), 60, 1, 1e-4, 1, 1, 0.1),
+    )
+    monkeypatch.setattr(predict_sweep, "_onnxruntime_version", lambda: None)
+    sweep = predict_sweep.run_predict_sweep([fake, sklearn], "tiny")
+    assert plan is not predict_sweep.PLANS["tiny"]
+    assert sweep["onnxruntime"] == "not installed"
+    assert sweep["contestants"] == ["fastmlp", "sklearn"]
+    (entry,) = sweep["nets"]
+    assert [p["rows"] for p in entry["points"]] == [1, 3]
+    assert all(p["ratio_onnxruntime_over_fastmlp"] is None for p in entry["points"])
+    text = predict_sweep.section({"predict_sweep": sweep})
+    assert "onnxruntime: not installed" in text
+    assert "onnxruntime / fastmlp" not in text
+    assert predict_sweep.plot(sweep, str(tmp_path / "p.png"))
