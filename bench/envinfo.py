@@ -143,6 +143,7 @@ def collect(threads, contestants):
         "numba_threading_layer": numba_threading_layer(),
         "numba_num_threads_config": numba.config.NUMBA_NUM_THREADS,
         "threadpool_info": threadpool_info(),
+        "tile_limits": __import__("fastmlp._calibration", fromlist=["_"]).describe(),
         "env": {
             var: os.environ.get(var)
             for var in (

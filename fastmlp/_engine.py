@@ -164,7 +164,11 @@ def transposed_scratch_size(layer_units, itemsize):
 
 
 def _use_tiles_in_python():
-    # the kernel's Python function: a call of the kernel compiles its twin
+    # the kernel's Python function (a call of the kernel compiles its twin),
+    # once the limits it reads are settled (measured on a machine's first run)
+    from ._calibration import tile_choice
+
+    tile_choice()
     return getattr(use_tiles, "py_func", use_tiles)
 
 

@@ -28,12 +28,14 @@ options to prove it):
 
 import functools
 import hashlib
+import os
 import threading
 import types
 from pathlib import Path
 
 from numba import config, njit
 from numba.core import sigutils
+from numba.core.caching import IndexDataCacheFile
 from numba.core.ccallback import CFunc
 from numba.core.registry import CPUDispatcher
 
@@ -56,20 +58,34 @@ _KERNEL_SOURCES = [
 ]
 
 
-@functools.cache
 def kernels_source_stamp():
-    """A hash of every kernel source file (and of this one).
+    """What every cached kernel is stamped with: its sources and the tuned choices.
 
-    numba stamps a cached function with its own file only, so a change in a
-    kernel it calls from another file would load stale machine code (numba
-    issue #1833). Stamping every kernel with all of them makes any change
-    recompile everything.
+    A hash of every kernel source file (and of this one), and of the choices
+    measured on this machine that the kernels read as compile-time constants
+    (the tile limits, ``fastmlp._calibration``). numba stamps a cached
+    function with its own file only, so a change in a kernel it calls from
+    another file would load stale machine code (numba issue #1833). Stamping
+    every kernel with all of them makes any change recompile everything.
     """
+    return _sources_digest() + _tuned_digest()
+
+
+@functools.cache
+def _sources_digest():
     digest = hashlib.sha256()
     for path in _KERNEL_SOURCES:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.digest()
+
+
+def _tuned_digest():
+    # imported here: the choices are settled when a kernel first compiles or
+    # loads, not when fastmlp is imported (measuring them runs kernels)
+    from ._calibration import tuned_digest
+
+    return tuned_digest()
 
 
 def kernel(function):
@@ -200,7 +216,42 @@ def c_callback(function, signature):
 
 
 def _stamped(dispatcher):
-    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
-    if cache_file is not None and hasattr(cache_file, "_source_stamp"):
-        cache_file._source_stamp = kernels_source_stamp()
+    cache = getattr(dispatcher, "_cache", None)
+    cache_file = getattr(cache, "_cache_file", None)
+    if isinstance(cache_file, IndexDataCacheFile):
+        cache._cache_file = _StampedCacheFile(cache_file)
     return dispatcher
+
+
+class _StampedCacheFile(IndexDataCacheFile):
+    """numba's index and data files of one kernel, stamped when read or written.
+
+    The stamp (:func:`kernels_source_stamp`) and the file names, which carry a
+    short tag of the tuned choices, are computed each time numba reads or
+    writes them. numba reads a kernel's index before it compiles the kernel,
+    so the choices are settled (measured on a machine's first run) before
+    any kernel that reads them compiles. Files of other choices (an
+    environment override, another machine sharing the cache directory) keep
+    their own names rather than being overwritten, so switching back
+    compiles nothing.
+    """
+
+    def __init__(self, cache_file):
+        state = dict(vars(cache_file))
+        for name in ("_source_stamp", "_index_path", "_data_name_pattern"):
+            state.pop(name, None)
+        vars(self).update(state)
+        self._base = cache_file._index_name.removesuffix(".nbi")
+
+    @property
+    def _source_stamp(self):
+        return kernels_source_stamp()
+
+    @property
+    def _index_path(self):
+        name = f"{self._base}.{_tuned_digest().hex()[:8]}.nbi"
+        return os.path.join(self._cache_path, name)
+
+    @property
+    def _data_name_pattern(self):
+        return f"{self._base}.{_tuned_digest().hex()[:8]}.{{number:d}}.nbc"

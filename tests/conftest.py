@@ -39,3 +39,21 @@ def _no_split_decisions_remembered():
 def extra_activations_ready():
     """For tests that call activation kernels directly, not through a net."""
     _apart.prepare()
+
+
+def pytest_sessionstart(session):
+    """Tests run with the built-in tile limits unless ``FASTMLP_TILES`` is set.
+
+    Limits measured on the machine (``fastmlp._calibration``) would make which
+    products go to tiles depend on the machine and on its load when measured:
+    pinned, every run chooses alike and nothing is measured. Settled here,
+    before any test, so that tests reading ``tiles``' globals from Python see
+    what the compiled kernels see. Kernels cached with other limits keep
+    files of their own: running tests after a benchmark recompiles nothing.
+    """
+    import os
+
+    from fastmlp._calibration import tile_choice
+
+    os.environ.setdefault("FASTMLP_TILES", "builtin")
+    tile_choice()

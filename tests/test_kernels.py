@@ -1995,7 +1995,14 @@ TESTED_KERNELS = {
     "shuffle": {"_twist", "refill", "temper", "shuffle_in_place"},
     "extra_activations": {"extra_activation_values", "extra_derivative_values"},
     # tested in tests/test_tiles.py
-    "tiles": {"use_tiles", "tiled_product", "product_rows", "column_product"},
+    "tiles": {
+        "use_tiles",
+        "tiled_product",
+        "product_rows",
+        "column_product",
+        "repeated_product",
+        "use_tiles_transposed",
+    },
 }
 
 

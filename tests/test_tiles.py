@@ -11,15 +11,16 @@ import pytest
 from llvmlite import binding
 from numpy.testing import assert_allclose, assert_array_equal
 
+from fastmlp._calibration import tile_limits
 from fastmlp._kernels import tiles
+from fastmlp._kernels.blas import product
 from fastmlp._kernels.tiles import (
-    NARROW_MAX_MACS,
-    TILE_MAX_MACS,
-    WIDE_FLOAT32_MAX_MACS,
     column_product,
     product_rows,
+    repeated_product,
     tiled_product,
     use_tiles,
+    use_tiles_transposed,
 )
 from fastmlp._simd import VECTOR_BYTES, VECTORS
 from tests import reference as ref
@@ -114,20 +115,93 @@ def test_tiled_product_sums_in_order_with_fused_multiply_adds(transposed):
     assert_array_equal(got, np.array(want))
 
 
+def _set_limits(monkeypatch, max_macs, narrow_max_macs, max_right):
+    """The same limits for both dtypes, for ``use_tiles.py_func`` only.
+
+    Compiled code keeps the limits it was compiled with: nothing may compile
+    while these are set (monkeypatch restores them).
+    """
+    for prefix in ("FLOAT64", "FLOAT32"):
+        for kind in ("", "TRANSPOSED_"):
+            monkeypatch.setattr(tiles, f"{prefix}_{kind}MAX_MACS", max_macs)
+            monkeypatch.setattr(
+                tiles, f"{prefix}_{kind}NARROW_MAX_MACS", narrow_max_macs
+            )
+            monkeypatch.setattr(tiles, f"{prefix}_{kind}MAX_RIGHT", max_right)
+
+
 @pytest.mark.parametrize("itemsize", [4, 8])
-def test_use_tiles_up_to_its_limits(itemsize):
+def test_use_tiles_follows_the_limits(monkeypatch, itemsize):
+    decide = getattr(use_tiles, "py_func", use_tiles)
+    monkeypatch.setattr(tiles, "VECTOR_FMA", True)
     wide = VECTORS * VECTOR_BYTES // itemsize  # the columns of one full tile
-    assert use_tiles(32, 20, 32, itemsize)
-    wide_float32_tiles = itemsize == 4 and VECTOR_BYTES == 64
-    limit = WIDE_FLOAT32_MAX_MACS if wide_float32_tiles else TILE_MAX_MACS
-    assert use_tiles(limit // (64 * wide), 64, wide, itemsize)
-    assert not use_tiles(limit // (64 * wide) + 1, 64, wide, itemsize)
-    # fewer columns than a full tile: only up to NARROW_MAX_MACS
-    assert use_tiles(NARROW_MAX_MACS // 64, 64, 1, itemsize)
-    assert not use_tiles(NARROW_MAX_MACS // 64 + 1, 64, 1, itemsize)
-    assert use_tiles(200, 64, 100, itemsize)  # digits
-    # wide: BLAS is faster, but in float32 with AVX-512
-    assert use_tiles(200, 784, 256, itemsize) == wide_float32_tiles
+    _set_limits(monkeypatch, 64 * 64 * wide, 64 * 64, 64 * 2 * wide)
+    assert decide(64, 64, wide, itemsize)
+    assert not decide(65, 64, wide, itemsize)  # more multiply-adds
+    assert decide(32, 64, 2 * wide, itemsize)
+    assert not decide(16, 65, 2 * wide, itemsize)  # a larger right operand
+    # fewer columns than a full tile: the narrow limit
+    assert decide(64, 64, 1, itemsize)
+    assert not decide(65, 64, 1, itemsize)
+    assert decide(64, 64, wide - 1, itemsize) == (64 * (wide - 1) <= 64)
+    _set_limits(monkeypatch, -1, -1, -1)  # FASTMLP_TILES=blas
+    assert not decide(1, 1, wide, itemsize) and not decide(1, 1, 1, itemsize)
+    assert not decide(0, 5, wide, itemsize)  # empty products too
+    _set_limits(monkeypatch, 1 << 62, 1 << 62, 1 << 62)  # FASTMLP_TILES=tiles
+    assert decide(512, 1024, 1024, itemsize) and decide(512, 1024, 1, itemsize)
+
+
+@pytest.mark.parametrize("itemsize", [4, 8])
+def test_a_times_b_transposed_has_limits_of_its_own(monkeypatch, itemsize):
+    decide = getattr(use_tiles_transposed, "py_func", use_tiles_transposed)
+    # the Python function of use_tiles too: a call of the kernel would
+    # compile it with these limits
+    monkeypatch.setattr(tiles, "use_tiles", getattr(use_tiles, "py_func", use_tiles))
+    monkeypatch.setattr(tiles, "VECTOR_FMA", True)
+    wide = VECTORS * VECTOR_BYTES // itemsize
+    _set_limits(monkeypatch, 64 * 64 * wide, 64 * 64, 64 * 2 * wide)
+    assert decide(64, 64, wide, itemsize) and decide(64, 64, 1, itemsize)
+    prefix = "FLOAT32" if itemsize == 4 else "FLOAT64"
+    monkeypatch.setattr(tiles, f"{prefix}_TRANSPOSED_MAX_MACS", 32 * 32 * wide)
+    monkeypatch.setattr(tiles, f"{prefix}_TRANSPOSED_MAX_RIGHT", 32 * wide)
+    monkeypatch.setattr(tiles, f"{prefix}_TRANSPOSED_NARROW_MAX_MACS", 32 * 64)
+    assert decide(32, 32, wide, itemsize)
+    assert not decide(33, 32, wide, itemsize)  # more multiply-adds
+    assert not decide(1, 33, wide, itemsize)  # a larger right operand
+    assert decide(32, 64, 1, itemsize) and not decide(33, 64, 1, itemsize)
+    # never beyond use_tiles' limits, whatever its own
+    monkeypatch.setattr(tiles, f"{prefix}_TRANSPOSED_MAX_MACS", 1 << 62)
+    monkeypatch.setattr(tiles, f"{prefix}_TRANSPOSED_MAX_RIGHT", 1 << 62)
+    assert not decide(65, 64, wide, itemsize)
+    monkeypatch.setattr(tiles, "VECTOR_FMA", False)
+    assert not decide(1, 1, wide, itemsize)
+
+
+@pytest.mark.parametrize("itemsize", [4, 8])
+def test_use_tiles_is_monotone_in_the_rows(itemsize):
+    # what n_rows=1 refuses, no batch gets (transposed_scratch_size)
+    decide = getattr(use_tiles, "py_func", use_tiles)
+    for depth in (1, 10, 64, 784):
+        for n_cols in (2, 10, 64, 256, 1024):
+            chosen = [decide(n, depth, n_cols, itemsize) for n in (1, 8, 200, 4096)]
+            assert chosen == sorted(chosen, reverse=True)
+
+
+@pytest.mark.skipif(
+    numba.config.DISABLE_JIT, reason="compiled code only: no globals to freeze"
+)
+@pytest.mark.parametrize("itemsize", [4, 8])
+def test_compiled_use_tiles_has_the_limits_in_force(itemsize):
+    # the session's limits (tests pin FASTMLP_TILES=builtin unless set)
+    dtype = "float32" if itemsize == 4 else "float64"
+    limits = tile_limits()[dtype]
+    assert getattr(tiles, f"{dtype.upper()}_MAX_MACS") == limits["max_macs"]
+    decide = getattr(use_tiles, "py_func", use_tiles)
+    transposed = getattr(use_tiles_transposed, "py_func", use_tiles_transposed)
+    for shape in [(32, 20, 32), (200, 64, 100), (200, 784, 256), (100, 100, 10)]:
+        assert use_tiles(*shape, itemsize) == decide(*shape, itemsize), shape
+        want = transposed(*shape, itemsize)
+        assert use_tiles_transposed(*shape, itemsize) == want, shape
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -155,6 +229,32 @@ def test_product_rows_is_the_product_of_those_rows(dtype, shape):
     tol = TOLERANCE[dtype] * depth
     assert_allclose(out[start:stop], want, rtol=tol, atol=tol)
     assert np.isnan(out[:start]).all() and np.isnan(out[stop:]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", [0, 1, 2])
+def test_repeated_product_is_the_product_either_way(dtype, kind):
+    # what the calibration times: the passes' three products, tiles or BLAS
+    rng = np.random.default_rng(6)
+    n_rows, depth, n_cols = 13, 7, 21
+    left = (depth, n_rows) if kind == 1 else (n_rows, depth)
+    right = (n_cols, depth) if kind == 2 else (depth, n_cols)
+    a = rng.normal(size=left).astype(dtype)
+    b = rng.normal(size=right).astype(dtype)
+    want = (a.T if kind == 1 else a).astype(np.float64) @ (
+        b.T if kind == 2 else b
+    ).astype(np.float64)
+    scratch = np.full(depth * n_cols, np.nan, dtype=dtype)
+    got = {}
+    for way in (True, False):
+        out = np.full((n_rows, n_cols), np.nan, dtype=dtype)
+        repeated_product(a, b, out, scratch, kind, way, 3)
+        assert_allclose(out, want, rtol=TOLERANCE[dtype] * depth, atol=1e-5)
+        got[way] = out
+    # BLAS's way is the kernels' BLAS call, bit for bit
+    blas = np.empty_like(got[False])
+    product(a, kind == 1, b, kind == 2, blas)
+    assert_array_equal(got[False], blas)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -41,7 +41,7 @@ from .activations import (
 )
 from .blas import product
 from .losses import loss_value, output_delta
-from .tiles import product_rows, tiled_product, use_tiles
+from .tiles import product_rows, tiled_product, use_tiles, use_tiles_transposed
 
 
 @kernel
@@ -176,7 +176,7 @@ def dot_transpose(delta, coef, out, start, stop, scratch):
             row = out[i]
             for p in range(n_cols):
                 row[p] = scale * weights[p]
-    elif depth * n_cols <= scratch.shape[0] and use_tiles(
+    elif depth * n_cols <= scratch.shape[0] and use_tiles_transposed(
         n_rows, depth, n_cols, delta.itemsize
     ):
         coef_t = matrix_view(scratch, np.int64(0), depth, n_cols)

@@ -1,50 +1,19 @@
 """Small matrix products in register tiles instead of BLAS.
 
 A BLAS call costs a few microseconds before it multiplies anything (argument
-checks, packing both operands), and OpenBLAS runs products of 10^4-10^6
-multiply-adds below its peak. The tiles of ``fastmlp._simd`` need neither.
-Measured on the 2-core Zen 1 machine (best of 3 runs of many calls, OpenBLAS
-0.3.30 Haswell kernels, one thread), BLAS time / tile time. OpenBLAS has two
-speeds here: in a process whose double-precision products have all been
-small ("first") it runs them ~1.45x slower than after one deep product (e.g.
-64 x 256 x 64, "later"), for the rest of the process; the tiles run at one
-speed (~18 GFLOP/s in float64, ~35 in float32, near one core's FMA peak):
+checks, packing both operands), and the tiles of ``fastmlp._simd`` need
+neither; but where tiles or BLAS is faster depends on the CPU and the BLAS
+build (OpenBLAS's own small-matrix kernels, cache sizes, vector width).
 
-==================================  =====  =====  =======
-product (rows x depth x cols)       f64,   f64,   float32
-                                    first  later
-==================================  =====  =====  =======
-32 x 20 x 32 (small net)             2.41     —     1.68
-64 x 64 x 64                         1.69   1.16    1.29
-200 x 64 x 100 (digits, 1.3M MACs)   1.56   1.08    0.98
-64 x 200 x 100, ``a.T @ b``          1.18   1.09    1.15
-64 x 64 x 64, ``a @ b.T`` (*)        1.44   0.99    0.94
-200 x 10 x 100, ``a @ b.T`` (*)      1.32   1.36    1.07
-100 x 784 x 256                      0.79   0.71    0.72
-==================================  =====  =====  =======
-
-(*) including the copy of ``b.T`` the tiles need
-(``fastmlp._kernels.passes.dot_transpose``).
-
-Hence :func:`use_tiles`: on CPUs with FMA instructions, tiles up to
-``TILE_MAX_MACS`` multiply-adds (2M: every product of the digits and 64-unit
-nets, none of the 784-input ones), but only up to ``NARROW_MAX_MACS`` when
-there are fewer columns than one full tile's (there the edge tiles, one
-column at a time, do most of the work). In whole epochs, alternated in one
-process against the 256K limit and BLAS for ``a @ b.T``: digits 1.10-1.13x
-faster, 64-unit regression and multilabel nets 1.06-1.07x, L-BFGS on
-breast_cancer 1.06x, float32 784-input nets unchanged.
-
-On a 2-core Zen 5 machine (AVX-512: 8-row tiles of 512-bit vectors, see
-``fastmlp._simd``; OpenBLAS 0.3.31 with its own AVX-512 kernels, one
-thread), BLAS time / tile time in float64 and float32: 32 x 20 x 32 0.82
-and 0.70, 64 x 64 x 64 0.98 and 0.97, 200 x 64 x 100 1.42 and 1.10, 64 x 200
-x 100 1.50 and 1.31, 455 x 30 x 50 0.89 and 0.94, 200 x 784 x 256 0.80 and
-1.14. OpenBLAS's small-matrix kernels win the smallest products in a loop
-of identical calls, but sending products under 40K multiply-adds to them
-made small-net epochs no faster (1.01x, alternated, within noise), so the
-limits stay as they are, but float32 goes to tiles up to
-``WIDE_FLOAT32_MAX_MACS``.
+:func:`use_tiles` (and :func:`use_tiles_transposed` for ``a @ b.T``)
+choose, from a product's shape and dtype, against limits that
+``fastmlp._calibration`` measures on the machine that runs (once, persisted,
+reported) and sets here before any kernel that reads them compiles: numba
+freezes these globals into the machine code, and their values are part of
+every kernel's cache stamp. The values below
+are the built-in ones (measured on Zen 1 and Zen 5), in force where nothing
+was measured. Design, measurements and the commands that reproduce them:
+``docs/design/tiles_calibration.md``.
 
 Every output is summed in order whatever the tile, so the rows or columns of
 one product may be computed by several threads, part by part, and give the
@@ -64,15 +33,44 @@ from .._simd import (
     full_tile,
     has_vector_fma,
 )
-from .._views import flat_view
+from .._views import flat_view, matrix_view
 from .blas import product
 
-TILE_MAX_MACS = 1 << 21
-# float32 with AVX-512: the tiles beat single-threaded OpenBLAS (each thread of
-# a split batch runs its own) at every size measured, 200 x 784 x 256
-# included (334 against 380 us); 784-input float32 epochs 1.09x faster
-WIDE_FLOAT32_MAX_MACS = 1 << 26
-NARROW_MAX_MACS = 1 << 16
+# The limits, per dtype: tiles for products of at most ``max_macs``
+# multiply-adds whose right operand has at most ``max_right`` values, or at
+# most ``narrow_max_macs`` when there are fewer columns than one full tile's;
+# ``transposed_*`` further limit ``a @ b.T``, whose tiles copy ``b.T`` first.
+# -1: never. Set by ``fastmlp._calibration.apply_limits``.
+_BUILTIN = {"max_macs": 1 << 21, "narrow_max_macs": 1 << 16, "max_right": 1 << 40}
+DEFAULT_LIMITS = {
+    "float64": {
+        **_BUILTIN,
+        **{f"transposed_{name}": value for name, value in _BUILTIN.items()},
+    },
+    "float32": {
+        **_BUILTIN,
+        **{f"transposed_{name}": value for name, value in _BUILTIN.items()},
+        # with AVX-512, float32 tiles beat OpenBLAS up to 200 x 784 x 256 (Zen 5)
+        "max_macs": 1 << 26 if VECTOR_BYTES == 64 else 1 << 21,
+        "transposed_max_macs": 1 << 26 if VECTOR_BYTES == 64 else 1 << 21,
+    },
+}
+FLOAT64_MAX_MACS = DEFAULT_LIMITS["float64"]["max_macs"]
+FLOAT64_NARROW_MAX_MACS = DEFAULT_LIMITS["float64"]["narrow_max_macs"]
+FLOAT64_MAX_RIGHT = DEFAULT_LIMITS["float64"]["max_right"]
+FLOAT64_TRANSPOSED_MAX_MACS = DEFAULT_LIMITS["float64"]["transposed_max_macs"]
+FLOAT64_TRANSPOSED_NARROW_MAX_MACS = DEFAULT_LIMITS["float64"][
+    "transposed_narrow_max_macs"
+]
+FLOAT64_TRANSPOSED_MAX_RIGHT = DEFAULT_LIMITS["float64"]["transposed_max_right"]
+FLOAT32_MAX_MACS = DEFAULT_LIMITS["float32"]["max_macs"]
+FLOAT32_NARROW_MAX_MACS = DEFAULT_LIMITS["float32"]["narrow_max_macs"]
+FLOAT32_MAX_RIGHT = DEFAULT_LIMITS["float32"]["max_right"]
+FLOAT32_TRANSPOSED_MAX_MACS = DEFAULT_LIMITS["float32"]["transposed_max_macs"]
+FLOAT32_TRANSPOSED_NARROW_MAX_MACS = DEFAULT_LIMITS["float32"][
+    "transposed_narrow_max_macs"
+]
+FLOAT32_TRANSPOSED_MAX_RIGHT = DEFAULT_LIMITS["float32"]["transposed_max_right"]
 VECTOR_FMA = has_vector_fma()  # a compile-time constant of the kernels
 
 
@@ -80,17 +78,48 @@ VECTOR_FMA = has_vector_fma()  # a compile-time constant of the kernels
 def use_tiles(n_rows, depth, n_cols, itemsize):
     """Whether an ``(n_rows, depth) @ (depth, n_cols)`` product goes to tiles.
 
-    Never on a CPU without fused multiply-add (:func:`has_vector_fma`).
+    Never on a CPU without fused multiply-add (:func:`has_vector_fma`). A
+    product with fewer rows never needs more: what ``n_rows=1`` allows, the
+    callers may prepare for (``fastmlp._engine.transposed_scratch_size``).
     """
     if not VECTOR_FMA:
         return False
     macs = n_rows * depth * n_cols
-    full_tile_cols = VECTORS * (VECTOR_BYTES // itemsize)
-    if n_cols >= full_tile_cols:
-        if itemsize == 4 and VECTOR_BYTES == 64:
-            return macs <= WIDE_FLOAT32_MAX_MACS
-        return macs <= TILE_MAX_MACS
-    return macs <= NARROW_MAX_MACS
+    narrow = n_cols < VECTORS * (VECTOR_BYTES // itemsize)
+    if itemsize == 4:
+        if narrow:
+            return macs <= FLOAT32_NARROW_MAX_MACS
+        return macs <= FLOAT32_MAX_MACS and depth * n_cols <= FLOAT32_MAX_RIGHT
+    if narrow:
+        return macs <= FLOAT64_NARROW_MAX_MACS
+    return macs <= FLOAT64_MAX_MACS and depth * n_cols <= FLOAT64_MAX_RIGHT
+
+
+@kernel
+def use_tiles_transposed(n_rows, depth, n_cols, itemsize):
+    """Whether ``(n_rows, depth) @ b.T``, ``b`` of ``n_cols`` rows, goes to tiles.
+
+    The tiles first copy ``b.T`` (``passes.dot_transpose``), which costs more
+    the larger ``b`` is: limits of its own, and only where :func:`use_tiles`
+    allows too (so a copy sized by it for one row always fits).
+    """
+    if not use_tiles(n_rows, depth, n_cols, itemsize):
+        return False
+    macs = n_rows * depth * n_cols
+    narrow = n_cols < VECTORS * (VECTOR_BYTES // itemsize)
+    if itemsize == 4:
+        if narrow:
+            return macs <= FLOAT32_TRANSPOSED_NARROW_MAX_MACS
+        return (
+            macs <= FLOAT32_TRANSPOSED_MAX_MACS
+            and depth * n_cols <= FLOAT32_TRANSPOSED_MAX_RIGHT
+        )
+    if narrow:
+        return macs <= FLOAT64_TRANSPOSED_NARROW_MAX_MACS
+    return (
+        macs <= FLOAT64_TRANSPOSED_MAX_MACS
+        and depth * n_cols <= FLOAT64_TRANSPOSED_MAX_RIGHT
+    )
 
 
 @kernel
@@ -138,6 +167,42 @@ def product_rows(a, b, out, start, stop):
         tiled_product(a, (depth, np.int64(1)), depth, b, out, start, stop)
     else:
         product(a[start:stop], False, b, False, out[start:stop])
+
+
+@kernel
+def repeated_product(a, b, out, scratch, kind, tiles, repeats):
+    """``out = A @ B`` ``repeats`` times, in tiles or BLAS as told (calibration).
+
+    What the passes compute, each way: ``kind`` 0 is ``a @ b``
+    (:func:`product_rows`), 1 ``a.T @ b`` (``passes.small_transpose_dot``),
+    2 ``a @ b.T`` (``passes.dot_transpose``, whose tiles first copy ``b.T``
+    into ``scratch``). ``fastmlp._calibration`` times the two ways with it.
+    """
+    n_rows, n_cols = out.shape
+    zero = np.int64(0)
+    for _ in range(repeats):
+        if kind == 1:
+            depth = a.shape[0]
+            if tiles:
+                tiled_product(a, (np.int64(1), n_rows), depth, b, out, zero, n_rows)
+            else:
+                product(a, True, b, False, out)
+        elif kind == 2:
+            depth = a.shape[1]
+            if tiles:
+                b_t = matrix_view(scratch, zero, depth, n_cols)
+                for j in range(depth):
+                    for i in range(n_cols):
+                        b_t[j, i] = b[i, j]
+                tiled_product(a, (depth, np.int64(1)), depth, b_t, out, zero, n_rows)
+            else:
+                product(a, False, b, True, out)
+        else:
+            depth = a.shape[1]
+            if tiles:
+                tiled_product(a, (depth, np.int64(1)), depth, b, out, zero, n_rows)
+            else:
+                product(a, False, b, False, out)
 
 
 @kernel
