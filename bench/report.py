@@ -489,6 +489,10 @@ def environment_block(env):
         f"- OPENBLAS_CORETYPE set: {coretype_text}",
         f"- Thread-related environment: {thread_env or 'none set'}",
     ]
+    if env.get("tile_limits"):
+        lines.append(
+            f"- fastmlp's tiles or BLAS, for this machine: {env['tile_limits']}"
+        )
     for name, note in env.get("contestant_notes", {}).items():
         lines.append(f"- **{name}: {note}**")
     pools = [
