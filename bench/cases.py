@@ -22,7 +22,6 @@ FORCED = {
 }
 
 
-
 @dataclass(frozen=True)
 class Case:
     """One benchmark case.
