@@ -1895,6 +1895,32 @@ def test_predict_sparse(dtype, block_rows, shape, rows_kind):
 # ----------------------------------------------------------------------------
 
 TESTED_KERNELS = {
+    # tested in tests/test_vecmath.py
+    "vecmath": {
+        "exp",
+        "erf",
+        "exp_parts",
+        "expm1",
+        "float_type",
+        "is_single",
+        "log",
+        "log1p",
+        "log_reduced",
+        "logistic",
+        "polynomial3",
+        "polynomial5",
+        "polynomial6",
+        "polynomial7",
+        "polynomial10",
+        "polynomial11",
+        "polynomial12",
+        "polynomial15",
+        "pow2",
+        "reduce_exp",
+        "scale_pow2",
+        "split_exponent",
+        "tanh",
+    },
     "activations": {
         "add_bias",
         "softmax_rows",

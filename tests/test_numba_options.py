@@ -73,6 +73,25 @@ INLINED_KERNELS = {
     "shuffle._twist",
     "shuffle.refill",
     "shuffle.temper",
+    # element functions: inlined so that the loops calling them vectorize
+    "vecmath.polynomial3",
+    "vecmath.polynomial5",
+    "vecmath.polynomial6",
+    "vecmath.polynomial7",
+    "vecmath.polynomial10",
+    "vecmath.polynomial11",
+    "vecmath.polynomial12",
+    "vecmath.polynomial15",
+    "vecmath.reduce_exp",
+    "vecmath.exp_parts",
+    "vecmath.exp",
+    "vecmath.expm1",
+    "vecmath.logistic",
+    "vecmath.tanh",
+    "vecmath.log_reduced",
+    "vecmath.log",
+    "vecmath.log1p",
+    "vecmath.erf",
 }
 
 

@@ -10,9 +10,8 @@ passes reach them through ``activations.apply_extra_activation`` and
 
 import math
 
-import numpy as np
-
 from .._numba import kernel
+from . import vecmath
 
 LEAKY_RELU = 6
 ELU = 7
@@ -41,20 +40,20 @@ def extra_activation_values(values, code):
                 values[i] = slope * values[i]
     elif code == ELU:
         for i in range(values.shape[0]):
-            if values[i] < zero:
-                values[i] = np.expm1(values[i])
+            x = values[i]
+            values[i] = vecmath.expm1(x) if x < zero else x
     elif code == GELU:
         for i in range(values.shape[0]):
             x = values[i]
-            values[i] = half * x * (one + math.erf(x * inv_sqrt2))
+            values[i] = half * x * (one + vecmath.erf(x * inv_sqrt2))
     elif code == SILU:
         for i in range(values.shape[0]):
             x = values[i]
-            values[i] = x / (one + np.exp(-x))
+            values[i] = x / (one + vecmath.exp(-x))
     elif code == SOFTPLUS:
         for i in range(values.shape[0]):
             x = values[i]
-            values[i] = max(x, zero) + np.log1p(np.exp(-abs(x)))
+            values[i] = max(x, zero) + vecmath.log1p(vecmath.exp(-abs(x)))
 
 
 @kernel
@@ -81,14 +80,14 @@ def extra_derivative_values(activated, pre_activated, delta, code):
     elif code == SOFTPLUS:
         # d/dx log(1 + e^x) = sigmoid(x) = 1 - exp(-softplus(x))
         for i in range(delta.shape[0]):
-            delta[i] *= -np.expm1(-activated[i])
+            delta[i] *= -vecmath.expm1(-activated[i])
     elif code == GELU:
         for i in range(delta.shape[0]):
             x = pre_activated[i]
-            cdf = half * (one + math.erf(x * inv_sqrt2))
-            delta[i] *= cdf + x * inv_sqrt_2pi * np.exp(-half * x * x)
+            cdf = half * (one + vecmath.erf(x * inv_sqrt2))
+            delta[i] *= cdf + x * inv_sqrt_2pi * vecmath.exp(-half * x * x)
     elif code == SILU:
         for i in range(delta.shape[0]):
             x = pre_activated[i]
-            sig = one / (one + np.exp(-x))
+            sig = one / (one + vecmath.exp(-x))
             delta[i] *= sig * (one + x * (one - sig))

@@ -9,6 +9,7 @@ Loss values are accumulated in float64 whatever the data's dtype.
 import numpy as np
 
 from .._numba import kernel
+from . import vecmath
 
 SQUARED_ERROR = 0
 POISSON = 1
@@ -28,7 +29,7 @@ def xlogy(x, y):
     """``x * log(y)``, with 0 where ``x == 0`` (scipy.special.xlogy)."""
     if x == 0.0 and not np.isnan(y):
         return 0.0
-    return x * np.log(y)
+    return x * vecmath.log(y)
 
 
 @kernel
@@ -51,9 +52,9 @@ def row_loss(y_true, y_pred, i, loss_code):
             if loss_code == BINARY_LOG_LOSS:
                 # xlogy(y, p) + xlogy(1 - y, 1 - p) with one log for 0/1 targets
                 if target == 1.0:
-                    row -= np.log(clipped)
+                    row -= vecmath.log(clipped)
                 elif target == 0.0:
-                    row -= np.log(one - clipped)
+                    row -= vecmath.log(one - clipped)
                 else:
                     row -= xlogy(target, clipped) + xlogy(1.0 - target, one - clipped)
             elif target != 0.0:

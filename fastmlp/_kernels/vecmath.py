@@ -1,0 +1,751 @@
+"""exp, log, tanh and friends, written so that a loop calling them vectorizes.
+
+numba compiles ``np.exp(x)``, ``np.tanh(x)`` and ``np.log(x)`` on a scalar to a
+call into libm per value: a loop of them runs one value at a time, while
+NumPy 2.x evaluates the same functions on whole arrays with SIMD code. The
+functions here are plain arithmetic instead (no calls, no branches: every
+special case is a select), so LLVM's loop vectorizer turns a loop that calls
+them into vector code, 8 doubles or 16 floats an instruction with AVX-512.
+Each is written once for float64 and float32; a float32 value is computed in
+float32 with polynomials of its own (shorter: the lanes are twice as many
+and the precision needed less), chosen at compile time by :func:`is_single`.
+
+The methods are the classic ones, with coefficients fitted for this module
+(Chebyshev-node interpolation in 60-digit arithmetic, near minimax):
+
+- ``exp``: ``x = n ln2 + r`` with ``n`` the nearest integer to
+  ``x / ln2``, found by adding ``1.5 * 2**52`` (``2**23`` in float32) so the
+  rounding of the addition does it; ``ln2`` is split in two (Cody and
+  Waite) so that ``x - n ln2_hi`` is exact. ``e**r - 1`` on ``|r| <= ln2/2``
+  is ``r + r**2 (1/2 + r P(r))`` (``P`` of degree 9, 4 in float32), and
+  ``2**n`` is built from the bits of ``n`` (an LLVM bitcast), in two
+  factors so that results near overflow and down into the subnormals come
+  out with a single rounding.
+- ``expm1``: the same reduction, then ``2**n (e**r - 1) + (2**n - 1)``, both
+  terms exact up to ``n = 53``, and ``2**n e**r - 1`` above.
+- ``tanh(x) = -t / (2 + t)`` with ``t = e**(-2 |x|) - 1``, one formula for
+  every ``x``: ``t`` from the reduction above carried as ``t + t_low`` (the
+  rounding errors of its sums kept), one division, corrected to first order
+  with ``1 / (2 + t) = (1 + q) / 2``, the sign put back, and ``x`` itself
+  where ``|x|`` is so small that ``tanh(x)`` rounds to it (this keeps -0.0,
+  subnormals and NaN).
+- ``logistic(x) = 1 / (1 + e)`` for ``x >= 0`` and ``e / (1 + e)`` below,
+  ``e = exp(-|x|)`` as ``high + low``: one division, corrected to first order,
+  and exact down to the subnormals, where ``1 / (1 + exp(-x))`` would give 0
+  once ``exp(-x)`` overflows.
+- ``log``: ``x = m 2**e`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` read from
+  the bits (subnormals scaled up first), ``f = m - 1``, ``s = f / (2 + f)``,
+  ``log(1 + f) = f - (f**2/2 - s (f**2/2 + R(s**2)))`` (``R`` of degree 7,
+  3 in float32), and ``e ln2`` added in two parts.
+- ``log1p``: ``log(u)`` of ``u = 1 + x`` plus the rounding error of that
+  addition divided by ``u``.
+- ``erf(x) = x + x A(x**2)`` for ``|x| < 0.9``, ``+-(1 - e**(-x**2) C(v))``
+  above, ``v = k / (k + |x|) - mid`` (``C`` fitted to ``erfc(x) e**(x**2)``
+  on ``[0.9, 6]``, ``[0.9, 4]`` in float32, where erf rounds to 1).
+
+Polynomials are evaluated by Estrin's scheme (pairs, then pairs of pairs
+with ``r**2``, ``r**4``, ...): the same operations as Horner's rule but a
+dependency chain of ``log2`` their length, and these loops are bound by that
+latency, not by the number of operations.
+
+Accuracy, measured against a longdouble/mpmath reference on millions of
+points per function and dtype (``tests/test_vecmath.py``; the figures are in
+``docs/design/vector_math.md``): within 2 ulp of the correctly rounded result
+everywhere, with NaN in giving NaN out, and the IEEE results at 0, +-inf and
+the overflow and underflow boundaries. There is no fused multiply-add (numba
+does not contract ``a * b + c`` without fastmath), so a vectorized loop body
+and its scalar remainder compute the same bits, on every CPU.
+
+The bit manipulations are LLVM intrinsics (the ``_..._ir`` functions); the
+kernels :func:`scale_pow2`, :func:`pow2`, :func:`split_exponent`,
+:func:`float_type` and :func:`is_single` wrap them, and with
+``NUMBA_DISABLE_JIT=1`` NumPy versions of those five take their place, so
+the algorithms run interpreted too.
+"""
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import config, types
+from numba.extending import intrinsic
+
+from .._numba import inlined_kernel, kernel
+
+# x * log2(e) + MAGIC rounds x / ln2 to an integer n, kept in the low bits
+MAGIC64 = 6755399441055744.0  # 1.5 * 2**52
+MAGIC32 = 12582912.0  # 1.5 * 2**23
+LOG2E = 1.4426950408889634
+# ln 2 = LN2_HI + LN2_LO, LN2_HI with trailing zeros: n * LN2_HI is exact
+LN2_HI64 = 0.6931471803691238  # 32 significant bits
+LN2_LO64 = 1.9082149292705877e-10
+LN2_HI32 = 0.693145751953125  # 15 significant bits
+LN2_LO32 = 1.428606765330187e-06
+SQRT_HALF = math.sqrt(0.5)
+
+# e**r = 1 + r + r**2 (1/2 + r P(r)) on |r| <= 1.01 ln2 / 2 (for exp), and on
+# -1.01 ln2 / 2 <= r <= 0.525 (for expm1: see there); coefficients of P from
+# degree 0 up. Max error of r**3 P(r), relative to the result: 0.019 / 0.027
+# ulp (exp float64 / float32), 0.026 / 0.021 ulp (expm1).
+EXP_P64 = (
+    0.16666666666666669,
+    0.041666666666666664,
+    0.008333333333329791,
+    0.0013888888888886359,
+    0.00019841269864391087,
+    2.4801587318099616e-05,
+    2.7557266402504823e-06,
+    2.7557281500253747e-07,
+    2.510135443993923e-08,
+    2.0911928571006703e-09,
+)
+EXP_P32 = (
+    0.1666666716337204,
+    0.04166654869914055,
+    0.00833332072943449,
+    0.0013926932588219643,
+    0.00019883530330844223,
+)
+EXPM1_P64 = (
+    0.16666666666666666,
+    0.041666666666666644,
+    0.008333333333333692,
+    0.001388888888891007,
+    0.00019841269839250469,
+    2.480158725001667e-05,
+    2.755732341964216e-06,
+    2.755735279883996e-07,
+    2.5048400226408994e-08,
+    2.0887160098562526e-09,
+    1.7246885966871097e-10,
+)
+EXPM1_P32 = (
+    0.1666666716337204,
+    0.041666675359010696,
+    0.008333309553563595,
+    0.001388632575981319,
+    0.00019888891256414354,
+    2.6379304472357035e-05,
+)
+# 2 atanh(s) = 2 s + s z L(z), z = s**2 <= 1.01 ((sqrt2 - 1) / (sqrt2 + 1))**2;
+# coefficients of L from degree 0 up. Max error 0.048 ulp / 0.046 ulp.
+LOG_L64 = (
+    0.666666666666667,
+    0.3999999999989322,
+    0.28571428628810996,
+    0.22222210674238516,
+    0.18182922513515942,
+    0.15330617306743305,
+    0.1463003136412286,
+)
+LOG_L32 = (0.6666668653488159, 0.39988550543785095, 0.29590317606925964)
+
+# erf(x) = x + x A(x**2) on |x| < ERF_SMALL (A of degree 11, 6 in float32; max
+# error of A relative to erf(x) / x 2**-56 / 2**-29); above, erf(|x|) = 1 -
+# e**(-x**2) C(v), v = k / (k + |x|) - ERF_MID, |x| clamped to ERF_BIG
+# (where erf rounds to 1), C of degree 14 / 6 fitted to erfc(x) e**(x**2)
+# (max error of e**(-x**2) C: 0.16 / 0.12 ulp of erf). Coefficients from degree 0 up.
+ERF_SMALL = 0.9
+ERF_K64, ERF_MID64, ERF_BIG64 = 3.0, 0.5512820512820513, 6.0
+ERF_K32, ERF_MID32, ERF_BIG32 = 2.0, 0.5114942789077759, 4.0
+ERF_A64 = (
+    0.1283791670955126,
+    -0.3761263890318373,
+    0.11283791670953794,
+    -0.02686617064482373,
+    0.0052239776217703725,
+    -0.0008548326764466543,
+    0.00012055321382481122,
+    -1.492530753550859e-05,
+    1.6455328747938096e-06,
+    -1.6276526722586205e-07,
+    1.4051482766989913e-08,
+    -8.493998797080943e-10,
+)
+ERF_A32 = (
+    0.12837916612625122,
+    -0.37612634897232056,
+    0.11283718049526215,
+    -0.026860665529966354,
+    0.0052042268216609955,
+    -0.0008179632131941617,
+    8.529401384294033e-05,
+)
+ERF_C64 = (
+    0.21521478095914087,
+    0.7633485573932298,
+    1.1863467190358465,
+    1.4573779631629644,
+    1.3570726855916078,
+    0.858457542071181,
+    0.22928613147449534,
+    -0.1543800056661395,
+    -0.1553118636609363,
+    0.013235632346336982,
+    0.07425367140505787,
+    0.003768736936859605,
+    -0.038787404899279954,
+    -0.0015965105422985717,
+    0.020627284701750823,
+)
+ERF_C32 = (
+    0.2653447389602661,
+    0.8768444061279297,
+    0.9884639382362366,
+    0.6341697573661804,
+    0.04675326868891716,
+    -0.2204778492450714,
+    -0.04388510808348656,
+)
+
+
+# ----------------------------------------------------------------------------
+# LLVM intrinsics: bit-level work, in the width of the float type
+# ----------------------------------------------------------------------------
+
+
+# per float type: (integer of its width, mantissa bits, exponent bias, the
+# bits of MAGIC and of sqrt(1/2) rounded to it)
+_LAYOUT = {
+    types.float32: (
+        ir.IntType(32),
+        23,
+        127,
+        int(np.array(MAGIC32, np.float32).view(np.uint32)),
+        int(np.array(SQRT_HALF, np.float32).view(np.uint32)),
+    ),
+    types.float64: (
+        ir.IntType(64),
+        52,
+        1023,
+        int(np.array(MAGIC64, np.float64).view(np.uint64)),
+        int(np.array(SQRT_HALF, np.float64).view(np.uint64)),
+    ),
+}
+
+
+@intrinsic
+def _float_type_ir(typingctx, x):
+    if x not in (types.float32, types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return types.NumberClass(x)(x), codegen
+
+
+@intrinsic
+def _is_single_ir(typingctx, x):
+    if x not in (types.float32, types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        single = signature.args[0] == types.float32
+        return context.get_constant(types.boolean, single)
+
+    return types.boolean(x), codegen
+
+
+@intrinsic
+def _scale_pow2_ir(typingctx, value, shifted):
+    if value not in (types.float32, types.float64) or shifted != value:
+        return None
+
+    def codegen(context, builder, signature, args):
+        value, shifted = args
+        integer, mantissa_bits, bias, magic, _ = _LAYOUT[signature.args[0]]
+        exponent = builder.sub(
+            builder.bitcast(shifted, integer), ir.Constant(integer, magic)
+        )
+        half = builder.ashr(exponent, ir.Constant(integer, 1))
+        rest = builder.sub(exponent, half)
+        for part in (half, rest):
+            biased = builder.add(part, ir.Constant(integer, bias))
+            factor = builder.shl(biased, ir.Constant(integer, mantissa_bits))
+            value = builder.fmul(value, builder.bitcast(factor, value.type))
+        return value
+
+    return value(value, shifted), codegen
+
+
+@intrinsic
+def _pow2_ir(typingctx, shifted):
+    if shifted not in (types.float32, types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        (shifted,) = args
+        integer, mantissa_bits, bias, magic, _ = _LAYOUT[signature.args[0]]
+        biased = builder.add(
+            builder.bitcast(shifted, integer), ir.Constant(integer, bias - magic)
+        )
+        factor = builder.shl(biased, ir.Constant(integer, mantissa_bits))
+        return builder.bitcast(factor, shifted.type)
+
+    return shifted(shifted), codegen
+
+
+@intrinsic
+def _split_exponent_ir(typingctx, x):
+    if x not in (types.float32, types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        (x,) = args
+        integer, mantissa_bits, _, _, sqrt_half = _LAYOUT[signature.args[0]]
+        bits = builder.bitcast(x, integer)
+        low = ir.Constant(integer, sqrt_half)
+        exponent = builder.ashr(
+            builder.sub(bits, low), ir.Constant(integer, mantissa_bits)
+        )
+        shifted = builder.shl(exponent, ir.Constant(integer, mantissa_bits))
+        mantissa = builder.bitcast(builder.sub(bits, shifted), x.type)
+        return context.make_tuple(
+            builder, signature.return_type, [mantissa, builder.sitofp(exponent, x.type)]
+        )
+
+    return types.UniTuple(x, 2)(x), codegen
+
+
+# ----------------------------------------------------------------------------
+# Their kernels (NumPy versions below for NUMBA_DISABLE_JIT=1)
+# ----------------------------------------------------------------------------
+
+
+@kernel
+def float_type(x):
+    """The type of float ``x`` (``np.float32`` or ``np.float64``), for constants."""
+    return _float_type_ir(x)
+
+
+@kernel
+def is_single(x):
+    """Whether ``x`` is a float32, as a constant the compiler folds."""
+    return _is_single_ir(x)
+
+
+@kernel
+def scale_pow2(value, shifted):
+    """``value * 2**n`` where ``shifted = n + MAGIC`` (``MAGIC32`` for float32).
+
+    ``2**n`` is applied as two factors ``2**(n // 2)`` and ``2**(n - n // 2)``,
+    each a normal number for ``|n| <= 2 * bias``: the product overflows to inf
+    or goes down into the subnormals (rounded once, by the last factor) as
+    ``value * 2**n`` does. Meaningless (but no error) for other ``shifted``.
+    """
+    return _scale_pow2_ir(value, shifted)
+
+
+@kernel
+def pow2(shifted):
+    """``2**n`` where ``shifted = n + MAGIC``, for ``2**n`` a normal number."""
+    return _pow2_ir(shifted)
+
+
+@kernel
+def split_exponent(x):
+    """``(m, e)``: ``x = m * 2**e``, ``m`` in ``[sqrt(1/2), sqrt(2))``, ``e`` a float.
+
+    For positive normal ``x`` only: other values give meaningless results.
+    """
+    return _split_exponent_ir(x)
+
+
+if config.DISABLE_JIT:  # intrinsics cannot be called from Python
+
+    def float_type(x):  # noqa: F811
+        """NumPy stand-in of the kernel above (``NUMBA_DISABLE_JIT=1``)."""
+        return type(x)
+
+    def is_single(x):  # noqa: F811
+        """NumPy stand-in of the kernel above (``NUMBA_DISABLE_JIT=1``)."""
+        return isinstance(x, np.float32)
+
+    def scale_pow2(value, shifted):  # noqa: F811
+        """NumPy stand-in of the kernel above (``NUMBA_DISABLE_JIT=1``)."""
+        dtype = type(value)
+        if not np.isfinite(shifted):
+            return dtype(value * shifted)
+        magic = MAGIC32 if isinstance(shifted, np.float32) else MAGIC64
+        exponent = int(np.float64(shifted) - magic)
+        half = exponent >> 1
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            for part in (half, exponent - half):
+                value = value * dtype(np.ldexp(1.0, part))
+        return value
+
+    def pow2(shifted):  # noqa: F811
+        """NumPy stand-in of the kernel above (``NUMBA_DISABLE_JIT=1``)."""
+        magic = MAGIC32 if isinstance(shifted, np.float32) else MAGIC64
+        return type(shifted)(np.ldexp(1.0, int(np.float64(shifted) - magic)))
+
+    def split_exponent(x):  # noqa: F811
+        """NumPy stand-in of the kernel above (``NUMBA_DISABLE_JIT=1``)."""
+        dtype = type(x)
+        mantissa, exponent = np.frexp(x)
+        if mantissa < dtype(SQRT_HALF):
+            return dtype(mantissa * 2), dtype(exponent - 1)
+        return dtype(mantissa), dtype(exponent)
+
+
+# ----------------------------------------------------------------------------
+# The functions
+# ----------------------------------------------------------------------------
+
+
+@inlined_kernel
+def polynomial3(r, c):
+    """``c[0] + c[1] r + ... + c[2] r**2`` (Estrin), in ``r``'s type."""
+    typ = float_type(r)
+    p0_1 = typ(c[0]) + typ(c[1]) * r
+    r2 = r * r
+    q1_0 = p0_1 + typ(c[2]) * r2
+    return q1_0
+
+
+@inlined_kernel
+def polynomial5(r, c):
+    """``c[0] + c[1] r + ... + c[4] r**4`` (Estrin), in ``r``'s type."""
+    typ = float_type(r)
+    p0_1 = typ(c[0]) + typ(c[1]) * r
+    p2_3 = typ(c[2]) + typ(c[3]) * r
+    r2 = r * r
+    q1_0 = p0_1 + p2_3 * r2
+    r4 = r2 * r2
+    q2_0 = q1_0 + typ(c[4]) * r4
+    return q2_0
+
+
+@inlined_kernel
+def polynomial6(r, c):
+    """``c[0] + c[1] r + ... + c[5] r**5`` (Estrin), in ``r``'s type."""
+    typ = float_type(r)
+    p0_1 = typ(c[0]) + typ(c[1]) * r
+    p2_3 = typ(c[2]) + typ(c[3]) * r
+    p4_5 = typ(c[4]) + typ(c[5]) * r
+    r2 = r * r
+    q1_0 = p0_1 + p2_3 * r2
+    r4 = r2 * r2
+    q2_0 = q1_0 + p4_5 * r4
+    return q2_0
+
+
+@inlined_kernel
+def polynomial7(r, c):
+    """``c[0] + c[1] r + ... + c[6] r**6`` (Estrin), in ``r``'s type."""
+    typ = float_type(r)
+    p0_1 = typ(c[0]) + typ(c[1]) * r
+    p2_3 = typ(c[2]) + typ(c[3]) * r
+    p4_5 = typ(c[4]) + typ(c[5]) * r
+    r2 = r * r
+    q1_0 = p0_1 + p2_3 * r2
+    q1_1 = p4_5 + typ(c[6]) * r2
+    r4 = r2 * r2
+    q2_0 = q1_0 + q1_1 * r4
+    return q2_0
+
+
+@inlined_kernel
+def polynomial10(r, c):
+    """``c[0] + c[1] r + ... + c[9] r**9`` (Estrin), in ``r``'s type."""
+    typ = float_type(r)
+    p0_1 = typ(c[0]) + typ(c[1]) * r
+    p2_3 = typ(c[2]) + typ(c[3]) * r
+    p4_5 = typ(c[4]) + typ(c[5]) * r
+    p6_7 = typ(c[6]) + typ(c[7]) * r
+    p8_9 = typ(c[8]) + typ(c[9]) * r
+    r2 = r * r
+    q1_0 = p0_1 + p2_3 * r2
+    q1_1 = p4_5 + p6_7 * r2
+    r4 = r2 * r2
+    q2_0 = q1_0 + q1_1 * r4
+    r8 = r4 * r4
+    q3_0 = q2_0 + p8_9 * r8
+    return q3_0
+
+
+@inlined_kernel
+def polynomial11(r, c):
+    """``c[0] + c[1] r + ... + c[10] r**10`` (Estrin), in ``r``'s type."""
+    typ = float_type(r)
+    p0_1 = typ(c[0]) + typ(c[1]) * r
+    p2_3 = typ(c[2]) + typ(c[3]) * r
+    p4_5 = typ(c[4]) + typ(c[5]) * r
+    p6_7 = typ(c[6]) + typ(c[7]) * r
+    p8_9 = typ(c[8]) + typ(c[9]) * r
+    r2 = r * r
+    q1_0 = p0_1 + p2_3 * r2
+    q1_1 = p4_5 + p6_7 * r2
+    q1_2 = p8_9 + typ(c[10]) * r2
+    r4 = r2 * r2
+    q2_0 = q1_0 + q1_1 * r4
+    r8 = r4 * r4
+    q3_0 = q2_0 + q1_2 * r8
+    return q3_0
+
+
+@inlined_kernel
+def polynomial12(r, c):
+    """``c[0] + c[1] r + ... + c[11] r**11`` (Estrin), in ``r``'s type."""
+    typ = float_type(r)
+    p0_1 = typ(c[0]) + typ(c[1]) * r
+    p2_3 = typ(c[2]) + typ(c[3]) * r
+    p4_5 = typ(c[4]) + typ(c[5]) * r
+    p6_7 = typ(c[6]) + typ(c[7]) * r
+    p8_9 = typ(c[8]) + typ(c[9]) * r
+    p10_11 = typ(c[10]) + typ(c[11]) * r
+    r2 = r * r
+    q1_0 = p0_1 + p2_3 * r2
+    q1_1 = p4_5 + p6_7 * r2
+    q1_2 = p8_9 + p10_11 * r2
+    r4 = r2 * r2
+    q2_0 = q1_0 + q1_1 * r4
+    r8 = r4 * r4
+    q3_0 = q2_0 + q1_2 * r8
+    return q3_0
+
+
+@inlined_kernel
+def polynomial15(r, c):
+    """``c[0] + c[1] r + ... + c[14] r**14`` (Estrin), in ``r``'s type."""
+    typ = float_type(r)
+    p0_1 = typ(c[0]) + typ(c[1]) * r
+    p2_3 = typ(c[2]) + typ(c[3]) * r
+    p4_5 = typ(c[4]) + typ(c[5]) * r
+    p6_7 = typ(c[6]) + typ(c[7]) * r
+    p8_9 = typ(c[8]) + typ(c[9]) * r
+    p10_11 = typ(c[10]) + typ(c[11]) * r
+    p12_13 = typ(c[12]) + typ(c[13]) * r
+    r2 = r * r
+    q1_0 = p0_1 + p2_3 * r2
+    q1_1 = p4_5 + p6_7 * r2
+    q1_2 = p8_9 + p10_11 * r2
+    q1_3 = p12_13 + typ(c[14]) * r2
+    r4 = r2 * r2
+    q2_0 = q1_0 + q1_1 * r4
+    q2_1 = q1_2 + q1_3 * r4
+    r8 = r4 * r4
+    q3_0 = q2_0 + q2_1 * r8
+    return q3_0
+
+
+@inlined_kernel
+def reduce_exp(x, shift):
+    """``(r, r_low, n + MAGIC)``: ``x = n ln2 + r + r_low``, ``n ~ x / ln2 - shift``.
+
+    ``n`` is ``x / ln2 - shift`` rounded to an integer; ``r_low`` is the
+    rounding error of ``r`` (0 where ``n == 0``). For
+    ``|x / ln2| < 2**22`` (float32) or ``2**51`` (float64).
+    """
+    typ = float_type(x)
+    if is_single(x):
+        magic, high, low = typ(MAGIC32), typ(LN2_HI32), typ(LN2_LO32)
+    else:
+        magic, high, low = typ(MAGIC64), typ(LN2_HI64), typ(LN2_LO64)
+    shifted = (x * typ(LOG2E) - shift) + magic
+    n = shifted - magic
+    exact = x - n * high  # n * high is exact, and so is the difference
+    tail = n * low
+    r = exact - tail
+    return r, (exact - r) - tail, shifted
+
+
+@inlined_kernel
+def exp_parts(x):
+    """``(high, low)``: ``e**x = high + low`` to about 2**-70 relative.
+
+    ``high`` is ``e**x`` rounded (the result of :func:`exp`).
+    """
+    typ = float_type(x)
+    one = typ(1.0)
+    low, high = (typ(-104.0), typ(89.0)) if is_single(x) else (typ(-746.0), typ(710.0))
+    # beyond these the result is 0 or inf anyway; NaN passes both
+    x = low if x < low else x
+    x = high if x > high else x
+    r, r_low, shifted = reduce_exp(x, typ(0.0))
+    if is_single(x):
+        p = polynomial5(r, EXP_P32)
+    else:
+        p = polynomial10(r, EXP_P64)
+    small = r * r * (typ(0.5) + r * p)
+    # 1 + r + r_low + small with the rounding errors kept (Fast2Sum, twice)
+    one_r = one + r
+    rest = ((one - one_r) + r) + (r_low + small)
+    total = one_r + rest
+    return scale_pow2(total, shifted), scale_pow2((one_r - total) + rest, shifted)
+
+
+@inlined_kernel
+def exp(x):
+    """``e**x``."""
+    return exp_parts(x)[0]
+
+
+@inlined_kernel
+def expm1(x):
+    """``e**x - 1``, accurate near 0."""
+    typ = float_type(x)
+    one = typ(1.0)
+    if is_single(x):
+        low, high, large, tiny = typ(-20.0), typ(89.0), typ(16.0), typ(2.0**-25)
+    else:
+        low, high, large, tiny = typ(-40.0), typ(710.0), typ(36.0), typ(2.0**-54)
+    clamped = low if x < low else x
+    clamped = high if clamped > high else clamped
+    # for x > 0, r in [-0.17, 0.52]: then 2 q + 1 (n = 1) does not cancel
+    shift = typ(0.25) if x > typ(0.0) else typ(0.0)
+    r, r_low, shifted = reduce_exp(clamped, shift)
+    if is_single(x):
+        p = polynomial6(r, EXPM1_P32)
+    else:
+        p = polynomial11(r, EXPM1_P64)
+    q = r + (r_low + r * r * (typ(0.5) + r * p))
+    # 2**n q and 2**n - 1 are exact for n <= 53 (24): one rounding
+    power = scale_pow2(one, shifted)
+    moderate = power * q + (power - one)
+    result = scale_pow2(q + one, shifted) - one if clamped > large else moderate
+    # tiny x (and -0.0, NaN): expm1(x) rounds to x
+    return result if abs(x) >= tiny else x
+
+
+@inlined_kernel
+def logistic(x):
+    """``1 / (1 + e**-x)``, also where ``e**-x`` overflows.
+
+    ``1 / (1 + e)`` for ``x >= 0`` and ``e / (1 + e)`` below, ``e = e**-|x|``
+    (exact down to the subnormals, where ``1 / (1 + e**-x)`` would give 0 once
+    ``e**-x`` overflows): one division, corrected to first order for the low
+    part of ``e`` and the rounding of ``1 + e`` (``1 / (1 + e)`` is the
+    quotient itself or one minus it).
+    """
+    typ = float_type(x)
+    one = typ(1.0)
+    zero = typ(0.0)
+    high, low = exp_parts(-abs(x))
+    # 1 + e = total + rest exactly (Fast2Sum: e <= 1)
+    total = one + high
+    rest = ((one - total) + high) + low
+    negative = x < zero
+    quotient = (high if negative else one) / total
+    inverse = one - quotient if negative else quotient
+    return quotient + ((low if negative else zero) - quotient * rest) * inverse
+
+
+@inlined_kernel
+def tanh(x):
+    """Hyperbolic tangent: ``-t / (2 + t)``, ``t = e**(-2 |x|) - 1``, sign put back.
+
+    One formula for every ``x`` (no polynomial near 0 beside it, so a vector
+    lane computes one branch, not two): ``t`` is carried as ``t + t_low``
+    (``expm1``'s reduction with the rounding errors of its sums kept), and the
+    quotient corrected to first order with ``1 / (2 + t) = (1 + q) / 2``.
+    """
+    typ = float_type(x)
+    one = typ(1.0)
+    two = typ(2.0)
+    size = abs(x)
+    if is_single(x):
+        tiny, big = typ(2.0**-12), typ(10.0)  # tanh rounds to 1 from 9.01
+    else:
+        tiny, big = typ(2.0**-27), typ(20.0)  # from 19.06
+    u = -two * (size if size < big else big)
+    r, r_low, shifted = reduce_exp(u, typ(0.0))
+    if is_single(x):
+        p = polynomial5(r, EXP_P32)
+    else:
+        p = polynomial10(r, EXP_P64)
+    power = pow2(shifted)  # 2**n, n <= 0
+    # t = (2**n - 1) + 2**n r + 2**n (r_low + r**2 (1/2 + r p)), the first
+    # two sums with their rounding errors (Fast2Sum: the first term is larger)
+    a = power - one
+    a_low = (-one - a) + power
+    b = power * r  # exact
+    s = a + b
+    s_low = (a - s) + b
+    rest = (s_low + a_low) + power * (r_low + r * r * (typ(0.5) + r * p))
+    t = s + rest
+    t_low = (s - t) + rest
+    d = two + t  # in (1, 2]: d + d_low = 2 + t exactly
+    d_low = (two - d) + t
+    q = -t / d
+    result = q - (t_low + q * (d_low + t_low)) * (one + q) * typ(0.5)
+    result = -result if x < typ(0.0) else result
+    # tiny x (and -0.0, NaN): tanh(x) rounds to x
+    return result if size >= tiny else x
+
+
+@inlined_kernel
+def log_reduced(m, e, correction):
+    """``log(m * 2**e) + correction`` for ``m`` in ``[sqrt(1/2), sqrt(2))``.
+
+    ``correction`` is small against the result's last bit: it is added last.
+    """
+    typ = float_type(m)
+    f = m - typ(1.0)
+    s = f / (typ(2.0) + f)
+    z = s * s
+    if is_single(m):
+        high, low, p = typ(LN2_HI32), typ(LN2_LO32), polynomial3(z, LOG_L32)
+    else:
+        high, low, p = typ(LN2_HI64), typ(LN2_LO64), polynomial7(z, LOG_L64)
+    half_square = typ(0.5) * f * f
+    tail = s * (half_square + z * p) + (e * low + correction)
+    return e * high + (f - (half_square - tail))
+
+
+@inlined_kernel
+def log(x):
+    """Natural logarithm: -inf at +-0, NaN below 0."""
+    typ = float_type(x)
+    if is_single(x):
+        smallest_normal, up, shift = typ(2.0**-126), typ(2.0**25), typ(25.0)
+    else:
+        smallest_normal, up, shift = typ(2.0**-1022), typ(2.0**54), typ(54.0)
+    subnormal = x < smallest_normal
+    m, e = split_exponent(x * up if subnormal else x)
+    result = log_reduced(m, e - shift if subnormal else e, typ(0.0))
+    result = typ(-np.inf) if x == typ(0.0) else result
+    result = typ(np.nan) if x < typ(0.0) else result
+    return x if x == typ(np.inf) or x != x else result
+
+
+@inlined_kernel
+def log1p(x):
+    """``log(1 + x)``, accurate near 0: -inf at -1, NaN below."""
+    typ = float_type(x)
+    one = typ(1.0)
+    tiny = typ(2.0**-24) if is_single(x) else typ(2.0**-53)
+    u = one + x
+    m, e = split_exponent(u)
+    # the rounding error of 1 + x, relative to u
+    result = log_reduced(m, e, (x - (u - one)) / u)
+    result = result if abs(x) >= tiny else x  # log1p(x) rounds to x (and -0.0)
+    result = typ(-np.inf) if x == -one else result
+    result = typ(np.nan) if x < -one else result
+    return x if x == typ(np.inf) or x != x else result
+
+
+@inlined_kernel
+def erf(x):
+    """The error function, ``2 / sqrt(pi)`` times the integral of ``e**(-t**2)``."""
+    typ = float_type(x)
+    size = abs(x)
+    if is_single(x):
+        near_zero = x + x * polynomial7(x * x, ERF_A32)
+        k, mid, big = typ(ERF_K32), typ(ERF_MID32), typ(ERF_BIG32)
+    else:
+        near_zero = x + x * polynomial12(x * x, ERF_A64)
+        k, mid, big = typ(ERF_K64), typ(ERF_MID64), typ(ERF_BIG64)
+    # erfc |x| = e**(-x**2) C(v); beyond big, erf rounds to 1 (and NaN is
+    # clamped too, but then near_zero is chosen below)
+    clamped = size if size < big else big
+    v = k / (k + clamped) - mid
+    if is_single(x):
+        c = polynomial7(v, ERF_C32)
+    else:
+        c = polynomial15(v, ERF_C64)
+    far = typ(1.0) - exp(-(clamped * clamped)) * c
+    far = -far if x < typ(0.0) else far
+    # small |x|, -0.0 and NaN: the polynomial
+    return far if size >= typ(ERF_SMALL) else near_zero
