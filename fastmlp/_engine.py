@@ -12,12 +12,10 @@ import scipy.sparse as sp
 from ._apart import prepare as prepare_extra_activations
 from ._blas import forward_macs, thread_plan
 from ._entry_checks import (
-    check_array,
     check_output,
     check_params,
     check_rows_input,
     check_state,
-    check_work,
 )
 from ._faster import FasterPath
 from ._kernels import threaded
@@ -165,11 +163,19 @@ def transposed_scratch_size(layer_units, itemsize):
 
 def _use_tiles_in_python():
     # the kernel's Python function (a call of the kernel compiles its twin),
-    # once the limits it reads are settled (measured on a machine's first run)
-    from ._calibration import tile_choice
+    # once the limits it reads are settled (measured on a machine's first run);
+    # tile_choice looked up once: an import statement per call cost ~1 us
+    global _tile_choice
+    if _tile_choice is None:
+        from ._calibration import tile_choice
 
-    tile_choice()
-    return getattr(use_tiles, "py_func", use_tiles)
+        _tile_choice = tile_choice
+    _tile_choice()
+    return _USE_TILES
+
+
+_tile_choice = None
+_USE_TILES = getattr(use_tiles, "py_func", use_tiles)
 
 
 def forward_calls_blas(layer_units, n_rows, itemsize):
@@ -394,7 +400,7 @@ class Engine:
             )
         if self.max_rows < 1:
             raise ValueError(f"batches of {self.max_rows} rows")
-        # the buffers below are this engine's own: checked once
+        # the buffers below are made here from the same layout: not checked
         self.buffers = (
             np.empty(0 if self.sparse else self.max_rows * n_features, self.dtype),
             np.empty(self.max_rows * n_outputs, self.dtype),
@@ -405,8 +411,6 @@ class Engine:
                 np.empty(self.max_rows, np.float64),
                 np.zeros(1, np.float64),
             )
-        check_array(self.grads, "the gradient", layout.size, self.dtype)
-        check_work(self.work, layout, self.max_rows, self.dtype)
 
     def batches_per_call(self, batch_size):
         """How many batches one kernel call runs (see ``_WORK_PER_CALL``).

@@ -77,19 +77,6 @@ def check_rows_input(data, layout, dtype, n_rows=None):
         _fail(f"the input has {data.shape[0]} rows where {n_rows} are expected")
 
 
-def check_work(work, layout, max_rows, dtype):
-    """A ``work`` tuple (``fastmlp._engine.make_work``) holds ``max_rows`` rows."""
-    size = int(layout.layer_units[1:].sum()) * int(max_rows)
-    check_array(work[0], "the activations buffer", size, dtype)
-    check_array(work[1], "the deltas buffer", size, dtype)
-    check_array(work[2], "the layer starts", layout.n_layers - 1, np.int64)
-    for extra, name in ((work[3], "pre-activations"), (work[4], "dropout masks")):
-        check_array(extra, f"the {name} buffer", dtype=dtype)
-        if extra.size not in (0, size):
-            _fail(f"the {name} buffer has {extra.size} values, not 0 or {size}")
-    check_array(work[5], "the transposed coefficients buffer", dtype=dtype, ndim=2)
-
-
 def check_state(arrays, n_params, dtype):
     """An optimizer's state arrays each have one value per parameter."""
     for array in arrays:
