@@ -62,6 +62,10 @@ _PREDICT_BLOCK_ROWS = (512, 32768)
 # timing chooses (_prediction_path).
 PREDICT_SPLIT_MACS = 1_000_000
 _PREDICTION_PATHS = 64
+# OpenBLAS runs a GEMM of fewer multiply-adds on one thread whatever its
+# thread count (interface/gemm.c: SMP_THRESHOLD_MIN 65536 times
+# GEMM_MULTITHREAD_THRESHOLD 4), the BLAS NumPy and SciPy wheels carry
+BLAS_THREADED_MACS = 65536 * 4
 _prediction_paths = {}
 
 
@@ -179,18 +183,23 @@ _USE_TILES = getattr(use_tiles, "py_func", use_tiles)
 
 
 def forward_calls_blas(layer_units, n_rows, itemsize):
-    """Whether a forward pass over blocks of ``n_rows`` rows makes a BLAS call.
+    """Whether a forward pass over blocks of ``n_rows`` rows makes a BLAS call
+    that BLAS could run on several threads.
 
     As :func:`fastmlp._kernels.tiles.product_rows` decides for each layer's
     product: products with one output column and small ones go to fastmlp's
-    own loops, which BLAS's thread count does not concern (and setting it
-    through threadpoolctl costs ~13 us a call, a fifth of a ``predict`` on a
-    few rows).
+    own loops, and BLAS runs products under ``BLAS_THREADED_MACS`` on one
+    thread whatever its thread count: neither concerns BLAS's threads, and
+    setting them through threadpoolctl costs ~13-35 us a call (a 10-row
+    ``predict_proba`` of 64 -> 100 -> 10 took 82 us with the limit, 47
+    without, on the 2-core Zen 4 VM).
     """
     units = [int(u) for u in layer_units]
     decide = _use_tiles_in_python()
     return any(
-        fan_out > 1 and not decide(n_rows, fan_in, fan_out, itemsize)
+        fan_out > 1
+        and n_rows * fan_in * fan_out >= BLAS_THREADED_MACS
+        and not decide(n_rows, fan_in, fan_out, itemsize)
         for fan_in, fan_out in zip(units[:-1], units[1:], strict=True)
     )
 

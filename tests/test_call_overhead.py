@@ -16,7 +16,7 @@ from sklearn.utils.multiclass import unique_labels
 
 import fastmlp
 from fastmlp import _blas, _classes
-from fastmlp._engine import forward_calls_blas
+from fastmlp._engine import BLAS_THREADED_MACS, forward_calls_blas
 from fastmlp._kernels.tiles import use_tiles
 from fastmlp._solvers import AdamOptimizer, SGDOptimizer
 
@@ -112,7 +112,8 @@ def test_prediction_through_blas_still_sets_the_limit(limits):
 def test_one_output_column_and_small_products_call_no_blas(units, rows):
     decide = getattr(use_tiles, "py_func", use_tiles)
     expected = any(
-        b > 1 and not decide(rows, a, b, 8) for a, b in zip(units[:-1], units[1:])
+        b > 1 and rows * a * b >= BLAS_THREADED_MACS and not decide(rows, a, b, 8)
+        for a, b in zip(units[:-1], units[1:])
     )
     assert forward_calls_blas(units, rows, 8) == expected
     assert not forward_calls_blas([7, 1], rows, 8)
@@ -222,3 +223,14 @@ def test_labels_from_output_leave_other_binarizers_to_sklearn():
     assert_array_equal(labels, [0, 0, 1])
     with pytest.raises(ValueError, match="output_type='binary'"):
         _classes._labels_from_output(LabelBinarizer().fit([0, 1]), np.ones((3, 3)))
+
+
+def test_blas_products_too_small_for_blas_threads_set_no_limit(monkeypatch):
+    # every product to BLAS (as calibrated limits may send narrow ones): a
+    # 10-row prediction's are all under BLAS's own one-thread size
+    from fastmlp._kernels import tiles
+
+    monkeypatch.setattr(tiles, "FLOAT64_NARROW_MAX_MACS", -1)
+    assert not forward_calls_blas([64, 100, 10], 10, 8)
+    # 512 rows: the 512 x 100 x 10 product (512K) is large enough for two
+    assert forward_calls_blas([64, 100, 10], 512, 8)
