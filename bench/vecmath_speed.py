@@ -32,34 +32,7 @@ try:
 except ImportError:  # a tree from before vecmath: epochs only
     vecmath = None
 
-FUNCTIONS = ("exp", "expm1", "log", "log1p", "tanh", "logistic", "erf")
-
-
-@kernel
-def vector_loop(values, out, code):
-    """``out[i] = f(values[i])`` with the vecmath function ``FUNCTIONS[code]``."""
-    n = values.shape[0]
-    if code == 0:
-        for i in range(n):
-            out[i] = vecmath.exp(values[i])
-    elif code == 1:
-        for i in range(n):
-            out[i] = vecmath.expm1(values[i])
-    elif code == 2:
-        for i in range(n):
-            out[i] = vecmath.log(values[i])
-    elif code == 3:
-        for i in range(n):
-            out[i] = vecmath.log1p(values[i])
-    elif code == 4:
-        for i in range(n):
-            out[i] = vecmath.tanh(values[i])
-    elif code == 5:
-        for i in range(n):
-            out[i] = vecmath.logistic(values[i])
-    else:
-        for i in range(n):
-            out[i] = vecmath.erf(values[i])
+FUNCTIONS = () if vecmath is None else vecmath.FUNCTIONS
 
 
 @kernel
@@ -126,7 +99,7 @@ def elements(n=10_000):
             code = FUNCTIONS.index(name)
             whole = numpy_function(name)
             figures = [
-                best_time(vector_loop, values, out, code),
+                best_time(vecmath.map_values, values, out, code),
                 best_time(libm_loop, values, out, code),
                 best_time(whole, values, out=out),
             ]

@@ -1907,6 +1907,7 @@ TESTED_KERNELS = {
         "log1p",
         "log_reduced",
         "logistic",
+        "map_values",
         "polynomial3",
         "polynomial5",
         "polynomial6",

@@ -13,40 +13,12 @@ import numpy as np
 import pytest
 
 from fastmlp._kernels import vecmath
-from fastmlp._numba import kernel
 
 DTYPES = [np.float64, np.float32]
 MAX_ULP = 2.0
 
 
-@kernel
-def apply(values, out, code):
-    """``out[i] = f(values[i])`` for the function with ``code``, one loop each."""
-    n = values.shape[0]
-    if code == 0:
-        for i in range(n):
-            out[i] = vecmath.exp(values[i])
-    elif code == 1:
-        for i in range(n):
-            out[i] = vecmath.expm1(values[i])
-    elif code == 2:
-        for i in range(n):
-            out[i] = vecmath.log(values[i])
-    elif code == 3:
-        for i in range(n):
-            out[i] = vecmath.log1p(values[i])
-    elif code == 4:
-        for i in range(n):
-            out[i] = vecmath.tanh(values[i])
-    elif code == 5:
-        for i in range(n):
-            out[i] = vecmath.logistic(values[i])
-    elif code == 6:
-        for i in range(n):
-            out[i] = vecmath.erf(values[i])
-
-
-CODES = {"exp": 0, "expm1": 1, "log": 2, "log1p": 3, "tanh": 4, "logistic": 5, "erf": 6}
+CODES = {name: code for code, name in enumerate(vecmath.FUNCTIONS)}
 PI = np.longdouble("3.14159265358979323846264338327950288")
 
 
@@ -100,7 +72,7 @@ def reference(name, x):
 def run(name, x):
     out = np.empty_like(x)
     with np.errstate(all="ignore"):
-        apply(x, out, CODES[name])
+        vecmath.map_values(x, out, CODES[name])
     return out
 
 

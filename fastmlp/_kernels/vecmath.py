@@ -749,3 +749,38 @@ def erf(x):
     far = -far if x < typ(0.0) else far
     # small |x|, -0.0 and NaN: the polynomial
     return far if size >= typ(ERF_SMALL) else near_zero
+
+
+# the element functions by the code map_values takes
+FUNCTIONS = ("exp", "expm1", "log", "log1p", "tanh", "logistic", "erf")
+
+
+@kernel
+def map_values(values, out, code):
+    """``out[i] = f(values[i])`` for ``f = FUNCTIONS[code]``, a loop per function.
+
+    The whole-array form of the element functions, for their tests and speed
+    measurements: each loop is the vectorized loop the kernels run.
+    """
+    n = values.shape[0]
+    if code == 0:
+        for i in range(n):
+            out[i] = exp(values[i])
+    elif code == 1:
+        for i in range(n):
+            out[i] = expm1(values[i])
+    elif code == 2:
+        for i in range(n):
+            out[i] = log(values[i])
+    elif code == 3:
+        for i in range(n):
+            out[i] = log1p(values[i])
+    elif code == 4:
+        for i in range(n):
+            out[i] = tanh(values[i])
+    elif code == 5:
+        for i in range(n):
+            out[i] = logistic(values[i])
+    else:
+        for i in range(n):
+            out[i] = erf(values[i])
