@@ -144,6 +144,17 @@ def _hidden(activation):
     }[activation]
 
 
+def _output_layer(coefs, intercepts, x, act):
+    """The output layer's values before its output unit (traced by JAX)."""
+    h = x
+    last = len(coefs) - 1
+    for i, (coef, intercept) in enumerate(zip(coefs, intercepts)):
+        h = h @ coef + intercept
+        if i != last:
+            h = act(h)
+    return h
+
+
 def _build_epoch(task, activation, solver, nesterov):
     """The epoch function ``(state, X, Y, idx, w, hyper) -> (state, losses)``.
 
@@ -156,18 +167,9 @@ def _build_epoch(task, activation, solver, nesterov):
 
     act = _hidden(activation)
 
-    def forward(coefs, intercepts, x):
-        h = x
-        last = len(coefs) - 1
-        for i, (coef, intercept) in enumerate(zip(coefs, intercepts)):
-            h = h @ coef + intercept
-            if i != last:
-                h = act(h)
-        return h
-
     def loss_fn(params, x, y, w, sw, alpha):
         coefs, intercepts = params
-        z = forward(coefs, intercepts, x)
+        z = _output_layer(coefs, intercepts, x, act)
         eps = jnp.finfo(z.dtype).eps
         if task == "multiclass":
             logp = jax.nn.log_softmax(z, axis=1)
@@ -237,13 +239,7 @@ def _build_forward(task, activation):
     act = _hidden(activation)
 
     def forward(params, x):
-        coefs, intercepts = params
-        h = x
-        last = len(coefs) - 1
-        for i, (coef, intercept) in enumerate(zip(coefs, intercepts)):
-            h = h @ coef + intercept
-            if i != last:
-                h = act(h)
+        h = _output_layer(*params, x, act)
         if task == "multiclass":
             return jax.nn.softmax(h, axis=1)
         if task in ("binary", "multilabel"):
