@@ -17,7 +17,7 @@ from ._entry_checks import (
     check_rows_input,
     check_state,
 )
-from ._faster import FasterPath
+from ._faster import FasterPath, keep_recent
 from ._kernels import threaded
 from ._kernels.epoch import run_epoch_dense, run_epoch_sparse
 from ._kernels.extra_activations import EXTRA_CODES, PRE_ACTIVATION_CODES
@@ -254,12 +254,8 @@ def _prediction_path(units, n_samples, dtype, n_parts):
     """
     key = (tuple(int(u) for u in units), np.dtype(dtype).str, int(n_parts),
            int(n_samples).bit_length())  # fmt: skip
-    path = _prediction_paths.pop(key, None)
-    if path is None:
-        path = FasterPath(True, True)
-    _prediction_paths[key] = path  # the most recent last
-    while len(_prediction_paths) > _PREDICTION_PATHS:
-        _prediction_paths.pop(next(iter(_prediction_paths)), None)
+    path = _prediction_paths.get(key) or FasterPath(True, True)
+    keep_recent(_prediction_paths, key, path, _PREDICTION_PATHS)
     return path
 
 

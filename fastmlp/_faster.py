@@ -65,6 +65,18 @@ _decisions = {}
 _DECISIONS_KEPT = 256
 
 
+def keep_recent(table, key, value, kept):
+    """``table[key] = value`` as the most recent entry; at most ``kept`` entries.
+
+    ``table`` is a dict in the order its keys were last put (oldest first);
+    the oldest are dropped.
+    """
+    table.pop(key, None)
+    table[key] = value
+    while len(table) > kept:
+        table.pop(next(iter(table)), None)
+
+
 class FasterPath:
     """Times calls split and whole, and says which way the next call goes.
 
@@ -164,10 +176,8 @@ class FasterPath:
                 self._seconds_since_choice = 0.0
                 if self._key is not None:
                     times = {way: list(t) for way, t in self._times.items()}
-                    _decisions.pop(self._key, None)
-                    _decisions[self._key] = (self._split, times, time.monotonic())
-                    while len(_decisions) > _DECISIONS_KEPT:
-                        _decisions.pop(next(iter(_decisions)), None)
+                    decision = (self._split, times, time.monotonic())
+                    keep_recent(_decisions, self._key, decision, _DECISIONS_KEPT)
             return
         self._seconds_since_choice += seconds
         armed, self._armed = self._armed, True
