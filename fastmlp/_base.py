@@ -506,7 +506,7 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
         # sees float32 losses and gradients; its final weights are float64.
         dtype = self._params_flat.dtype
         if sample_weight is not None:
-            _check_weight_sums(sample_weight, [np.arange(X.shape[0])], dtype)
+            _check_weight_sums(sample_weight, [slice(None)], dtype)
         params = self._params_flat.astype(np.float64)
         engine = Engine(
             X,
@@ -840,6 +840,8 @@ _SNAPSHOT_TRIES = 8
 
 def _check_weight_sums(sample_weight, batches, dtype):
     """scikit-learn's ZeroDivisionError for a batch whose weights sum to zero.
+
+    ``batches`` are the rows of each batch, as indices into ``sample_weight``.
 
     Its losses take ``np.average`` over each batch with the sample weights,
     which raises when they sum to zero (possible only with weights of both

@@ -1,12 +1,8 @@
 """The first use on a machine: the compile notice and compiling ahead of time."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests._reliability_helpers import REPO_ROOT
+from tests._reliability_helpers import run_python
 
 FIT_SCRIPT = """
 import numpy as np, warnings
@@ -21,37 +17,25 @@ print("compiles", compile_counter.compiles)
 NOTICE = "fastmlp is compiling its kernels for this machine"
 
 
-def _run(args, cache_dir):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-    )
-    proc = subprocess.run(
-        [sys.executable, *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+# `python -m fastmlp compile ...`, as runpy runs it for -m
+COMPILE_SCRIPT = """
+import runpy, sys
+sys.argv = ["fastmlp", "compile", "--dtypes", "float64", "--solvers", "adam",
+            "--no-sparse", "--no-threads", "--no-extra-activations"]
+runpy.run_module("fastmlp", run_name="__main__")
+"""
 
 
 @pytest.mark.timeout(900)
 def test_compile_ahead_then_a_fresh_process_fits_without_compiling(tmp_path):
-    ahead = _run(
-        ["-m", "fastmlp", "compile", "--dtypes", "float64", "--solvers", "adam",
-         "--no-sparse", "--no-threads", "--no-extra-activations"],
-        tmp_path,
-    )  # fmt: skip
+    cache = {"NUMBA_CACHE_DIR": str(tmp_path)}
+    ahead = run_python(COMPILE_SCRIPT, cache, timeout=600)
     # said once, on the logger (stderr without logging configured), with the cache
     assert ahead.stderr.count(NOTICE) == 1
     assert str(tmp_path) in ahead.stderr
     compiled = int(ahead.stdout.split("fastmlp: ")[1].split()[0])
     assert compiled > 0
-    later = _run(["-c", FIT_SCRIPT], tmp_path)
+    later = run_python(FIT_SCRIPT, cache, timeout=600)
     assert later.stdout.split() == ["compiles", "0"]
     assert NOTICE not in later.stderr
 
