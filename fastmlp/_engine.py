@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._apart import prepare as prepare_extra_activations
+from ._apart import prepare_element_maps
 from ._blas import forward_macs, thread_plan
 from ._entry_checks import (
     check_output,
@@ -262,6 +263,7 @@ def _prediction_path(units, n_samples, dtype, n_parts):
 def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
     n_samples = X.shape[0]
     out = np.empty((n_samples, int(layout.layer_units[-1])), dtype=params.dtype)
+    prepare_element_maps(net[3:5], params.dtype)
     data = as_kernel_input(X, params.dtype)
     check_rows_input(data, layout, params.dtype, n_samples)
     if n_parts > 1:
@@ -360,6 +362,7 @@ class Engine:
         self.n_samples = X.shape[0]
         self.layout = layout
         self.net = net
+        prepare_element_maps(net[3:5], self.dtype)
         self.x = as_kernel_input(X, self.dtype)
         self.sparse = isinstance(self.x, tuple)
         self.y = compact_targets(Y, self.dtype)

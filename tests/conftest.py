@@ -1,8 +1,10 @@
 import warnings
 
+import numpy as np
 import pytest
 
 from fastmlp import _apart, _faster
+from fastmlp._kernels.activations import ACTIVATION_CODES
 
 
 def pytest_configure(config):
@@ -37,8 +39,14 @@ def _no_split_decisions_remembered():
 
 @pytest.fixture
 def extra_activations_ready():
-    """For tests that call activation kernels directly, not through a net."""
+    """For tests that call activation kernels directly, not through a net.
+
+    Every kernel compiled apart, in both dtypes: the extra activations and
+    the element maps (exp, logistic, tanh).
+    """
     _apart.prepare()
+    for dtype in (np.float32, np.float64):
+        _apart.prepare_element_maps(ACTIVATION_CODES.values(), dtype)
 
 
 def pytest_sessionstart(session):

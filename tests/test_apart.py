@@ -1,4 +1,6 @@
-"""The extra activations compiled apart and called through a table (``_apart``).
+"""Kernels compiled apart and called through a table (``_apart``).
+
+The extra activations, and the element maps (exp, logistic, tanh).
 
 Each test runs in a new process: whether the table is filled depends on
 what the process did before, and a kernel loaded from numba's cache must
@@ -9,6 +11,7 @@ import subprocess
 import sys
 
 import numba
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.timeout(600)
@@ -69,6 +72,7 @@ model = MLPRegressor(
 )
 model.fit(X.astype(sys.argv[3]), y)
 print(len(_apart._callbacks))
+print(_apart.prepared_element_maps())
 with open(sys.argv[1], "wb") as file:
     pickle.dump((model, X), file)
 print(repr(model.predict(X.astype(sys.argv[3])).tolist()))
@@ -90,9 +94,10 @@ print(repr(predicted.tolist()))
 def test_new_processes_fit_and_predict_with_an_extra_activation(tmp_path):
     # float64 only: the float32 slots are used in-process by tests/test_kernels.py
     path = str(tmp_path / "model.pkl")
-    before, after, fitted = run(FIT, path, "silu", "float64")
+    before, after, maps, fitted = run(FIT, path, "silu", "float64")
     callbacks = "0" if numba.config.DISABLE_JIT else "4"
     assert (before, after) == ("0", callbacks)
+    assert maps == "[]"  # a regressor's silu net: no exp, logistic or tanh
     assert "nan" not in fitted
     # a new process, which loads every kernel from numba's cache
     prepared, predicted = run(PREDICT, path, "silu", "float64")
@@ -103,8 +108,10 @@ def test_new_processes_fit_and_predict_with_an_extra_activation(tmp_path):
 @needs_jit
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_fits_without_extra_activations_compile_none(tmp_path):
-    before, after, _ = run(FIT, str(tmp_path / "model.pkl"), "tanh", "float64")
+    before, after, maps, _ = run(FIT, str(tmp_path / "model.pkl"), "tanh", "float64")
     assert (before, after) == ("0", "0")
+    # and of the element maps, only the one the net uses, in its dtype
+    assert maps == "[('tanh', 'float64')]"
 
 
 THREADS = """
@@ -119,7 +126,7 @@ for thread in threads:
     thread.start()
 for thread in threads:
     thread.join()
-print(len(_apart._callbacks), all(_apart._table))
+print(len(_apart._callbacks), all(_apart._table[s] for s in _apart._EXTRA_SLOTS))
 """
 
 
@@ -155,3 +162,59 @@ def test_a_cleared_table_is_refilled_without_compiling_again():
     _apart.prepare()
     assert list(_apart._table) == addresses
     assert _apart._callbacks == callbacks
+
+
+MAPS_UNPREPARED = """
+import numpy as np
+from fastmlp._kernels.activations import ACTIVATION_CODES, activate
+from fastmlp import _apart
+code = ACTIVATION_CODES["tanh"]
+z = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
+got = z.copy()
+activate(got, code)
+print(np.isnan(got).all())
+_apart.prepare_element_maps([code], np.float32)  # another dtype's: still NaN
+got = z.copy()
+activate(got, code)
+print(np.isnan(got).all())
+_apart.prepare_element_maps([code], np.float64)
+got = z.copy()
+activate(got, code)
+print(np.isfinite(got).all(), _apart.prepared_element_maps())
+"""
+
+
+@needs_jit
+def test_element_maps_unprepared_give_nan_and_are_made_per_dtype():
+    assert run(MAPS_UNPREPARED) == [
+        "True",
+        "True",
+        "True [('tanh', 'float32'), ('tanh', 'float64')]",
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["exp", "logistic", "tanh", "softmax"])
+def test_element_maps_called_apart_give_the_inlined_loops_bits(name, dtype):
+    from fastmlp import _apart
+    from fastmlp._kernels import vecmath
+    from fastmlp._kernels.activations import ACTIVATION_CODES, activate
+
+    rng = np.random.default_rng(0)
+    tiny = np.finfo(dtype).tiny
+    specials = [0.0, -0.0, np.inf, -np.inf, np.nan, tiny, -tiny, 88.0, -104.0]
+    values = np.concatenate([rng.normal(scale=20, size=997), specials])
+    z = values.astype(dtype).reshape(-1, 1)  # one column: softmax gives all 1
+    _apart.prepare_element_maps([ACTIVATION_CODES[name]], dtype)
+    got = z.copy()
+    activate(got, ACTIVATION_CODES[name])
+    expected = np.empty_like(z.ravel())
+    if name == "softmax":
+        with np.errstate(invalid="ignore"):
+            finite = z.ravel() - z.ravel()  # max subtracted: 0, or NaN
+        vecmath.map_values(finite, expected, vecmath.FUNCTIONS.index("exp"))
+        expected /= expected  # each row's sum is its one value
+    else:
+        function = vecmath.FUNCTIONS.index(name)
+        vecmath.map_values(z.ravel().copy(), expected, function)
+    np.testing.assert_array_equal(got.ravel(), expected)

@@ -34,7 +34,7 @@ from fastmlp._kernels.passes import loss_grad_dense, loss_grad_sparse
 from fastmlp._params import ParameterLayout
 from tests import reference as ref
 
-pytestmark = pytest.mark.kernel
+pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("extra_activations_ready")]
 
 N_ROWS = 6
 N_FEATURES = 3

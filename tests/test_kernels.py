@@ -61,7 +61,7 @@ from fastmlp._kernels.optimizers import ADAM, SGD
 from fastmlp._params import ParameterLayout
 from tests import reference as ref
 
-pytestmark = pytest.mark.kernel
+pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("extra_activations_ready")]
 
 DTYPES = [np.float64, np.float32]
 TOLERANCE = {
@@ -880,6 +880,25 @@ def test_intercept_grad_of_a_column_range(dtype):
     pass_kernels.intercept_grad(delta, got, sw_sum, 1, 4)
     assert np.isnan(got[[0, 4]]).all()  # only the range asked for is written
     assert_close(got[1:4], ref.intercept_grad(delta[:, 1:4], sw_sum), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["exp", "logistic", "tanh"])
+def test_apply_element_map(dtype, name):
+    rng = np.random.default_rng(3)
+    z = rng.normal(scale=4, size=(5, 7)).astype(dtype)
+    got = z.copy()
+    activations_kernels.apply_element_map(got, ACTIVATION_CODES[name])
+    expected = ref.activate(z.copy(), name)
+    assert_close(got, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_copy_values(dtype):
+    source = np.arange(12, dtype=dtype).reshape(3, 4)
+    target = np.asfortranarray(np.zeros((3, 4), dtype))
+    activations_kernels.copy_values(source, target)
+    np.testing.assert_array_equal(target, source)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -1929,6 +1948,8 @@ TESTED_KERNELS = {
         "add_bias_activate",
         "activate",
         "apply_extra_activation",
+        "apply_element_map",
+        "copy_values",
         "fill_nan",
         "multiply_derivative",
         "multiply_extra_derivative",

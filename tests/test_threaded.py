@@ -35,7 +35,7 @@ from tests.test_kernels import (
     sgd_settings,
 )
 
-pytestmark = pytest.mark.kernel
+pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("extra_activations_ready")]
 
 N_FEATURES = 37
 HIDDEN = (40, 33)

@@ -50,11 +50,13 @@ def row_loss(y_true, y_pred, i, loss_code):
         else:
             clipped = min(max(predicted, eps), one - eps)
             if loss_code == BINARY_LOG_LOSS:
-                # xlogy(y, p) + xlogy(1 - y, 1 - p) with one log for 0/1 targets
+                # xlogy(y, p) + xlogy(1 - y, 1 - p) with one log for 0/1
+                # targets; xlogy(1, p) is log(p), and one inlined log (in
+                # xlogy) compiles faster than three
                 if target == 1.0:
-                    row -= vecmath.log(clipped)
+                    row -= xlogy(1.0, clipped)
                 elif target == 0.0:
-                    row -= vecmath.log(one - clipped)
+                    row -= xlogy(1.0, one - clipped)
                 else:
                     row -= xlogy(target, clipped) + xlogy(1.0 - target, one - clipped)
             elif target != 0.0:
