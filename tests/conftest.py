@@ -2,7 +2,8 @@ import warnings
 
 import pytest
 
-from fastmlp import _apart, _faster
+from fastmlp._kernels import extra_callbacks
+from fastmlp._runtime import split_chooser
 
 
 def pytest_configure(config):
@@ -19,7 +20,7 @@ def _extra_activations_as_in_a_new_process():
     here instead of passing on what an earlier test left.
     """
     yield
-    _apart.clear_table()
+    extra_callbacks.clear_table()
 
 
 @pytest.fixture(autouse=True)
@@ -27,24 +28,26 @@ def _no_split_decisions_remembered():
     """Each test's fits time their split and whole calls, as in a new process.
 
     A decision is remembered for the next fits of the same shape
-    (``fastmlp._faster``); tests that count trial calls or slow one way down
+    (``fastmlp._runtime.split_chooser``); tests that count trial calls or slow
+    one way down
     must not start from another test's.
     """
-    _faster._decisions.clear()
+    split_chooser._decisions.clear()
     yield
-    _faster._decisions.clear()
+    split_chooser._decisions.clear()
 
 
 @pytest.fixture
 def extra_activations_ready():
     """For tests that call activation kernels directly, not through a net."""
-    _apart.prepare()
+    extra_callbacks.prepare()
 
 
 def pytest_sessionstart(session):
     """Tests run with the built-in tile limits unless ``FASTMLP_TILES`` is set.
 
-    Limits measured on the machine (``fastmlp._calibration``) would make which
+    Limits measured on the machine (``fastmlp._runtime.tile_calibration``)
+    would make which
     products go to tiles depend on the machine and on its load when measured:
     pinned, every run chooses alike and nothing is measured. Settled here,
     before any test, so that tests reading ``tiles``' globals from Python see
@@ -53,7 +56,7 @@ def pytest_sessionstart(session):
     """
     import os
 
-    from fastmlp._calibration import tile_choice
+    from fastmlp._runtime.tile_calibration import tile_choice
 
     os.environ.setdefault("FASTMLP_TILES", "builtin")
     tile_choice()

@@ -1,4 +1,4 @@
-"""The extra activations compiled apart and called through a table (``_apart``).
+"""Extra activations compiled apart, called through a table (``extra_callbacks``).
 
 Each test runs in a new process: whether the table is filled depends on
 what the process did before, and a kernel loaded from numba's cache must
@@ -34,7 +34,7 @@ UNPREPARED = """
 import numpy as np
 from fastmlp._kernels.activations import (
     ACTIVATION_CODES, apply_extra_activation, multiply_extra_derivative)
-from fastmlp import _apart
+from fastmlp._kernels import extra_callbacks
 z = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
 code = ACTIVATION_CODES["gelu"]
 got = z.copy()
@@ -42,7 +42,7 @@ apply_extra_activation(got, code)
 delta = np.ones_like(z)
 multiply_extra_derivative(got, z, delta, code)
 print(np.isnan(got).all(), np.isnan(delta).all())
-_apart.prepare()
+extra_callbacks.prepare()
 got = z.copy()
 apply_extra_activation(got, code)
 delta = np.ones_like(z)
@@ -59,16 +59,17 @@ def test_unprepared_calls_give_nan_and_prepared_ones_values():
 FIT = """
 import pickle, sys
 import numpy as np
-from fastmlp import MLPRegressor, _apart
+from fastmlp import MLPRegressor
+from fastmlp._kernels import extra_callbacks
 rng = np.random.default_rng(0)
 X = rng.normal(size=(120, 5))
 y = X @ rng.normal(size=5) + 0.1 * rng.normal(size=120)
-print(len(_apart._callbacks))
+print(len(extra_callbacks._callbacks))
 model = MLPRegressor(
     hidden_layer_sizes=(8,), activation=sys.argv[2], max_iter=30, random_state=0
 )
 model.fit(X.astype(sys.argv[3]), y)
-print(len(_apart._callbacks))
+print(len(extra_callbacks._callbacks))
 with open(sys.argv[1], "wb") as file:
     pickle.dump((model, X), file)
 print(repr(model.predict(X.astype(sys.argv[3])).tolist()))
@@ -77,11 +78,11 @@ print(repr(model.predict(X.astype(sys.argv[3])).tolist()))
 PREDICT = """
 import pickle, sys
 import numpy as np
-from fastmlp import _apart
+from fastmlp._kernels import extra_callbacks
 with open(sys.argv[1], "rb") as file:
     model, X = pickle.load(file)
 predicted = model.predict(X.astype(sys.argv[3]))
-print(len(_apart._callbacks))
+print(len(extra_callbacks._callbacks))
 print(repr(predicted.tolist()))
 """
 
@@ -109,17 +110,17 @@ def test_fits_without_extra_activations_compile_none(tmp_path):
 
 THREADS = """
 import threading
-from fastmlp import _apart
+from fastmlp._kernels import extra_callbacks
 start = threading.Barrier(4)
 def go():
     start.wait()
-    _apart.prepare()
+    extra_callbacks.prepare()
 threads = [threading.Thread(target=go) for _ in range(4)]
 for thread in threads:
     thread.start()
 for thread in threads:
     thread.join()
-print(len(_apart._callbacks), all(_apart._table))
+print(len(extra_callbacks._callbacks), all(extra_callbacks._table))
 """
 
 
@@ -130,28 +131,26 @@ def test_prepare_from_several_threads_compiles_once():
 
 @needs_jit
 def test_callbacks_have_the_kernel_policy():
-    from fastmlp import _apart, _numba
+    from fastmlp._kernels import extra_callbacks, jit
 
-    _apart.prepare()
-    assert len(_apart._callbacks) == 4
-    options = {k: v for k, v in _numba.JIT_OPTIONS.items() if k != "cache"}
-    for callback in _apart._callbacks.values():
+    extra_callbacks.prepare()
+    assert len(extra_callbacks._callbacks) == 4
+    options = {k: v for k, v in jit.JIT_OPTIONS.items() if k != "cache"}
+    for callback in extra_callbacks._callbacks.values():
         assert callback._compiler.targetoptions == options
         assert isinstance(callback._cache, numba.core.caching.FunctionCache)
-        assert callback._cache._cache_file._source_stamp == (
-            _numba.kernels_source_stamp()
-        )
+        assert callback._cache._cache_file._source_stamp == (jit.kernels_source_stamp())
 
 
 @needs_jit
 def test_a_cleared_table_is_refilled_without_compiling_again():
-    from fastmlp import _apart
+    from fastmlp._kernels import extra_callbacks
 
-    _apart.prepare()
-    addresses = list(_apart._table)
-    callbacks = dict(_apart._callbacks)
-    _apart.clear_table()
-    assert not any(_apart._table)
-    _apart.prepare()
-    assert list(_apart._table) == addresses
-    assert _apart._callbacks == callbacks
+    extra_callbacks.prepare()
+    addresses = list(extra_callbacks._table)
+    callbacks = dict(extra_callbacks._callbacks)
+    extra_callbacks.clear_table()
+    assert not any(extra_callbacks._table)
+    extra_callbacks.prepare()
+    assert list(extra_callbacks._table) == addresses
+    assert extra_callbacks._callbacks == callbacks
