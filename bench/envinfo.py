@@ -143,7 +143,9 @@ def collect(threads, contestants):
         "numba_threading_layer": numba_threading_layer(),
         "numba_num_threads_config": numba.config.NUMBA_NUM_THREADS,
         "threadpool_info": threadpool_info(),
-        "tile_limits": __import__("fastmlp._calibration", fromlist=["_"]).describe(),
+        "tile_limits": __import__(
+            "fastmlp._runtime.tile_calibration", fromlist=["_"]
+        ).describe(),
         "env": {
             var: os.environ.get(var)
             for var in (

@@ -1,7 +1,7 @@
 """How long a cache line takes to go from one CPU to another and back.
 
 Batches split across two threads hand thousands of cache lines between the
-cores every batch (``fastmlp._faster`` explains why that decides whether
+cores every batch (``fastmlp._runtime.split_chooser`` explains why that decides whether
 splitting pays). On the 2-core development VM it measured ~100 ns and ~400 ns
 by turns within one session, and a 64-unit net trained 1.35x faster split at
 the first and 1.6x slower at the second, so the report gives it next to the
@@ -28,7 +28,7 @@ SETTLE_S = 0.3
 def _kernel():
     import numba
 
-    from fastmlp._atomics import atomic_add, atomic_load
+    from fastmlp._kernels.atomics import atomic_add, atomic_load
 
     @numba.njit(nogil=True, cache=False)
     def ping_pong(flag, me, n):

@@ -240,7 +240,8 @@ def measure_case(
             entry["per_unit_s"] = entry["median_s"]
         if case.kind == "lbfgs" and n_iter:
             entry["per_iteration_s"] = entry["median_s"] / n_iter
-        # fastmlp's kernel calls of its last fit, split and whole (fastmlp._faster)
+        # fastmlp's kernel calls of its last fit, split and whole
+        # (fastmlp._runtime.split_chooser)
         ways = getattr(model, "_split_whole_calls", None)
         if ways is not None:
             entry["split_whole_calls"] = [int(ways[0]), int(ways[1])]

@@ -595,7 +595,7 @@ def render(results):
             f"A cache line went from one CPU to the other and back in "
             f"{trips[0]:.0f} ns at the start of the run, {trips[1]:.0f} ns at the "
             "end: the longer, the less splitting a batch across two threads pays "
-            "(`fastmlp/_faster.py` times both ways in every fit).",
+            "(`fastmlp/_runtime/split_chooser.py` times both ways in every fit).",
         ]
     if env.get("fastmlp_faked"):
         out += [

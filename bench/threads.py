@@ -7,7 +7,8 @@ as it is and torch is matched to numpy's BLAS thread count.
 
 Import the contestants before calling :func:`configure_threads`: setting
 numba's thread count starts its pool and so fixes its threading layer.
-fastmlp's own threads are as many as BLAS may use (``fastmlp._blas``), so the
+fastmlp's own threads are as many as BLAS may use
+(``fastmlp._runtime.thread_plan``), so the
 BLAS count set here holds for them too.
 """
 

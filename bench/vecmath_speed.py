@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_info
 
 import fastmlp
 from fastmlp import MLPClassifier
-from fastmlp._numba import kernel
+from fastmlp._kernels.jit import kernel
 
 try:
     from fastmlp._kernels import vecmath

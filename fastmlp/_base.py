@@ -5,7 +5,7 @@ every decision taken once per fit or once per epoch (validation, random-number
 draws, early stopping, schedules, warnings, verbose output) happens here in
 Python in scikit-learn's order, which is what makes exact parity possible. What
 scikit-learn does per mini-batch (forward, loss, backward, optimizer step) runs
-in compiled kernels, a whole epoch per call (``_engine.py``).
+in compiled kernels, a whole epoch per call (``fastmlp._engine``).
 """
 
 import functools
@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import neural_network as _sklearn_nn
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import _multilayer_perceptron as _sklearn_mlp
@@ -23,19 +24,19 @@ from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_array, validate_data
 
-from ._blas import SPLIT_GRADIENT_MACS, thread_plan
-from ._checked_params import CheckedOnce
-from ._early_stopping import validation_split
-from ._engine import Engine, forward, make_net, validation_loss
+from ._engine.param_layout import ParameterLayout
+from ._engine.randomness import check_random_state, shuffled
+from ._engine.solvers import AdamOptimizer, SGDOptimizer, minimize_lbfgs
+from ._engine.training import Engine, forward, make_net, validation_loss
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
-from ._params import ParameterLayout
-from ._plain_input import plain_predict_data
-from ._random import check_random_state, shuffled
-from ._solvers import AdamOptimizer, SGDOptimizer, minimize_lbfgs
+from ._runtime.thread_plan import SPLIT_GRADIENT_MACS, thread_plan
+from ._sklearn.checked_params import CheckedOnce
+from ._sklearn.early_stopping import validation_split
+from ._sklearn.interchange import SKLEARN_ACTIVATIONS, sklearn_copy
+from ._sklearn.plain_input import plain_predict_data
 
 _STOCHASTIC_SOLVERS = ["sgd", "adam"]
-SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 HIDDEN_ACTIVATIONS = SKLEARN_ACTIVATIONS + (
     "leaky_relu",
     "elu",
@@ -825,9 +826,9 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
         --------
         fastmlp.from_sklearn : The conversion the other way.
         """
-        from ._interchange import to_sklearn
-
-        return to_sklearn(self)
+        if is_classifier(self):
+            return sklearn_copy(self, _sklearn_nn.MLPClassifier)
+        return sklearn_copy(self, _sklearn_nn.MLPRegressor)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

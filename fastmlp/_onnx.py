@@ -17,7 +17,7 @@ import importlib.abc
 import importlib.machinery
 import sys
 
-from ._base import SKLEARN_ACTIVATIONS
+from ._sklearn.interchange import SKLEARN_ACTIVATIONS
 
 _ALIASES = {
     "MLPClassifier": "SklearnMLPClassifier",

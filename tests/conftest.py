@@ -3,8 +3,9 @@ import warnings
 import numpy as np
 import pytest
 
-from fastmlp import _apart, _faster
+from fastmlp._kernels import extra_callbacks
 from fastmlp._kernels.activations import ACTIVATION_CODES
+from fastmlp._runtime import split_chooser
 
 
 def pytest_configure(config):
@@ -21,7 +22,7 @@ def _extra_activations_as_in_a_new_process():
     here instead of passing on what an earlier test left.
     """
     yield
-    _apart.clear_table()
+    extra_callbacks.clear_table()
 
 
 @pytest.fixture(autouse=True)
@@ -29,12 +30,13 @@ def _no_split_decisions_remembered():
     """Each test's fits time their split and whole calls, as in a new process.
 
     A decision is remembered for the next fits of the same shape
-    (``fastmlp._faster``); tests that count trial calls or slow one way down
+    (``fastmlp._runtime.split_chooser``); tests that count trial calls or slow
+    one way down
     must not start from another test's.
     """
-    _faster._decisions.clear()
+    split_chooser._decisions.clear()
     yield
-    _faster._decisions.clear()
+    split_chooser._decisions.clear()
 
 
 @pytest.fixture
@@ -44,15 +46,16 @@ def extra_activations_ready():
     Every kernel compiled apart, in both dtypes: the extra activations and
     the element maps (exp, logistic, tanh).
     """
-    _apart.prepare()
+    extra_callbacks.prepare()
     for dtype in (np.float32, np.float64):
-        _apart.prepare_element_maps(ACTIVATION_CODES.values(), dtype)
+        extra_callbacks.prepare_element_maps(ACTIVATION_CODES.values(), dtype)
 
 
 def pytest_sessionstart(session):
     """Tests run with the built-in tile limits unless ``FASTMLP_TILES`` is set.
 
-    Limits measured on the machine (``fastmlp._calibration``) would make which
+    Limits measured on the machine (``fastmlp._runtime.tile_calibration``)
+    would make which
     products go to tiles depend on the machine and on its load when measured:
     pinned, every run chooses alike and nothing is measured. Settled here,
     before any test, so that tests reading ``tiles``' globals from Python see
@@ -61,7 +64,7 @@ def pytest_sessionstart(session):
     """
     import os
 
-    from fastmlp._calibration import tile_choice
+    from fastmlp._runtime.tile_calibration import tile_choice
 
     os.environ.setdefault("FASTMLP_TILES", "builtin")
     tile_choice()

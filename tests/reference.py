@@ -8,7 +8,7 @@ Written from scikit-learn 1.9's own NumPy code, not from the numba kernels:
 lists of coefficient matrices and intercept vectors and returns new arrays (or
 updates lists of arrays in place, as scikit-learn's optimizers do), so that the
 tests can compare it with the kernels' flat buffers through
-:class:`fastmlp._params.ParameterLayout`.
+:class:`fastmlp._engine.param_layout.ParameterLayout`.
 
 Names follow the kernels' integer codes: ``ACTIVATIONS[code]`` and
 ``LOSSES[code]`` are the names of ``fastmlp._kernels.activations`` and

@@ -1,4 +1,4 @@
-"""Kernels compiled apart and called through a table (``_apart``).
+"""Kernels compiled apart, called through a table (``extra_callbacks``).
 
 The extra activations, and the element maps (exp, logistic, tanh).
 
@@ -37,7 +37,7 @@ UNPREPARED = """
 import numpy as np
 from fastmlp._kernels.activations import (
     ACTIVATION_CODES, apply_extra_activation, multiply_extra_derivative)
-from fastmlp import _apart
+from fastmlp._kernels import extra_callbacks
 z = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
 code = ACTIVATION_CODES["gelu"]
 got = z.copy()
@@ -45,7 +45,7 @@ apply_extra_activation(got, code)
 delta = np.ones_like(z)
 multiply_extra_derivative(got, z, delta, code)
 print(np.isnan(got).all(), np.isnan(delta).all())
-_apart.prepare()
+extra_callbacks.prepare()
 got = z.copy()
 apply_extra_activation(got, code)
 delta = np.ones_like(z)
@@ -62,17 +62,18 @@ def test_unprepared_calls_give_nan_and_prepared_ones_values():
 FIT = """
 import pickle, sys
 import numpy as np
-from fastmlp import MLPRegressor, _apart
+from fastmlp import MLPRegressor
+from fastmlp._kernels import extra_callbacks
 rng = np.random.default_rng(0)
 X = rng.normal(size=(120, 5))
 y = X @ rng.normal(size=5) + 0.1 * rng.normal(size=120)
-print(len(_apart._callbacks))
+print(len(extra_callbacks._callbacks))
 model = MLPRegressor(
     hidden_layer_sizes=(8,), activation=sys.argv[2], max_iter=30, random_state=0
 )
 model.fit(X.astype(sys.argv[3]), y)
-print(len(_apart._callbacks))
-print(_apart.prepared_element_maps())
+print(len(extra_callbacks._callbacks))
+print(extra_callbacks.prepared_element_maps())
 with open(sys.argv[1], "wb") as file:
     pickle.dump((model, X), file)
 print(repr(model.predict(X.astype(sys.argv[3])).tolist()))
@@ -81,11 +82,11 @@ print(repr(model.predict(X.astype(sys.argv[3])).tolist()))
 PREDICT = """
 import pickle, sys
 import numpy as np
-from fastmlp import _apart
+from fastmlp._kernels import extra_callbacks
 with open(sys.argv[1], "rb") as file:
     model, X = pickle.load(file)
 predicted = model.predict(X.astype(sys.argv[3]))
-print(len(_apart._callbacks))
+print(len(extra_callbacks._callbacks))
 print(repr(predicted.tolist()))
 """
 
@@ -116,17 +117,18 @@ def test_fits_without_extra_activations_compile_none(tmp_path):
 
 THREADS = """
 import threading
-from fastmlp import _apart
+from fastmlp._kernels import extra_callbacks
 start = threading.Barrier(4)
 def go():
     start.wait()
-    _apart.prepare()
+    extra_callbacks.prepare()
 threads = [threading.Thread(target=go) for _ in range(4)]
 for thread in threads:
     thread.start()
 for thread in threads:
     thread.join()
-print(len(_apart._callbacks), all(_apart._table[s] for s in _apart._EXTRA_SLOTS))
+table, slots = extra_callbacks._table, extra_callbacks._EXTRA_SLOTS
+print(len(extra_callbacks._callbacks), all(table[s] for s in slots))
 """
 
 
@@ -137,50 +139,48 @@ def test_prepare_from_several_threads_compiles_once():
 
 @needs_jit
 def test_callbacks_have_the_kernel_policy():
-    from fastmlp import _apart, _numba
+    from fastmlp._kernels import extra_callbacks, jit
 
-    _apart.prepare()
-    assert len(_apart._callbacks) == 4
-    options = {k: v for k, v in _numba.JIT_OPTIONS.items() if k != "cache"}
-    for callback in _apart._callbacks.values():
+    extra_callbacks.prepare()
+    assert len(extra_callbacks._callbacks) == 4
+    options = {k: v for k, v in jit.JIT_OPTIONS.items() if k != "cache"}
+    for callback in extra_callbacks._callbacks.values():
         assert callback._compiler.targetoptions == options
         assert isinstance(callback._cache, numba.core.caching.FunctionCache)
-        assert callback._cache._cache_file._source_stamp == (
-            _numba.kernels_source_stamp()
-        )
+        assert callback._cache._cache_file._source_stamp == (jit.kernels_source_stamp())
 
 
 @needs_jit
 def test_a_cleared_table_is_refilled_without_compiling_again():
-    from fastmlp import _apart
+    from fastmlp._kernels import extra_callbacks
 
-    _apart.prepare()
-    addresses = list(_apart._table)
-    callbacks = dict(_apart._callbacks)
-    _apart.clear_table()
-    assert not any(_apart._table)
-    _apart.prepare()
-    assert list(_apart._table) == addresses
-    assert _apart._callbacks == callbacks
+    extra_callbacks.prepare()
+    addresses = list(extra_callbacks._table)
+    callbacks = dict(extra_callbacks._callbacks)
+    extra_callbacks.clear_table()
+    assert not any(extra_callbacks._table)
+    extra_callbacks.prepare()
+    assert list(extra_callbacks._table) == addresses
+    assert extra_callbacks._callbacks == callbacks
 
 
 MAPS_UNPREPARED = """
 import numpy as np
 from fastmlp._kernels.activations import ACTIVATION_CODES, activate
-from fastmlp import _apart
+from fastmlp._kernels import extra_callbacks
 code = ACTIVATION_CODES["tanh"]
 z = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
 got = z.copy()
 activate(got, code)
 print(np.isnan(got).all())
-_apart.prepare_element_maps([code], np.float32)  # another dtype's: still NaN
+extra_callbacks.prepare_element_maps([code], np.float32)  # another dtype's: still NaN
 got = z.copy()
 activate(got, code)
 print(np.isnan(got).all())
-_apart.prepare_element_maps([code], np.float64)
+extra_callbacks.prepare_element_maps([code], np.float64)
 got = z.copy()
 activate(got, code)
-print(np.isfinite(got).all(), _apart.prepared_element_maps())
+print(np.isfinite(got).all(), extra_callbacks.prepared_element_maps())
 """
 
 
@@ -196,8 +196,7 @@ def test_element_maps_unprepared_give_nan_and_are_made_per_dtype():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ["exp", "logistic", "tanh", "softmax"])
 def test_element_maps_called_apart_give_the_inlined_loops_bits(name, dtype):
-    from fastmlp import _apart
-    from fastmlp._kernels import vecmath
+    from fastmlp._kernels import extra_callbacks, vecmath
     from fastmlp._kernels.activations import ACTIVATION_CODES, activate
 
     rng = np.random.default_rng(0)
@@ -205,7 +204,7 @@ def test_element_maps_called_apart_give_the_inlined_loops_bits(name, dtype):
     specials = [0.0, -0.0, np.inf, -np.inf, np.nan, tiny, -tiny, 88.0, -104.0]
     values = np.concatenate([rng.normal(scale=20, size=997), specials])
     z = values.astype(dtype).reshape(-1, 1)  # one column: softmax gives all 1
-    _apart.prepare_element_maps([ACTIVATION_CODES[name]], dtype)
+    extra_callbacks.prepare_element_maps([ACTIVATION_CODES[name]], dtype)
     got = z.copy()
     activate(got, ACTIVATION_CODES[name])
     expected = np.empty_like(z.ravel())

@@ -19,8 +19,8 @@ from sklearn.preprocessing import LabelBinarizer, StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
 import fastmlp
-from fastmlp import _engine
-from fastmlp._classes import _binarize_labels, _fitted_binarizer
+from fastmlp._engine import training
+from fastmlp._sklearn.labels import binarize_labels, fitted_binarizer
 from tests._data import make_data
 from tests._parity import assert_same_model
 
@@ -393,7 +393,7 @@ def test_convergence_warning_messages_match():
 def test_keyboard_interrupt_leaves_usable_model(monkeypatch):
     X, y, _ = make_data("multiclass", n_samples=60)
     calls = {"n": 0}
-    original = _engine.Engine.run_epoch
+    original = training.Engine.run_epoch
 
     def interrupted(self, *args, **kwargs):
         calls["n"] += 1
@@ -401,7 +401,7 @@ def test_keyboard_interrupt_leaves_usable_model(monkeypatch):
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(_engine.Engine, "run_epoch", interrupted)
+    monkeypatch.setattr(training.Engine, "run_epoch", interrupted)
     est = fastmlp.MLPClassifier(hidden_layer_sizes=(5,), max_iter=50, random_state=0)
     with pytest.warns(UserWarning, match="Training interrupted by user."):
         est.fit(X, y)
@@ -430,7 +430,7 @@ def test_non_finite_weights_raise_sklearns_error():
 def test_fast_shuffle_draws_sklearns_permutations():
     from sklearn.utils import check_random_state, shuffle
 
-    from fastmlp._random import shuffled
+    from fastmlp._engine.randomness import shuffled
 
     ours, theirs = check_random_state(3), check_random_state(3)
     idx_ours = idx_theirs = np.arange(257)
@@ -471,9 +471,9 @@ def test_binarized_labels_are_the_label_binarizers(fit_labels, labels):
         want = binarizer.transform(labels).astype(bool)
     except ValueError as error:
         with pytest.raises(ValueError, match=re.escape(str(error))):
-            _binarize_labels(binarizer, labels)
+            binarize_labels(binarizer, labels)
         return
-    got = _binarize_labels(binarizer, labels)
+    got = binarize_labels(binarizer, labels)
     assert got.dtype == want.dtype
     assert_array_equal(got, want)
 
@@ -509,9 +509,9 @@ def test_fitted_binarizer_is_the_label_binarizers_fit(labels):
         want = LabelBinarizer().fit(labels)
     except ValueError as error:
         with pytest.raises(ValueError, match=re.escape(str(error))):
-            _fitted_binarizer(labels)
+            fitted_binarizer(labels)
         return
-    got = _fitted_binarizer(labels)
+    got = fitted_binarizer(labels)
     assert sorted(vars(got)) == sorted(vars(want))
     for name, value in vars(want).items():
         if isinstance(value, np.ndarray):

@@ -1,6 +1,6 @@
-"""The tile limits measured on the machine (``fastmlp._calibration``).
+"""The tile limits measured on the machine (``fastmlp._runtime.tile_calibration``).
 
-Most tests settle a choice with :func:`_calibration._resolve`, which returns
+Most tests settle a choice with :func:`tile_calibration._resolve`, which returns
 it without setting it in the kernels: the session's own limits (pinned by
 ``tests/conftest.py``) stay in force, and nothing compiles with others.
 """
@@ -17,8 +17,8 @@ import numba
 import numpy as np
 import pytest
 
-from fastmlp import _calibration, _numba, _simd
-from fastmlp._kernels import tiles
+from fastmlp._kernels import jit, simd, tiles
+from fastmlp._runtime import tile_calibration
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_LIMITS = {
@@ -60,26 +60,26 @@ def auto(monkeypatch, tmp_path):
 
     monkeypatch.setenv("FASTMLP_TILES", "auto")
     monkeypatch.setenv("FASTMLP_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(_calibration, "measure", fake_measure)
-    monkeypatch.setattr(_simd, "has_vector_fma", lambda: True)
+    monkeypatch.setattr(tile_calibration, "measure", fake_measure)
+    monkeypatch.setattr(simd, "has_vector_fma", lambda: True)
     monkeypatch.setattr(numba.config, "DISABLE_JIT", False)
     monkeypatch.setattr(numba.config, "BOUNDSCHECK", None)
     return calls
 
 
 def test_the_file_is_written_once_and_read_after(auto, tmp_path):
-    first = _calibration._resolve()
+    first = tile_calibration._resolve()
     assert first["limits"] == FAKE_LIMITS
     assert first["source"].startswith("measured")
-    path = tmp_path / _calibration.FILE_NAME
+    path = tmp_path / tile_calibration.FILE_NAME
     assert first["file"] == str(path)
     content = json.loads(path.read_text())
     (entry,) = content["machines"].values()
     assert entry["limits"] == FAKE_LIMITS
-    assert entry["machine"] == _calibration.machine_description()
+    assert entry["machine"] == tile_calibration.machine_description()
     assert entry["measure_seconds"] == 0.5
     assert not path.with_name(path.name + ".lock").exists()
-    second = _calibration._resolve()
+    second = tile_calibration._resolve()
     assert second["limits"] == FAKE_LIMITS
     assert second["source"] == f"read from {path}"
     assert second["measured_at"] == first["measured_at"]
@@ -87,13 +87,13 @@ def test_the_file_is_written_once_and_read_after(auto, tmp_path):
 
 
 def test_another_machine_gets_an_entry_of_its_own(auto, tmp_path, monkeypatch):
-    _calibration._resolve()
-    machine = _calibration.machine_description()
+    tile_calibration._resolve()
+    machine = tile_calibration.machine_description()
     monkeypatch.setattr(
-        _calibration, "machine_description", lambda: {**machine, "cpu": "another"}
+        tile_calibration, "machine_description", lambda: {**machine, "cpu": "another"}
     )
-    _calibration._resolve()
-    content = json.loads((tmp_path / _calibration.FILE_NAME).read_text())
+    tile_calibration._resolve()
+    content = json.loads((tmp_path / tile_calibration.FILE_NAME).read_text())
     assert len(content["machines"]) == 2
     assert len(auto) == 2
 
@@ -108,18 +108,18 @@ def test_another_machine_gets_an_entry_of_its_own(auto, tmp_path, monkeypatch):
     ],
 )
 def test_a_damaged_file_is_measured_again_and_replaced(auto, tmp_path, garbage):
-    path = tmp_path / _calibration.FILE_NAME
+    path = tmp_path / tile_calibration.FILE_NAME
     if garbage == "KEY":
-        key = _calibration.machine_key(_calibration.machine_description())
+        key = tile_calibration.machine_key(tile_calibration.machine_description())
         limits = {
             d: {"max_macs": "1", "narrow_max_macs": 1, "max_right": 1}
             for d in FAKE_LIMITS
         }
         garbage = json.dumps({"format": 1, "machines": {key: {"limits": limits}}})
     path.write_text(garbage)
-    choice = _calibration._resolve()
+    choice = tile_calibration._resolve()
     assert choice["limits"] == FAKE_LIMITS and len(auto) == 1
-    assert _calibration._resolve()["source"].startswith("read from")
+    assert tile_calibration._resolve()["source"].startswith("read from")
     assert len(auto) == 1
 
 
@@ -129,26 +129,26 @@ def test_an_unwritable_directory_gets_the_builtin_limits(auto, monkeypatch, tmp_
     blocker = tmp_path / "blocker"
     blocker.write_text("")
     monkeypatch.setenv("FASTMLP_CACHE_DIR", str(blocker / "cache"))
-    choice = _calibration._resolve()
-    assert choice["limits"] == _calibration.builtin_limits()
+    choice = tile_calibration._resolve()
+    assert choice["limits"] == tile_calibration.builtin_limits()
     assert "could not be written" in choice["source"]
     assert auto == []  # not measured: it could not be kept
 
 
 def test_a_lock_held_by_another_process_waits_for_its_entry(auto, tmp_path):
-    path = tmp_path / _calibration.FILE_NAME
+    path = tmp_path / tile_calibration.FILE_NAME
     lock = path.with_name(path.name + ".lock")
     lock.write_text("")
-    key = _calibration.machine_key(_calibration.machine_description())
+    key = tile_calibration.machine_key(tile_calibration.machine_description())
 
     def the_other_process():
         time.sleep(0.3)
-        _calibration._write_entry(path, key, {"limits": FAKE_LIMITS})
+        tile_calibration._write_entry(path, key, {"limits": FAKE_LIMITS})
         lock.unlink()
 
     other = threading.Thread(target=the_other_process)
     other.start()
-    choice = _calibration._resolve()
+    choice = tile_calibration._resolve()
     other.join()
     assert choice["limits"] == FAKE_LIMITS
     assert choice["source"] == f"read from {path}"
@@ -156,37 +156,37 @@ def test_a_lock_held_by_another_process_waits_for_its_entry(auto, tmp_path):
 
 
 def test_a_stale_lock_is_taken_over(auto, tmp_path):
-    path = tmp_path / _calibration.FILE_NAME
+    path = tmp_path / tile_calibration.FILE_NAME
     lock = path.with_name(path.name + ".lock")
     lock.write_text("")
-    old = time.time() - 2 * _calibration._STALE_LOCK_SECONDS
+    old = time.time() - 2 * tile_calibration._STALE_LOCK_SECONDS
     os.utime(lock, (old, old))
-    assert _calibration._resolve()["source"].startswith("measured")
+    assert tile_calibration._resolve()["source"].startswith("measured")
     assert not lock.exists()
 
 
 def test_a_lock_never_released_gives_the_builtin_limits(auto, tmp_path, monkeypatch):
-    monkeypatch.setattr(_calibration, "_WAIT_SECONDS", 0.2)
-    path = tmp_path / _calibration.FILE_NAME
+    monkeypatch.setattr(tile_calibration, "_WAIT_SECONDS", 0.2)
+    path = tmp_path / tile_calibration.FILE_NAME
     path.with_name(path.name + ".lock").write_text("")
-    choice = _calibration._resolve()
-    assert choice["limits"] == _calibration.builtin_limits()
+    choice = tile_calibration._resolve()
+    assert choice["limits"] == tile_calibration.builtin_limits()
     assert auto == []
 
 
 @pytest.mark.parametrize(
     ("mode", "want"),
     [
-        ("blas", _calibration._uniform(-1)),
-        ("tiles", _calibration._uniform(1 << 62)),
+        ("blas", tile_calibration._uniform(-1)),
+        ("tiles", tile_calibration._uniform(1 << 62)),
         ("builtin", None),
-        (" BLAS ", _calibration._uniform(-1)),
+        (" BLAS ", tile_calibration._uniform(-1)),
     ],
 )
 def test_the_environment_overrides(auto, monkeypatch, mode, want):
     monkeypatch.setenv("FASTMLP_TILES", mode)
-    choice = _calibration._resolve()
-    want = _calibration.builtin_limits() if want is None else want
+    choice = tile_calibration._resolve()
+    want = tile_calibration.builtin_limits() if want is None else want
     assert choice["limits"] == want
     assert choice["source"] == f"FASTMLP_TILES={mode.strip()}"
     assert auto == []
@@ -194,8 +194,8 @@ def test_the_environment_overrides(auto, monkeypatch, mode, want):
 
 def test_the_environment_gives_limits_as_json(auto, monkeypatch):
     monkeypatch.setenv("FASTMLP_TILES", json.dumps({"float32": {"max_macs": 99}}))
-    limits = _calibration._resolve()["limits"]
-    want = _calibration.builtin_limits()
+    limits = tile_calibration._resolve()["limits"]
+    want = tile_calibration.builtin_limits()
     want["float32"]["max_macs"] = 99
     assert limits == want
 
@@ -206,15 +206,15 @@ def test_the_environment_gives_limits_as_json(auto, monkeypatch):
 def test_an_unknown_override_warns_and_measures(auto, monkeypatch, mode):
     monkeypatch.setenv("FASTMLP_TILES", mode)
     with pytest.warns(RuntimeWarning, match="FASTMLP_TILES"):
-        choice = _calibration._resolve()
+        choice = tile_calibration._resolve()
     assert choice["limits"] == FAKE_LIMITS and len(auto) == 1
 
 
 def test_no_measurement_without_vector_fma(auto, monkeypatch):
-    monkeypatch.setattr(_simd, "has_vector_fma", lambda: False)
+    monkeypatch.setattr(simd, "has_vector_fma", lambda: False)
     monkeypatch.setenv("FASTMLP_TILES", "tiles")  # cannot ask for tiles either
-    choice = _calibration._resolve()
-    assert choice["limits"] == _calibration._uniform(-1)
+    choice = tile_calibration._resolve()
+    assert choice["limits"] == tile_calibration._uniform(-1)
     assert "no vector FMA" in choice["source"]
     assert auto == []
 
@@ -222,22 +222,22 @@ def test_no_measurement_without_vector_fma(auto, monkeypatch):
 @pytest.mark.parametrize("flag", ["DISABLE_JIT", "BOUNDSCHECK"])
 def test_no_measurement_of_interpreted_or_checked_code(auto, monkeypatch, flag):
     monkeypatch.setattr(numba.config, flag, True)
-    choice = _calibration._resolve()
-    assert choice["limits"] == _calibration.builtin_limits()
+    choice = tile_calibration._resolve()
+    assert choice["limits"] == tile_calibration.builtin_limits()
     assert auto == []
 
 
 def test_the_file_follows_the_cache_directories(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTMLP_CACHE_DIR", str(tmp_path / "a"))
-    assert _calibration.limits_file() == tmp_path / "a" / "tile_limits.json"
+    assert tile_calibration.limits_file() == tmp_path / "a" / "tile_limits.json"
     monkeypatch.delenv("FASTMLP_CACHE_DIR")
     monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "b"))
-    assert _calibration.limits_file() == tmp_path / "b" / "tile_limits.json"
+    assert tile_calibration.limits_file() == tmp_path / "b" / "tile_limits.json"
     monkeypatch.setattr(numba.config, "CACHE_DIR", "")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
     if sys.platform.startswith("linux"):
         want = tmp_path / "c" / "fastmlp" / "tile_limits.json"
-        assert _calibration.limits_file() == want
+        assert tile_calibration.limits_file() == want
 
 
 def _products(dtype, shapes, tiles_faster):
@@ -257,7 +257,7 @@ def test_derived_limits_lie_between_the_last_win_and_the_first_loss():
     products = _products("float64", shapes, lambda n, d, c: n <= 4)
     products += _products("float64", narrow, lambda n, d, c: False)
     products += _products("float32", shapes + narrow, lambda n, d, c: True)
-    limits = _calibration.derive_limits(products)
+    limits = tile_calibration.derive_limits(products)
     assert 4 * 10 * wide < limits["float64"]["max_macs"] < 8 * 10 * wide
     assert limits["float64"]["narrow_max_macs"] == -1
     assert limits["float64"]["max_right"] == 1 << 62
@@ -272,7 +272,7 @@ def test_derived_limits_bound_the_right_operand_where_it_matters():
     # 512 x 100 x 64 (tiles) has more multiply-adds than 8 x 1000 x 64 (BLAS)
     shapes = [(n, d, 64) for n in (8, 512) for d in (10, 100, 1000)]
     products = _products("float64", shapes, lambda n, d, c: d <= 100)
-    limits = _calibration.derive_limits(products)["float64"]
+    limits = tile_calibration.derive_limits(products)["float64"]
     assert 100 * 64 < limits["max_right"] < 1000 * 64
     assert limits["max_macs"] >= 64 * 100 * 64
 
@@ -284,7 +284,7 @@ def test_derived_limits_of_a_times_b_transposed_are_their_own():
         [*p[:1], 2, *p[2:]]
         for p in _products("float64", shapes, lambda n, d, c: n <= 2)
     ]
-    limits = _calibration.derive_limits(products)["float64"]
+    limits = tile_calibration.derive_limits(products)["float64"]
     assert limits["max_macs"] == 2 * 32 * 10 * 64
     assert 2 * 10 * 64 < limits["transposed_max_macs"] < 4 * 10 * 64
 
@@ -295,10 +295,10 @@ def test_derived_limits_never_lose_to_blas_alone_in_sum():
     products = [
         ["float64", 0, n, d, c, *rng.uniform(0.5, 2.0, 2)] for n, d, c in shapes
     ]
-    limits = _calibration.derive_limits(products)["float64"]
+    limits = tile_calibration.derive_limits(products)["float64"]
     total = blas_total = 0.0
     for _, _, n, d, c, tiles_time, blas_time in products:
-        narrow = c < _simd.VECTORS * _simd.VECTOR_BYTES // 8
+        narrow = c < simd.VECTORS * simd.VECTOR_BYTES // 8
         macs = n * d * c
         chosen = (
             macs <= limits["narrow_max_macs"]
@@ -314,62 +314,62 @@ def test_derived_limits_never_lose_to_blas_alone_in_sum():
 def test_the_stamp_and_file_names_change_with_the_limits(monkeypatch):
     if numba.config.DISABLE_JIT:
         pytest.skip("no cache without the JIT")
-    settled = _calibration.tile_choice()
+    settled = tile_calibration.tile_choice()
     cache_file = tiles.use_tiles._cache._cache_file
-    stamp, index = _numba.kernels_source_stamp(), cache_file._index_path
+    stamp, index = jit.kernels_source_stamp(), cache_file._index_path
     data = cache_file._data_name(1)
     assert cache_file._source_stamp == stamp
     assert settled["digest"].hex()[:8] in index
     # what a kernel compiled now would freeze: other limits, other names
     monkeypatch.setattr(tiles, "FLOAT32_MAX_RIGHT", tiles.FLOAT32_MAX_RIGHT + 1)
-    assert _numba.kernels_source_stamp() != stamp
-    assert cache_file._source_stamp == _numba.kernels_source_stamp()
+    assert jit.kernels_source_stamp() != stamp
+    assert cache_file._source_stamp == jit.kernels_source_stamp()
     assert cache_file._index_path != index
     assert cache_file._data_name(1) != data
     monkeypatch.undo()
-    assert _numba.kernels_source_stamp() == stamp
+    assert jit.kernels_source_stamp() == stamp
     assert cache_file._index_path == index
 
 
 def test_the_digest_is_every_limit_and_fused_multiply_add(monkeypatch):
-    _calibration.tile_choice()
-    digests = {_calibration.tuned_digest()}
+    tile_calibration.tile_choice()
+    digests = {tile_calibration.tuned_digest()}
     for dtype in ("FLOAT64", "FLOAT32"):
-        for name in _calibration.LIMIT_NAMES:
+        for name in tile_calibration.LIMIT_NAMES:
             attribute = f"{dtype}_{name.upper()}"
             monkeypatch.setattr(tiles, attribute, getattr(tiles, attribute) + 1)
-            digests.add(_calibration.tuned_digest())
+            digests.add(tile_calibration.tuned_digest())
     monkeypatch.setattr(tiles, "VECTOR_FMA", not tiles.VECTOR_FMA)
-    digests.add(_calibration.tuned_digest())
-    assert len(digests) == 2 + 2 * len(_calibration.LIMIT_NAMES)
+    digests.add(tile_calibration.tuned_digest())
+    assert len(digests) == 2 + 2 * len(tile_calibration.LIMIT_NAMES)
 
 
 def test_while_settling_the_digest_is_its_own(monkeypatch):
     seen = []
 
     def resolve():
-        seen.append(_calibration.tuned_digest())  # as a kernel measured would
-        return {"limits": _calibration.builtin_limits()}
+        seen.append(tile_calibration.tuned_digest())  # as a kernel measured would
+        return {"limits": tile_calibration.builtin_limits()}
 
-    monkeypatch.setattr(_calibration, "_choice", None)
-    monkeypatch.setattr(_calibration, "_resolve", resolve)
-    monkeypatch.setattr(_calibration, "apply_limits", lambda limits: None)
-    settled = _calibration.tuned_digest()
-    assert seen == [_calibration._CALIBRATING_DIGEST] != [settled]
+    monkeypatch.setattr(tile_calibration, "_choice", None)
+    monkeypatch.setattr(tile_calibration, "_resolve", resolve)
+    monkeypatch.setattr(tile_calibration, "apply_limits", lambda limits: None)
+    settled = tile_calibration.tuned_digest()
+    assert seen == [tile_calibration._CALIBRATING_DIGEST] != [settled]
 
 
 def test_the_settled_limits_are_the_kernels_and_are_reported():
-    choice = _calibration.tile_choice()
-    assert choice is _calibration.tile_choice()  # settled once
+    choice = tile_calibration.tile_choice()
+    assert choice is tile_calibration.tile_choice()  # settled once
     for dtype in ("float64", "float32"):
         prefix = dtype.upper()
-        for name in _calibration.LIMIT_NAMES:
+        for name in tile_calibration.LIMIT_NAMES:
             attribute = f"{prefix}_{name.upper()}"
             assert getattr(tiles, attribute) == choice["limits"][dtype][name]
-    line = _calibration.describe()
+    line = tile_calibration.describe()
     assert line.startswith("tiles up to: float64") and choice["source"] in line
     if os.environ.get("FASTMLP_TILES") == "builtin":  # the tests' pin
-        assert choice["limits"] == _calibration.builtin_limits()
+        assert choice["limits"] == tile_calibration.builtin_limits()
 
 
 def _child(code, cache_dir, mode="auto", **extra):
@@ -388,14 +388,14 @@ def _child(code, cache_dir, mode="auto", **extra):
 
 REPORT = """
 import json
-from fastmlp._calibration import tile_choice
+from fastmlp._runtime.tile_calibration import tile_choice
 choice = tile_choice()
 print(json.dumps({k: choice[k] for k in ("limits", "source", "measured_at")}))
 """
 
 
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="nothing is measured then")
-@pytest.mark.skipif(not _simd.has_vector_fma(), reason="no tiles on this CPU")
+@pytest.mark.skipif(not simd.has_vector_fma(), reason="no tiles on this CPU")
 def test_a_second_process_reads_what_the_first_measured(tmp_path):
     # the real measurement, once (~2 s), in a process of its own
     first = _child(REPORT, tmp_path)
@@ -409,7 +409,7 @@ def test_a_second_process_reads_what_the_first_measured(tmp_path):
             json.loads((tmp_path / "tile_limits.json").read_text())["machines"].values()
         )
     )
-    assert len(entry["products"]) == len(_calibration.measurement_grid())
+    assert len(entry["products"]) == len(tile_calibration.measurement_grid())
     assert all(p[5] > 0 and p[6] > 0 for p in entry["products"])
 
 
@@ -418,5 +418,5 @@ def test_a_generic_target_cpu_measures_nothing(tmp_path):
     choice = _child(
         REPORT, tmp_path, NUMBA_CPU_NAME="generic", NUMBA_CACHE_DIR=str(tmp_path)
     )
-    assert choice["limits"] == _calibration._uniform(-1)
+    assert choice["limits"] == tile_calibration._uniform(-1)
     assert not (tmp_path / "tile_limits.json").exists()

@@ -3,7 +3,7 @@
 ``predict`` on a few rows and ``partial_fit`` on one batch are mostly fixed
 costs: the parameter views (``_current_params``), BLAS thread limits for
 products that make no BLAS call (``forward_calls_blas``), the labels of a
-later ``partial_fit`` (``_labels_of``) and the optimizer's copy kept in case
+later ``partial_fit`` (``labels_of``) and the optimizer's copy kept in case
 the call fails (``snapshot``).
 """
 
@@ -15,10 +15,11 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import unique_labels
 
 import fastmlp
-from fastmlp import _blas, _classes
-from fastmlp._engine import BLAS_THREADED_MACS, forward_calls_blas
+from fastmlp._engine.solvers import AdamOptimizer, SGDOptimizer
+from fastmlp._engine.training import BLAS_THREADED_MACS, forward_calls_blas
 from fastmlp._kernels.tiles import use_tiles
-from fastmlp._solvers import AdamOptimizer, SGDOptimizer
+from fastmlp._runtime import thread_plan
+from fastmlp._sklearn.labels import labels_from_output, labels_of
 
 RNG = np.random.default_rng(3)
 
@@ -76,13 +77,13 @@ def test_a_view_of_another_buffer_takes_the_long_way():
 def limits(monkeypatch):
     """The BLAS thread limits fastmlp sets, recorded."""
     calls = []
-    original = _blas._limited
+    original = thread_plan._limited
 
     def recorded(limit):
         calls.append(limit)
         return original(limit)
 
-    monkeypatch.setattr(_blas, "_limited", recorded)
+    monkeypatch.setattr(thread_plan, "_limited", recorded)
     return calls
 
 
@@ -120,19 +121,19 @@ def test_one_output_column_and_small_products_call_no_blas(units, rows):
 
 
 # --------------------------------------------------------------------------
-# _labels_of: unique_labels for later partial_fit calls
+# labels_of: unique_labels for later partial_fit calls
 # --------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", [np.int8, np.int32, np.int64, np.uint8, np.uint64])
 def test_labels_of_integers_are_unique_labels(dtype):
     for y in (np.array([3, 1, 3, 0]), np.array([5]), np.array([0, 200, 7, 7])):
         y = y.astype(dtype)
-        assert_array_equal(_classes._labels_of(y), unique_labels(y))
+        assert_array_equal(labels_of(y), unique_labels(y))
 
 
 def test_labels_of_anything_else_is_unique_labels_with_its_errors():
-    assert_array_equal(_classes._labels_of(["b", "a", "b"]), ["a", "b"])
+    assert_array_equal(labels_of(["b", "a", "b"]), ["a", "b"])
     with pytest.raises(ValueError, match="Unknown label type"):
-        _classes._labels_of(np.array([0.5, 1.5]))
+        labels_of(np.array([0.5, 1.5]))
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint8])
@@ -184,7 +185,7 @@ def test_snapshot_copies_the_state_arrays(optimizer):
 
 
 # --------------------------------------------------------------------------
-# _labels_from_output: LabelBinarizer.inverse_transform of the network output
+# labels_from_output: LabelBinarizer.inverse_transform of the network output
 # --------------------------------------------------------------------------
 LABELS = {
     "binary ints": np.array([3, 7, 7, 3]),
@@ -211,18 +212,18 @@ def test_labels_from_output_are_inverse_transforms(name, dtype):
     if binarizer.y_type_ == "multilabel-indicator":
         n_columns = len(binarizer.classes_)
     output = _outputs(n_columns, dtype)
-    fast = _classes._labels_from_output(binarizer, output)
+    fast = labels_from_output(binarizer, output)
     assert_array_equal(fast, binarizer.inverse_transform(output), strict=True)
 
 
 def test_labels_from_output_leave_other_binarizers_to_sklearn():
     binarizer = LabelBinarizer(neg_label=0, pos_label=3).fit([0, 1, 1])
     output = np.array([0.2, 0.7, 1.6])  # its threshold is 1.5
-    labels = _classes._labels_from_output(binarizer, output)
+    labels = labels_from_output(binarizer, output)
     assert_array_equal(labels, binarizer.inverse_transform(output), strict=True)
     assert_array_equal(labels, [0, 0, 1])
     with pytest.raises(ValueError, match="output_type='binary'"):
-        _classes._labels_from_output(LabelBinarizer().fit([0, 1]), np.ones((3, 3)))
+        labels_from_output(LabelBinarizer().fit([0, 1]), np.ones((3, 3)))
 
 
 def test_blas_products_too_small_for_blas_threads_set_no_limit(monkeypatch):

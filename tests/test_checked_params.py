@@ -1,4 +1,4 @@
-"""Parameter checks run once per set of values (``fastmlp._checked_params``)."""
+"""Parameter checks run once per set of values (``fastmlp._sklearn.checked_params``)."""
 
 import numpy as np
 import pytest
@@ -7,13 +7,13 @@ from sklearn.neural_network import MLPClassifier as SkClassifier
 from sklearn.utils._param_validation import InvalidParameterError
 
 import fastmlp
-from fastmlp import _checked_params
+from fastmlp._sklearn import checked_params
 
 
 @pytest.fixture
 def checks(monkeypatch):
     """Count scikit-learn's own parameter checks, starting from none remembered."""
-    monkeypatch.setattr(_checked_params, "_passed", {})
+    monkeypatch.setattr(checked_params, "_passed", {})
     calls = []
     original = BaseEstimator._validate_params
 
@@ -84,7 +84,7 @@ def test_unhashable_or_other_values_are_checked_every_time(checks):
 
 
 def test_value_keys_tell_types_apart():
-    key = _checked_params._value_key
+    key = checked_params._value_key
     assert key(5) != key(5.0) != key(True)
     assert key((5,)) != key([5]) != key((5.0,))
     assert key(None) is not None

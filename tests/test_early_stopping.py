@@ -1,4 +1,4 @@
-"""Early stopping's split and scores (``fastmlp._early_stopping``) against sklearn's."""
+"""Early stopping's split and scores (``_sklearn.early_stopping``) against sklearn's."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 
-from fastmlp._early_stopping import (
+from fastmlp._sklearn.early_stopping import (
     accuracy,
     r2,
     stratification_of,

@@ -9,11 +9,11 @@ from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_info
 
 import fastmlp
-from fastmlp._engine import make_net, make_work
+from fastmlp._engine.param_layout import ParameterLayout
+from fastmlp._engine.training import make_net, make_work
 from fastmlp._kernels.activations import ACTIVATION_CODES, IDENTITY
 from fastmlp._kernels.losses import SQUARED_ERROR
 from fastmlp._kernels.passes import loss_grad_dense
-from fastmlp._params import ParameterLayout
 from tests._data import make_data
 
 EXTRA_ACTIVATIONS = ["leaky_relu", "elu", "gelu", "silu", "softplus"]

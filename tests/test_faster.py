@@ -1,11 +1,11 @@
-"""Choosing between split and whole batches by timing (``fastmlp._faster``)."""
+"""Choosing split or whole batches by timing (``fastmlp._runtime.split_chooser``)."""
 
 import math
 
 import pytest
 
-from fastmlp import _faster
-from fastmlp._faster import FasterPath
+from fastmlp._runtime import split_chooser
+from fastmlp._runtime.split_chooser import FasterPath
 
 
 def run(path, times, units=1):
@@ -138,9 +138,9 @@ def test_a_zero_best_trial_sets_no_tripwire():
 
 @pytest.fixture
 def clock(monkeypatch):
-    """``time.monotonic`` as ``_faster`` sees it, set by the test."""
+    """``time.monotonic`` as ``split_chooser`` sees it, set by the test."""
     now = [100.0]
-    monkeypatch.setattr(_faster.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(split_chooser.time, "monotonic", lambda: now[0])
     return now
 
 
@@ -221,13 +221,13 @@ def test_a_remembered_decision_is_timed_again_when_its_conditions_are_gone(clock
 
 
 def test_remembered_decisions_are_bounded(clock, monkeypatch):
-    monkeypatch.setattr(_faster, "_DECISIONS_KEPT", 3)
+    monkeypatch.setattr(split_chooser, "_DECISIONS_KEPT", 3)
     for key in range(5):
         run(
             FasterPath(False, choosing=True, key=key),
             {True: lambda c: 1.0, False: lambda c: 2.0},
         )
     # the three most recent keys are kept, the oldest forgotten
-    assert list(_faster._decisions) == [2, 3, 4]
+    assert list(split_chooser._decisions) == [2, 3, 4]
     assert FasterPath(False, choosing=True, key=4).split() is True
     assert FasterPath(False, choosing=True, key=0).deciding

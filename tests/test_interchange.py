@@ -18,9 +18,9 @@ from sklearn.exceptions import NotFittedError
 from sklearn.neural_network import _stochastic_optimizers as sk_optimizers
 
 import fastmlp
+from fastmlp._engine.param_layout import ParameterLayout
+from fastmlp._engine.solvers import AdamOptimizer as FastAdamOptimizer
 from fastmlp._interchange import from_sklearn, to_sklearn
-from fastmlp._params import ParameterLayout
-from fastmlp._solvers import AdamOptimizer as FastAdamOptimizer
 from tests._data import make_data
 from tests._parity import assert_same_model
 

@@ -11,7 +11,7 @@ from sklearn import neural_network as sknn
 from sklearn.exceptions import ConvergenceWarning
 
 import fastmlp
-from fastmlp import _lbfgsb, _solvers
+from fastmlp._engine import lbfgsb, solvers
 from fastmlp._kernels import lbfgs as K
 from tests._data import make_data
 
@@ -236,7 +236,7 @@ def test_minimize_is_scipys(name):
         jac=True,
         options={"maxiter": maxiter, "maxfun": maxfun, "gtol": gtol},
     )
-    got = _lbfgsb.minimize(recorded, x0.copy(), maxiter, maxfun, gtol)
+    got = lbfgsb.minimize(recorded, x0.copy(), maxiter, maxfun, gtol)
     for field in ["nit", "nfev", "njev", "status", "success", "message"]:
         assert got[field] == want[field], field
     assert len(points) == got.nfev
@@ -256,15 +256,15 @@ def test_minimize_copies_a_reused_gradient_buffer():
         return loss, buffer
 
     x0 = np.linspace(-1.0, 1.0, 5)
-    want = _lbfgsb.minimize(rosen, x0, 15000, 15000, 1e-5)
-    got = _lbfgsb.minimize(reusing, x0, 15000, 15000, 1e-5)
+    want = lbfgsb.minimize(rosen, x0, 15000, 15000, 1e-5)
+    got = lbfgsb.minimize(reusing, x0, 15000, 15000, 1e-5)
     assert_array_equal(got.x, want.x)
     assert got.jac is not buffer
 
 
 def test_minimize_lbfgs_warns_as_scikit_learn():
     with pytest.warns(ConvergenceWarning, match="after 2 iteration"):
-        result, n_iter = _solvers.minimize_lbfgs(rosen, np.zeros(4), 15000, 2, 0.0)
+        result, n_iter = solvers.minimize_lbfgs(rosen, np.zeros(4), 15000, 2, 0.0)
     assert n_iter == 2
     assert result.status == 1
 

@@ -1,11 +1,12 @@
-"""Every compiled kernel is built with ``fastmlp._numba.JIT_OPTIONS``.
+"""Every compiled kernel is built with ``fastmlp._kernels.jit.JIT_OPTIONS``.
 
-Each module under ``fastmlp._kernels`` is imported and every function it
+Each module under ``fastmlp._kernels`` (but the ``BUILDERS``, which make
+kernels) is imported and every function it
 defines must be a numba ``CPUDispatcher`` whose options are the policy of
-``_numba.py``: ``nogil=True``, ``fastmath=False`` (in particular never the
+``jit.py``: ``nogil=True``, ``fastmath=False`` (in particular never the
 ``nnan``/``ninf`` flags, so NaN and inf checks keep working),
 ``error_model="numpy"``, nopython mode, no ``inline`` (but for the kernels
-that compose others, made by ``_numba.inlined_kernel``), no ``parallel``, no
+that compose others, made by ``jit.inlined_kernel``), no ``parallel``, no
 eager signatures, and ``cache=True``. ``cache`` is consumed by the decorator
 rather than stored in ``targetoptions``: it shows as a ``FunctionCache``
 (instead of a ``NullCache``) on the dispatcher. ``boundscheck`` must be left
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 
 import fastmlp._kernels
-from fastmlp import _numba
+from fastmlp._kernels import jit
 
 pytestmark = pytest.mark.kernel
 
@@ -47,7 +48,7 @@ EXPECTED_MODULES = {
 }
 # Kernels inlined into their callers to save compile time (those that compose
 # others, and the L-BFGS and shuffle helpers measured in their modules)
-# (``_numba.inlined_kernel``); any other kernel keeps a library of its own.
+# (``jit.inlined_kernel``); any other kernel keeps a library of its own.
 INLINED_KERNELS = {
     "passes.finish_forward",
     "passes.forward_dense",
@@ -99,6 +100,7 @@ def kernel_modules():
     return [
         importlib.import_module(f"{fastmlp._kernels.__name__}.{info.name}")
         for info in pkgutil.iter_modules(fastmlp._kernels.__path__)
+        if info.name not in fastmlp._kernels.BUILDERS
     ]
 
 
@@ -120,13 +122,13 @@ KERNELS = [
 
 
 def test_policy():
-    assert _numba.JIT_OPTIONS == {
+    assert jit.JIT_OPTIONS == {
         "cache": True,
         "nogil": True,
         "fastmath": False,
         "error_model": "numpy",
     }
-    assert not _numba.JIT_OPTIONS.get("parallel", False)
+    assert not jit.JIT_OPTIONS.get("parallel", False)
 
 
 def test_kernel_modules_are_found():
@@ -144,7 +146,7 @@ def test_kernel_is_a_dispatcher_with_the_policy(name, kernel):
     )
     options = kernel.targetoptions
     for key in ("nogil", "fastmath", "error_model"):
-        assert options.get(key) == _numba.JIT_OPTIONS[key], (name, key, options)
+        assert options.get(key) == jit.JIT_OPTIONS[key], (name, key, options)
     fastmath = options.get("fastmath")
     assert fastmath is False, f"{name}: fastmath={fastmath!r}"
     assert options.get("nopython", False) is True, name
@@ -164,9 +166,9 @@ def test_kernel_is_a_dispatcher_with_the_policy(name, kernel):
 
 @needs_jit
 def test_kernels_are_built_by_fastmlp_numba_kernel():
-    # Same options dict as a dispatcher made by _numba.kernel right now.
-    reference = _numba.kernel(lambda x: x)
-    inlined = _numba.inlined_kernel(lambda x: x)
+    # Same options dict as a dispatcher made by jit.kernel right now.
+    reference = jit.kernel(lambda x: x)
+    inlined = jit.inlined_kernel(lambda x: x)
 
     for name, kernel in KERNELS:
         want = inlined if name in INLINED_KERNELS else reference
@@ -178,7 +180,7 @@ def test_python_calls_run_a_twin_with_a_wrapper_and_its_own_cache():
     from fastmlp._kernels import passes
 
     kernel = passes.layer_view
-    assert isinstance(kernel, _numba.KernelDispatcher)
+    assert isinstance(kernel, jit.KernelDispatcher)
     buffer = np.arange(12.0)
     net = (np.array([2, 3, 2]), np.zeros(2, np.int64), np.zeros(2, np.int64))
     starts = np.array([0, 6])
@@ -189,12 +191,12 @@ def test_python_calls_run_a_twin_with_a_wrapper_and_its_own_cache():
     assert twin is kernel.python_twin()  # made once
     assert twin.py_func.__code__ is kernel.py_func.__code__
     assert twin.signatures and kernel.signatures == compiled  # the twin compiled
-    reference = _numba.kernel(lambda x: x)
+    reference = jit.kernel(lambda x: x)
     want = dict(reference.targetoptions, boundscheck=None)  # njit sets it unset
     del want["no_cpython_wrapper"]
     assert twin.targetoptions == want
     assert isinstance(twin._cache, numba.core.caching.FunctionCache)
-    assert twin._cache._cache_file._source_stamp == _numba.kernels_source_stamp()
+    assert twin._cache._cache_file._source_stamp == jit.kernels_source_stamp()
     # numba's cache key ignores the options: the twin's files must be its own
     assert twin._cache._impl.filename_base != kernel._cache._impl.filename_base
 
@@ -209,7 +211,7 @@ def test_disable_jit_gives_plain_functions():
 @pytest.mark.skipif(numba.config.DISABLE_JIT, reason="no cache without the JIT")
 def test_cache_is_stamped_with_every_kernel_source():
     """A change in any kernel file must invalidate every cached kernel."""
-    from fastmlp._numba import kernels_source_stamp
+    from fastmlp._kernels.jit import kernels_source_stamp
 
     stamps = {dispatcher._cache._cache_file._source_stamp for _, dispatcher in KERNELS}
     assert stamps == {kernels_source_stamp()}

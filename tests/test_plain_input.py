@@ -1,4 +1,4 @@
-"""The shortcut for plain arrays (``fastmlp._plain_input``) against ``validate_data``.
+"""The shortcut for plain arrays (``_sklearn.plain_input``) against ``validate_data``.
 
 On every input it takes, it must return the very objects scikit-learn's
 ``validate_data`` returns and leave the estimator as it leaves it, without an
@@ -17,8 +17,8 @@ from sklearn import config_context
 from sklearn.utils.validation import validate_data
 
 import fastmlp
-from fastmlp import _plain_input
-from fastmlp._plain_input import plain_fit_data, plain_predict_data
+from fastmlp._sklearn import plain_input
+from fastmlp._sklearn.plain_input import plain_fit_data, plain_predict_data
 
 FIT_DTYPES = (np.float64, np.float32)
 RNG = np.random.default_rng(0)
@@ -244,8 +244,8 @@ def test_assume_finite_is_honoured_as_sklearn_does():
 def test_array_api_mode_is_left_to_validate_data():
     # scikit-learn's array-API mode needs SciPy's, set before SciPy is imported
     config = {"array_api_dispatch": True, "assume_finite": False}
-    assert not _plain_input._plain(X64, (2,), config)
-    assert _plain_input._plain(X64, (2,), {**config, "array_api_dispatch": False})
+    assert not plain_input._plain(X64, (2,), config)
+    assert plain_input._plain(X64, (2,), {**config, "array_api_dispatch": False})
 
 
 def test_estimators_give_sklearns_errors_and_attributes_through_either_path():

@@ -27,7 +27,9 @@ from sklearn.neural_network import _multilayer_perceptron as sklearn_mlp
 from threadpoolctl import threadpool_info
 
 import fastmlp
-from fastmlp import _base, _blas, _engine
+from fastmlp import _base
+from fastmlp._engine import training
+from fastmlp._runtime import thread_plan
 from tests._parity import assert_same_model
 from tests._reliability_helpers import (
     SavedState,
@@ -67,7 +69,7 @@ def _blas_policy_restored():
     """Assert BLAS thread limits and fastmlp's limit count are as before."""
     before = _blas_limits()
     yield
-    assert _blas._depth == 0
+    assert thread_plan._depth == 0
     assert _blas_limits() == before
 
 
@@ -162,13 +164,13 @@ def test_divergence_runs_out_max_iter_and_raises(monkeypatch, schedule):
     # NaN losses never count as "no improvement", so a diverged fit runs every
     # remaining epoch on NaN weights, as scikit-learn's does: it must still end
     losses = []
-    run_epoch = _engine.Engine.run_epoch
+    run_epoch = training.Engine.run_epoch
 
     def counted(self, *args, **kwargs):
         losses.append(run_epoch(self, *args, **kwargs))
         return losses[-1]
 
-    monkeypatch.setattr(_engine.Engine, "run_epoch", counted)
+    monkeypatch.setattr(training.Engine, "run_epoch", counted)
     X, _, y = _data()
     est = fastmlp.MLPRegressor(
         hidden_layer_sizes=(8,),
@@ -363,9 +365,9 @@ def _interrupt_at_call(monkeypatch, stop_at, sparse=False):
     One batch per kernel call, so the interrupt falls between two batches of
     an epoch, as it does between two of scikit-learn's ``_backprop`` calls.
     """
-    monkeypatch.setattr(_engine.Engine, "batches_per_call", lambda self, size: 1)
+    monkeypatch.setattr(training.Engine, "batches_per_call", lambda self, size: 1)
     name = "run_epoch_sparse" if sparse else "run_epoch_dense"
-    original = getattr(_engine, name)
+    original = getattr(training, name)
     calls = {"n": 0}
 
     def kernel(*args):
@@ -374,7 +376,7 @@ def _interrupt_at_call(monkeypatch, stop_at, sparse=False):
             raise KeyboardInterrupt
         return original(*args)
 
-    monkeypatch.setattr(_engine, name, kernel)
+    monkeypatch.setattr(training, name, kernel)
     return calls
 
 
@@ -475,13 +477,13 @@ def test_training_continues_after_keyboard_interrupt_as_sklearn(monkeypatch, cas
 def test_real_sigint_during_a_long_fit_stops_it_cleanly(monkeypatch):
     X, y, _ = _data(n_samples=200)
     started = threading.Event()
-    original = _engine.run_epoch_dense
+    original = training.run_epoch_dense
 
     def kernel(*args):
         started.set()
         return original(*args)
 
-    monkeypatch.setattr(_engine, "run_epoch_dense", kernel)
+    monkeypatch.setattr(training, "run_epoch_dense", kernel)
 
     def send_sigint():
         if started.wait(30):
@@ -528,7 +530,7 @@ def test_keyboard_interrupt_in_lbfgs_propagates_as_in_sklearn(monkeypatch):
 
     saved = SavedState(fast)
     with monkeypatch.context() as patch:
-        patch.setattr(_engine, "loss_grad_dense", interrupted)
+        patch.setattr(training, "loss_grad_dense", interrupted)
         with _blas_policy_restored(), pytest.raises(KeyboardInterrupt):
             fast.fit(X, y)
     with monkeypatch.context() as patch:
@@ -555,7 +557,7 @@ def test_keyboard_interrupt_in_an_lbfgs_refit_keeps_the_model(monkeypatch, warm_
     reference.fit(X, y)
     saved = SavedState(fast)
     calls = {"n": 0}
-    loss_grad = _engine.loss_grad_dense
+    loss_grad = training.loss_grad_dense
 
     def interrupted_at_call_5(*args):
         calls["n"] += 1
@@ -564,7 +566,7 @@ def test_keyboard_interrupt_in_an_lbfgs_refit_keeps_the_model(monkeypatch, warm_
         return loss_grad(*args)
 
     with monkeypatch.context() as patch:
-        patch.setattr(_engine, "loss_grad_dense", interrupted_at_call_5)
+        patch.setattr(training, "loss_grad_dense", interrupted_at_call_5)
         with _blas_policy_restored(), pytest.raises(KeyboardInterrupt):
             fast.fit(X, y)
     assert calls["n"] == 5
@@ -894,7 +896,7 @@ def test_overlap_probe_sees_no_overlap_for_code_holding_the_gil():
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     ("n_jobs", "module", "kernel"),
-    [(1, _engine, "run_epoch_dense"), (2, _engine, "run_epoch_parallel")],
+    [(1, training, "run_epoch_dense"), (2, training, "run_epoch_parallel")],
 )
 def test_epoch_kernels_release_the_gil(monkeypatch, n_jobs, module, kernel):
     # Forced GIL switches are off, so the other thread can only record a
@@ -911,7 +913,7 @@ def test_epoch_kernels_release_the_gil(monkeypatch, n_jobs, module, kernel):
     intervals = []
     monkeypatch.setattr(module, kernel, _recording(getattr(module, kernel), intervals))
     # epochs in several calls (4 each), so that calls can interleave
-    monkeypatch.setattr(_engine, "_WORK_PER_CALL", 5e7)
+    monkeypatch.setattr(training, "_WORK_PER_CALL", 5e7)
 
     def fit(seed):
         fastmlp.MLPRegressor(
@@ -1131,7 +1133,7 @@ def test_many_consecutive_fits_do_not_grow_memory():
     assert grown < 50 * 2**20, f"RSS grew by {grown / 2**20:.1f} MB"
 
 
-class _TrackedEngine(_engine.Engine):
+class _TrackedEngine(training.Engine):
     """An Engine that leaves a weak reference to itself in ``instances``."""
 
     instances = []

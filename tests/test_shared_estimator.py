@@ -3,10 +3,10 @@
 A fit works on a private copy of the fitted state and publishes it whole
 (``BaseMultilayerPerceptron._transaction``); a prediction reads one consistent
 model (``_model_snapshot``); every entry into compiled code checks the sizes
-it is given (``fastmlp._entry_checks``). The races run in a child process
+it is given (``fastmlp._engine.entry_checks``). The races run in a child process
 with a tiny switch interval, so that a crash fails the test instead of
 killing the test run; interrupts are raised at every line of the hand-over of
-a split call (``fastmlp._threads.in_threads``).
+a split call (``fastmlp._runtime.worker_threads.in_threads``).
 """
 
 import inspect
@@ -21,12 +21,13 @@ from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
 import fastmlp
-from fastmlp import _blas, _engine, _entry_checks, _threads
-from fastmlp._params import ParameterLayout
+from fastmlp._engine import entry_checks, training
+from fastmlp._engine.param_layout import ParameterLayout
+from fastmlp._runtime import thread_plan, worker_threads
 from tests._reliability_helpers import run_python
 
 needs_threads = pytest.mark.skipif(
-    _blas.usable_cpus() < 2, reason="this process may use one CPU only"
+    thread_plan.usable_cpus() < 2, reason="this process may use one CPU only"
 )
 
 
@@ -239,8 +240,8 @@ def _workers_all_idle(timeout=10.0):
     """Whether every worker thread is idle, once: none busy, lost or listed twice."""
     workers = [t.native_id for t in threading.enumerate() if t.name == "fastmlp-part"]
     for _ in range(int(timeout / 0.01)):
-        with _threads._idle_lock:
-            idle = [worker.thread_id for worker in _threads._idle]
+        with worker_threads._idle_lock:
+            idle = [worker.thread_id for worker in worker_threads._idle]
         if sorted(idle) == sorted(workers):
             return True
         time.sleep(0.01)
@@ -254,7 +255,7 @@ def test_interrupt_at_every_line_of_a_split_call_leaves_no_worker_busy():
     y = X[:, :2] @ np.array([[1.0, 2.0], [-1.0, 0.5]])
     settings = {"hidden_layer_sizes": (64, 64), "batch_size": 64, "random_state": 0}
     reference = fastmlp.MLPRegressor(max_iter=2, n_jobs=1, **settings).fit(X, y)
-    codes, lines = _hand_over_lines(_threads.in_threads)
+    codes, lines = _hand_over_lines(worker_threads.in_threads)
     raised_at = []
     for line in lines:
         tracer = _RaiseAtLine(codes, line)
@@ -297,7 +298,7 @@ def test_interrupt_while_waiting_for_parts_waits_for_them():
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _threads.in_threads(part, 2)
+        worker_threads.in_threads(part, 2)
     assert finished == [1]  # in_threads returned only after part 1 ended
     assert _workers_all_idle()
 
@@ -307,49 +308,49 @@ def test_interrupt_while_waiting_for_parts_waits_for_them():
 # ---------------------------------------------------------------------------
 def test_forward_refuses_parameters_of_another_layout():
     layout = ParameterLayout([3, 4, 2])
-    net = _engine.make_net(layout, 3, 4, 2, 0.0)
+    net = training.make_net(layout, 3, 4, 2, 0.0)
     X = np.zeros((5, 3))
-    with pytest.raises(_entry_checks.KernelInputError, match="parameter buffer"):
-        _engine.forward(X, np.zeros(layout.size - 1), layout, net)
+    with pytest.raises(entry_checks.KernelInputError, match="parameter buffer"):
+        training.forward(X, np.zeros(layout.size - 1), layout, net)
     with pytest.raises(ValueError, match="X has 4 features, but Net is expecting 3"):
-        _engine.forward(np.zeros((5, 4)), np.zeros(layout.size), layout, net, 1, "Net")
+        training.forward(np.zeros((5, 4)), np.zeros(layout.size), layout, net, 1, "Net")
 
 
 def test_sparse_input_with_bad_indices_is_refused():
     import scipy.sparse as sp
 
     layout = ParameterLayout([3, 4, 2])
-    net = _engine.make_net(layout, 3, 4, 2, 0.0)
+    net = training.make_net(layout, 3, 4, 2, 0.0)
     csr = sp.csr_matrix(
         (np.ones(2), np.array([0, 7]), np.array([0, 1, 2])), shape=(2, 3)
     )
-    with pytest.raises(_entry_checks.KernelInputError, match="column indices"):
-        _engine.forward(csr, np.zeros(layout.size), layout, net)
+    with pytest.raises(entry_checks.KernelInputError, match="column indices"):
+        training.forward(csr, np.zeros(layout.size), layout, net)
 
 
 def test_engine_refuses_parameters_and_state_of_another_size():
     layout = ParameterLayout([3, 4, 2])
     X = np.zeros((10, 3))
     Y = np.zeros((10, 2))
-    net = _engine.make_net(layout, 3, 0, 0, 0.0)
-    engine = _engine.Engine(X, Y, None, layout, net, np.float64, 5)
-    from fastmlp._solvers import AdamOptimizer
+    net = training.make_net(layout, 3, 0, 0, 0.0)
+    engine = training.Engine(X, Y, None, layout, net, np.float64, 5)
+    from fastmlp._engine.solvers import AdamOptimizer
 
     order = np.arange(10)
     good = AdamOptimizer(layout.size, np.float64, 0.001, 0.9, 0.999, 1e-8)
     bad = AdamOptimizer(layout.size + 3, np.float64, 0.001, 0.9, 0.999, 1e-8)
     params = np.zeros(layout.size)
     engine.run_epoch(params, order, 5, good)
-    with pytest.raises(_entry_checks.KernelInputError, match="parameter buffer"):
+    with pytest.raises(entry_checks.KernelInputError, match="parameter buffer"):
         engine.run_epoch(np.zeros(layout.size + 1), order, 5, good)
-    with pytest.raises(_entry_checks.KernelInputError, match="optimizer"):
+    with pytest.raises(entry_checks.KernelInputError, match="optimizer"):
         engine.run_epoch(params, order, 5, bad)
     with pytest.raises(ValueError, match="batches of"):
         engine.run_epoch(params, order, 6, good)
     with pytest.raises(ValueError, match="features"):
-        _engine.Engine(np.zeros((10, 4)), Y, None, layout, net, np.float64, 5)
+        training.Engine(np.zeros((10, 4)), Y, None, layout, net, np.float64, 5)
     with pytest.raises(ValueError, match="targets"):
-        _engine.Engine(X, np.zeros((10, 3)), None, layout, net, np.float64, 5)
+        training.Engine(X, np.zeros((10, 3)), None, layout, net, np.float64, 5)
 
 
 def test_user_arrays_of_wrong_shape_give_an_error_not_a_crash():

@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_array_equal
 from sklearn.utils import check_random_state
 
-from fastmlp import _random
+from fastmlp._engine import randomness
 from fastmlp._kernels.shuffle import N_WORDS, refill, shuffle_in_place, temper
 
 pytestmark = pytest.mark.kernel
@@ -26,7 +26,7 @@ def assert_same_generator(ours, theirs):
 def test_refill_and_temper_give_the_generators_next_words(seed):
     generator = np.random.RandomState(seed)
     generator.randint(2**31, size=624 * 3)  # at the end of a block
-    key = _random._state_words(generator._bit_generator)[:N_WORDS].copy()
+    key = randomness._state_words(generator._bit_generator)[:N_WORDS].copy()
     refill(key)
     words = np.empty(N_WORDS, np.uint32)
     temper(key, words, 0)
@@ -52,15 +52,15 @@ def test_shuffle_in_place_is_random_states_shuffle(seed, drawn_before):
         mine = np.arange(size, dtype=np.int64) * 7 - 3
         expected = mine.copy()
         theirs.shuffle(expected)
-        shuffle_in_place(mine, _random._state_words(ours._bit_generator), words)
+        shuffle_in_place(mine, randomness._state_words(ours._bit_generator), words)
         assert_array_equal(mine, expected)
     assert_same_generator(ours, theirs)
 
 
 def test_state_layout_is_numpys():
     # the compiled path is taken (and so tested) on this NumPy
-    assert _random._layout_is_numpys()
-    assert _random._compiled_shuffle_applies(
+    assert randomness._layout_is_numpys()
+    assert randomness._compiled_shuffle_applies(
         np.arange(5, dtype=np.int64), np.random.RandomState(0)
     )
 
@@ -71,7 +71,7 @@ def test_shuffled_is_a_shuffled_copy():
     for _ in range(3):  # epochs: each shuffles the last order
         expected = values.copy()
         theirs.shuffle(expected)
-        got = _random.shuffled(values, ours)
+        got = randomness.shuffled(values, ours)
         assert got is not values
         assert_array_equal(got, expected)
         values = got
@@ -88,19 +88,21 @@ def test_shuffled_is_a_shuffled_copy():
 )
 def test_shuffled_falls_back_to_numpy(values, make_random_state):
     random_state, twin = make_random_state(), make_random_state()
-    assert not _random._compiled_shuffle_applies(values, random_state)
+    assert not randomness._compiled_shuffle_applies(values, random_state)
     expected = values.copy()
     twin.shuffle(expected)
-    assert_array_equal(_random.shuffled(values, random_state), expected)
+    assert_array_equal(randomness.shuffled(values, random_state), expected)
     assert random_state.randint(2**31) == twin.randint(2**31)
 
 
 def test_shuffled_falls_back_when_the_layout_differs(monkeypatch):
-    monkeypatch.setattr(_random, "_layout_is_numpys", lambda: False)
+    monkeypatch.setattr(randomness, "_layout_is_numpys", lambda: False)
     ours, theirs = np.random.RandomState(9), np.random.RandomState(9)
     expected = np.arange(100, dtype=np.int64)
     theirs.shuffle(expected)
-    assert_array_equal(_random.shuffled(np.arange(100, dtype=np.int64), ours), expected)
+    assert_array_equal(
+        randomness.shuffled(np.arange(100, dtype=np.int64), ours), expected
+    )
     assert_same_generator(ours, theirs)
 
 
@@ -108,7 +110,7 @@ def test_shuffled_falls_back_when_the_layout_differs(monkeypatch):
     "seed", [0, 1, 42, 2**31, 2**32 - 1, np.int64(7), np.uint32(5), np.int8(3), True]
 )
 def test_check_random_state_gives_numpys_generator_for_integer_seeds(seed):
-    ours = _random.check_random_state(seed)
+    ours = randomness.check_random_state(seed)
     assert type(ours) is np.random.RandomState
     assert type(ours._bit_generator) is np.random.MT19937
     theirs = check_random_state(seed)
@@ -118,22 +120,24 @@ def test_check_random_state_gives_numpys_generator_for_integer_seeds(seed):
     assert ours.get_state(legacy=True)[3:] == theirs.get_state(legacy=True)[3:]
     assert_same_generator(ours, theirs)
     # each call gives a generator of its own
-    assert _random.check_random_state(seed) is not _random.check_random_state(seed)
+    assert randomness.check_random_state(seed) is not randomness.check_random_state(
+        seed
+    )
 
 
 def test_check_random_state_passes_other_seeds_to_sklearn():
     generator = np.random.RandomState(3)
-    assert _random.check_random_state(generator) is generator
-    assert _random.check_random_state(None) is check_random_state(None)
+    assert randomness.check_random_state(generator) is generator
+    assert randomness.check_random_state(None) is check_random_state(None)
     for bad in (1.5, "seed", np.random.default_rng(0)):
         with pytest.raises(ValueError) as ours:
-            _random.check_random_state(bad)
+            randomness.check_random_state(bad)
         with pytest.raises(ValueError) as theirs:
             check_random_state(bad)
         assert str(ours.value) == str(theirs.value)
     out_of_range = "Seed must be between 0 and 2\\*\\*32 - 1"
     for bad in (-1, 2**32):
         with pytest.raises(ValueError, match=out_of_range):
-            _random.check_random_state(bad)
+            randomness.check_random_state(bad)
         with pytest.raises(ValueError, match=out_of_range):
             check_random_state(bad)

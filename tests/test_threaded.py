@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastmlp import _engine as engine_module
+from fastmlp._engine import training as engine_module
 from fastmlp._kernels import blas as blas_kernels
 from fastmlp._kernels import epoch as epoch_kernels
 from fastmlp._kernels import losses as losses_kernels
@@ -342,7 +342,7 @@ class Twins:
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize(
     ("batch_size", "n_parts", "n_samples"),
-    # one part: a split fit's whole calls (fastmlp._engine.Engine.whole_parts)
+    # one part: a split fit's whole calls (fastmlp._engine.training.Engine.whole_parts)
     [(40, 2, 90), (32, 3, 70), (7, 2, 30), (1, 2, 5), (40, 1, 90)],
 )
 def test_threaded_epoch_equals_serial(

@@ -20,10 +20,11 @@ from numpy.testing import assert_allclose
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastmlp
-from fastmlp import _blas, _engine, _faster, _threads
+from fastmlp._engine import training
+from fastmlp._runtime import split_chooser, thread_plan, worker_threads
 
 needs_threads = pytest.mark.skipif(
-    _blas.usable_cpus() < 2, reason="this process may use one CPU only"
+    thread_plan.usable_cpus() < 2, reason="this process may use one CPU only"
 )
 
 
@@ -49,27 +50,27 @@ def assert_same_model(a, b):
 def n_parts_used(monkeypatch):
     """Record the ``n_parts`` of every Engine built."""
     seen = []
-    original = _engine.Engine.__init__
+    original = training.Engine.__init__
 
     def record(self, *args, **kwargs):
         original(self, *args, **kwargs)
         seen.append(self.n_parts)
 
-    monkeypatch.setattr(_engine.Engine, "__init__", record)
+    monkeypatch.setattr(training.Engine, "__init__", record)
     return seen
 
 
 NO_LAYER_SCRIPT = """
 import numba, numpy as np, fastmlp
-from fastmlp import _engine
+from fastmlp._engine import training
 X = np.random.default_rng(0).normal(size=(300, 40))
 y = (X[:, 0] > 0).astype(int)
 seen = []
-original = _engine.Engine.__init__
+original = training.Engine.__init__
 def record(self, *args, **kwargs):
     original(self, *args, **kwargs)
     seen.append(self.n_parts)
-_engine.Engine.__init__ = record
+training.Engine.__init__ = record
 fastmlp.MLPClassifier((64,), batch_size=64, max_iter=2, n_jobs=2).fit(X, y)
 assert seen == [2], seen
 try:
@@ -173,10 +174,10 @@ def test_default_splits_large_batches_only(monkeypatch):
 
 def test_split_parts_policy():
     units = np.array([64, 100, 10])
-    assert _blas.forward_macs(units, 200) == 200 * (6400 + 1000)
-    assert _blas.split_parts(units, 200, n_jobs=1) == 1
-    assert _blas.split_parts(np.array([20, 8, 1]), 16) == 1
-    with _blas.thread_plan(units, 200, None, splittable=False) as parts:
+    assert thread_plan.forward_macs(units, 200) == 200 * (6400 + 1000)
+    assert thread_plan.split_parts(units, 200, n_jobs=1) == 1
+    assert thread_plan.split_parts(np.array([20, 8, 1]), 16) == 1
+    with thread_plan.thread_plan(units, 200, None, splittable=False) as parts:
         assert parts == 1
 
 
@@ -257,14 +258,14 @@ def test_blas_limit_holds_in_worker_threads(monkeypatch):
     """threadpoolctl 3.8 ignores limits set from a thread other than the first."""
     X, y = data("classification")
     seen = []
-    original = _engine.Engine.__init__
+    original = training.Engine.__init__
 
     def record(self, *args, **kwargs):
         original(self, *args, **kwargs)
         info = threadpool_info()
         seen.append({lib["num_threads"] for lib in info if lib["user_api"] == "blas"})
 
-    monkeypatch.setattr(_engine.Engine, "__init__", record)
+    monkeypatch.setattr(training.Engine, "__init__", record)
 
     def fit():
         fastmlp.MLPClassifier((8,), batch_size=16, max_iter=2).fit(X, y)
@@ -279,7 +280,7 @@ def test_blas_limit_holds_in_worker_threads(monkeypatch):
 
 
 needs_affinity = pytest.mark.skipif(
-    _threads._current_cpu is None, reason="no CPU affinity calls here"
+    worker_threads._current_cpu is None, reason="no CPU affinity calls here"
 )
 
 
@@ -287,10 +288,10 @@ needs_affinity = pytest.mark.skipif(
 @needs_affinity
 def test_workers_run_off_the_callers_cpu_within_its_mask(monkeypatch):
     # Linux may wake a worker on its waker's CPU, where the two parts would
-    # take turns (fastmlp._threads): each call keeps workers off it. The
+    # take turns (fastmlp._runtime.worker_threads): each call keeps workers off it. The
     # caller's CPU is fixed here, since the scheduler may move the caller.
     seen = {}
-    current_cpu = _threads._current_cpu
+    current_cpu = worker_threads._current_cpu
 
     def part(index):
         seen[index] = (current_cpu(), frozenset(os.sched_getaffinity(0)))
@@ -298,8 +299,8 @@ def test_workers_run_off_the_callers_cpu_within_its_mask(monkeypatch):
 
     caller_mask = frozenset(os.sched_getaffinity(0))
     for caller_cpu in sorted(caller_mask)[:2]:
-        monkeypatch.setattr(_threads, "_current_cpu", lambda cpu=caller_cpu: cpu)
-        assert _threads.in_threads(part, 2) == 0
+        monkeypatch.setattr(worker_threads, "_current_cpu", lambda cpu=caller_cpu: cpu)
+        assert worker_threads.in_threads(part, 2) == 0
         worker_cpu, worker_mask = seen[1]
         assert worker_mask == caller_mask - {caller_cpu}
         assert worker_cpu in worker_mask
@@ -310,20 +311,20 @@ def test_workers_run_off_the_callers_cpu_within_its_mask(monkeypatch):
 def test_a_caller_with_one_cpu_leaves_its_workers_alone():
     masks = []
     original = os.sched_getaffinity(0)
-    worker = _threads._take_workers(1)[0]
+    worker = worker_threads._take_workers(1)[0]
     before = frozenset(os.sched_getaffinity(worker.thread_id))
-    os.sched_setaffinity(0, {_threads._current_cpu()})
+    os.sched_setaffinity(0, {worker_threads._current_cpu()})
     try:
-        _threads._keep_off_caller([worker])
+        worker_threads._keep_off_caller([worker])
         masks.append(frozenset(os.sched_getaffinity(worker.thread_id)))
     finally:
         os.sched_setaffinity(0, original)
-        with _threads._idle_lock:
-            _threads._idle.append(worker)
+        with worker_threads._idle_lock:
+            worker_threads._idle.append(worker)
     assert masks == [before]
 
 
-class _SwitchingPath(_faster.FasterPath):
+class _SwitchingPath(split_chooser.FasterPath):
     """Changes way at nearly every call."""
 
     def __init__(self, split, choosing, key=None):
@@ -346,8 +347,8 @@ def test_a_fit_that_changes_way_between_calls_equals_serial(task, params, monkey
     cls = fastmlp.MLPClassifier if task == "classification" else fastmlp.MLPRegressor
     kwargs = {"hidden_layer_sizes": (64,), "max_iter": 4, "random_state": 0, **params}
     serial = cls(**kwargs, n_jobs=1).fit(X, y)
-    monkeypatch.setattr(_engine, "FasterPath", _SwitchingPath)
-    monkeypatch.setattr(_engine, "_TRIAL_WORK", 1.0)  # one batch a call
+    monkeypatch.setattr(training, "FasterPath", _SwitchingPath)
+    monkeypatch.setattr(training, "_TRIAL_WORK", 1.0)  # one batch a call
     seen = n_parts_used(monkeypatch)
     with threadpool_limits(2, user_api="blas"):
         chosen = cls(**kwargs).fit(X, y)
@@ -372,15 +373,15 @@ def _slowed(function, slow_way, seconds):
 @pytest.mark.parametrize("slow_way", ["split", "whole"])
 def test_calls_go_the_faster_way(slow_way, monkeypatch):
     engines = []
-    original = _engine.Engine.__init__
+    original = training.Engine.__init__
 
     def keep(self, *args, **kwargs):
         original(self, *args, **kwargs)
         engines.append(self)
 
-    monkeypatch.setattr(_engine.Engine, "__init__", keep)
-    slowed = _slowed(_engine.run_epoch_parallel, slow_way, 0.02)
-    monkeypatch.setattr(_engine, "run_epoch_parallel", slowed)
+    monkeypatch.setattr(training.Engine, "__init__", keep)
+    slowed = _slowed(training.run_epoch_parallel, slow_way, 0.02)
+    monkeypatch.setattr(training, "run_epoch_parallel", slowed)
     X, y = data("classification", n_samples=400, n_features=64)
     model = fastmlp.MLPClassifier((100,), batch_size=200, max_iter=6, tol=0.0)
     with threadpool_limits(2, user_api="blas"):

@@ -11,9 +11,9 @@ import pytest
 from llvmlite import binding
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastmlp._calibration import tile_limits
 from fastmlp._kernels import tiles
 from fastmlp._kernels.blas import product
+from fastmlp._kernels.simd import VECTOR_BYTES, VECTORS
 from fastmlp._kernels.tiles import (
     column_product,
     product_rows,
@@ -22,7 +22,7 @@ from fastmlp._kernels.tiles import (
     use_tiles,
     use_tiles_transposed,
 )
-from fastmlp._simd import VECTOR_BYTES, VECTORS
+from fastmlp._runtime.tile_calibration import tile_limits
 from tests import reference as ref
 
 HOST_FEATURES = dict(binding.get_host_cpu_features())
@@ -280,11 +280,11 @@ def test_no_tiles_without_fused_multiply_add(monkeypatch):
 
 AVX2_CHECK = """
 import numpy as np
-from fastmlp import _simd
+from fastmlp._kernels import simd
 from fastmlp._kernels.passes import column_sums
 from fastmlp._kernels.tiles import tiled_product
 from tests.reference import sum_in_order
-assert (_simd.VECTOR_BYTES, _simd.ROWS) == (32, 4), (_simd.VECTOR_BYTES, _simd.ROWS)
+assert (simd.VECTOR_BYTES, simd.ROWS) == (32, 4), (simd.VECTOR_BYTES, simd.ROWS)
 rng = np.random.default_rng(0)
 for dtype in (np.float32, np.float64):
     for n_rows, depth, n_cols in [(1, 3, 1), (5, 20, 7), (9, 20, 17), (32, 20, 33)]:

@@ -1,4 +1,4 @@
-"""Views built without numba's reshape (``fastmlp._views``) against NumPy's."""
+"""Views built without numba's reshape (``fastmlp._kernels.views``) against NumPy's."""
 
 import sys
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from fastmlp._views import borrowed, flat_view, matrix_view
+from fastmlp._kernels.views import borrowed, flat_view, matrix_view
 
 pytestmark = pytest.mark.kernel
 

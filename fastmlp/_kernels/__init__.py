@@ -1,1 +1,11 @@
-"""Compiled kernels: pure functions of preallocated arrays (see fastmlp._numba)."""
+"""Every compiled function of fastmlp, and what builds them; nothing else.
+
+Kernel modules define only kernels: pure functions of preallocated arrays and
+scalars, each made by ``jit.kernel`` or ``jit.inlined_kernel`` with the one set
+of numba options. The modules in :data:`BUILDERS` make kernels rather than
+being ones: ``jit`` (the options and the cache stamp, which covers every file of
+this folder) and the LLVM IR numba cannot write itself (vector tiles, the BLAS
+call, borrowed views, atomics, the table of extra activations).
+"""
+
+BUILDERS = ("jit", "simd", "gemm", "views", "atomics", "extra_callbacks")

@@ -8,14 +8,13 @@ invertible, so for them the forward pass also keeps the pre-activation
 each loop is simple enough to vectorize.
 
 Beyond scikit-learn's four hidden activations, five more (see
-``extra_activations``), compiled apart and called through ``fastmlp._apart``.
+``extra_activations``), compiled apart and called through
+``fastmlp._kernels.extra_callbacks``.
 """
 
 import numpy as np
 from numba import config
 
-from .._apart import call_element_map, call_extra_activation, call_extra_derivative
-from .._numba import kernel
 from . import vecmath
 from .extra_activations import (
     ELU,
@@ -27,6 +26,12 @@ from .extra_activations import (
     extra_activation_values,
     extra_derivative_values,
 )
+from .extra_callbacks import (
+    call_element_map,
+    call_extra_activation,
+    call_extra_derivative,
+)
+from .jit import kernel
 
 IDENTITY = 0
 LOGISTIC = 1
@@ -165,7 +170,7 @@ def activate(z, code):
 def apply_element_map(z, code):
     """exp, logistic or tanh (activation ``code``) of C-contiguous ``z``, in place.
 
-    Compiled apart (``fastmlp._apart``): NaN if not prepared for this dtype.
+    Compiled apart (``extra_callbacks``): NaN if not prepared for this dtype.
     """
     if not call_element_map(z, code):
         fill_nan(z)
@@ -175,7 +180,8 @@ def apply_element_map(z, code):
 def apply_extra_activation(z, code):
     """The activations scikit-learn does not have, on C-contiguous ``z`` in place.
 
-    They run compiled apart (``fastmlp._apart``); if ``_apart.prepare`` has not
+    They run compiled apart (``fastmlp._kernels.extra_callbacks``); if
+    ``prepare`` has not
     run, ``z`` becomes NaN rather than staying unchanged.
     """
     if not call_extra_activation(z, code):

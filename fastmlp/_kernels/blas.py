@@ -4,15 +4,15 @@ numba's ``np.dot`` compiles its own checks and helpers at each call site
 (~0.3 s of a cold first fit each) and needs contiguous operands, where a
 block of columns of a row-major matrix is not. BLAS takes such a block as it
 is: a pointer to its first element and the parent's leading dimension. Both
-kernels here make the call ``np.dot`` makes (``fastmlp._gemm.xxgemm``), so
+kernels here make the call ``np.dot`` makes (``fastmlp._kernels.gemm.xxgemm``), so
 they compute the same bits; the tests compare them.
 """
 
 import numpy as np
 from numba import config
 
-from .._gemm import xxgemm
-from .._numba import kernel
+from .gemm import xxgemm
+from .jit import kernel
 
 
 @kernel

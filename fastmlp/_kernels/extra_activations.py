@@ -3,15 +3,16 @@
 ``leaky_relu`` (slope 0.01 for negative inputs), ``elu`` (alpha 1), ``gelu``
 (exact, with erf), ``silu`` (``x * sigmoid(x)``) and ``softplus``
 (``log(1 + exp(x))``, computed stably). They work on flat arrays of values, and
-are compiled apart from the passes that use them (``fastmlp._apart``): the
+are compiled apart from the passes that use them
+(``fastmlp._kernels.extra_callbacks``): the
 passes reach them through ``activations.apply_extra_activation`` and
 ``activations.multiply_extra_derivative``.
 """
 
 import math
 
-from .._numba import kernel
 from . import vecmath
+from .jit import kernel
 
 LEAKY_RELU = 6
 ELU = 7

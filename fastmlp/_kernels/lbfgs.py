@@ -37,7 +37,7 @@ Dot products by BLAS rather than in-order or four-way loops: 4.9 against
 import numpy as np
 from numba import config
 
-from .._numba import inlined_kernel, kernel
+from .jit import inlined_kernel, kernel
 
 # What lbfgs_step returns (scipy's task codes)
 NEW_X = 1

@@ -8,8 +8,8 @@ Loss values are accumulated in float64 whatever the data's dtype.
 
 import numpy as np
 
-from .._numba import kernel
 from . import vecmath
+from .jit import kernel
 
 SQUARED_ERROR = 0
 POISSON = 1

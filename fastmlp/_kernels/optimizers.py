@@ -10,7 +10,7 @@ epsilon)`` and ``state = (first, second)``: SGD keeps its velocities in
 
 import numpy as np
 
-from .._numba import inlined_kernel, kernel
+from .jit import inlined_kernel, kernel
 
 SGD = 0
 ADAM = 1

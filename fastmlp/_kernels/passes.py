@@ -30,9 +30,6 @@ everything around them is a loop that touches each array once.
 import numpy as np
 from numba import config
 
-from .._numba import inlined_kernel, kernel
-from .._simd import VECTOR_BYTES, VECTORS, edge_column_sums, full_column_sums
-from .._views import borrowed, flat_view, matrix_view
 from .activations import (
     RELU,
     add_bias_activate,
@@ -40,20 +37,23 @@ from .activations import (
     needs_pre_activation,
 )
 from .blas import product
+from .jit import inlined_kernel, kernel
 from .losses import loss_value, output_delta
+from .simd import VECTOR_BYTES, VECTORS, edge_column_sums, full_column_sums
 from .tiles import product_rows, tiled_product, use_tiles, use_tiles_transposed
+from .views import borrowed, flat_view, matrix_view
 
 
 @kernel
 def borrow_net(net):
-    """``net`` with its arrays borrowed (``fastmlp._views.borrowed``)."""
+    """``net`` with its arrays borrowed (``fastmlp._kernels.views.borrowed``)."""
     return (borrowed(net[0]), borrowed(net[1]), borrowed(net[2]), net[3], net[4],
             net[5], net[6], net[7])  # fmt: skip
 
 
 @kernel
 def borrow_work(work):
-    """``work`` with its arrays borrowed (``fastmlp._views.borrowed``)."""
+    """``work`` with its arrays borrowed (``fastmlp._kernels.views.borrowed``)."""
     return (borrowed(work[0]), borrowed(work[1]), borrowed(work[2]),
             borrowed(work[3]), borrowed(work[4]), borrowed(work[5]))  # fmt: skip
 
@@ -131,7 +131,7 @@ def column_sums(a, scale, out, start, stop):
 
     Without ``scale`` (empty), the plain column sums (times 1.0, which is
     exact). Each sum runs over the rows in order, a multiply then an add per
-    row: vectors of columns at a time (``fastmlp._simd``), each lane the
+    row: vectors of columns at a time (``fastmlp._kernels.simd``), each lane the
     scalar sum of its column, bit for bit. LLVM leaves a loop of these
     scalar, since it cannot tell that ``out`` and ``a`` do not overlap
     (measured on the Zen 5 machine, float64: 32 x 32 took 0.61 us adding

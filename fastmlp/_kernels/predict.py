@@ -5,7 +5,7 @@ small (``block_rows * sum(units)``) however many rows are predicted; scikit-lear
 allocates each whole intermediate layer instead.
 """
 
-from .._numba import kernel
+from .jit import kernel
 from .passes import forward_dense, forward_sparse
 
 

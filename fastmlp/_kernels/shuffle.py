@@ -13,14 +13,14 @@ position with itself and leaves it for the next word): 12 us for 5000
 bit for bit (tested against ``RandomState.shuffle``).
 
 ``state`` is the generator's own memory, NumPy's ``mt19937_state``: the 624
-words of the key, then the position (``fastmlp._random`` makes the view and
+words of the key, then the position (``fastmlp._engine.randomness`` makes the view and
 checks its layout). The helpers are inlined into the one kernel: 0.7 ->
 0.35-0.55 s of compile time on a cold cache.
 """
 
 import numpy as np
 
-from .._numba import inlined_kernel, kernel
+from .jit import inlined_kernel, kernel
 
 N_WORDS = 624
 _SHIFT = 397

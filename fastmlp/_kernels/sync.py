@@ -12,12 +12,12 @@ serial kernels: the reason this module exists).
 generation (how many times the barrier opened) and an abort flag, set when a
 thread failed so that the others do not wait for it forever.
 
-numba has no atomic operations: ``fastmlp._atomics`` writes them as LLVM
+numba has no atomic operations: ``fastmlp._kernels.atomics`` writes them as LLVM
 intrinsics.
 """
 
-from .._atomics import atomic_add, atomic_load, yield_cpu
-from .._numba import kernel
+from .atomics import atomic_add, atomic_load, yield_cpu
+from .jit import kernel
 
 ARRIVED = 0
 GENERATION = 1

@@ -3,7 +3,7 @@
 The serial kernels run a batch on one core; products at the sizes of most
 networks (tens to hundreds of units, batches of 32-256) are too small for BLAS's
 own threads, which then cost more in synchronisation than they save. Here
-``n_parts`` Python threads (``fastmlp._engine.run_parts``) run the same serial
+``n_parts`` Python threads (``fastmlp._engine.training.run_parts``) run the same serial
 kernel, :func:`epoch_part` or :func:`gradient_part`, each on its part of every
 batch, with single-threaded BLAS, in two phases:
 
@@ -32,9 +32,8 @@ Dense data only, and no dropout (whose random draws depend on the thread).
 
 import numpy as np
 
-from .._numba import inlined_kernel, kernel
-from .._views import borrowed, matrix_view
 from .blas import transpose_dot_rows
+from .jit import inlined_kernel, kernel
 from .losses import finish_loss, output_delta, weighted_row_losses
 from .optimizers import ADAM, step_range, step_rate
 from .passes import (
@@ -51,6 +50,7 @@ from .passes import (
     squared_coef_sum,
 )
 from .sync import barrier
+from .views import borrowed, matrix_view
 
 GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
 

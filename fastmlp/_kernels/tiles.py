@@ -1,13 +1,14 @@
 """Small matrix products in register tiles instead of BLAS.
 
 A BLAS call costs a few microseconds before it multiplies anything (argument
-checks, packing both operands), and the tiles of ``fastmlp._simd`` need
+checks, packing both operands), and the tiles of ``fastmlp._kernels.simd`` need
 neither; but where tiles or BLAS is faster depends on the CPU and the BLAS
 build (OpenBLAS's own small-matrix kernels, cache sizes, vector width).
 
 :func:`use_tiles` (and :func:`use_tiles_transposed` for ``a @ b.T``)
 choose, from a product's shape and dtype, against limits that
-``fastmlp._calibration`` measures on the machine that runs (once, persisted,
+``fastmlp._runtime.tile_calibration`` measures on the machine that runs
+(once, persisted,
 reported) and sets here before any kernel that reads them compiles: numba
 freezes these globals into the machine code, and their values are part of
 every kernel's cache stamp. The values below
@@ -24,8 +25,9 @@ import numpy as np
 from numba import config
 from numpy.lib.stride_tricks import as_strided
 
-from .._numba import inlined_kernel, kernel
-from .._simd import (
+from .blas import product
+from .jit import inlined_kernel, kernel
+from .simd import (
     ROWS,
     VECTOR_BYTES,
     VECTORS,
@@ -33,14 +35,13 @@ from .._simd import (
     full_tile,
     has_vector_fma,
 )
-from .._views import flat_view, matrix_view
-from .blas import product
+from .views import flat_view, matrix_view
 
 # The limits, per dtype: tiles for products of at most ``max_macs``
 # multiply-adds whose right operand has at most ``max_right`` values, or at
 # most ``narrow_max_macs`` when there are fewer columns than one full tile's;
 # ``transposed_*`` further limit ``a @ b.T``, whose tiles copy ``b.T`` first.
-# -1: never. Set by ``fastmlp._calibration.apply_limits``.
+# -1: never. Set by ``fastmlp._runtime.tile_calibration.apply_limits``.
 _BUILTIN = {"max_macs": 1 << 21, "narrow_max_macs": 1 << 16, "max_right": 1 << 40}
 DEFAULT_LIMITS = {
     "float64": {
@@ -80,7 +81,7 @@ def use_tiles(n_rows, depth, n_cols, itemsize):
 
     Never on a CPU without fused multiply-add (:func:`has_vector_fma`). A
     product with fewer rows never needs more: what ``n_rows=1`` allows, the
-    callers may prepare for (``fastmlp._engine.transposed_scratch_size``).
+    callers may prepare for (``fastmlp._engine.training.transposed_scratch_size``).
     """
     if not VECTOR_FMA:
         return False
@@ -176,7 +177,8 @@ def repeated_product(a, b, out, scratch, kind, tiles, repeats):
     What the passes compute, each way: ``kind`` 0 is ``a @ b``
     (:func:`product_rows`), 1 ``a.T @ b`` (``passes.small_transpose_dot``),
     2 ``a @ b.T`` (``passes.dot_transpose``, whose tiles first copy ``b.T``
-    into ``scratch``). ``fastmlp._calibration`` times the two ways with it.
+    into ``scratch``). ``fastmlp._runtime.tile_calibration`` times the two
+    ways with it.
     """
     n_rows, n_cols = out.shape
     zero = np.int64(0)

@@ -70,7 +70,7 @@ from llvmlite import ir
 from numba import config, types
 from numba.extending import intrinsic
 
-from .._numba import inlined_kernel, kernel
+from .jit import inlined_kernel, kernel
 
 # x * log2(e) + MAGIC rounds x / ln2 to an integer n, kept in the low bits
 MAGIC64 = 6755399441055744.0  # 1.5 * 2**52

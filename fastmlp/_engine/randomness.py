@@ -22,7 +22,7 @@ import numpy as np
 from numpy.random.bit_generator import ISeedSequence
 from sklearn.utils import check_random_state as _sklearn_check_random_state
 
-from ._kernels.shuffle import N_WORDS, shuffle_in_place
+from .._kernels.shuffle import N_WORDS, shuffle_in_place
 
 
 def _state_words(bit_generator):

@@ -19,7 +19,8 @@ batch 200 up to 784 -> 256 -> 128 -> 10, 1.07x on 20 -> 32 -> 1 at batch 32,
 where the two synchronisations per batch eat the gain: hence
 ``SPLIT_BATCH_MACS``. :func:`thread_plan` decides whether a fit may split;
 with ``n_jobs=None`` each of its calls then goes split or whole as timing
-shows faster (``fastmlp._faster``), since what splitting gains also depends
+shows faster (``fastmlp._runtime.split_chooser``), since what splitting
+gains also depends
 on how far apart the host puts the cores.
 """
 

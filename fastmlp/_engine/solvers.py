@@ -11,8 +11,8 @@ import copy
 import numpy as np
 from sklearn.utils.optimize import _check_optimize_result
 
-from . import _lbfgsb
-from ._kernels.optimizers import ADAM, SGD
+from .._kernels.optimizers import ADAM, SGD
+from . import lbfgsb
 
 
 class BaseOptimizer:
@@ -155,7 +155,7 @@ class AdamOptimizer(BaseOptimizer):
 def minimize_lbfgs(loss_grad, params, max_fun, max_iter, tol):
     """Run L-BFGS-B as scikit-learn does (``minimize(method="L-BFGS-B")``).
 
-    fastmlp's compiled L-BFGS-B (:func:`fastmlp._lbfgsb.minimize`) makes
+    fastmlp's compiled L-BFGS-B (:func:`fastmlp._engine.lbfgsb.minimize`) makes
     scipy's decisions and stops where it stops. It prints nothing, as scipy
     >= 1.15 prints nothing for scikit-learn's ``verbose``.
 
@@ -174,6 +174,6 @@ def minimize_lbfgs(loss_grad, params, max_fun, max_iter, tol):
         Iterations, as scikit-learn's ``_check_optimize_result`` reports them
         (warning with ConvergenceWarning when L-BFGS did not converge).
     """
-    result = _lbfgsb.minimize(loss_grad, params, max_iter, max_fun, tol)
+    result = lbfgsb.minimize(loss_grad, params, max_iter, max_fun, tol)
     n_iter = _check_optimize_result("lbfgs", result, max_iter)
     return result, n_iter

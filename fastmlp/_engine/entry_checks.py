@@ -45,7 +45,7 @@ def check_params(params, layout, dtype=None):
 
 
 def check_rows_input(data, layout, dtype, n_rows=None):
-    """Dense rows or CSR parts (``fastmlp._engine.as_kernel_input``) fit ``layout``.
+    """Dense rows or CSR parts (``training.as_kernel_input``) fit ``layout``.
 
     A CSR matrix's column indices must lie in ``[0, n_features)`` and its row
     pointers rise from 0 to the number of values: the kernels read weight

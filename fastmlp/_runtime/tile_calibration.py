@@ -10,7 +10,7 @@ every later process, which then computes the same model.
 - **When.** The first time a kernel compiles or loads from numba's cache, or
   :func:`tile_choice` is called: numba looks for a kernel on disk before it
   compiles it, and the limits are part of every kernel's cache stamp and file
-  names (``fastmlp._numba``), so they are settled before anything that reads
+  names (``fastmlp._kernels.jit``), so they are settled before anything that reads
   them compiles. ``import fastmlp`` measures nothing.
 - **Which machine.** A description of it (:func:`machine_description`: CPU
   model, numba's target CPU and vector width, numba/llvmlite/LLVM versions,
@@ -38,9 +38,9 @@ every later process, which then computes the same model.
   ``blas`` (never tiles), ``tiles`` (tiles for every product), ``builtin``
   (the built-in limits), or a JSON object of limits (the format of
   ``tiles.DEFAULT_LIMITS``; missing values are the built-in ones).
-  ``python -m fastmlp._calibration`` prints what is in force (``--summary``:
-  the measured times; ``--products``: each product's); ``--again``
-  measures again and replaces this machine's entry.
+  ``python -m fastmlp._runtime.tile_calibration`` prints what is in force
+  (``--summary``: the measured times; ``--products``: each product's);
+  ``--again`` measures again and replaces this machine's entry.
 
 Design and measurements: ``docs/design/tiles_calibration.md``.
 """
@@ -168,7 +168,7 @@ def tuned_digest():
 
 
 def _globals_digest():
-    from ._kernels import tiles
+    from .._kernels import tiles
 
     values = [bool(tiles.VECTOR_FMA)] + [
         int(getattr(tiles, f"{dtype.upper()}_{name.upper()}"))
@@ -224,7 +224,7 @@ def apply_limits(limits):
     Only before any kernel that reads them has compiled (numba freezes
     globals into machine code): :func:`tile_choice` does it, and tests.
     """
-    from ._kernels import tiles
+    from .._kernels import tiles
 
     for dtype in DTYPES:
         prefix = dtype.upper()
@@ -234,7 +234,7 @@ def apply_limits(limits):
 
 def builtin_limits():
     """The limits of ``tiles.DEFAULT_LIMITS`` (measured on Zen 1 and Zen 5)."""
-    from ._kernels.tiles import DEFAULT_LIMITS
+    from .._kernels.tiles import DEFAULT_LIMITS
 
     return json.loads(json.dumps(DEFAULT_LIMITS))
 
@@ -244,7 +244,7 @@ def _uniform(value):
 
 
 def _resolve():
-    from ._simd import has_vector_fma
+    from .._kernels.simd import has_vector_fma
 
     mode = os.environ.get(ENV_MODE, "").strip() or "auto"
     choice = {
@@ -336,8 +336,8 @@ def machine_description():
     import numba
     from llvmlite import binding
 
-    from ._blas import _get_controller
-    from ._simd import ROWS, VECTOR_BYTES
+    from .._kernels.simd import ROWS, VECTOR_BYTES
+    from .thread_plan import _get_controller
 
     blas = sorted(
         " ".join(
@@ -557,7 +557,7 @@ def _operands(kind, n_rows, depth, n_cols, dtype, rng):
 
 
 def _seconds_per_product(operands, kind, tiles, repeats):
-    from ._kernels.tiles import repeated_product
+    from .._kernels.tiles import repeated_product
 
     a, b, out, scratch = operands
     start = _clock()
@@ -601,7 +601,7 @@ def measure(grid=None):
         or compiling the kernel that is timed) and ``products``: one
         ``[dtype, kind, rows, depth, columns, tiles_us, blas_us]`` per product.
     """
-    from ._blas import _limited
+    from .thread_plan import _limited
 
     grid = measurement_grid() if grid is None else grid
     rng = np.random.default_rng(1)
@@ -640,7 +640,7 @@ def derive_limits(products):
     never-tiles (so the limits lose to BLAS alone nowhere in sum); a limit
     goes halfway (geometrically) to the next measured size above it.
     """
-    from ._simd import VECTOR_BYTES, VECTORS
+    from .._kernels.simd import VECTOR_BYTES, VECTORS
 
     limits = {}
     for dtype in DTYPES:
@@ -713,7 +713,7 @@ def summary(products):
     ``a @ b.T``), narrow or not, and multiply-adds by factors of 4; above 1,
     tiles are faster.
     """
-    from ._simd import VECTOR_BYTES, VECTORS
+    from .._kernels.simd import VECTOR_BYTES, VECTORS
 
     lines = [
         "| dtype | product | columns | multiply-adds | products "
@@ -747,7 +747,7 @@ def summary(products):
 
 
 def main(argv=None):
-    """``python -m fastmlp._calibration [--again] [--summary] [--products]``."""
+    """The command line: ``python -m fastmlp._runtime.tile_calibration``."""
     argv = sys.argv[1:] if argv is None else argv
     if "--again" in argv:
         print("measured again, in force from the next process on:")

@@ -16,7 +16,7 @@ has the fields scikit-learn reads, with scipy's messages. The same fit took
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from ._kernels.lbfgs import (
+from .._kernels.lbfgs import (
     CONVERGENCE,
     DETAIL,
     FG,

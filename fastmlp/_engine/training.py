@@ -9,26 +9,26 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from ._apart import prepare as prepare_extra_activations
-from ._apart import prepare_element_maps
-from ._blas import forward_macs, thread_plan
-from ._entry_checks import (
+from .._kernels import threaded
+from .._kernels.epoch import run_epoch_dense, run_epoch_sparse
+from .._kernels.extra_activations import EXTRA_CODES, PRE_ACTIVATION_CODES
+from .._kernels.extra_callbacks import prepare as prepare_extra_activations
+from .._kernels.extra_callbacks import prepare_element_maps
+from .._kernels.losses import loss_value
+from .._kernels.passes import loss_grad_dense, loss_grad_sparse, squared_coef_sum
+from .._kernels.predict import predict_dense, predict_sparse
+from .._kernels.sync import ABORTED, SYNC_SIZE
+from .._kernels.threaded import ALIGN
+from .._kernels.tiles import use_tiles
+from .._runtime.split_chooser import FasterPath, keep_recent
+from .._runtime.thread_plan import forward_macs, thread_plan
+from .._runtime.worker_threads import in_threads
+from .entry_checks import (
     check_output,
     check_params,
     check_rows_input,
     check_state,
 )
-from ._faster import FasterPath, keep_recent
-from ._kernels import threaded
-from ._kernels.epoch import run_epoch_dense, run_epoch_sparse
-from ._kernels.extra_activations import EXTRA_CODES, PRE_ACTIVATION_CODES
-from ._kernels.losses import loss_value
-from ._kernels.passes import loss_grad_dense, loss_grad_sparse, squared_coef_sum
-from ._kernels.predict import predict_dense, predict_sparse
-from ._kernels.sync import ABORTED, SYNC_SIZE
-from ._kernels.threaded import ALIGN
-from ._kernels.tiles import use_tiles
-from ._threads import in_threads
 
 # Work per kernel call, in multiply-adds: ~2-10 ms on the 2-core Zen 5 machine
 # (~4x that on Zen 1). Between calls Python sees KeyboardInterrupt. A call
@@ -172,7 +172,7 @@ def _use_tiles_in_python():
     # tile_choice looked up once: an import statement per call cost ~1 us
     global _tile_choice
     if _tile_choice is None:
-        from ._calibration import tile_choice
+        from .._runtime.tile_calibration import tile_choice
 
         _tile_choice = tile_choice
     _tile_choice()
@@ -209,7 +209,8 @@ def forward(X, params, layout, net, n_jobs=None, estimator_name="The network"):
     """Output-layer values for every row of ``X`` (dense or sparse).
 
     ``X`` must already have ``params``' dtype; ``n_jobs`` as in
-    :func:`fastmlp._blas.thread_plan`. ``X`` with other than the first
+    :func:`fastmlp._runtime.thread_plan.thread_plan`. ``X`` with other than the
+    first
     layer's number of features raises scikit-learn's ``ValueError``, naming
     ``estimator_name``.
     """
@@ -338,11 +339,13 @@ class Engine:
     max_rows : int
         The largest batch: ``batch_size`` for SGD/Adam, ``n_samples`` for L-BFGS.
     n_parts : int, default=1
-        Threads each batch is split across (``fastmlp._blas.thread_plan``);
+        Threads each batch is split across
+        (``fastmlp._runtime.thread_plan.thread_plan``);
         with more than one, ``X`` must be dense and ``net`` without dropout.
     choose_split : bool, default=False
-        With ``n_parts > 1``, whether calls may run whole instead when timing
-        shows that faster (:class:`fastmlp._faster.FasterPath`); the model is
+        With ``n_parts > 1``, whether calls may run whole instead when
+        timing shows that faster
+        (:class:`fastmlp._runtime.split_chooser.FasterPath`); the model is
         the same either way.
     """
 
@@ -371,7 +374,7 @@ class Engine:
         self.has_weight, self.sample_weight = kernel_weights(sample_weight, self.dtype)
         self.max_rows = int(max_rows)
         self.n_parts = int(n_parts)
-        # a decision holds for the next fits of the same shape (_faster)
+        # a decision holds for the next fits of the same shape (split_chooser)
         key = (
             tuple(int(u) for u in layout.layer_units),
             self.max_rows,
@@ -387,7 +390,7 @@ class Engine:
             self.max_rows,
             self.dtype,
             # not the kernel needs_pre_activation: from Python, a kernel
-            # compiles a twin with a wrapper (_numba.KernelDispatcher)
+            # compiles a twin with a wrapper (jit.KernelDispatcher)
             pre_activations=net[3] in PRE_ACTIVATION_CODES,
             masks=net[7] > 0.0,
             n_parts=self.n_parts,
@@ -456,7 +459,8 @@ class Engine:
 
         The epoch runs in parts of :meth:`batches_per_call` batches, so that a
         KeyboardInterrupt is raised between parts, as in scikit-learn's loop;
-        ``optimizer`` (``fastmlp._solvers``) is brought up to date after every
+        ``optimizer`` (``fastmlp._engine.solvers``) is brought up to date after
+        every
         part, so an interrupted epoch leaves it consistent with the weights.
         """
         data = (self.x, self.y, self.sample_weight)

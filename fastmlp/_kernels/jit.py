@@ -47,15 +47,8 @@ JIT_OPTIONS = {
 }
 
 
-_KERNEL_SOURCES = [
-    Path(__file__),
-    Path(__file__).parent / "_atomics.py",
-    Path(__file__).parent / "_simd.py",
-    Path(__file__).parent / "_apart.py",
-    Path(__file__).parent / "_gemm.py",
-    Path(__file__).parent / "_views.py",
-    *sorted((Path(__file__).parent / "_kernels").glob("*.py")),
-]
+# every file of this folder: a kernel file added later is stamped without a change here
+_KERNEL_SOURCES = sorted(Path(__file__).parent.glob("*.py"))
 
 
 def kernels_source_stamp():
@@ -63,7 +56,7 @@ def kernels_source_stamp():
 
     A hash of every kernel source file (and of this one), and of the choices
     measured on this machine that the kernels read as compile-time constants
-    (the tile limits, ``fastmlp._calibration``). numba stamps a cached
+    (the tile limits, ``fastmlp._runtime.tile_calibration``). numba stamps a cached
     function with its own file only, so a change in a kernel it calls from
     another file would load stale machine code (numba issue #1833). Stamping
     every kernel with all of them makes any change recompile everything.
@@ -83,7 +76,7 @@ def _sources_digest():
 def _tuned_digest():
     # imported here: the choices are settled when a kernel first compiles or
     # loads, not when fastmlp is imported (measuring them runs kernels)
-    from ._calibration import tuned_digest
+    from .._runtime.tile_calibration import tuned_digest
 
     return tuned_digest()
 
