@@ -136,7 +136,7 @@ def prepare_element_maps(codes, dtype):
 
 
 def _map_name(code):
-    from ._kernels.activations import EXP, LOGISTIC, SOFTMAX, TANH
+    from .activations import EXP, LOGISTIC, SOFTMAX, TANH
 
     return {LOGISTIC: "logistic", TANH: "tanh", EXP: "exp", SOFTMAX: "exp"}.get(
         int(code)
