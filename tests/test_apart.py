@@ -96,7 +96,7 @@ def test_new_processes_fit_and_predict_with_an_extra_activation(tmp_path):
     # float64 only: the float32 slots are used in-process by tests/test_kernels.py
     path = str(tmp_path / "model.pkl")
     before, after, maps, fitted = run(FIT, path, "silu", "float64")
-    callbacks = "0" if numba.config.DISABLE_JIT else "4"
+    callbacks = "0" if numba.config.DISABLE_JIT else "6"
     assert (before, after) == ("0", callbacks)
     assert maps == "[]"  # a regressor's silu net: no exp, logistic or tanh
     assert "nan" not in fitted
@@ -134,7 +134,7 @@ print(len(extra_callbacks._callbacks), all(table[s] for s in slots))
 
 @needs_jit
 def test_prepare_from_several_threads_compiles_once():
-    assert run(THREADS) == ["4 True"]
+    assert run(THREADS) == ["6 True"]
 
 
 @needs_jit
@@ -142,7 +142,7 @@ def test_callbacks_have_the_kernel_policy():
     from fastmlp._kernels import extra_callbacks, jit
 
     extra_callbacks.prepare()
-    assert len(extra_callbacks._callbacks) == 4
+    assert len(extra_callbacks._callbacks) == 6
     options = {k: v for k, v in jit.JIT_OPTIONS.items() if k != "cache"}
     for callback in extra_callbacks._callbacks.values():
         assert callback._compiler.targetoptions == options

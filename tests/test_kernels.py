@@ -358,18 +358,30 @@ def test_add_bias_activate_propagates_nan(dtype, name):
 @pytest.mark.usefixtures("extra_activations_ready")
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ref.ACTIVATIONS)
-def test_add_bias_activate_keeps_the_pre_activation_when_asked(dtype, name):
+def test_add_bias_activate_stores_the_derivative_when_asked(dtype, name):
+    # the work tuple's pre-activation buffer is given only for GELU and SiLU
+    # (needs_pre_activation), and receives their derivative at z + bias
     rng = np.random.default_rng(2)
     z = rng.normal(0.0, 3.0, (5, 3)).astype(dtype)
     bias = rng.normal(0.0, 1.0, 3).astype(dtype)
     got = z.copy()
     pre = np.full_like(z, np.nan)
     activations_kernels.add_bias_activate(got, bias, ACTIVATION_CODES[name], pre)
-    assert_close(got, ref.activate(z + bias, name), dtype)
-    if name == "relu":  # needs no pre-activation: left alone
+    activated = ref.activate(z + bias, name)
+    assert_close(got, activated, dtype)
+    if name in ref.NEEDS_PRE_ACTIVATION:
+        ones = np.ones_like(z)
+        derivative = ref.derivative(activated, ones, name, z + bias)
+        assert_close(pre, derivative, dtype)
+        # the same bits as multiplying by the derivative computed afterwards
+        delta = rng.normal(size=z.shape).astype(dtype)
+        stored = delta.copy()
+        activations_kernels.multiply_derivative(
+            got, pre, stored, ACTIVATION_CODES[name]
+        )
+        assert_array_equal(stored, delta * pre)
+    else:  # no derivative to store: the buffer left alone
         assert np.isnan(pre).all()
-    else:
-        assert_array_equal(pre, z + bias)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -411,8 +423,11 @@ def test_multiply_derivative(dtype, name, shape):
     delta = rng.normal(size=shape).astype(dtype)
     want = ref.derivative(activated, delta, name, z)
     got = delta.copy()
-    # The input is read only by the activations whose derivative needs it.
-    pre = z if name in ref.NEEDS_PRE_ACTIVATION else np.full(shape, np.nan, dtype)
+    # The stored derivative is read only by the activations that store one.
+    if name in ref.NEEDS_PRE_ACTIVATION:
+        pre = ref.derivative(activated, np.ones_like(z), name, z)
+    else:
+        pre = np.full(shape, np.nan, dtype)
     activations_kernels.multiply_derivative(activated, pre, got, ACTIVATION_CODES[name])
     assert_close(got, want, dtype)
     if name == "relu":
@@ -457,12 +472,25 @@ def test_extra_activation_and_derivative_values(dtype, name):
         extra_activations.extra_activation_values(activated, code)
         want = ref.activate(z[None], name)[0]
     assert_close(activated, want, dtype)
+    # with the derivative stored: the same activation, bit for bit
+    also = z.copy()
+    stored = np.full_like(z, np.nan)
+    with np.errstate(over="ignore", under="ignore"):
+        extra_activations.extra_activation_and_derivative(also, stored, code)
+    assert_array_equal(also, activated)
     delta = rng.normal(size=17).astype(dtype)
     got = delta.copy()
     with np.errstate(over="ignore", under="ignore"):
-        extra_activations.extra_derivative_values(activated, z, got, code)
+        extra_activations.extra_derivative_values(activated, stored, got, code)
         want = ref.derivative(want[None], delta[None], name, z[None])[0]
     assert_close(got, want, dtype)
+    if name in ref.NEEDS_PRE_ACTIVATION:
+        ones = np.ones_like(z)
+        assert_close(
+            stored, ref.derivative(activated[None], ones[None], name, z[None])[0], dtype
+        )
+    else:
+        assert np.isnan(stored).all()
 
 
 @pytest.mark.usefixtures("extra_activations_ready")
@@ -479,10 +507,15 @@ def test_apply_extra_activation_and_derivative(dtype, name):
         want = ref.activate(z, name)
     assert np.isfinite(activated).all()
     assert_close(activated, want, dtype)
+    also = z.copy()
+    stored = np.zeros_like(z)
+    with np.errstate(over="ignore", under="ignore"):
+        activations_kernels.apply_extra_activation_and_derivative(also, stored, code)
+    assert_array_equal(also, activated)
     delta = rng.normal(size=z.shape).astype(dtype)
     got = delta.copy()
     with np.errstate(over="ignore", under="ignore"):
-        activations_kernels.multiply_extra_derivative(activated, z, got, code)
+        activations_kernels.multiply_extra_derivative(activated, stored, got, code)
         want = ref.derivative(want, delta, name, z)
     assert np.isfinite(got).all()
     assert_close(got, want, dtype)
@@ -1949,6 +1982,7 @@ TESTED_KERNELS = {
         "activate",
         "apply_extra_activation",
         "apply_element_map",
+        "apply_extra_activation_and_derivative",
         "copy_values",
         "fill_nan",
         "multiply_derivative",
@@ -2041,7 +2075,11 @@ TESTED_KERNELS = {
     },
     # tested in tests/test_shuffle.py
     "shuffle": {"_twist", "refill", "temper", "shuffle_in_place"},
-    "extra_activations": {"extra_activation_values", "extra_derivative_values"},
+    "extra_activations": {
+        "extra_activation_values",
+        "extra_activation_and_derivative",
+        "extra_derivative_values",
+    },
     # tested in tests/test_tiles.py
     "tiles": {
         "use_tiles",

@@ -20,7 +20,8 @@ GELU = 8
 SILU = 9
 SOFTPLUS = 10
 EXTRA_CODES = (LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS)
-# the activations whose derivative needs their input: not invertible
+# the activations whose derivative needs their input (not invertible): the
+# forward pass of a fit stores their derivative (extra_activation_and_derivative)
 PRE_ACTIVATION_CODES = (GELU, SILU)
 
 LEAKY_SLOPE = 0.01
@@ -58,18 +59,48 @@ def extra_activation_values(values, code):
 
 
 @kernel
-def extra_derivative_values(activated, pre_activated, delta, code):
+def extra_activation_and_derivative(values, derivative, code):
+    """:func:`extra_activation_values`, and for GELU and SiLU their derivative.
+
+    ``derivative`` (1-D, as ``values``) receives the derivative at each
+    input, computed from the same terms as the activation (erf, exp), so
+    that the backward pass multiplies by it instead of evaluating them again:
+    the same expressions as :func:`extra_derivative_values` used to evaluate
+    from the input, so the same bits. Other codes: the activation only.
+    """
+    one = values.dtype.type(1.0)
+    half = values.dtype.type(0.5)
+    inv_sqrt2 = values.dtype.type(1.0 / math.sqrt(2.0))
+    inv_sqrt_2pi = values.dtype.type(1.0 / math.sqrt(2.0 * math.pi))
+    if code == GELU:
+        for i in range(values.shape[0]):
+            x = values[i]
+            erf_term = one + vecmath.erf(x * inv_sqrt2)
+            values[i] = half * x * erf_term
+            gauss = x * inv_sqrt_2pi * vecmath.exp(-half * x * x)
+            derivative[i] = half * erf_term + gauss
+    elif code == SILU:
+        for i in range(values.shape[0]):
+            x = values[i]
+            exp_term = one + vecmath.exp(-x)
+            values[i] = x / exp_term
+            sig = one / exp_term
+            derivative[i] = sig * (one + x * (one - sig))
+    else:
+        extra_activation_values(values, code)
+
+
+@kernel
+def extra_derivative_values(activated, stored, delta, code):
     """Multiply the 1-D ``delta`` in place by extra activation ``code``'s derivative.
 
-    ``activated`` holds the activation's output for the same values,
-    ``pre_activated`` its input (read for GELU and SiLU only).
+    ``activated`` holds the activation's output for the same values;
+    ``stored`` the derivative :func:`extra_activation_and_derivative` stored
+    (read for GELU and SiLU only).
     """
     one = delta.dtype.type(1.0)
     zero = delta.dtype.type(0.0)
-    half = delta.dtype.type(0.5)
     slope = delta.dtype.type(LEAKY_SLOPE)
-    inv_sqrt2 = delta.dtype.type(1.0 / math.sqrt(2.0))
-    inv_sqrt_2pi = delta.dtype.type(1.0 / math.sqrt(2.0 * math.pi))
     if code == LEAKY_RELU:
         for i in range(delta.shape[0]):
             if activated[i] <= zero:
@@ -82,13 +113,6 @@ def extra_derivative_values(activated, pre_activated, delta, code):
         # d/dx log(1 + e^x) = sigmoid(x) = 1 - exp(-softplus(x))
         for i in range(delta.shape[0]):
             delta[i] *= -vecmath.expm1(-activated[i])
-    elif code == GELU:
+    elif code == GELU or code == SILU:
         for i in range(delta.shape[0]):
-            x = pre_activated[i]
-            cdf = half * (one + vecmath.erf(x * inv_sqrt2))
-            delta[i] *= cdf + x * inv_sqrt_2pi * vecmath.exp(-half * x * x)
-    elif code == SILU:
-        for i in range(delta.shape[0]):
-            x = pre_activated[i]
-            sig = one / (one + vecmath.exp(-x))
-            delta[i] *= sig * (one + x * (one - sig))
+            delta[i] *= stored[i]

@@ -45,19 +45,24 @@ from numba import carray, config, types
 from numba.extending import intrinsic
 
 from . import vecmath
-from .extra_activations import extra_activation_values, extra_derivative_values
+from .extra_activations import (
+    extra_activation_and_derivative,
+    extra_activation_values,
+    extra_derivative_values,
+)
 from .jit import c_callback
 
 TABLE_SYMBOL = "fastmlp_extra_activations"
 _DTYPES = (types.float32, types.float64)
 _ACTIVATION = 0  # table slots: kind * len(_DTYPES) + dtype's position
 _DERIVATIVE = 1
+_ACTIVATION_AND_DERIVATIVE = 2
 # element maps: kind _MAPS + activation code (activations.LOGISTIC, TANH, EXP)
-_MAPS = 2
+_MAPS = 3
 _MAP_CODES = {"logistic": 1, "tanh": 2, "exp": 5}
 _N_KINDS = _MAPS + max(_MAP_CODES.values()) + 1
 _table = (ctypes.c_void_p * (_N_KINDS * len(_DTYPES)))()
-_EXTRA_SLOTS = range(2 * len(_DTYPES))
+_EXTRA_SLOTS = range(_MAPS * len(_DTYPES))
 binding.add_symbol(TABLE_SYMBOL, ctypes.addressof(_table))
 
 _lock = threading.Lock()
@@ -72,6 +77,12 @@ def _slot(kind, dtype):
 
 def _activation_entry(values, n_values, code):
     extra_activation_values(carray(values, (n_values,)), code)
+
+
+def _activation_and_derivative_entry(values, derivative, n_values, code):
+    extra_activation_and_derivative(
+        carray(values, (n_values,)), carray(derivative, (n_values,)), code
+    )
 
 
 def _derivative_entry(activated, pre_activated, delta, n_values, code):
@@ -165,6 +176,10 @@ def prepare():
                 _callbacks[_slot(_ACTIVATION, dtype)] = c_callback(
                     _activation_entry, types.void(pointer, types.intp, types.intp)
                 )
+                _callbacks[_slot(_ACTIVATION_AND_DERIVATIVE, dtype)] = c_callback(
+                    _activation_and_derivative_entry,
+                    types.void(pointer, pointer, types.intp, types.intp),
+                )
                 _callbacks[_slot(_DERIVATIVE, dtype)] = c_callback(
                     _derivative_entry,
                     types.void(pointer, pointer, pointer, types.intp, types.intp),
@@ -248,6 +263,25 @@ def call_extra_activation(typingctx, values, code):
         )
 
     return types.boolean(values, code), codegen
+
+
+@intrinsic
+def call_extra_activation_and_derivative(typingctx, values, derivative, code):
+    """``extra_activation_and_derivative(values, derivative, code)`` through the table.
+
+    Both arrays C-contiguous, of one size, taken as flat.
+    """
+    arrays = (values, derivative)
+    if not (_contiguous(*arrays) and isinstance(code, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        code_value = context.cast(builder, args[2], signature.args[2], types.intp)
+        kind = ir.Constant(code_value.type, _ACTIVATION_AND_DERIVATIVE)
+        typed = list(zip(arrays, args[:2], strict=True))
+        return _call_through_table(kind, context, builder, typed, code_value)
+
+    return types.boolean(*arrays, code), codegen
 
 
 @intrinsic
