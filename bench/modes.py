@@ -92,4 +92,7 @@ MODES = {
         0.2,
     ),
     "full": Mode("full", 7, 0.2, 60.0, None, None, 0.5),
+    # python -m bench --custom: one case, compiled and measured in fresh
+    # processes; the budget only cuts rounds (no contestant is left untimed)
+    "custom": Mode("custom", 5, 0.15, 30.0, None, None, 0.2),
 }
