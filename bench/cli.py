@@ -120,8 +120,8 @@ def add_run_options(parser, default_out):
         "--contestants",
         metavar="LIST",
         default=",".join(CONTESTANT_ORDER),
-        help="comma-separated subset of fastmlp,sklearn,torch (default: all that "
-        "are installed; sklearn is the baseline of every ratio)",
+        help="comma-separated subset of fastmlp,sklearn,torch,jax (default: all "
+        "that are installed; sklearn is the baseline of every ratio)",
     )
     parser.add_argument(
         "--settle",
