@@ -53,11 +53,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 
 from bench import datasets
 from bench.cases import SGD, Case
 from bench.measure import LOSS_RTOL
+from bench.modes import plans
 
 ACTIVATIONS = (
     "identity",
@@ -296,11 +297,15 @@ def _tiny_design():
     )
 
 
+DESIGNS = {
+    "tiny": _tiny_design,
+    "quick": _quick_design,
+    "default": _full_design,
+    "full": _full_design,
+}
 PLANS = {
-    "tiny": MatrixPlan("tiny", _tiny_design(), 2, 3, 1, 400, None),
-    "quick": MatrixPlan("quick", _quick_design(), 8, 10, 2, 1437, 1.0),
-    "default": MatrixPlan("default", _full_design(), 20, 30, 3, 1437, 2.0),
-    "full": MatrixPlan("full", _full_design(), 50, 60, 5, 1437, 20.0),
+    mode: MatrixPlan(mode, DESIGNS[mode](), *astuple(sizes))
+    for mode, sizes in plans("matrix").items()
 }
 
 
