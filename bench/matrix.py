@@ -229,21 +229,8 @@ class MatrixPlan:
     ----------
     mode : str
     cells : tuple of Cell
-    epochs : int
-        Forced epochs of the adam and sgd fits.
-    lbfgs_iterations : int
-        ``max_iter`` of the L-BFGS fits.
-    reps : int
-        Alternated rounds per cell (``--reps`` overrides).
-    rows : int
-        Training rows of the generated data sets (digits has 1437; tiny
-        mode cuts it to 300).
-    budget_s : float or None
-        Timed seconds per contestant and cell after which it gets no more
-        rounds (it always gets one; see :func:`bench.timing.alternate`): on
-        a busy machine scikit-learn's 2-thread BLAS calls can run 10-30x
-        slower, and the rounds of its L-BFGS fits would otherwise take
-        minutes.
+    epochs, lbfgs_iterations, reps, rows, budget_s
+        The mode's :class:`bench.modes.MatrixSizes`.
     """
 
     mode: str
