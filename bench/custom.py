@@ -404,7 +404,7 @@ def answer(result, lacks):
         if entries.get(n, {}).get("speedup_vs_sklearn") is not None
     ]
     if others:
-        text += "; scikit-learn's speed = 1: " + ", ".join(others)
+        text += "; " + " and ".join(others) + " scikit-learn's speed"
     return text + "."
 
 

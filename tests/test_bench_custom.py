@@ -346,7 +346,7 @@ def test_the_answer_says_how_much_faster_and_how_close_the_losses():
         _result(3.0, status="no sklearn twin"), ["dropout=0.2"]
     )
     text = custom.answer(_result(3.0, others={"torch": 0.45, "jax": 1.2}), [])
-    assert text.endswith("; scikit-learn's speed = 1: PyTorch 0.45x, JAX 1.20x.")
+    assert text.endswith("; PyTorch 0.45x and JAX 1.20x scikit-learn's speed.")
     missing = _result(None)
     missing["contestants"]["fastmlp"] = {"error": "boom"}
     assert custom.answer(missing, []).startswith("No answer: fastmlp error")
