@@ -7,6 +7,8 @@ Usage::
     .venv/bin/python -m bench --full --reps 7 --threads 2
     .venv/bin/python -m bench --filter wide --no-subprocess
     .venv/bin/python -m bench --filter matrix   # the configuration matrix alone
+    .venv/bin/python -m bench --custom --data my.csv --target y \
+        --param hidden_layer_sizes=256,128 --epochs 5   # your net, your data
 
 Results go to ``bench/results/``: ``latest.md`` (tables), ``latest.json`` (all
 numbers) and PNG plots. PyTorch is an optional contestant, measured only when
@@ -23,7 +25,9 @@ latency and memory), :mod:`bench.concurrency` (two fits in two threads),
 :mod:`bench.sweeps`, :mod:`bench.matrix` (the configuration matrix:
 activations x solvers x dtypes x depth x target x dense/CSR, see
 ``docs/design/bench_matrix.md``), :mod:`bench.threads`, :mod:`bench.envinfo`,
-:mod:`bench.report` (markdown), :mod:`bench.plots` (PNG) and :mod:`bench.cli`.
+:mod:`bench.report` (markdown), :mod:`bench.plots` (PNG), :mod:`bench.cli`,
+and for ``--custom`` (one case from the command line) :mod:`bench.custom` and
+:mod:`bench.userdata` (reading the user's file).
 
 This file imports nothing, so that ``python -m bench.worker`` times only the
 contestant's own import.

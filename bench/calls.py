@@ -18,9 +18,10 @@ import time
 import warnings
 
 from bench import datasets
+from bench.modes import plans
 
 # rounds and calls per round, by mode
-PLAN = {"tiny": (1, 5), "quick": (3, 60), "default": (5, 200), "full": (7, 500)}
+PLAN = plans("calls")
 WARMUP_CALLS = 30
 CONTESTANTS = ("fastmlp", "sklearn")
 

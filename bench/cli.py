@@ -11,9 +11,11 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import dataclass
 
 from bench import cases as cases_mod
 from bench import matrix as matrix_mod
+from bench import report as report_mod
 from bench import sweeps as sweeps_mod
 from bench.contestants import (
     CONTESTANT_ORDER,
@@ -23,7 +25,8 @@ from bench.contestants import (
 from bench.modes import MODES
 from bench.report import fmt_seconds
 
-DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_OUT = os.path.join(REPO, "bench", "results")
 
 
 def parse_args(argv=None):
@@ -53,6 +56,12 @@ def parse_args(argv=None):
         help="very small sizes, 1-2 epochs: a smoke test of the harness",
     )
     parser.add_argument(
+        "--custom",
+        action="store_true",
+        help="time your own network on your own data instead of the suite "
+        "(options: python -m bench --custom --help)",
+    )
+    parser.add_argument(
         "--filter",
         metavar="SUBSTR",
         help="only cases, sweeps and matrix cells whose name contains SUBSTR "
@@ -66,6 +75,29 @@ def parse_args(argv=None):
         help="alternated rounds per case and matrix cell (default by mode: "
         "1/3/5/7 per case, 1/2/3/5 per matrix cell)",
     )
+    add_run_options(parser, DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    args.mode = (
+        "tiny"
+        if args.tiny
+        else "quick"
+        if args.quick
+        else "full"
+        if args.full
+        else "default"
+    )
+    check_run_options(parser, args)
+    return args
+
+
+def add_run_options(parser, default_out):
+    """Options every run takes: threads, output, fresh processes, contestants.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    default_out : str
+    """
     parser.add_argument(
         "--threads",
         type=int,
@@ -75,8 +107,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--out",
         metavar="DIR",
-        default=DEFAULT_OUT,
-        help="output directory (default: bench/results)",
+        default=default_out,
+        help=f"output directory (default: {os.path.relpath(default_out, REPO)})",
     )
     parser.add_argument(
         "--no-subprocess",
@@ -88,8 +120,8 @@ def parse_args(argv=None):
         "--contestants",
         metavar="LIST",
         default=",".join(CONTESTANT_ORDER),
-        help="comma-separated subset of fastmlp,sklearn,torch (default: all that "
-        "are installed; sklearn is the baseline of every ratio)",
+        help="comma-separated subset of fastmlp,sklearn,torch,jax (default: all "
+        "that are installed; sklearn is the baseline of every ratio)",
     )
     parser.add_argument(
         "--settle",
@@ -97,16 +129,18 @@ def parse_args(argv=None):
         metavar="SECONDS",
         help="idle time before each timed call (default by mode)",
     )
-    args = parser.parse_args(argv)
-    args.mode = (
-        "tiny"
-        if args.tiny
-        else "quick"
-        if args.quick
-        else "full"
-        if args.full
-        else "default"
-    )
+
+
+def check_run_options(parser, args):
+    """Fill the mode's defaults into ``args`` and check the shared options.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        Its ``error`` reports a bad value.
+    args : argparse.Namespace
+        With ``mode`` set (a key of :data:`bench.modes.MODES`).
+    """
     mode = MODES[args.mode]
     args.reps_given = args.reps is not None
     if args.reps is None:
@@ -121,7 +155,6 @@ def parse_args(argv=None):
         parser.error("--reps must be at least 1")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
-    return args
 
 
 def say(message):
@@ -149,7 +182,20 @@ def _write(path, text):
     os.replace(tmp, path)
 
 
-def _case_line(index, total, result, seconds):
+def case_line(index, total, result, seconds):
+    """One progress line for a measured case: times, ratios, compile time.
+
+    Parameters
+    ----------
+    index, total : int
+    result : dict
+    seconds : float
+        Wall time the case took.
+
+    Returns
+    -------
+    str
+    """
     parts = []
     for name, entry in result["contestants"].items():
         if "error" in entry:
@@ -203,7 +249,7 @@ def _first_use(contestants):
             pass
 
 
-def run_case(case, args, contestants):
+def run_case(case, args, contestants, gemm=True, skip_slow=True, params_by_name=None):
     """Measure one case with everything the options ask for.
 
     Parameters
@@ -211,6 +257,10 @@ def run_case(case, args, contestants):
     case : Case
     args : argparse.Namespace
     contestants : list of Contestant
+    gemm, skip_slow : bool, default=True
+        See :func:`bench.measure.measure_case`.
+    params_by_name : dict of str to dict, optional
+        See :func:`bench.subproc.fresh_process_measurements`.
 
     Returns
     -------
@@ -229,8 +279,10 @@ def run_case(case, args, contestants):
         args.mode,
         contestants,
         args.reps,
+        gemm=gemm,
         settle=args.settle,
         budget_s=mode.case_budget_s,
+        skip_slow=skip_slow,
     )
     result["core_round_trip_ns"] = [before, round_trip_ns()]
     if not args.no_subprocess and mode.wants_warm(case.name):
@@ -255,6 +307,7 @@ def run_case(case, args, contestants):
                 args.threads,
                 X_pred=X_pred,
                 measure_compile=mode.wants_compile(case.name),
+                params_by_name=params_by_name,
             )
         except Exception as exc:
             result["fresh_error"] = error_text(exc)
@@ -321,25 +374,62 @@ def _run_concurrent(case, args, contestants):
     return result
 
 
-def main(argv=None):
-    """Run the suite and write ``latest.md``, ``latest.json`` and the PNGs.
+@dataclass
+class Session:
+    """What a run sets up before it measures, and notes at its start.
+
+    Attributes
+    ----------
+    argv : list of str
+    args : argparse.Namespace
+    contestants : list of Contestant
+    threads : dict
+        From :func:`bench.threads.configure_threads`.
+    started : float
+        ``time.perf_counter()`` at the start.
+    started_at : str
+        ISO time of the start.
+    load_start : float
+        1-minute load average at the start.
+    cpu_start : dict or None
+        :func:`bench.envinfo.cpu_snapshot` at the start.
+    round_trip_start : float or None
+        :func:`bench.handover.round_trip_ns` once the contestants are warm.
+    """
+
+    argv: list
+    args: object
+    contestants: list
+    threads: dict
+    started: float
+    started_at: str
+    load_start: float
+    cpu_start: object
+    round_trip_start: object
+
+    @property
+    def names(self):
+        """The contestants' names, in report order."""
+        return [c.name for c in self.contestants]
+
+
+def start_session(argv, args):
+    """Import the contestants, set thread counts, warm up: a run's first step.
 
     Parameters
     ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
+    argv : list of str
+    args : argparse.Namespace
+        With ``contestants`` and ``threads``.
 
     Returns
     -------
-    int
-        Exit status: 0, or 1 when nothing could be measured.
+    Session
     """
     import warnings
 
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parse_args(argv)
     warnings.simplefilter("ignore")
-    from bench.envinfo import cpu_snapshot, other_cpu_load
+    from bench.envinfo import cpu_snapshot
 
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
@@ -376,13 +466,39 @@ def main(argv=None):
     gc.freeze()
     from bench.handover import round_trip_ns
 
-    round_trip_start = round_trip_ns()
+    session = Session(
+        argv,
+        args,
+        contestants,
+        threads,
+        started,
+        started_at,
+        load_start,
+        cpu_start,
+        round_trip_ns(),
+    )
     say(
         f"mode {args.mode}, {args.reps} rounds, contestants {', '.join(names)}, "
         f"threads: BLAS {threads['blas']}, numba {threads['numba']}, "
         f"torch {threads['torch']}"
     )
+    return session
 
+
+def run_suite(session):
+    """Measure the cases, sweeps, small calls and matrix cells ``--filter`` picks.
+
+    Parameters
+    ----------
+    session : Session
+
+    Returns
+    -------
+    dict or None
+        The results (without environment and run notes), or None when
+        ``--filter`` picks nothing.
+    """
+    args, contestants = session.args, session.contestants
     selected = cases_mod.select_cases(args.filter)
     sweep_names = [
         s for s in sweeps_mod.SWEEPS if args.filter is None or args.filter in s
@@ -392,8 +508,13 @@ def main(argv=None):
     matrix_cells = matrix_mod.select_cells(args.mode, args.filter)
     if not (selected or sweep_names or small_calls or predict_sweep or matrix_cells):
         say(f"no case, sweep or matrix cell name contains {args.filter!r}")
-        return 1
-    results = {"contestant_names": names, "cases": [], "sweeps": [], "problems": []}
+        return None
+    results = {
+        "contestant_names": session.names,
+        "cases": [],
+        "sweeps": [],
+        "problems": [],
+    }
     before_matrix = (
         len(selected) + len(sweep_names) + int(predict_sweep) + int(small_calls)
     )
@@ -409,7 +530,7 @@ def main(argv=None):
             say(f"[{index}/{total}] {case.name} FAILED: {error_text(exc)}")
             continue
         results["cases"].append(result)
-        say(_case_line(index, total, result, time.perf_counter() - t0))
+        say(case_line(index, total, result, time.perf_counter() - t0))
     for offset, name in enumerate(sweep_names, start=len(selected) + 1):
         t0 = time.perf_counter()
         try:
@@ -470,11 +591,23 @@ def main(argv=None):
             first_index=before_matrix + 1,
             total=total,
         )
+    return results
 
-    from bench import envinfo, plots, report
 
+def finish_run(results, session):
+    """Add the environment and the run's notes (command, load, time) to results.
+
+    Parameters
+    ----------
+    results : dict
+    session : Session
+    """
+    from bench import envinfo
+    from bench.handover import round_trip_ns
+
+    args, argv = session.args, session.argv
     round_trip_end = round_trip_ns()
-    results["environment"] = envinfo.collect(threads, contestants)
+    results["environment"] = envinfo.collect(session.threads, session.contestants)
     command = "python -m bench" + ("" if not argv else " " + shlex.join(argv))
     results["run"] = {
         "command": command,
@@ -484,32 +617,101 @@ def main(argv=None):
         "settle": args.settle,
         "threads": args.threads,
         "subprocess_measurements": not args.no_subprocess,
-        "started": started_at,
-        "loadavg_1min_start": load_start,
+        "started": session.started_at,
+        "loadavg_1min_start": session.load_start,
         "loadavg_1min_end": os.getloadavg()[0],
-        "other_processes_cpus": other_cpu_load(cpu_start, cpu_snapshot()),
-        "core_round_trip_ns": [round_trip_start, round_trip_end],
-        "seconds": time.perf_counter() - started,
+        "other_processes_cpus": envinfo.other_cpu_load(
+            session.cpu_start, envinfo.cpu_snapshot()
+        ),
+        "core_round_trip_ns": [session.round_trip_start, round_trip_end],
+        "seconds": time.perf_counter() - session.started,
     }
-    os.makedirs(args.out, exist_ok=True)
-    results["plots"] = [
-        os.path.basename(p) for p in plots.write_plots(results, args.out)
-    ]
-    results["run"]["seconds"] = time.perf_counter() - started
-    clean = _clean(results)
-    _write(os.path.join(args.out, "latest.json"), json.dumps(clean, indent=1) + "\n")
-    markdown = report.render(clean)
-    _write(os.path.join(args.out, "latest.md"), markdown)
+
+
+def write_outputs(results, out_dir, started):
+    """Write ``latest.json``, ``latest.md`` and the PNGs into ``out_dir``.
+
+    Everything is written into a new directory beside ``out_dir`` first and
+    moved in at the end, so an error leaves ``out_dir`` as it was.
+
+    Parameters
+    ----------
+    results : dict
+        With ``environment`` and ``run`` (:func:`finish_run`); gets ``plots``.
+    out_dir : str
+    started : float
+        ``time.perf_counter()`` at the run's start: ``run["seconds"]`` is
+        updated once the plots are drawn.
+
+    Returns
+    -------
+    dict
+        The results as written to JSON (NaN as None, tuples as lists).
+    """
+    import shutil
+    import tempfile
+
+    from bench import plots, report
+
+    parent = os.path.dirname(os.path.abspath(out_dir))
+    staging = tempfile.mkdtemp(
+        prefix=".bench-", dir=parent if os.path.isdir(parent) else None
+    )
+    try:
+        results["plots"] = [
+            os.path.basename(p) for p in plots.write_plots(results, staging)
+        ]
+        results["run"]["seconds"] = time.perf_counter() - started
+        clean = _clean(results)
+        _write(os.path.join(staging, "latest.json"), json.dumps(clean, indent=1) + "\n")
+        _write(os.path.join(staging, "latest.md"), report.render(clean))
+        os.makedirs(out_dir, exist_ok=True)
+        for name in sorted(os.listdir(staging)):
+            shutil.move(os.path.join(staging, name), os.path.join(out_dir, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return clean
+
+
+def main(argv=None):
+    """Run the suite and write ``latest.md``, ``latest.json`` and the PNGs.
+
+    ``--custom`` anywhere in ``argv`` runs :func:`bench.custom.main` instead.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 when nothing could be measured (2 for a bad
+        custom run's command line or data).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--custom" in argv:
+        from bench.custom import main as custom_main
+
+        return custom_main(argv)
+    args = parse_args(argv)
+    session = start_session(argv, args)
+    results = run_suite(session)
+    if results is None:
+        return 1
+    finish_run(results, session)
+    out = args.out
+    clean = write_outputs(results, out, session.started)
     if clean["cases"]:
         say("")
-        say(report.summary_table(clean))
+        say(report_mod.summary_table(clean))
     matrix = clean.get("matrix")
     if matrix and not matrix.get("skipped"):
         say("")
         say(matrix_mod.pivot_tables(matrix))
     say("")
     say(
-        f"wrote {os.path.join(args.out, 'latest.md')}, latest.json and "
+        f"wrote {os.path.join(out, 'latest.md')}, latest.json and "
         f"{len(results['plots'])} PNGs in {results['run']['seconds']:.0f} s"
     )
     if matrix:

@@ -277,6 +277,61 @@ def sparse_classification(n_train, n_features, nnz_per_row, n_classes, dtype="fl
     return Dataset(name, finish(X_tr), finish(X_te), y_tr, y_te, task)
 
 
+def from_arrays(name, X, y, task, dtype="float64", scale=True):
+    """A user's arrays as a :class:`Dataset`: 80/20 split, standardized, cast.
+
+    Classes are stratified where every class has two rows or more; sparse
+    inputs stay CSR (scaled without centering); regression targets are
+    standardized like :func:`regression`'s.
+
+    Parameters
+    ----------
+    name : str
+    X : ndarray or sparse matrix of shape (n_samples, n_features)
+    y : ndarray
+    task : {"binary", "multiclass", "multilabel", "regression"}
+    dtype : str, default="float64"
+    scale : bool, default=True
+        False keeps the inputs and targets as given (only cast).
+
+    Returns
+    -------
+    Dataset
+    """
+    stratify = None
+    if task in ("binary", "multiclass"):
+        counts = np.unique(y, return_counts=True)[1]
+        if counts.min() >= 2 and len(y) // 5 >= counts.size:
+            stratify = y
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X, y, test_size=0.2, random_state=SEED, stratify=stratify
+    )
+    if sp.issparse(X):
+        scaler = StandardScaler(with_mean=False).fit(X_tr) if scale else None
+
+        def finish(A):
+            A = sp.csr_matrix(scaler.transform(A) if scale else A, dtype=dtype)
+            A.sort_indices()
+            return A
+
+    else:
+        scaler = StandardScaler().fit(X_tr) if scale else None
+
+        def finish(A):
+            return np.ascontiguousarray(
+                scaler.transform(A) if scale else A, dtype=dtype
+            )
+
+    if task == "regression":
+        y_tr, y_te = y_tr.astype(dtype), y_te.astype(dtype)
+        if scale:
+            mean, std = y_tr.mean(axis=0), y_tr.std(axis=0)
+            std = np.where(std > 0, std, 1.0)
+            y_tr = ((y_tr - mean) / std).astype(dtype)
+            y_te = ((y_te - mean) / std).astype(dtype)
+    return Dataset(name, finish(X_tr), finish(X_te), y_tr, y_te, task)
+
+
 def densified(data):
     """The same data set with dense C-contiguous arrays (for a CSR twin).
 

@@ -53,10 +53,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 
 from bench import datasets
 from bench.cases import SGD, Case
+from bench.measure import LOSS_RTOL
+from bench.modes import plans
 
 ACTIVATIONS = (
     "identity",
@@ -77,8 +79,6 @@ DTYPES = ("float64", "float32")
 SHORT_DTYPE = {"float64": "f64", "float32": "f32"}
 TARGET_PER_EPOCH = 4.0
 TARGET_LBFGS = 3.0
-# the parity tests' tolerances (README: rtol 1e-6 in float64, 1e-3 in float32)
-LOSS_RTOL = {"float64": 1e-6, "float32": 1e-3}
 ADAM = {"solver": "adam", "learning_rate_init": 1e-3}
 SOLVER_PARAMS = {"adam": ADAM, "sgd": SGD, "lbfgs": {"solver": "lbfgs"}}
 BATCH = 200
@@ -229,21 +229,8 @@ class MatrixPlan:
     ----------
     mode : str
     cells : tuple of Cell
-    epochs : int
-        Forced epochs of the adam and sgd fits.
-    lbfgs_iterations : int
-        ``max_iter`` of the L-BFGS fits.
-    reps : int
-        Alternated rounds per cell (``--reps`` overrides).
-    rows : int
-        Training rows of the generated data sets (digits has 1437; tiny
-        mode cuts it to 300).
-    budget_s : float or None
-        Timed seconds per contestant and cell after which it gets no more
-        rounds (it always gets one; see :func:`bench.timing.alternate`): on
-        a busy machine scikit-learn's 2-thread BLAS calls can run 10-30x
-        slower, and the rounds of its L-BFGS fits would otherwise take
-        minutes.
+    epochs, lbfgs_iterations, reps, rows, budget_s
+        The mode's :class:`bench.modes.MatrixSizes`.
     """
 
     mode: str
@@ -297,11 +284,15 @@ def _tiny_design():
     )
 
 
+DESIGNS = {
+    "tiny": _tiny_design,
+    "quick": _quick_design,
+    "default": _full_design,
+    "full": _full_design,
+}
 PLANS = {
-    "tiny": MatrixPlan("tiny", _tiny_design(), 2, 3, 1, 400, None),
-    "quick": MatrixPlan("quick", _quick_design(), 8, 10, 2, 1437, 1.0),
-    "default": MatrixPlan("default", _full_design(), 20, 30, 3, 1437, 2.0),
-    "full": MatrixPlan("full", _full_design(), 50, 60, 5, 1437, 20.0),
+    mode: MatrixPlan(mode, DESIGNS[mode](), *astuple(sizes))
+    for mode, sizes in plans("matrix").items()
 }
 
 
@@ -517,41 +508,13 @@ def agreement(cell, result):
     Returns
     -------
     dict
-        ``status`` (``"same"``, ``"no sklearn twin"``, ``"DIFFERENT"`` or
-        ``"unchecked"``), ``problems`` (list of str), ``loss_rel_diff`` and
-        ``rtol`` where the losses were compared.
+        See :func:`bench.measure.same_model`.
     """
-    entries = result["contestants"]
-    fast, skl = entries.get("fastmlp", {}), entries.get("sklearn", {})
-    if fast.get("loss") is None or skl.get("loss") is None:
-        return {"status": "unchecked", "problems": ["a contestant has no fitted model"]}
-    problems = []
-    expected = result["epochs"]
-    if not math.isfinite(fast["loss"]):
-        problems.append(f"fastmlp's loss is {fast['loss']}")
-    if cell.kind == "fit" and fast.get("n_iter") != expected:
-        problems.append(f"fastmlp ran {fast.get('n_iter')} epochs, not {expected}")
-    out = {"problems": problems}
-    if cell.activation not in SKLEARN_ACTIVATIONS:
-        out["status"] = "no sklearn twin" if not problems else "DIFFERENT"
-        return out
-    if fast.get("n_iter") != skl.get("n_iter"):
-        problems.append(
-            f"fastmlp ran {fast.get('n_iter')} epochs/iterations, "
-            f"sklearn {skl.get('n_iter')}"
-        )
-    rtol = LOSS_RTOL[cell.dtype]
-    scale = max(abs(skl["loss"]), 1e-300)
-    diff = abs(fast["loss"] - skl["loss"]) / scale
-    out["loss_rel_diff"] = diff
-    out["rtol"] = rtol
-    if not diff <= rtol:  # NaN fails too
-        problems.append(
-            f"training loss {fast['loss']:.9g} (fastmlp) vs {skl['loss']:.9g} "
-            f"(sklearn): relative difference {diff:.2g} > {rtol:g}"
-        )
-    out["status"] = "same" if not problems else "DIFFERENT"
-    return out
+    from bench.measure import same_model
+
+    return same_model(
+        result, cell.kind, cell.dtype, twin=cell.activation in SKLEARN_ACTIVATIONS
+    )
 
 
 def flagged(cell_result):

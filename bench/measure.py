@@ -12,6 +12,7 @@ round.
 
 from __future__ import annotations
 
+import math
 import traceback
 
 import numpy as np
@@ -20,6 +21,8 @@ from bench.gemm import gemm_flops, gemm_seconds
 from bench.timing import alternate, median, paired_speedups, timed
 
 UNITS = {"fit": "s/epoch", "lbfgs": "s/fit", "predict": "s/call"}
+# the parity tests' tolerances (README: rtol 1e-6 in float64, 1e-3 in float32)
+LOSS_RTOL = {"float64": 1e-6, "float32": 1e-3}
 
 
 def score_name(task):
@@ -255,6 +258,59 @@ def measure_case(
     return result
 
 
+def same_model(result, kind, dtype, twin=True):
+    """Whether fastmlp and scikit-learn trained the same model in a case.
+
+    Parameters
+    ----------
+    result : dict
+        :func:`measure_case`'s result.
+    kind : {"fit", "lbfgs", "predict"}
+    dtype : {"float64", "float32"}
+    twin : bool, default=True
+        Whether scikit-learn trained the very same network (False: it has no
+        such activation or option, and ran its nearest one).
+
+    Returns
+    -------
+    dict
+        ``status`` (``"same"``, ``"no sklearn twin"``, ``"DIFFERENT"`` or
+        ``"unchecked"``), ``problems`` (list of str), ``loss_rel_diff`` and
+        ``rtol`` where the losses were compared.
+    """
+    entries = result["contestants"]
+    fast, skl = entries.get("fastmlp", {}), entries.get("sklearn", {})
+    if fast.get("loss") is None or skl.get("loss") is None:
+        return {"status": "unchecked", "problems": ["a contestant has no fitted model"]}
+    problems = []
+    expected = result["epochs"]
+    if not math.isfinite(fast["loss"]):
+        problems.append(f"fastmlp's loss is {fast['loss']}")
+    if kind == "fit" and fast.get("n_iter") != expected:
+        problems.append(f"fastmlp ran {fast.get('n_iter')} epochs, not {expected}")
+    out = {"problems": problems}
+    if not twin:
+        out["status"] = "no sklearn twin" if not problems else "DIFFERENT"
+        return out
+    if fast.get("n_iter") != skl.get("n_iter"):
+        problems.append(
+            f"fastmlp ran {fast.get('n_iter')} epochs/iterations, "
+            f"sklearn {skl.get('n_iter')}"
+        )
+    rtol = LOSS_RTOL[dtype]
+    scale = max(abs(skl["loss"]), 1e-300)
+    diff = abs(fast["loss"] - skl["loss"]) / scale
+    out["loss_rel_diff"] = diff
+    out["rtol"] = rtol
+    if not diff <= rtol:  # NaN fails too
+        problems.append(
+            f"training loss {fast['loss']:.9g} (fastmlp) vs {skl['loss']:.9g} "
+            f"(sklearn): relative difference {diff:.2g} > {rtol:g}"
+        )
+    out["status"] = "same" if not problems else "DIFFERENT"
+    return out
+
+
 def _quality(model, data):
     out = {}
     loss = getattr(model, "loss_", None)
@@ -275,7 +331,9 @@ def _gemm(case, data, result, X_pred):
         n_rows, batch, mode = data.n_train, data.n_train, "train"
     else:
         n_rows, mode = data.n_train, "train"
-        batch = result["params"]["batch_size"]
+        batch = result["params"].get("batch_size", "auto")
+        if batch == "auto":  # sklearn's rule
+            batch = min(200, n_rows)
     seconds = gemm_seconds(n_rows, units, batch, dtype, mode=mode)
     flops = gemm_flops(n_rows, units, mode=mode)
     ratios = {}

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.modes import PredictPlan, plans
+
 SEED = 0
 CONTESTANTS = ("fastmlp", "sklearn", "onnxruntime")
 TARGET_VS_SKLEARN = 1.0  # never slower, at every size
@@ -80,77 +82,9 @@ NETS = (
 )
 
 
-@dataclass(frozen=True)
-class Plan:
-    """How much one mode measures.
-
-    Attributes
-    ----------
-    sizes : tuple of int
-        Rows per call.
-    dtypes : tuple of str
-    nets : tuple of str
-        Names from :data:`NETS`.
-    train_rows, epochs : int
-        Training data and epochs of each net.
-    target_s : float
-        Seconds one measurement (a loop of calls) should last.
-    rounds, big_rounds : int
-        Alternated rounds per size; ``big_rounds`` where one call alone
-        already lasts longer than ``target_s``.
-    size_budget_s : float
-        Fewer rounds (at least one) where the rounds of a size would take
-        longer than this.
-    """
-
-    sizes: tuple
-    dtypes: tuple
-    nets: tuple
-    train_rows: int
-    epochs: int
-    target_s: float
-    rounds: int
-    big_rounds: int
-    size_budget_s: float
-
-
-_ALL_NETS = tuple(n.name for n in NETS)
-PLANS = {
-    "tiny": Plan((1, 100), ("float64", "float32"), _ALL_NETS, 300, 1, 1e-3, 2, 1, 0.5),
-    "quick": Plan(
-        (1, 10, 100, 500, 2000, 20000),
-        ("float64", "float32"),
-        _ALL_NETS,
-        2000,
-        3,
-        0.01,
-        3,
-        2,
-        1.0,
-    ),
-    "default": Plan(
-        (1, 10, 50, 100, 200, 500, 2000, 20000, 100000),
-        ("float64", "float32"),
-        _ALL_NETS,
-        2000,
-        3,
-        0.02,
-        5,
-        3,
-        2.0,
-    ),
-    "full": Plan(
-        (1, 10, 50, 100, 200, 500, 2000, 20000, 100000),
-        ("float64", "float32"),
-        _ALL_NETS,
-        2000,
-        3,
-        0.05,
-        7,
-        3,
-        6.0,
-    ),
-}
+Plan = PredictPlan
+# how much each mode measures
+PLANS = plans("predict")
 
 
 def _training_data(net, rows, dtype):

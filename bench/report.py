@@ -309,10 +309,12 @@ def fresh_table(results):
         for n in names:
             row.append(_fmt(fresh.get(n, {}).get("peak_mib"), ".1f"))
         rows.append(row)
-    note = (
-        "\n\nFor predict_proba_100k the first call is `predict_proba` after an "
-        "unmeasured fit, and the memory is that of one `predict_proba` call."
-    )
+    note = ""
+    if any(c["kind"] == "predict" for c in cases):
+        note = (
+            "\n\nFor predict_proba_100k the first call is `predict_proba` after an "
+            "unmeasured fit, and the memory is that of one `predict_proba` call."
+        )
     return _table(header, rows) + note
 
 
@@ -566,13 +568,16 @@ def render(results):
     """
     run = results["run"]
     env = results["environment"]
+    custom = results.get("custom")
     out = [
-        "# fastmlp benchmark",
+        "# fastmlp benchmark" + (": your configuration" if custom else ""),
         "",
         f"`{run['command']}`, mode **{run['mode']}**, {run['reps']} rounds per case, "
         f"{run['started']}, took {run['seconds']:.0f} s.",
     ]
     headline = (results.get("matrix") or {}).get("summary", {}).get("headline")
+    if custom:
+        headline = custom["answer"]
     if headline:
         out += ["", f"**{headline}**"]
     others = run.get("other_processes_cpus")
@@ -619,6 +624,8 @@ def render(results):
             + (f" ({hint})" if hint else "")
             + ".",
         ]
+    if custom:
+        out += ["", "## Your configuration", "", custom_block(results)]
     if results["cases"]:
         out += _case_sections(results)
     sweeps = sweep_tables(results)
@@ -643,6 +650,54 @@ def render(results):
     out += ["", "## Method", "", METHOD.replace("{settle}", str(run["settle"]))]
     out += ["", "## Environment", "", environment_block(env), ""]
     return "\n".join(out)
+
+
+def custom_block(results):
+    """What a custom run measured: data, task, network, parameters, the check.
+
+    Parameters
+    ----------
+    results : dict
+        With ``custom`` (see :mod:`bench.custom`) and its one case.
+
+    Returns
+    -------
+    str
+    """
+    custom = results["custom"]
+    (case,) = results["cases"]
+    given = ", ".join(f"{k}={v!r}" for k, v in custom["params_given"].items())
+    per_fit = "L-BFGS iterations" if case["kind"] == "lbfgs" else "epochs"
+    lines = [
+        f"- Data: {custom['data']}, {custom['dtype']}",
+        f"- Task: {custom['task_choice']}",
+        f"- Network: {' -> '.join(str(u) for u in case['layer_units'])}; "
+        f"{case['epochs']} {per_fit} per fit, forced",
+        f"- Your parameters: {given or 'none (the estimator defaults)'}",
+        "- Every contestant's parameters: `"
+        + ", ".join(f"{k}={v!r}" for k, v in case["params"].items())
+        + "`",
+    ]
+    if custom["sklearn_lacks"]:
+        lines.append(
+            f"- scikit-learn has no {', '.join(custom['sklearn_lacks'])}: it "
+            "trained its nearest network, `"
+            + ", ".join(f"{k}={v!r}" for k, v in custom["sklearn_params"].items())
+            + "`"
+        )
+    check = case.get("agreement", {})
+    text = {"same": "same model", "DIFFERENT": "**models differ**"}.get(
+        check.get("status"), check.get("status", "-")
+    )
+    if check.get("loss_rel_diff") is not None:
+        text += (
+            f" (training losses' relative difference {check['loss_rel_diff']:.2g}, "
+            f"tolerance {check['rtol']:g})"
+        )
+    if check.get("problems"):
+        text += ": " + "; ".join(check["problems"])
+    lines.append(f"- fastmlp against scikit-learn: {text}")
+    return "\n".join(lines)
 
 
 def _case_sections(results):

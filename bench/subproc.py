@@ -17,6 +17,7 @@ import sys
 import tempfile
 
 import numpy as np
+import scipy.sparse as sp
 
 from bench.threads import subprocess_thread_env
 from bench.worker import RESULT_PREFIX
@@ -30,7 +31,9 @@ def save_arrays(directory, X, y, X_pred=None):
     Parameters
     ----------
     directory : str
-    X, y : ndarray
+    X : ndarray or sparse matrix
+        Sparse as ``X.npz``, else ``X.npy``.
+    y : ndarray
     X_pred : ndarray, optional
 
     Returns
@@ -38,7 +41,10 @@ def save_arrays(directory, X, y, X_pred=None):
     str
         ``directory``.
     """
-    np.save(os.path.join(directory, "X.npy"), X)
+    if sp.issparse(X):
+        sp.save_npz(os.path.join(directory, "X.npz"), X)
+    else:
+        np.save(os.path.join(directory, "X.npy"), X)
     np.save(os.path.join(directory, "y.npy"), y)
     if X_pred is not None:
         np.save(os.path.join(directory, "X_pred.npy"), X_pred)
@@ -95,7 +101,15 @@ def _jsonable_params(params):
 
 
 def fresh_process_measurements(
-    task, params, X, y, contestants, threads, X_pred=None, measure_compile=True
+    task,
+    params,
+    X,
+    y,
+    contestants,
+    threads,
+    X_pred=None,
+    measure_compile=True,
+    params_by_name=None,
 ):
     """Compile time, first-call latency and peak memory, each in a new process.
 
@@ -114,6 +128,9 @@ def fresh_process_measurements(
     measure_compile : bool, default=True
         Run the cold-cache compile job (fastmlp). Without it the warm jobs
         use the cache this (parent) process filled while it timed the case.
+    params_by_name : dict of str to dict, optional
+        Hyperparameters of the contestants that get others than ``params``
+        (scikit-learn's nearest network in a custom run).
 
     Returns
     -------
@@ -147,9 +164,10 @@ def fresh_process_measurements(
                     entry["cold_first_call_s"] = cold["first_call_s"]
                     entry["cold_import_s"] = cold["import_s"]
             for name in names:
-                warm = run_worker(
-                    {**base, "job": "warm", "contestant": name}, cache_env
-                )
+                job = {**base, "job": "warm", "contestant": name}
+                if name in (params_by_name or {}):
+                    job["params"] = _jsonable_params(params_by_name[name])
+                warm = run_worker(job, cache_env)
                 if "error" in warm:
                     warm = {"warm_error": warm.pop("error")}
                 out.setdefault(name, {}).update(warm)

@@ -11,66 +11,15 @@ fit time / epochs; speedups are medians of per-round ratios, as in the cases.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from bench import datasets
 from bench.cases import FORCED
 from bench.measure import error_text, too_slow
+from bench.modes import plans
 from bench.timing import alternate, median, paired_speedups, timed
 
-
-@dataclass(frozen=True)
-class SweepPlan:
-    """Points and budget of the three sweeps for one mode.
-
-    Attributes
-    ----------
-    widths, batch_sizes, n_samples : tuple of int
-    base_rows : int
-        Training rows for the width and batch sweeps.
-    target_s : float
-        Aimed-at duration of one sklearn fit.
-    min_epochs : int
-    reps : int
-    budget_s : float or None
-        Timed seconds after which a contestant gets no more rounds at a
-        point (see :func:`bench.timing.alternate`).
-    """
-
-    widths: tuple
-    batch_sizes: tuple
-    n_samples: tuple
-    base_rows: int
-    target_s: float
-    min_epochs: int
-    reps: int
-    budget_s: float | None
-
-
-PLANS = {
-    "tiny": SweepPlan((16, 64), (16, 64), (200, 400), 300, 0.0, 1, 1, None),
-    "quick": SweepPlan((32, 512), (32, 512), (1000, 10_000), 5000, 0.06, 2, 2, 1.5),
-    "default": SweepPlan(
-        widths=(16, 64, 256, 1024),
-        batch_sizes=(16, 64, 256, 1024),
-        n_samples=(1000, 10_000, 100_000),
-        base_rows=5000,
-        target_s=0.15,
-        min_epochs=2,
-        reps=3,
-        budget_s=4.0,
-    ),
-    "full": SweepPlan(
-        widths=(16, 32, 64, 128, 256, 512, 1024),
-        batch_sizes=(16, 32, 64, 128, 256, 512, 1024),
-        n_samples=(1000, 3000, 10_000, 30_000, 100_000, 200_000),
-        base_rows=10_000,
-        target_s=0.5,
-        min_epochs=2,
-        reps=5,
-        budget_s=30.0,
-    ),
-}
+# points and budget per mode (bench.modes.SweepPlan)
+PLANS = plans("sweeps")
 
 SWEEPS = {
     "sweep_width": "speedup over sklearn against hidden width "

@@ -100,7 +100,13 @@ def peak_memory_mib(call):
 
 
 def _load(data_dir):
-    X = np.load(os.path.join(data_dir, "X.npy"))
+    sparse_path = os.path.join(data_dir, "X.npz")
+    if os.path.exists(sparse_path):
+        import scipy.sparse as sp
+
+        X = sp.load_npz(sparse_path).tocsr()
+    else:
+        X = np.load(os.path.join(data_dir, "X.npy"))
     y = np.load(os.path.join(data_dir, "y.npy"))
     pred_path = os.path.join(data_dir, "X_pred.npy")
     X_pred = np.load(pred_path) if os.path.exists(pred_path) else None

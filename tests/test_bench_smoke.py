@@ -723,3 +723,25 @@ def test_the_prediction_sweep_runs_without_onnxruntime(monkeypatch, tmp_path):
     assert "onnxruntime: not installed" in text
     assert "onnxruntime / fastmlp" not in text
     assert predict_sweep.plot(sweep, str(tmp_path / "p.png"))
+
+
+def test_every_suite_mode_is_one_row_of_the_modes_table():
+    from bench import calls, matrix, predict_sweep, sweeps
+    from bench.modes import MODES
+
+    suite = ("tiny", "quick", "default", "full")
+    for part, table in (("calls", calls.PLAN), ("sweeps", sweeps.PLANS),
+                        ("predict", predict_sweep.PLANS)):  # fmt: skip
+        assert set(table) == set(suite), part
+        assert all(table[m] is getattr(MODES[m], part) for m in suite), part
+    for mode in suite:
+        plan = matrix.PLANS[mode]
+        assert (plan.epochs, plan.reps) == (
+            MODES[mode].matrix.epochs,
+            MODES[mode].matrix.reps,
+        )
+        assert set(predict_sweep.PLANS[mode].nets) <= {
+            n.name for n in predict_sweep.NETS
+        }
+    custom = MODES["custom"]
+    assert (custom.calls, custom.sweeps, custom.predict, custom.matrix) == (None,) * 4
