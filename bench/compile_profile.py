@@ -1,0 +1,86 @@
+"""Where a cold first fit's compile time goes, kernel by kernel.
+
+Run from the checkout, in a fresh process with an empty cache::
+
+    NUMBA_CACHE_DIR=$(mktemp -d) FASTMLP_TILES=builtin \
+        .venv/bin/python -m bench.compile_profile [--solver adam] [--dtype float64]
+
+It imports fastmlp, fits one digits net (64 -> 100 -> 10, 5 epochs) and
+predicts, and prints the CPU seconds of each step, then numba's compile
+events as a tree: every kernel compiled, with the CPU seconds its compile
+took *including* the kernels it compiled beneath it (numba compiles a
+callee when its caller is typed). CPU time, not wall time, so that a busy
+machine inflates the figures less. ``FASTMLP_TILES=builtin`` leaves the
+tile calibration (its own timing kernel and measurements) out; without it a
+machine's first run measures it too. See ``docs/design/cold_start.md``.
+"""
+
+import argparse
+import time
+import warnings
+
+from numba.core import event
+
+
+class CompileRecorder(event.Listener):
+    """Keeps ``(order, depth, name, argument types, cpu seconds)`` per compile.
+
+    ``order`` is the order the compiles started in: sorted by it, each
+    kernel comes before the kernels compiled beneath it.
+    """
+
+    def __init__(self):
+        self.records = []
+        self._open = []
+        self._started = 0
+
+    def on_start(self, ev):
+        data = ev.data
+        self._open.append((self._started, data["dispatcher"], data["args"]))
+        self._open[-1] += (time.process_time(),)
+        self._started += 1
+
+    def on_end(self, ev):
+        order, dispatcher, args, started = self._open.pop()
+        function = dispatcher.py_func
+        name = f"{function.__module__}.{function.__qualname__}"
+        seconds = time.process_time() - started
+        self.records.append((order, len(self._open), name, str(args), seconds))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--solver", default="adam")
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--min-seconds", type=float, default=0.1)
+    options = parser.parse_args(argv)
+    recorder = CompileRecorder()
+    event.register("numba:compile", recorder)
+    warnings.filterwarnings("ignore")
+    started = time.process_time()
+    from sklearn.datasets import load_digits
+
+    import fastmlp
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(options.dtype)
+    imported = time.process_time()
+    model = fastmlp.MLPClassifier(
+        hidden_layer_sizes=(100,), solver=options.solver, max_iter=5, random_state=0
+    )
+    model.fit(X, y)
+    fitted = time.process_time()
+    model.predict(X)
+    predicted = time.process_time()
+    print(
+        f"CPU seconds: import {imported - started:.2f}, fit {fitted - imported:.2f}, "
+        f"predict {predicted - fitted:.2f}, total {predicted - started:.2f}"
+    )
+    print(f"compile events at least {options.min_seconds} s (nested ones indented):")
+    for _, depth, name, args, seconds in sorted(recorder.records):
+        if seconds >= options.min_seconds:
+            print(f"{'  ' * depth}{seconds:6.2f}  {name}  {args[:60]}")
+
+
+if __name__ == "__main__":
+    main()
