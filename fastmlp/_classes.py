@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
 )
 
 from ._base import BaseMultilayerPerceptron
+from ._sklearn.docstrings import adapted_docstring
 from ._sklearn.early_stopping import accuracy, r2
 from ._sklearn.labels import (
     binarize_labels,
@@ -33,51 +34,9 @@ from ._sklearn.plain_input import plain_fit_data
 # The dtypes X is trained in (others are converted to the first)
 _FIT_DTYPES = (np.float64, np.float32)
 
-_FASTMLP_PREFACE = """{name}, trained by fastmlp's compiled engine.
-
-    A drop-in replacement for ``sklearn.neural_network.{name}``: the same
-    parameters, methods, attributes, warnings and errors, and with the same
-    ``random_state`` the same fitted weights (to floating-point tolerance),
-    while each epoch of mini-batches runs in Numba-compiled code.
-
-    Parameters beyond scikit-learn's (keyword-only, off by default):
-
-    class_weight : dict, 'balanced' or None, default=None
-        Classifier only: weights samples by class (multiplies ``sample_weight``),
-        as in ``LogisticRegression``.
-    dropout : float in [0, 1), default=0.0
-        Inverted dropout on hidden units for sgd/adam, reproducible from
-        ``random_state``.
-    n_jobs : int or None, default=None
-        Threads for one fit or prediction. ``None``: batches of at least 100k
-        multiply-adds (forward pass) may be split across threads, as many as
-        BLAS may use (so ``threadpoolctl`` and joblib's worker limits hold),
-        each thread with single-threaded BLAS; the fit times a few calls split
-        and whole, keeps the faster way, and times both again now and then
-        (which wins depends on the machine, not only on the sizes). Smaller
-        batches run in one thread with single-threaded BLAS. An int: that many
-        threads, always (``1``: one thread). Sparse data and dropout are not
-        split: ``n_jobs`` then sets BLAS's threads. Models are the same
-        whatever ``n_jobs``, to the last bits that BLAS may round differently.
-
-    ``fit`` also takes ``X_val``, ``y_val`` and ``sample_weight_val`` (a
-    validation set of your own) and the fitted model has
-    ``validation_loss_curve_``.
-
-    scikit-learn's documentation follows.
-
-    """
-
-
-def _adapted_docstring(sklearn_class):
-    """scikit-learn's docstring for ``sklearn_class``, pointed at fastmlp."""
-    doc = sklearn_class.__doc__ or ""
-    doc = doc.replace("from sklearn.neural_network import", "from fastmlp import")
-    return _FASTMLP_PREFACE.format(name=sklearn_class.__name__) + doc
-
 
 class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
-    __doc__ = _adapted_docstring(_sklearn_nn.MLPClassifier)
+    __doc__ = adapted_docstring(_sklearn_nn.MLPClassifier)
 
     def __init__(
         self,
@@ -345,7 +304,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
 
 
 class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
-    __doc__ = _adapted_docstring(_sklearn_nn.MLPRegressor)
+    __doc__ = adapted_docstring(_sklearn_nn.MLPRegressor)
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from fastmlp._kernels import jit, simd, tiles
-from fastmlp._runtime import tile_calibration
+from fastmlp._runtime import tile_calibration, tile_limit_store, tile_measurement
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_LIMITS = {
@@ -71,7 +71,7 @@ def test_the_file_is_written_once_and_read_after(auto, tmp_path):
     first = tile_calibration._resolve()
     assert first["limits"] == FAKE_LIMITS
     assert first["source"].startswith("measured")
-    path = tmp_path / tile_calibration.FILE_NAME
+    path = tmp_path / tile_limit_store.FILE_NAME
     assert first["file"] == str(path)
     content = json.loads(path.read_text())
     (entry,) = content["machines"].values()
@@ -93,7 +93,7 @@ def test_another_machine_gets_an_entry_of_its_own(auto, tmp_path, monkeypatch):
         tile_calibration, "machine_description", lambda: {**machine, "cpu": "another"}
     )
     tile_calibration._resolve()
-    content = json.loads((tmp_path / tile_calibration.FILE_NAME).read_text())
+    content = json.loads((tmp_path / tile_limit_store.FILE_NAME).read_text())
     assert len(content["machines"]) == 2
     assert len(auto) == 2
 
@@ -108,9 +108,9 @@ def test_another_machine_gets_an_entry_of_its_own(auto, tmp_path, monkeypatch):
     ],
 )
 def test_a_damaged_file_is_measured_again_and_replaced(auto, tmp_path, garbage):
-    path = tmp_path / tile_calibration.FILE_NAME
+    path = tmp_path / tile_limit_store.FILE_NAME
     if garbage == "KEY":
-        key = tile_calibration.machine_key(tile_calibration.machine_description())
+        key = tile_limit_store.machine_key(tile_calibration.machine_description())
         limits = {
             d: {"max_macs": "1", "narrow_max_macs": 1, "max_right": 1}
             for d in FAKE_LIMITS
@@ -130,20 +130,20 @@ def test_an_unwritable_directory_gets_the_builtin_limits(auto, monkeypatch, tmp_
     blocker.write_text("")
     monkeypatch.setenv("FASTMLP_CACHE_DIR", str(blocker / "cache"))
     choice = tile_calibration._resolve()
-    assert choice["limits"] == tile_calibration.builtin_limits()
+    assert choice["limits"] == tile_limit_store.builtin_limits()
     assert "could not be written" in choice["source"]
     assert auto == []  # not measured: it could not be kept
 
 
 def test_a_lock_held_by_another_process_waits_for_its_entry(auto, tmp_path):
-    path = tmp_path / tile_calibration.FILE_NAME
+    path = tmp_path / tile_limit_store.FILE_NAME
     lock = path.with_name(path.name + ".lock")
     lock.write_text("")
-    key = tile_calibration.machine_key(tile_calibration.machine_description())
+    key = tile_limit_store.machine_key(tile_calibration.machine_description())
 
     def the_other_process():
         time.sleep(0.3)
-        tile_calibration._write_entry(path, key, {"limits": FAKE_LIMITS})
+        tile_limit_store._write_entry(path, key, {"limits": FAKE_LIMITS})
         lock.unlink()
 
     other = threading.Thread(target=the_other_process)
@@ -156,37 +156,37 @@ def test_a_lock_held_by_another_process_waits_for_its_entry(auto, tmp_path):
 
 
 def test_a_stale_lock_is_taken_over(auto, tmp_path):
-    path = tmp_path / tile_calibration.FILE_NAME
+    path = tmp_path / tile_limit_store.FILE_NAME
     lock = path.with_name(path.name + ".lock")
     lock.write_text("")
-    old = time.time() - 2 * tile_calibration._STALE_LOCK_SECONDS
+    old = time.time() - 2 * tile_limit_store._STALE_LOCK_SECONDS
     os.utime(lock, (old, old))
     assert tile_calibration._resolve()["source"].startswith("measured")
     assert not lock.exists()
 
 
 def test_a_lock_never_released_gives_the_builtin_limits(auto, tmp_path, monkeypatch):
-    monkeypatch.setattr(tile_calibration, "_WAIT_SECONDS", 0.2)
-    path = tmp_path / tile_calibration.FILE_NAME
+    monkeypatch.setattr(tile_limit_store, "_WAIT_SECONDS", 0.2)
+    path = tmp_path / tile_limit_store.FILE_NAME
     path.with_name(path.name + ".lock").write_text("")
     choice = tile_calibration._resolve()
-    assert choice["limits"] == tile_calibration.builtin_limits()
+    assert choice["limits"] == tile_limit_store.builtin_limits()
     assert auto == []
 
 
 @pytest.mark.parametrize(
     ("mode", "want"),
     [
-        ("blas", tile_calibration._uniform(-1)),
-        ("tiles", tile_calibration._uniform(1 << 62)),
+        ("blas", tile_limit_store._uniform(-1)),
+        ("tiles", tile_limit_store._uniform(1 << 62)),
         ("builtin", None),
-        (" BLAS ", tile_calibration._uniform(-1)),
+        (" BLAS ", tile_limit_store._uniform(-1)),
     ],
 )
 def test_the_environment_overrides(auto, monkeypatch, mode, want):
     monkeypatch.setenv("FASTMLP_TILES", mode)
     choice = tile_calibration._resolve()
-    want = tile_calibration.builtin_limits() if want is None else want
+    want = tile_limit_store.builtin_limits() if want is None else want
     assert choice["limits"] == want
     assert choice["source"] == f"FASTMLP_TILES={mode.strip()}"
     assert auto == []
@@ -195,7 +195,7 @@ def test_the_environment_overrides(auto, monkeypatch, mode, want):
 def test_the_environment_gives_limits_as_json(auto, monkeypatch):
     monkeypatch.setenv("FASTMLP_TILES", json.dumps({"float32": {"max_macs": 99}}))
     limits = tile_calibration._resolve()["limits"]
-    want = tile_calibration.builtin_limits()
+    want = tile_limit_store.builtin_limits()
     want["float32"]["max_macs"] = 99
     assert limits == want
 
@@ -214,7 +214,7 @@ def test_no_measurement_without_vector_fma(auto, monkeypatch):
     monkeypatch.setattr(simd, "has_vector_fma", lambda: False)
     monkeypatch.setenv("FASTMLP_TILES", "tiles")  # cannot ask for tiles either
     choice = tile_calibration._resolve()
-    assert choice["limits"] == tile_calibration._uniform(-1)
+    assert choice["limits"] == tile_limit_store._uniform(-1)
     assert "no vector FMA" in choice["source"]
     assert auto == []
 
@@ -223,21 +223,21 @@ def test_no_measurement_without_vector_fma(auto, monkeypatch):
 def test_no_measurement_of_interpreted_or_checked_code(auto, monkeypatch, flag):
     monkeypatch.setattr(numba.config, flag, True)
     choice = tile_calibration._resolve()
-    assert choice["limits"] == tile_calibration.builtin_limits()
+    assert choice["limits"] == tile_limit_store.builtin_limits()
     assert auto == []
 
 
 def test_the_file_follows_the_cache_directories(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTMLP_CACHE_DIR", str(tmp_path / "a"))
-    assert tile_calibration.limits_file() == tmp_path / "a" / "tile_limits.json"
+    assert tile_limit_store.limits_file() == tmp_path / "a" / "tile_limits.json"
     monkeypatch.delenv("FASTMLP_CACHE_DIR")
     monkeypatch.setattr(numba.config, "CACHE_DIR", str(tmp_path / "b"))
-    assert tile_calibration.limits_file() == tmp_path / "b" / "tile_limits.json"
+    assert tile_limit_store.limits_file() == tmp_path / "b" / "tile_limits.json"
     monkeypatch.setattr(numba.config, "CACHE_DIR", "")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "c"))
     if sys.platform.startswith("linux"):
         want = tmp_path / "c" / "fastmlp" / "tile_limits.json"
-        assert tile_calibration.limits_file() == want
+        assert tile_limit_store.limits_file() == want
 
 
 def _products(dtype, shapes, tiles_faster):
@@ -257,7 +257,7 @@ def test_derived_limits_lie_between_the_last_win_and_the_first_loss():
     products = _products("float64", shapes, lambda n, d, c: n <= 4)
     products += _products("float64", narrow, lambda n, d, c: False)
     products += _products("float32", shapes + narrow, lambda n, d, c: True)
-    limits = tile_calibration.derive_limits(products)
+    limits = tile_measurement.derive_limits(products)
     assert 4 * 10 * wide < limits["float64"]["max_macs"] < 8 * 10 * wide
     assert limits["float64"]["narrow_max_macs"] == -1
     assert limits["float64"]["max_right"] == 1 << 62
@@ -272,7 +272,7 @@ def test_derived_limits_bound_the_right_operand_where_it_matters():
     # 512 x 100 x 64 (tiles) has more multiply-adds than 8 x 1000 x 64 (BLAS)
     shapes = [(n, d, 64) for n in (8, 512) for d in (10, 100, 1000)]
     products = _products("float64", shapes, lambda n, d, c: d <= 100)
-    limits = tile_calibration.derive_limits(products)["float64"]
+    limits = tile_measurement.derive_limits(products)["float64"]
     assert 100 * 64 < limits["max_right"] < 1000 * 64
     assert limits["max_macs"] >= 64 * 100 * 64
 
@@ -284,7 +284,7 @@ def test_derived_limits_of_a_times_b_transposed_are_their_own():
         [*p[:1], 2, *p[2:]]
         for p in _products("float64", shapes, lambda n, d, c: n <= 2)
     ]
-    limits = tile_calibration.derive_limits(products)["float64"]
+    limits = tile_measurement.derive_limits(products)["float64"]
     assert limits["max_macs"] == 2 * 32 * 10 * 64
     assert 2 * 10 * 64 < limits["transposed_max_macs"] < 4 * 10 * 64
 
@@ -295,7 +295,7 @@ def test_derived_limits_never_lose_to_blas_alone_in_sum():
     products = [
         ["float64", 0, n, d, c, *rng.uniform(0.5, 2.0, 2)] for n, d, c in shapes
     ]
-    limits = tile_calibration.derive_limits(products)["float64"]
+    limits = tile_measurement.derive_limits(products)["float64"]
     total = blas_total = 0.0
     for _, _, n, d, c, tiles_time, blas_time in products:
         narrow = c < simd.VECTORS * simd.VECTOR_BYTES // 8
@@ -335,13 +335,13 @@ def test_the_digest_is_every_limit_and_fused_multiply_add(monkeypatch):
     tile_calibration.tile_choice()
     digests = {tile_calibration.tuned_digest()}
     for dtype in ("FLOAT64", "FLOAT32"):
-        for name in tile_calibration.LIMIT_NAMES:
+        for name in tile_limit_store.LIMIT_NAMES:
             attribute = f"{dtype}_{name.upper()}"
             monkeypatch.setattr(tiles, attribute, getattr(tiles, attribute) + 1)
             digests.add(tile_calibration.tuned_digest())
     monkeypatch.setattr(tiles, "VECTOR_FMA", not tiles.VECTOR_FMA)
     digests.add(tile_calibration.tuned_digest())
-    assert len(digests) == 2 + 2 * len(tile_calibration.LIMIT_NAMES)
+    assert len(digests) == 2 + 2 * len(tile_limit_store.LIMIT_NAMES)
 
 
 def test_while_settling_the_digest_is_its_own(monkeypatch):
@@ -349,7 +349,7 @@ def test_while_settling_the_digest_is_its_own(monkeypatch):
 
     def resolve():
         seen.append(tile_calibration.tuned_digest())  # as a kernel measured would
-        return {"limits": tile_calibration.builtin_limits()}
+        return {"limits": tile_limit_store.builtin_limits()}
 
     monkeypatch.setattr(tile_calibration, "_choice", None)
     monkeypatch.setattr(tile_calibration, "_resolve", resolve)
@@ -363,13 +363,13 @@ def test_the_settled_limits_are_the_kernels_and_are_reported():
     assert choice is tile_calibration.tile_choice()  # settled once
     for dtype in ("float64", "float32"):
         prefix = dtype.upper()
-        for name in tile_calibration.LIMIT_NAMES:
+        for name in tile_limit_store.LIMIT_NAMES:
             attribute = f"{prefix}_{name.upper()}"
             assert getattr(tiles, attribute) == choice["limits"][dtype][name]
     line = tile_calibration.describe()
     assert line.startswith("tiles up to: float64") and choice["source"] in line
     if os.environ.get("FASTMLP_TILES") == "builtin":  # the tests' pin
-        assert choice["limits"] == tile_calibration.builtin_limits()
+        assert choice["limits"] == tile_limit_store.builtin_limits()
 
 
 def _child(code, cache_dir, mode="auto", **extra):
@@ -409,7 +409,7 @@ def test_a_second_process_reads_what_the_first_measured(tmp_path):
             json.loads((tmp_path / "tile_limits.json").read_text())["machines"].values()
         )
     )
-    assert len(entry["products"]) == len(tile_calibration.measurement_grid())
+    assert len(entry["products"]) == len(tile_measurement.measurement_grid())
     assert all(p[5] > 0 and p[6] > 0 for p in entry["products"])
 
 
@@ -418,5 +418,5 @@ def test_a_generic_target_cpu_measures_nothing(tmp_path):
     choice = _child(
         REPORT, tmp_path, NUMBA_CPU_NAME="generic", NUMBA_CACHE_DIR=str(tmp_path)
     )
-    assert choice["limits"] == tile_calibration._uniform(-1)
+    assert choice["limits"] == tile_limit_store._uniform(-1)
     assert not (tmp_path / "tile_limits.json").exists()

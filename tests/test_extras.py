@@ -9,8 +9,8 @@ from sklearn.utils.class_weight import compute_sample_weight
 from threadpoolctl import threadpool_info
 
 import fastmlp
+from fastmlp._engine.buffers import make_net, make_work
 from fastmlp._engine.param_layout import ParameterLayout
-from fastmlp._engine.training import make_net, make_work
 from fastmlp._kernels.activations import ACTIVATION_CODES, IDENTITY
 from fastmlp._kernels.losses import SQUARED_ERROR
 from fastmlp._kernels.passes import loss_grad_dense

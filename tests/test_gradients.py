@@ -27,8 +27,8 @@ import numba
 import numpy as np
 import pytest
 
+from fastmlp._engine.buffers import make_net, make_work
 from fastmlp._engine.param_layout import ParameterLayout
-from fastmlp._engine.training import make_net, make_work
 from fastmlp._kernels.activations import ACTIVATION_CODES
 from fastmlp._kernels.losses import LOSS_CODES
 from fastmlp._kernels.passes import loss_grad_dense, loss_grad_sparse

@@ -45,12 +45,13 @@ from sklearn.utils import shuffle as sk_shuffle
 import fastmlp._kernels
 from fastmlp._engine import solvers
 from fastmlp._engine import training as engine_module
+from fastmlp._engine.buffers import make_net, make_work, transposed_scratch_size
 from fastmlp._engine.param_layout import ParameterLayout
-from fastmlp._engine.training import make_net, make_work, transposed_scratch_size
 from fastmlp._kernels import activations as activations_kernels
 from fastmlp._kernels import blas as blas_kernels
 from fastmlp._kernels import epoch as epoch_kernels
 from fastmlp._kernels import extra_activations
+from fastmlp._kernels import layers as layer_kernels
 from fastmlp._kernels import losses as losses_kernels
 from fastmlp._kernels import optimizers as optimizer_kernels
 from fastmlp._kernels import passes as pass_kernels
@@ -255,7 +256,9 @@ class Problem:
     def masks(self, n_rows):
         """The dropout masks the last forward pass left in the workspace."""
         return [
-            pass_kernels.layer_view(self.work[4], self.net, self.work[2], layer, n_rows)
+            layer_kernels.layer_view(
+                self.work[4], self.net, self.work[2], layer, n_rows
+            )
             for layer in range(self.layout.n_layers - 2)
         ]
 
@@ -664,14 +667,14 @@ def test_parameter_and_layer_views(dtype, shape):
     activations, deltas, layer_starts = problem.work[:3]
     units = problem.layout.layer_units
     for layer in range(len(coefs)):
-        coef = pass_kernels.coef_view(problem.params, problem.net, layer)
-        intercept = pass_kernels.intercept_view(problem.params, problem.net, layer)
+        coef = layer_kernels.coef_view(problem.params, problem.net, layer)
+        intercept = layer_kernels.intercept_view(problem.params, problem.net, layer)
         assert_array_equal(coef, coefs[layer])
         assert_array_equal(intercept, intercepts[layer])
         assert np.shares_memory(coef, problem.params)
         assert np.shares_memory(intercept, problem.params)
         for buffer in (activations, deltas):
-            view = pass_kernels.layer_view(
+            view = layer_kernels.layer_view(
                 buffer, problem.net, layer_starts, layer, n_rows
             )
             start = layer_starts[layer]
@@ -695,15 +698,15 @@ def test_transpose_dot_and_dot_transpose(dtype, n_rows, n_cols, n_out):
     delta = rng.normal(size=(n_rows, n_out)).astype(dtype)
     coef = rng.normal(size=(n_cols, n_out)).astype(dtype)
     out = np.full((n_cols, n_out), np.nan, dtype)
-    pass_kernels.transpose_dot(a, delta, out)
+    layer_kernels.transpose_dot(a, delta, out)
     assert_close(out, a.T @ delta, dtype)
     out = np.full((n_rows, n_cols), np.nan, dtype)
     scratch = np.full(n_cols * n_out, np.nan, dtype)
-    pass_kernels.dot_transpose(delta, coef, out, 0, n_rows, scratch)
+    layer_kernels.dot_transpose(delta, coef, out, 0, n_rows, scratch)
     assert_close(out, delta @ coef.T, dtype)
     # a range of rows only, as a thread computes its part
     out = np.full((n_rows, n_cols), np.nan, dtype)
-    pass_kernels.dot_transpose(delta, coef, out, n_rows // 2, n_rows, scratch)
+    layer_kernels.dot_transpose(delta, coef, out, n_rows // 2, n_rows, scratch)
     assert_close(out[n_rows // 2 :], (delta @ coef.T)[n_rows // 2 :], dtype)
     assert np.isnan(out[: n_rows // 2]).all()
 
@@ -711,8 +714,8 @@ def test_transpose_dot_and_dot_transpose(dtype, n_rows, n_cols, n_out):
 def test_borrowed_net_and_work_are_the_same_arrays():
     # what the epoch kernels take at their entry (fastmlp._kernels.views.borrowed)
     problem = Problem(0, 4, [5, 3], 2, 6, np.float64)
-    net = pass_kernels.borrow_net(problem.net)
-    work = pass_kernels.borrow_work(problem.work)
+    net = layer_kernels.borrow_net(problem.net)
+    work = layer_kernels.borrow_work(problem.work)
     assert net[3:] == problem.net[3:]
     for got, want in zip(net[:3] + work, problem.net[:3] + problem.work, strict=True):
         assert got.shape == want.shape and got.dtype == want.dtype
@@ -730,7 +733,7 @@ def test_transpose_dot_column_sums_each_output_in_row_order(dtype, n_cols):
     delta = rng.normal(size=(n_rows, 1)).astype(dtype)
     for start, stop in [(0, n_cols), (1, n_cols), (0, n_cols // 2)]:
         out = np.full((n_cols, 1), np.nan, dtype)
-        pass_kernels.transpose_dot_column(a, delta, out, start, stop)
+        layer_kernels.transpose_dot_column(a, delta, out, start, stop)
         for p in range(start, stop):
             assert out[p, 0] == ref.sum_in_order(a[:, p], delta[:, 0])
         assert np.isnan(out[:start]).all() and np.isnan(out[stop:]).all()
@@ -743,7 +746,7 @@ def test_column_sums_without_scale_are_the_plain_sums_in_row_order(dtype, n_cols
     rng = np.random.default_rng(38)
     a = rng.normal(size=(11, n_cols)).astype(dtype)
     out = np.full(n_cols, np.nan, dtype)
-    pass_kernels.column_sums(a, out[:0], out, 0, n_cols)
+    layer_kernels.column_sums(a, out[:0], out, 0, n_cols)
     for p in range(n_cols):
         assert out[p] == ref.sum_in_order(a[:, p])
 
@@ -767,7 +770,7 @@ def test_dot_transpose_tiles_a_copy_of_the_transposed_coefficients(dtype, shape)
         np.random.default_rng(6), *shape, dtype
     )
     start, stop = 2, n_rows - 1
-    pass_kernels.dot_transpose(delta, coef, out, start, stop, scratch)
+    layer_kernels.dot_transpose(delta, coef, out, start, stop, scratch)
     want = delta[start:stop].astype(np.float64) @ coef.T.astype(np.float64)
     assert_close(out[start:stop], want, dtype)
     assert np.isnan(out[:start]).all() and np.isnan(out[stop:]).all()
@@ -785,7 +788,7 @@ def test_dot_transpose_sums_in_order_with_fused_multiply_adds():
     delta, coef, out, scratch = _dot_transpose_operands(
         np.random.default_rng(7), 6, 7, 11, np.float64
     )
-    pass_kernels.dot_transpose(delta, coef, out, 0, 6, scratch)
+    layer_kernels.dot_transpose(delta, coef, out, 0, 6, scratch)
     want = [
         [ref.fused_sum_in_order(delta[i], coef[j]) for j in range(11)] for i in range(6)
     ]
@@ -798,11 +801,11 @@ def test_dot_transpose_gives_the_same_bits_however_its_rows_are_split(dtype):
     delta, coef, whole, scratch = _dot_transpose_operands(
         np.random.default_rng(8), 37, 20, 19, dtype
     )
-    pass_kernels.dot_transpose(delta, coef, whole, 0, 37, scratch)
+    layer_kernels.dot_transpose(delta, coef, whole, 0, 37, scratch)
     parts = np.full_like(whole, np.nan)
     for start, stop in [(0, 16), (16, 32), (32, 37)]:
         copy = np.empty_like(scratch)
-        pass_kernels.dot_transpose(delta, coef, parts, start, stop, copy)
+        layer_kernels.dot_transpose(delta, coef, parts, start, stop, copy)
     assert_array_equal(parts, whole)
 
 
@@ -812,7 +815,7 @@ def test_dot_transpose_without_room_for_the_copy_is_blas(dtype):
         np.random.default_rng(9), 12, 20, 19, dtype
     )
     too_small = scratch[:-1]
-    pass_kernels.dot_transpose(delta, coef, out, 3, 12, too_small)
+    layer_kernels.dot_transpose(delta, coef, out, 3, 12, too_small)
     assert np.isnan(too_small).all()
     assert np.isnan(out[:3]).all()
     assert_array_equal(out[3:], np.dot(delta[3:], coef.T))  # the same BLAS call
@@ -832,7 +835,7 @@ def test_small_transpose_dot_leaves_large_products_to_blas(
     delta = rng.normal(size=(n_rows, n_out)).astype(dtype)
     out = np.full((n_cols, n_out), np.nan, dtype)
     start, stop = 1, n_cols - 1
-    done = pass_kernels.small_transpose_dot(a, delta, out, start, stop)
+    done = layer_kernels.small_transpose_dot(a, delta, out, start, stop)
     assert done == small
     if small:
         assert_close(out[start:stop], a[:, start:stop].T @ delta, dtype)
@@ -856,7 +859,7 @@ def test_sparse_rows_dot(dtype, index_dtype, n_out, rows_kind):
     }[rows_kind].astype(np.int64)
     weights = rng.normal(size=(4, n_out)).astype(dtype)
     out = np.full((rows.shape[0], n_out), np.nan, dtype)
-    pass_kernels.sparse_rows_dot(*csr, rows, weights, out)
+    layer_kernels.sparse_rows_dot(*csr, rows, weights, out)
     assert_close(out, dense[rows] @ weights, dtype)
 
 
@@ -874,7 +877,7 @@ def test_sparse_rows_transpose_dot(dtype, index_dtype, n_out, rows_kind):
     }[rows_kind].astype(np.int64)
     delta = rng.normal(size=(rows.shape[0], n_out)).astype(dtype)
     out = np.full((4, n_out), np.nan, dtype)
-    pass_kernels.sparse_rows_transpose_dot(*csr, rows, delta, out)
+    layer_kernels.sparse_rows_transpose_dot(*csr, rows, delta, out)
     assert_close(out, dense[rows].T @ delta, dtype)
 
 
@@ -958,13 +961,13 @@ def test_squared_coef_sum(dtype, shape):
 def check_layers(problem, want, n_rows):
     """The workspace holds the reference's layers (and GELU/SiLU inputs)."""
     for layer, expected in enumerate(want.activations[1:]):
-        got = pass_kernels.layer_view(
+        got = layer_kernels.layer_view(
             problem.work[0], problem.net, problem.work[2], layer, n_rows
         )
         assert_close(got, expected, problem.dtype)
     if problem.hidden in ref.NEEDS_PRE_ACTIVATION:
         for layer, expected in enumerate(want.pre_activations[:-1]):
-            got = pass_kernels.layer_view(
+            got = layer_kernels.layer_view(
                 problem.work[3], problem.net, problem.work[2], layer, n_rows
             )
             assert_close(got, expected, problem.dtype)
@@ -1016,7 +1019,7 @@ def test_finish_forward(dtype, shape, hidden):
     coefs, intercepts = problem.reference_params()
     want = ref.forward(problem.X, coefs, intercepts, hidden, "softmax")
     n_rows = shape[3]
-    first = pass_kernels.layer_view(
+    first = layer_kernels.layer_view(
         problem.work[0], problem.net, problem.work[2], 0, n_rows
     )
     first[...] = problem.X @ coefs[0]
@@ -1082,14 +1085,14 @@ def test_loss_and_deltas_and_backward_hidden(dtype, hidden, loss_name, weighted)
     assert_close(loss, want.loss, dtype)
     assert_close(weight_sum, want.sw_sum, dtype)
     last = len(want.deltas) - 1
-    output_delta = pass_kernels.layer_view(work[1], net, work[2], last, n_rows)
+    output_delta = layer_kernels.layer_view(work[1], net, work[2], last, n_rows)
     assert_close(output_delta, want.deltas[last], dtype)
 
     first_delta = pass_kernels.backward_hidden(
         problem.params, problem.grads, net, work, n_rows, weight_sum
     )
     for layer, delta in enumerate(want.deltas):
-        got = pass_kernels.layer_view(work[1], net, work[2], layer, n_rows)
+        got = layer_kernels.layer_view(work[1], net, work[2], layer, n_rows)
         assert_close(got, delta, dtype)
     assert_close(first_delta, want.deltas[0], dtype)
     coef_grads, intercept_grads = problem.layout.views(problem.grads)
@@ -1948,18 +1951,14 @@ def test_predict_sparse(dtype, block_rows, shape, rows_kind):
 
 TESTED_KERNELS = {
     # tested in tests/test_vecmath.py
-    "vecmath": {
-        "exp",
-        "erf",
-        "exp_parts",
-        "expm1",
+    "float_bits": {
         "float_type",
         "is_single",
-        "log",
-        "log1p",
-        "log_reduced",
-        "logistic",
-        "map_values",
+        "pow2",
+        "scale_pow2",
+        "split_exponent",
+    },
+    "polynomials": {
         "polynomial3",
         "polynomial5",
         "polynomial6",
@@ -1968,10 +1967,18 @@ TESTED_KERNELS = {
         "polynomial11",
         "polynomial12",
         "polynomial15",
-        "pow2",
+    },
+    "vecmath": {
+        "exp",
+        "erf",
+        "exp_parts",
+        "expm1",
+        "log",
+        "log1p",
+        "log_reduced",
+        "logistic",
+        "map_values",
         "reduce_exp",
-        "scale_pow2",
-        "split_exponent",
         "tanh",
     },
     "activations": {
@@ -1996,7 +2003,7 @@ TESTED_KERNELS = {
         "weighted_row_losses",
         "output_delta",
     },
-    "passes": {
+    "layers": {
         "borrow_net",
         "borrow_work",
         "coef_view",
@@ -2009,6 +2016,8 @@ TESTED_KERNELS = {
         "dot_transpose",
         "sparse_rows_dot",
         "sparse_rows_transpose_dot",
+    },
+    "passes": {
         "finish_forward",
         "forward_rows",
         "drop_units",
@@ -2056,12 +2065,14 @@ TESTED_KERNELS = {
     },
     "sync": {"barrier"},
     # tested in tests/test_lbfgsb.py
-    "lbfgs": {
+    "line_search": {
         "_cubic",
         "_cubic_from_trial",
         "interpolate_step",
         "start_line_search",
         "search_line",
+    },
+    "lbfgs": {
         "two_loop_direction",
         "_dot",
         "_max_abs",

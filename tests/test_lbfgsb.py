@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 import fastmlp
 from fastmlp._engine import lbfgsb, solvers
 from fastmlp._kernels import lbfgs as K
+from fastmlp._kernels import line_search as LS
 from tests._data import make_data
 
 # the kernels' tests run again interpreted and bounds-checked (make test)
@@ -49,14 +50,14 @@ def test_interpolate_step_is_dcstep():
         if stp == stx:
             continue
         want = dcstep(*args)
-        floats = np.zeros(K.N_FLOATS)
-        ints = np.zeros(K.N_INTS, np.int64)
-        floats[[K.STX, K.FX, K.GX, K.STY, K.FY, K.GY]] = stx, fx, dx, sty, fy, dy
-        ints[K.BRACKETED] = brackt
-        step = K.interpolate_step(floats, ints, stp, fp, dp, stmin, stmax)
-        got = (*floats[[K.STX, K.FX, K.GX, K.STY, K.FY, K.GY]], step)
+        floats = np.zeros(LS.N_FLOATS)
+        ints = np.zeros(LS.N_INTS, np.int64)
+        floats[[LS.STX, LS.FX, LS.GX, LS.STY, LS.FY, LS.GY]] = stx, fx, dx, sty, fy, dy
+        ints[LS.BRACKETED] = brackt
+        step = LS.interpolate_step(floats, ints, stp, fp, dp, stmin, stmax)
+        got = (*floats[[LS.STX, LS.FX, LS.GX, LS.STY, LS.FY, LS.GY]], step)
         assert_array_equal(got, want[:7])
-        assert bool(ints[K.BRACKETED]) == want[7]
+        assert bool(ints[LS.BRACKETED]) == want[7]
         sgnd = dp * np.sign(dx)
         cases.add(1 if fp > fx else 2 if sgnd < 0 else 3 if abs(dp) < abs(dx) else 4)
     assert cases == {1, 2, 3, 4}
@@ -64,13 +65,13 @@ def test_interpolate_step_is_dcstep():
 
 def line_search_steps(phi, stp, stpmax):
     """Steps our search tries, and where it stops, on ``phi(a) -> (f, g)``."""
-    floats = np.zeros(K.N_FLOATS)
-    ints = np.zeros(K.N_INTS, np.int64)
+    floats = np.zeros(LS.N_FLOATS)
+    ints = np.zeros(LS.N_INTS, np.int64)
     f0, g0 = phi(0.0)
-    K.start_line_search(floats, ints, f0, g0, stp, stpmax)
+    LS.start_line_search(floats, ints, f0, g0, stp, stpmax)
     steps = [stp]
     for _ in range(30):
-        done, next_step = K.search_line(floats, ints, *phi(stp), stp, stpmax)
+        done, next_step = LS.search_line(floats, ints, *phi(stp), stp, stpmax)
         if done:
             return steps, True
         stp = next_step
@@ -79,7 +80,7 @@ def line_search_steps(phi, stp, stpmax):
 
 
 def dcsrch_steps(phi, stp, stpmax):
-    search = DCSRCH(None, None, K._FTOL, K._GTOL, K._XTOL, 0.0, stpmax)
+    search = DCSRCH(None, None, LS._FTOL, LS._GTOL, LS._XTOL, 0.0, stpmax)
     f, g = phi(0.0)
     stp, f, g, task = search._iterate(stp, f, g, b"START")
     assert task == b"FG"
@@ -138,8 +139,8 @@ def test_two_loop_direction_is_the_bfgs_inverse(count, oldest):
         V = np.eye(n) - r * np.outer(y, s)
         H = V.T @ H @ V + r * np.outer(s, s)
     g = rng.normal(size=n)
-    ints = np.zeros(K.N_INTS, np.int64)
-    ints[K.COUNT], ints[K.OLDEST] = count, oldest
+    ints = np.zeros(LS.N_INTS, np.int64)
+    ints[LS.COUNT], ints[LS.OLDEST] = count, oldest
     d = np.zeros(n)
     K.two_loop_direction(g, s_pairs, y_pairs, rho, np.zeros(m), ints, theta, d)
     assert_allclose(d, -H @ g, rtol=1e-12, atol=1e-14)

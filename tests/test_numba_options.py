@@ -56,16 +56,16 @@ INLINED_KERNELS = {
     "passes.loss_and_deltas",
     "passes.backward_hidden",
     "passes.propagate_delta",
-    "passes.small_transpose_dot",
+    "layers.small_transpose_dot",
     "passes.loss_grad_dense",
     "passes.loss_grad_sparse",
     "optimizers.optimizer_step",
     "threaded.rows_part",
     "threaded.columns_part",
     "tiles.product_rows",
-    "lbfgs._cubic",
-    "lbfgs._cubic_from_trial",
-    "lbfgs.start_line_search",
+    "line_search._cubic",
+    "line_search._cubic_from_trial",
+    "line_search.start_line_search",
     "lbfgs._begin_iteration",
     "lbfgs._restore_start",
     "lbfgs._next_trial",
@@ -75,14 +75,14 @@ INLINED_KERNELS = {
     "shuffle.refill",
     "shuffle.temper",
     # element functions: inlined so that the loops calling them vectorize
-    "vecmath.polynomial3",
-    "vecmath.polynomial5",
-    "vecmath.polynomial6",
-    "vecmath.polynomial7",
-    "vecmath.polynomial10",
-    "vecmath.polynomial11",
-    "vecmath.polynomial12",
-    "vecmath.polynomial15",
+    "polynomials.polynomial3",
+    "polynomials.polynomial5",
+    "polynomials.polynomial6",
+    "polynomials.polynomial7",
+    "polynomials.polynomial10",
+    "polynomials.polynomial11",
+    "polynomials.polynomial12",
+    "polynomials.polynomial15",
     "vecmath.reduce_exp",
     "vecmath.exp_parts",
     "vecmath.exp",
@@ -177,9 +177,9 @@ def test_kernels_are_built_by_fastmlp_numba_kernel():
 
 @needs_jit
 def test_python_calls_run_a_twin_with_a_wrapper_and_its_own_cache():
-    from fastmlp._kernels import passes
+    from fastmlp._kernels import layers
 
-    kernel = passes.layer_view
+    kernel = layers.layer_view
     assert isinstance(kernel, jit.KernelDispatcher)
     buffer = np.arange(12.0)
     net = (np.array([2, 3, 2]), np.zeros(2, np.int64), np.zeros(2, np.int64))

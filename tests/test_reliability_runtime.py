@@ -27,7 +27,7 @@ from sklearn.neural_network import _multilayer_perceptron as sklearn_mlp
 from threadpoolctl import threadpool_info
 
 import fastmlp
-from fastmlp import _base
+from fastmlp import _fit_loops
 from fastmlp._engine import training
 from fastmlp._runtime import thread_plan
 from tests._parity import assert_same_model
@@ -605,7 +605,7 @@ def test_keyboard_interrupt_outside_the_epoch_loop_undoes_the_call(
         reference.fit(X, y)
     saved = SavedState(est)
     with monkeypatch.context() as patch:
-        patch.setattr(_base, "Engine", _InterruptedEngine)
+        patch.setattr(_fit_loops, "Engine", _InterruptedEngine)
         with _blas_policy_restored(), pytest.raises(KeyboardInterrupt):
             _continuation(est, how, X, y)()
     if how == "fresh":
@@ -1169,7 +1169,7 @@ def _array_bytes_held(est):
     ids=["adam", "sgd_early_stopping", "lbfgs", "diverging"],
 )
 def test_the_fit_workspace_is_freed_when_fit_returns(monkeypatch, params):
-    monkeypatch.setattr(_base, "Engine", _TrackedEngine)
+    monkeypatch.setattr(_fit_loops, "Engine", _TrackedEngine)
     _TrackedEngine.instances = []
     rng = np.random.RandomState(0)
     X = rng.normal(size=(5000, 20))

@@ -21,7 +21,7 @@ from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
 import fastmlp
-from fastmlp._engine import entry_checks, training
+from fastmlp._engine import buffers, entry_checks, prediction, training
 from fastmlp._engine.param_layout import ParameterLayout
 from fastmlp._runtime import thread_plan, worker_threads
 from tests._reliability_helpers import run_python
@@ -308,31 +308,33 @@ def test_interrupt_while_waiting_for_parts_waits_for_them():
 # ---------------------------------------------------------------------------
 def test_forward_refuses_parameters_of_another_layout():
     layout = ParameterLayout([3, 4, 2])
-    net = training.make_net(layout, 3, 4, 2, 0.0)
+    net = buffers.make_net(layout, 3, 4, 2, 0.0)
     X = np.zeros((5, 3))
     with pytest.raises(entry_checks.KernelInputError, match="parameter buffer"):
-        training.forward(X, np.zeros(layout.size - 1), layout, net)
+        prediction.forward(X, np.zeros(layout.size - 1), layout, net)
     with pytest.raises(ValueError, match="X has 4 features, but Net is expecting 3"):
-        training.forward(np.zeros((5, 4)), np.zeros(layout.size), layout, net, 1, "Net")
+        prediction.forward(
+            np.zeros((5, 4)), np.zeros(layout.size), layout, net, 1, "Net"
+        )
 
 
 def test_sparse_input_with_bad_indices_is_refused():
     import scipy.sparse as sp
 
     layout = ParameterLayout([3, 4, 2])
-    net = training.make_net(layout, 3, 4, 2, 0.0)
+    net = buffers.make_net(layout, 3, 4, 2, 0.0)
     csr = sp.csr_matrix(
         (np.ones(2), np.array([0, 7]), np.array([0, 1, 2])), shape=(2, 3)
     )
     with pytest.raises(entry_checks.KernelInputError, match="column indices"):
-        training.forward(csr, np.zeros(layout.size), layout, net)
+        prediction.forward(csr, np.zeros(layout.size), layout, net)
 
 
 def test_engine_refuses_parameters_and_state_of_another_size():
     layout = ParameterLayout([3, 4, 2])
     X = np.zeros((10, 3))
     Y = np.zeros((10, 2))
-    net = training.make_net(layout, 3, 0, 0, 0.0)
+    net = buffers.make_net(layout, 3, 0, 0, 0.0)
     engine = training.Engine(X, Y, None, layout, net, np.float64, 5)
     from fastmlp._engine.solvers import AdamOptimizer
 

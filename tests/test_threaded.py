@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
+from fastmlp._engine import prediction
 from fastmlp._engine import training as engine_module
 from fastmlp._kernels import blas as blas_kernels
 from fastmlp._kernels import epoch as epoch_kernels
+from fastmlp._kernels import layers as layer_kernels
 from fastmlp._kernels import losses as losses_kernels
 from fastmlp._kernels import optimizers as optimizer_kernels
 from fastmlp._kernels import passes as pass_kernels
@@ -113,7 +115,7 @@ def test_transpose_dot_rows(dtype, n_rows, fan_in, fan_out):
     delta = rng.normal(size=(n_rows, fan_out)).astype(dtype)
     want = a.astype(np.float64).T @ delta.astype(np.float64)
     whole = np.full((fan_in, fan_out), np.nan, dtype)
-    pass_kernels.transpose_dot(a, delta, whole)
+    layer_kernels.transpose_dot(a, delta, whole)
     out = np.full((fan_in, fan_out), np.nan, dtype)
     bounds = [0, 0, min(16, fan_in), min(32, fan_in), fan_in]
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
@@ -131,11 +133,11 @@ def test_transpose_dot_column_ranges_equal_whole(dtype):
     a = rng.normal(size=(9, 37)).astype(dtype)
     delta = rng.normal(size=(9, 1)).astype(dtype)
     whole = np.full((37, 1), np.nan, dtype)
-    pass_kernels.transpose_dot_column(a, delta, whole, 0, 37)
+    layer_kernels.transpose_dot_column(a, delta, whole, 0, 37)
     assert_close(whole, a.T.astype(np.float64) @ delta, dtype)
     parts = np.full((37, 1), np.nan, dtype)
     for start, stop in [(0, 16), (16, 16), (16, 37)]:
-        pass_kernels.transpose_dot_column(a, delta, parts, start, stop)
+        layer_kernels.transpose_dot_column(a, delta, parts, start, stop)
     assert_array_equal(parts, whole)
 
 
@@ -219,8 +221,8 @@ def test_forward_and_deltas_by_row_ranges_equal_whole(dtype, net):
         pass_kernels.forward_rows(
             parts.X, parts.params, parts.net, parts.work, n_rows, start, stop
         )
-    output = pass_kernels.layer_view(parts.work[0], parts.net, parts.work[2], last, 40)
-    delta = pass_kernels.layer_view(parts.work[1], parts.net, parts.work[2], last, 40)
+    output = layer_kernels.layer_view(parts.work[0], parts.net, parts.work[2], last, 40)
+    delta = layer_kernels.layer_view(parts.work[1], parts.net, parts.work[2], last, 40)
     losses_kernels.output_delta(parts.Y, output, parts.kernel_weight, True, delta)
     for part, (start, stop) in enumerate([(0, 16), (16, 40)]):
         for layer in range(last, 0, -1):
@@ -437,7 +439,7 @@ def test_threaded_predict_equals_serial(dtype, n_rows, block_rows, n_parts):
         want,
     )
     got = np.full((n_rows, 3), np.nan, dtype)
-    engine_module.predict_in_threads(
+    prediction.predict_in_threads(
         problem.X, problem.params, problem.layout, problem.net, got, n_parts
     )
     assert_close(got, want, dtype)
@@ -451,7 +453,7 @@ def test_threaded_predict_raises_what_a_part_raises(monkeypatch):
     """Not a half-written output: a worker thread's error reaches the caller."""
     problem = make_problem(np.float64, NETS[0], False, 100)
     calls = []
-    original = engine_module.make_work
+    original = prediction.make_work
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -459,10 +461,10 @@ def test_threaded_predict_raises_what_a_part_raises(monkeypatch):
             raise MemoryError("no workspace for this part")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(engine_module, "make_work", failing)
+    monkeypatch.setattr(prediction, "make_work", failing)
     out = np.empty((100, 3))
     with pytest.raises(MemoryError, match="no workspace"):
-        engine_module.predict_in_threads(
+        prediction.predict_in_threads(
             problem.X, problem.params, problem.layout, problem.net, out, 2
         )
 

@@ -281,7 +281,7 @@ def test_no_tiles_without_fused_multiply_add(monkeypatch):
 AVX2_CHECK = """
 import numpy as np
 from fastmlp._kernels import simd
-from fastmlp._kernels.passes import column_sums
+from fastmlp._kernels.layers import column_sums
 from fastmlp._kernels.tiles import tiled_product
 from tests.reference import sum_in_order
 assert (simd.VECTOR_BYTES, simd.ROWS) == (32, 4), (simd.VECTOR_BYTES, simd.ROWS)

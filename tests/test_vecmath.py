@@ -12,7 +12,7 @@ checks) cover the special values and a small sample.
 import numpy as np
 import pytest
 
-from fastmlp._kernels import vecmath
+from fastmlp._kernels import float_bits, polynomials, vecmath
 
 DTYPES = [np.float64, np.float32]
 MAX_ULP = 2.0
@@ -187,34 +187,34 @@ def test_million_points_within_two_ulp(name, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_helpers(dtype):
     x = dtype(3.0)
-    assert np.dtype(vecmath.float_type(x)) == dtype
-    assert vecmath.is_single(x) == (dtype == np.float32)
-    magic = dtype(vecmath.MAGIC32 if dtype == np.float32 else vecmath.MAGIC64)
+    assert np.dtype(float_bits.float_type(x)) == dtype
+    assert float_bits.is_single(x) == (dtype == np.float32)
+    magic = dtype(float_bits.MAGIC32 if dtype == np.float32 else float_bits.MAGIC64)
     for n in (-150, -3, 0, 5, 127):
-        assert vecmath.scale_pow2(dtype(1.5), dtype(magic + dtype(n))) == np.ldexp(
+        assert float_bits.scale_pow2(dtype(1.5), dtype(magic + dtype(n))) == np.ldexp(
             dtype(1.5), n
         ).astype(dtype)
-    m, e = vecmath.split_exponent(dtype(10.0))
+    m, e = float_bits.split_exponent(dtype(10.0))
     assert (m, e) == (dtype(1.25), dtype(3.0))
     r, r_low, shifted = vecmath.reduce_exp(dtype(2.0), dtype(0.0))
     assert shifted - magic == 3 and abs(r + r_low - (2 - 3 * np.log(2))) < 1e-6
     high, low = vecmath.exp_parts(dtype(1.0))
     assert high == dtype(np.e) and abs(low) <= np.spacing(dtype(np.e))
     for n in (-126, -3, 0, 5, 127):
-        assert vecmath.pow2(dtype(magic + dtype(n))) == np.ldexp(dtype(1.0), n)
+        assert float_bits.pow2(dtype(magic + dtype(n))) == np.ldexp(dtype(1.0), n)
     assert vecmath.log_reduced(dtype(1.0), dtype(2.0), dtype(0.0)) == dtype(
         2 * np.log(2.0)
     )
     coefficients = tuple(float(k + 1) for k in range(15))
     for count, function in (
-        (3, vecmath.polynomial3),
-        (5, vecmath.polynomial5),
-        (6, vecmath.polynomial6),
-        (7, vecmath.polynomial7),
-        (10, vecmath.polynomial10),
-        (11, vecmath.polynomial11),
-        (12, vecmath.polynomial12),
-        (15, vecmath.polynomial15),
+        (3, polynomials.polynomial3),
+        (5, polynomials.polynomial5),
+        (6, polynomials.polynomial6),
+        (7, polynomials.polynomial7),
+        (10, polynomials.polynomial10),
+        (11, polynomials.polynomial11),
+        (12, polynomials.polynomial12),
+        (15, polynomials.polynomial15),
     ):
         want = sum((k + 1) * 2**k for k in range(count))
         assert function(dtype(2.0), coefficients[:count]) == want

@@ -16,7 +16,8 @@ has the fields scikit-learn reads, with scipy's messages. The same fit took
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from .._kernels.lbfgs import (
+from .._kernels.lbfgs import lbfgs_step
+from .._kernels.line_search import (
     CONVERGENCE,
     DETAIL,
     FG,
@@ -25,7 +26,6 @@ from .._kernels.lbfgs import (
     NEW_X,
     PGTOL_REACHED,
     REL_REDUCTION,
-    lbfgs_step,
 )
 
 # scipy's messages: by the kernel's reason for converging, by the driver's

@@ -18,8 +18,9 @@ seen between parts.
 import numpy as np
 
 from .jit import kernel
+from .layers import borrow_net, borrow_work
 from .optimizers import optimizer_step
-from .passes import borrow_net, borrow_work, loss_grad_dense, loss_grad_sparse
+from .passes import loss_grad_dense, loss_grad_sparse
 from .views import borrowed, matrix_view
 
 
@@ -50,7 +51,7 @@ def batch_weights(sample_weight, has_weight, rows, target):
     """The batch's sample weights; without weights, not read (nor gathered).
 
     Unweighted fits hand the kernels a single 1.0 for ``sample_weight``
-    (``fastmlp._engine.training.kernel_weights``), and every kernel reads weights
+    (``fastmlp._engine.buffers.kernel_weights``), and every kernel reads weights
     only when ``has_weight``: the batch's slots are left as they are.
     """
     if has_weight:

@@ -10,7 +10,7 @@ Compiled apart as here, a cold small fit took 20.3 s against 21.3 s (the
 table call and its NaN fallback remain in the kernels).
 
 Here they are compiled on their own, as C callbacks, only when a net uses
-one (:func:`prepare`, called by ``fastmlp._engine.training.make_net``), and kernels
+one (:func:`prepare`, called by ``fastmlp._engine.buffers.make_net``), and kernels
 call them through a table of four addresses (activation and derivative, for
 float32 and float64). The table is a C array whose address is registered
 with LLVM under :data:`TABLE_SYMBOL` when this module is imported, before

@@ -42,12 +42,12 @@ whole epochs 1.3-1.5x faster on the digits and 64-unit nets. AVX2 keeps 4
 rows: 16 AVX2 registers hold no more accumulators.
 
 Beside the tiles, column sums in vectors (:func:`_make_column_sums`, for
-``fastmlp._kernels.passes.column_sums``): a multiply and an add per row,
+``fastmlp._kernels.layers.column_sums``): a multiply and an add per row,
 not fused, so that each lane is the scalar loop's sum, bit for bit.
 
 These are intrinsics: only compiled code can call them, and nothing checks
 bounds inside them (the callers, ``fastmlp._kernels.tiles`` and
-``fastmlp._kernels.passes``, do).
+``fastmlp._kernels.layers``, do).
 """
 
 import platform
@@ -262,7 +262,7 @@ def _make_column_sums(n_vectors, edge=False):
     ``scaled`` is false (``scale`` is then not read). Each sum is a
     multiply, then an add, row after row: in vectors, the same operations in
     the same order as one scalar sum per column, so the bits are a scalar
-    loop's (``fastmlp._kernels.passes.column_sums``). ``edge=True`` (one
+    loop's (``fastmlp._kernels.layers.column_sums``). ``edge=True`` (one
     vector) takes only ``count`` columns.
     """
 

@@ -34,19 +34,21 @@ import numpy as np
 
 from .blas import transpose_dot_rows
 from .jit import inlined_kernel, kernel
-from .losses import finish_loss, output_delta, weighted_row_losses
-from .optimizers import ADAM, step_range, step_rate
-from .passes import (
+from .layers import (
     borrow_net,
     borrow_work,
     coef_view,
+    intercept_view,
+    layer_view,
+    small_transpose_dot,
+)
+from .losses import finish_loss, output_delta, weighted_row_losses
+from .optimizers import ADAM, step_range, step_rate
+from .passes import (
     finish_coef_grad,
     forward_rows,
     intercept_grad,
-    intercept_view,
-    layer_view,
     propagate_delta,
-    small_transpose_dot,
     squared_coef_sum,
 )
 from .sync import barrier

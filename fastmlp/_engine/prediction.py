@@ -1,0 +1,204 @@
+"""Prediction: the network's output for any number of rows, a block at a time.
+
+:func:`forward` validates the shapes, plans threads for the whole call, and
+forwards rows in blocks whose workspace stays a few MB however many rows are
+predicted; split and whole calls give the same values, so timing chooses.
+"""
+
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._kernels import threaded
+from .._kernels.extra_callbacks import prepare_element_maps
+from .._kernels.losses import loss_value
+from .._kernels.passes import squared_coef_sum
+from .._kernels.predict import predict_dense, predict_sparse
+from .._kernels.threaded import ALIGN
+from .._runtime.split_chooser import FasterPath, keep_recent
+from .._runtime.thread_plan import thread_plan
+from .._runtime.worker_threads import in_threads
+from .buffers import _use_tiles_in_python, as_kernel_input, kernel_weights, make_work
+from .entry_checks import check_output, check_params, check_rows_input
+
+# A prediction forwards rows a block at a time, with a workspace of about this
+# many bytes: a few MB however many rows are predicted, where scikit-learn holds
+# every layer for all rows at once (84 MiB against our 9 MiB on 100k x 784 ->
+# 256 -> 128 -> 10). Blocks must still be large: each block's products are
+# separate BLAS calls whose threads synchronise, and on a loaded machine 512-row
+# blocks made predict_proba 2x slower than scikit-learn's whole-matrix products.
+_PREDICT_WORKSPACE_BYTES = 16 * 2**20
+
+# Split across threads, each block's products run on single-threaded BLAS and
+# nothing synchronises between blocks: small blocks whose layers stay in cache
+# win. Measured (100k rows, 64 -> 100 -> 10, 2 threads): 110 ms per call with
+# 16 MB per thread, 85 ms with 4 MB, 70 ms with 1 MB, 68 ms with 256 KB.
+_THREADED_PREDICT_WORKSPACE_BYTES = 2**20
+
+_PREDICT_BLOCK_ROWS = (512, 32768)
+
+# A prediction under this many multiply-adds never splits: ~10-20 us of
+# arithmetic on one core, less than handing parts to a worker and hearing
+# back costs (~25-70 us, measured on the 2-core Zen 1/4/5 VMs). Above it,
+# timing chooses (_prediction_path).
+PREDICT_SPLIT_MACS = 1_000_000
+
+_PREDICTION_PATHS = 64
+
+# OpenBLAS runs a GEMM of fewer multiply-adds on one thread whatever its
+# thread count (interface/gemm.c: SMP_THRESHOLD_MIN 65536 times
+# GEMM_MULTITHREAD_THRESHOLD 4), the BLAS NumPy and SciPy wheels carry
+BLAS_THREADED_MACS = 65536 * 4
+
+_prediction_paths = {}
+
+
+def predict_block_rows(layout, itemsize, n_samples, budget=_PREDICT_WORKSPACE_BYTES):
+    """Rows per block for :func:`forward`, from the workspace budget in bytes."""
+    bytes_per_row = int(layout.layer_units[1:].sum()) * itemsize
+    low, high = _PREDICT_BLOCK_ROWS
+    rows = min(max(budget // bytes_per_row, low), high)
+    # blocks start at multiples of ALIGN rows, as the parts of a threaded
+    # prediction do: BLAS then sums every row's values in the same order
+    rows -= rows % ALIGN
+    return max(1, min(rows, n_samples))
+
+
+def forward_calls_blas(layer_units, n_rows, itemsize):
+    """Whether a forward pass over blocks of ``n_rows`` rows makes a BLAS call
+    that BLAS could run on several threads.
+
+    As :func:`fastmlp._kernels.tiles.product_rows` decides for each layer's
+    product: products with one output column and small ones go to fastmlp's
+    own loops, and BLAS runs products under ``BLAS_THREADED_MACS`` on one
+    thread whatever its thread count: neither concerns BLAS's threads, and
+    setting them through threadpoolctl costs ~13-35 us a call (a 10-row
+    ``predict_proba`` of 64 -> 100 -> 10 took 82 us with the limit, 47
+    without, on the 2-core Zen 4 VM).
+    """
+    units = [int(u) for u in layer_units]
+    decide = _use_tiles_in_python()
+    return any(
+        fan_out > 1
+        and n_rows * fan_in * fan_out >= BLAS_THREADED_MACS
+        and not decide(n_rows, fan_in, fan_out, itemsize)
+        for fan_in, fan_out in zip(units[:-1], units[1:], strict=True)
+    )
+
+
+def forward(X, params, layout, net, n_jobs=None, estimator_name="The network"):
+    """Output-layer values for every row of ``X`` (dense or sparse).
+
+    ``X`` must already have ``params``' dtype; ``n_jobs`` as in
+    :func:`fastmlp._runtime.thread_plan.thread_plan`. ``X`` with other than the
+    first
+    layer's number of features raises scikit-learn's ``ValueError``, naming
+    ``estimator_name``.
+    """
+    n_samples, n_features = X.shape
+    expected = int(layout.layer_units[0])
+    if n_features != expected:
+        raise ValueError(
+            f"X has {n_features} features, but {estimator_name} is expecting "
+            f"{expected} features as input."
+        )
+    check_params(params, layout)
+    units = layout.layer_units
+    block_rows = predict_block_rows(layout, params.dtype.itemsize, n_samples)
+    dense = not sp.issparse(X)
+    blas = forward_calls_blas(units, block_rows, params.dtype.itemsize)
+    plan = thread_plan(
+        units, n_samples, n_jobs, dense, block_rows, PREDICT_SPLIT_MACS, blas
+    )
+    with plan as n_parts:
+        if n_parts == 1 or n_jobs is not None:
+            return _forward_blocks(X, params, layout, net, block_rows, n_parts)
+        # both ways give the same values: timing chooses (see _prediction_path)
+        path = _prediction_path(units, n_samples, params.dtype, n_parts)
+        split = path.split()
+        started = time.perf_counter()
+        out = _forward_blocks(
+            X, params, layout, net, block_rows, n_parts if split else 1
+        )
+        path.record(split, time.perf_counter() - started, n_samples)
+        return out
+
+
+def _prediction_path(units, n_samples, dtype, n_parts):
+    """The :class:`FasterPath` of predictions of this net, dtype and size.
+
+    A prediction is one call that hands its row parts to the workers and
+    hears them back (~25-70 us on the 2-core VMs), so splitting pays only
+    for large ones, by how much depending on the CPU and on how far apart
+    the host puts the cores: like a fit, predictions of one kind (net,
+    dtype, threads, rows within a factor of two) time a few calls each way
+    and keep the faster. Kept per kind for the process, at most
+    ``_PREDICTION_PATHS`` kinds (the oldest forgotten first).
+    """
+    key = (tuple(int(u) for u in units), np.dtype(dtype).str, int(n_parts),
+           int(n_samples).bit_length())  # fmt: skip
+    path = _prediction_paths.get(key) or FasterPath(True, True)
+    keep_recent(_prediction_paths, key, path, _PREDICTION_PATHS)
+    return path
+
+
+def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
+    n_samples = X.shape[0]
+    out = np.empty((n_samples, int(layout.layer_units[-1])), dtype=params.dtype)
+    prepare_element_maps(net[3:5], params.dtype)
+    data = as_kernel_input(X, params.dtype)
+    check_rows_input(data, layout, params.dtype, n_samples)
+    if n_parts > 1:
+        predict_in_threads(data, params, layout, net, out, n_parts)
+        return out
+    work = make_work(layout, block_rows, params.dtype, n_parts=0)
+    if isinstance(data, tuple):
+        rows = np.arange(n_samples, dtype=np.int64)
+        predict_sparse(data, rows, params, net, work, block_rows, out)
+    else:
+        predict_dense(data, params, net, work, block_rows, out)
+    return out
+
+
+def validation_loss(output, Y, sample_weight, params, layout, net):
+    """The training objective on a whole data set, from its network output.
+
+    Data loss (weighted as in training) plus ``0.5 * alpha * ||W||^2`` divided by
+    the weight sum, as one batch of all rows would give.
+    """
+    Y = np.ascontiguousarray(np.asarray(Y).reshape(output.shape), dtype=output.dtype)
+    has_weight, weights = kernel_weights(sample_weight, output.dtype)
+    check_output(output, Y.shape[0], layout, output.dtype)
+    check_params(params, layout, output.dtype)
+    if has_weight and weights.shape != (output.shape[0],):
+        raise ValueError(f"{weights.shape[0]} sample weights for {Y.shape[0]} rows")
+    loss = loss_value(Y, output, weights, has_weight, net[5])
+    weight_sum = float(weights.sum()) if has_weight else float(output.shape[0])
+    return float(loss + 0.5 * net[6] * squared_coef_sum(params, net) / weight_sum)
+
+
+def predict_in_threads(x, params, layout, net, out, n_parts):
+    """:func:`fastmlp._kernels.predict.predict_dense` on ``n_parts`` row ranges.
+
+    Row ranges need no synchronisation, so plain Python threads run the serial
+    (nogil) kernel on one each, in 1 MB blocks: no parallel kernel to compile
+    (a numba parallel loop around the forward pass cost ~6 s of compile time
+    on the 2-core machine for the same speed).
+    """
+    n_samples = x.shape[0]
+    bounds = [threaded.chunk(n_samples, part, n_parts) for part in range(n_parts)]
+    block_rows = predict_block_rows(
+        layout,
+        params.dtype.itemsize,
+        max(stop - start for start, stop in bounds),
+        _THREADED_PREDICT_WORKSPACE_BYTES,
+    )
+
+    def run(part):
+        start, stop = bounds[part]
+        if stop > start:
+            work = make_work(layout, block_rows, params.dtype, n_parts=0)
+            predict_dense(x[start:stop], params, net, work, block_rows, out[start:stop])
+
+    in_threads(run, n_parts)
