@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 # Benchmarks only: a current numpy is slowed by these; tests and CI keep them.
 BENCH_ENV := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 
-.PHONY: setup test test-main test-kernels bench bench-quick lint format clean
+.PHONY: setup test test-main test-kernels test-side test-newest smoke-newest bench \
+	bench-quick lint format clean
 
 setup: $(STAMP)
 
@@ -16,12 +17,16 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet -e ".[dev,bench,torch]"
 	touch $(STAMP)
 
-# The main suite and the kernels' second checks run side by side: they share
-# no cache, and most of their time is numba compiling on one core each (on the
-# 2-core CI machine, 12.0 min one after the other). Each one's output is
-# printed whole when it ends.
+# The main suite on one core; on the other, the kernels' second checks and then
+# the smoke suite on the newest Python. They share no cache, and most of their
+# time is numba compiling on one core each (on the 2-core CI machine, 12.0 min
+# one after the other). Each side's output is printed whole when it ends.
 test: setup
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-main test-kernels
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-main test-side
+
+test-side: setup
+	$(MAKE) --no-print-directory test-kernels
+	$(MAKE) --no-print-directory test-newest
 
 test-main: setup
 	$(PY) -m pytest -q
@@ -31,6 +36,50 @@ test-main: setup
 test-kernels: setup
 	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -m kernel -p no:cacheprovider
 	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(CURDIR)/.numba-boundscheck-cache $(PY) -m pytest -q -m kernel -p no:cacheprovider
+
+# Smoke suite on the newest CPython besides the default: python3.14, 3.13 or
+# 3.12 on PATH, else the newest under pyenv's versions (each candidate is run
+# once, as pyenv's shims fail for versions pyenv has not enabled). The wheel
+# built from this tree is installed into .venv-pyXY with its dependencies from
+# the package index; a parity subset, scikit-learn's estimator checks and
+# tests/smoke_installed.py run against it, from this tree's tests (appended to
+# sys.path after site-packages, so the installed fastmlp is the one imported).
+# Pick another with `make test-newest NEWEST_PYTHON=/path/to/python3.X`.
+NEWEST_PYTHON ?= $(shell for v in 3.14 3.13 3.12; do \
+	for p in $$(command -v python$$v) \
+	    $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python$$v 2>/dev/null | grep -v 't/bin/' | sort -rV); do \
+	"$$p" -c 'import sys; sys.exit(sys.implementation.name != "cpython")' \
+	    >/dev/null 2>&1 && echo "$$p" && exit 0; \
+	done; done)
+SMOKE_TESTS := tests/smoke_installed.py tests/test_estimator_checks.py tests/test_parity.py
+SMOKE_SELECT := installed or estimator_checks or digits_default \
+	or relu and (multiclass or regression)
+
+test-newest: setup
+	@py="$(NEWEST_PYTHON)"; \
+	if [ -z "$$py" ]; then \
+	    echo "test-newest: SKIPPED: no CPython 3.12+ on PATH or in ~/.pyenv/versions" \
+	        "(make test-newest NEWEST_PYTHON=/path/to/python3.X)"; \
+	    exit 0; \
+	fi; \
+	tag=$$("$$py" -c 'import sys; print("py%d%d" % sys.version_info[:2])') && \
+	$(MAKE) --no-print-directory smoke-newest NEWEST_PYTHON="$$py" SMOKE_VENV=.venv-$$tag
+
+smoke-newest:
+	@echo "test-newest: $$($(NEWEST_PYTHON) -VV | head -1) ($(NEWEST_PYTHON)) in $(SMOKE_VENV)"
+	@start=$$(date +%s); \
+	{ test -x $(SMOKE_VENV)/bin/python || $(NEWEST_PYTHON) -m venv $(SMOKE_VENV); } && \
+	rm -rf $(SMOKE_VENV)/dist && \
+	$(PY) -m build --quiet --no-isolation --outdir $(SMOKE_VENV)/dist . && \
+	$(SMOKE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	    $(SMOKE_VENV)/dist/*.whl "pytest>=8" "pandas>=2.0" && \
+	$(SMOKE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+	    --no-deps --force-reinstall $(SMOKE_VENV)/dist/*.whl && \
+	echo "$(CURDIR)" > "$$($(SMOKE_VENV)/bin/python -c \
+	    'import sysconfig; print(sysconfig.get_paths()["purelib"])')/fastmlp_checkout_tests.pth" && \
+	echo "test-newest: wheel built and installed in $$(( $$(date +%s) - start )) s"
+	$(SMOKE_VENV)/bin/python -P -m pytest -q -p no:cacheprovider $(SMOKE_TESTS) \
+	    -k "$(SMOKE_SELECT)"
 
 bench: setup
 	$(BENCH_ENV) $(PY) -m bench
@@ -47,5 +96,5 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .numba-boundscheck-cache .pytest_cache
+	rm -rf $(VENV) .venv-py3* .numba-boundscheck-cache .pytest_cache build dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
