@@ -16,7 +16,6 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn import neural_network as _sklearn_nn
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import _multilayer_perceptron as _sklearn_mlp
@@ -31,6 +30,7 @@ from ._engine.training import Engine, forward, make_net, validation_loss
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
 from ._runtime.thread_plan import SPLIT_GRADIENT_MACS, thread_plan
+from ._sklearn import originals as _sklearn_nn  # never the patched classes
 from ._sklearn.checked_params import CheckedOnce
 from ._sklearn.early_stopping import validation_split
 from ._sklearn.interchange import SKLEARN_ACTIVATIONS, sklearn_copy
@@ -206,7 +206,8 @@ class BaseMultilayerPerceptron(CheckedOnce, BaseEstimator, ABC):
         return state
 
     def __setstate__(self, state):
-        super().__setstate__(state)
+        # a scikit-learn model's state when its pickle is loaded patched
+        super().__setstate__(_sklearn_nn.fastmlp_state(type(self), state))
         if getattr(self, "coefs_", None) is not None:
             layout, flat = self._current_params()
             self._set_params_flat(flat, layout)
