@@ -10,6 +10,12 @@ from ._first_use import compile_kernels
 from ._first_use import install as _announce_first_compile
 from ._interchange import from_sklearn
 from ._onnx import install as _install_onnx_export
+from ._patching import (
+    patch_sklearn,
+    sklearn_is_patched,
+    sklearn_patched,
+    unpatch_sklearn,
+)
 
 _announce_first_compile()
 _install_onnx_export()
@@ -21,5 +27,9 @@ __all__ = [
     "MLPRegressor",
     "compile_kernels",
     "from_sklearn",
+    "patch_sklearn",
+    "unpatch_sklearn",
+    "sklearn_is_patched",
+    "sklearn_patched",
     "__version__",
 ]

@@ -1,4 +1,8 @@
-"""``python -m fastmlp compile``: fill the kernel cache ahead of the first fit."""
+"""``python -m fastmlp compile``: fill the kernel cache ahead of the first fit.
+
+``python -m fastmlp run program.py [args]``: run a program with scikit-learn
+patched (``fastmlp._run``).
+"""
 
 import argparse
 import sys
@@ -8,6 +12,11 @@ from ._first_use import compile_kernels
 
 def main(argv=None):
     """Parse the command line and run it; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:  # the program's own options are not parsed here
+        from ._run import run
+
+        return run(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m fastmlp")
     commands = parser.add_subparsers(dest="command", required=True)
     compile_parser = commands.add_parser(
@@ -26,6 +35,11 @@ def main(argv=None):
     compile_parser.add_argument("--no-sparse", action="store_true")
     compile_parser.add_argument("--no-threads", action="store_true")
     compile_parser.add_argument("--no-extra-activations", action="store_true")
+    commands.add_parser(
+        "run",
+        help="run a program with scikit-learn patched: "
+        "run program.py [args] or run -m module [args]",
+    )
     args = parser.parse_args(argv)
     summary = compile_kernels(
         dtypes=args.dtypes,

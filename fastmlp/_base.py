@@ -15,7 +15,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn import neural_network as _sklearn_nn
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.neural_network import _multilayer_perceptron as _sklearn_mlp
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -30,6 +29,7 @@ from ._fitted_state import FittedState
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
 from ._runtime.thread_plan import SPLIT_GRADIENT_MACS, thread_plan
+from ._sklearn import originals as _sklearn_nn  # never the patched classes
 from ._sklearn.checked_params import CheckedOnce
 from ._sklearn.interchange import SKLEARN_ACTIVATIONS, sklearn_copy
 from ._sklearn.plain_input import plain_predict_data

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._engine.param_layout import ParameterLayout
+from ._sklearn import originals as _sklearn_nn  # never the patched classes
 
 _SNAPSHOT_TRIES = 8
 
@@ -87,7 +88,8 @@ class FittedState:
         return state
 
     def __setstate__(self, state):
-        super().__setstate__(state)
+        # a scikit-learn model's state when its pickle is loaded patched
+        super().__setstate__(_sklearn_nn.fastmlp_state(type(self), state))
         if getattr(self, "coefs_", None) is not None:
             layout, flat = self._current_params()
             self._set_params_flat(flat, layout)

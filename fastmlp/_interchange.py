@@ -7,9 +7,8 @@ scikit-learn release). This module sits above the estimators; the estimators'
 ``to_sklearn`` method calls the conversion directly, so nothing imports back up.
 """
 
-from sklearn import neural_network as _sklearn_nn
-
 from ._classes import MLPClassifier, MLPRegressor
+from ._sklearn import originals as _sklearn_nn  # never the patched classes
 from ._sklearn.interchange import fastmlp_copy, sklearn_copy
 
 

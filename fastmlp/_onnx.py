@@ -17,6 +17,7 @@ import importlib.abc
 import importlib.machinery
 import sys
 
+from ._sklearn import originals
 from ._sklearn.interchange import SKLEARN_ACTIVATIONS
 
 _ALIASES = {
@@ -55,6 +56,11 @@ def register():
     ):
         sklearn_operator_name_map[cls] = _ALIASES[cls.__name__]
         _parse.update_registered_parser(cls, parser)
+    # skl2onnx imported while scikit-learn is patched saw fastmlp's classes
+    for cls in (originals.MLPClassifier, originals.MLPRegressor):
+        sklearn_operator_name_map.setdefault(cls, _ALIASES[cls.__name__])
+    if originals.MLPClassifier not in _parse.sklearn_classifier_list:
+        _parse.sklearn_classifier_list.append(originals.MLPClassifier)
 
 
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):
