@@ -959,14 +959,21 @@ def test_squared_coef_sum(dtype, shape):
 
 
 def check_layers(problem, want, n_rows):
-    """The workspace holds the reference's layers (and GELU/SiLU inputs)."""
+    """The workspace holds the reference's layers (and GELU/SiLU derivatives).
+
+    For GELU and SiLU the forward pass stores each hidden layer's derivative
+    at its input in the pre-activation buffer (``work[3]``).
+    """
     for layer, expected in enumerate(want.activations[1:]):
         got = layer_kernels.layer_view(
             problem.work[0], problem.net, problem.work[2], layer, n_rows
         )
         assert_close(got, expected, problem.dtype)
     if problem.hidden in ref.NEEDS_PRE_ACTIVATION:
-        for layer, expected in enumerate(want.pre_activations[:-1]):
+        for layer, pre in enumerate(want.pre_activations[:-1]):
+            activated = want.activations[layer + 1]
+            ones = np.ones_like(activated)
+            expected = ref.derivative(activated, ones, problem.hidden, pre)
             got = layer_kernels.layer_view(
                 problem.work[3], problem.net, problem.work[2], layer, n_rows
             )
