@@ -302,13 +302,10 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
             validation = self._validate_validation_set(X, *validation)
         dense = not sp.issparse(X)
         if self.solver in _STOCHASTIC_SOLVERS:
-            batch_rows = 200 if self.batch_size == "auto" else self.batch_size
-            rows = min(batch_rows, n_samples)
             splittable = dense and self.dropout == 0
-            with thread_plan(layer_units, rows, self.n_jobs, splittable) as n_parts:
-                self._fit_stochastic(
-                    X, y, sample_weight, layout, incremental, validation, n_parts
-                )
+            self._fit_stochastic(
+                X, y, sample_weight, layout, incremental, validation, splittable
+            )
         elif self.solver == "lbfgs":
             plan = thread_plan(
                 layer_units, n_samples, self.n_jobs, dense, min_macs=SPLIT_GRADIENT_MACS
