@@ -29,7 +29,8 @@ from ._fit_loops import FitLoops
 from ._fitted_state import FittedState
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
-from ._runtime.thread_plan import SPLIT_GRADIENT_MACS, thread_plan
+from ._kernels.tunables import SPLIT_GRADIENT_MACS
+from ._runtime.thread_plan import thread_plan
 from ._sklearn.checked_params import CheckedOnce
 from ._sklearn.interchange import SKLEARN_ACTIVATIONS, sklearn_copy
 from ._sklearn.plain_input import plain_predict_data

@@ -1699,7 +1699,7 @@ def test_run_epoch_dense_read_only_input(dtype, shuffle, solver):
 def test_engine_runs_the_kernels_as_the_reference(dtype, storage, solver, monkeypatch):
     """Engine, the kernels' caller: data packing, buffers, epochs in parts."""
     # One batch per kernel call, so the epoch runs in parts.
-    monkeypatch.setattr(engine_module, "_WORK_PER_CALL", 1.0)
+    monkeypatch.setattr(engine_module, "WORK_PER_CALL", 1.0)
     problem = Problem(
         33,
         4,
@@ -2080,7 +2080,7 @@ def _called_in_tests(name):
 def test_every_kernel_is_tested():
     found = {}
     for info in pkgutil.iter_modules(fastmlp._kernels.__path__):
-        if info.name in fastmlp._kernels.BUILDERS:
+        if info.name in fastmlp._kernels.SUPPORT_MODULES:
             continue
         module = importlib.import_module(f"fastmlp._kernels.{info.name}")
         names = set()
