@@ -28,7 +28,8 @@ from ._fit_loops import FitLoops
 from ._fitted_state import FittedState
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
-from ._runtime.thread_plan import SPLIT_GRADIENT_MACS, thread_plan
+from ._kernels.tunables import SPLIT_GRADIENT_MACS
+from ._runtime.thread_plan import thread_plan
 from ._sklearn import originals as _sklearn_nn  # never the patched classes
 from ._sklearn.checked_params import CheckedOnce
 from ._sklearn.interchange import SKLEARN_ACTIVATIONS, sklearn_copy
@@ -302,13 +303,10 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
             validation = self._validate_validation_set(X, *validation)
         dense = not sp.issparse(X)
         if self.solver in _STOCHASTIC_SOLVERS:
-            batch_rows = 200 if self.batch_size == "auto" else self.batch_size
-            rows = min(batch_rows, n_samples)
             splittable = dense and self.dropout == 0
-            with thread_plan(layer_units, rows, self.n_jobs, splittable) as n_parts:
-                self._fit_stochastic(
-                    X, y, sample_weight, layout, incremental, validation, n_parts
-                )
+            self._fit_stochastic(
+                X, y, sample_weight, layout, incremental, validation, splittable
+            )
         elif self.solver == "lbfgs":
             plan = thread_plan(
                 layer_units, n_samples, self.n_jobs, dense, min_macs=SPLIT_GRADIENT_MACS

@@ -20,6 +20,7 @@ from ._engine.prediction import validation_loss
 from ._engine.randomness import shuffled
 from ._engine.solvers import AdamOptimizer, SGDOptimizer, minimize_lbfgs
 from ._engine.training import Engine
+from ._runtime.thread_plan import thread_plan
 from ._sklearn.early_stopping import validation_split
 
 
@@ -117,8 +118,9 @@ class FitLoops:
         )
 
     def _fit_stochastic(
-        self, X, y, sample_weight, layout, incremental, validation, n_parts=1
+        self, X, y, sample_weight, layout, incremental, validation, splittable
     ):
+        """Epochs of SGD or Adam; batches split across threads if ``splittable``."""
         params = self._params_flat
         if (
             not incremental
@@ -176,91 +178,99 @@ class FitLoops:
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        engine = Engine(
-            X_train,
-            y_train,
-            sample_weight_train,
-            layout,
-            self._net(layout, training=True),
-            params.dtype,
-            batch_size,
-            n_parts,
-            choose_split=self.n_jobs is None,
-        )
+        layer_units = layout.layer_units
+        with thread_plan(layer_units, batch_size, self.n_jobs, splittable) as n_parts:
+            engine = Engine(
+                X_train,
+                y_train,
+                sample_weight_train,
+                layout,
+                self._net(layout, training=True),
+                params.dtype,
+                batch_size,
+                n_parts,
+                choose_split=self.n_jobs is None,
+            )
 
-        # weights of either sign can sum to zero in a batch
-        signed = sample_weight_train is not None and (sample_weight_train <= 0).any()
-        try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    sample_idx = shuffled(sample_idx, self._random_state)
-                if signed:
-                    batches = gen_batches(n_samples, batch_size)
-                    batch_rows = [sample_idx[batch] for batch in batches]
-                    _check_weight_sums(sample_weight_train, batch_rows, params.dtype)
-                dropout_seed = 0
-                if self.dropout > 0:
-                    # drawn only with dropout: the default stream stays sklearn's
-                    dropout_seed = self._random_state.randint(np.iinfo(np.int32).max)
+            # weights of either sign can sum to zero in a batch
+            signed = (
+                sample_weight_train is not None and (sample_weight_train <= 0).any()
+            )
+            try:
+                self.n_iter_ = 0
+                for _ in range(self.max_iter):
+                    if self.shuffle:
+                        sample_idx = shuffled(sample_idx, self._random_state)
+                    if signed:
+                        batches = gen_batches(n_samples, batch_size)
+                        batch_rows = [sample_idx[batch] for batch in batches]
+                        _check_weight_sums(
+                            sample_weight_train, batch_rows, params.dtype
+                        )
+                    dropout_seed = 0
+                    if self.dropout > 0:
+                        # drawn only with dropout: the default stream stays sklearn's
+                        dropout_seed = self._random_state.randint(
+                            np.iinfo(np.int32).max
+                        )
 
-                accumulated_loss = engine.run_epoch(
-                    params, sample_idx, batch_size, optimizer, dropout_seed
-                )
-
-                self.n_iter_ += 1
-                self.loss_ = accumulated_loss / X_train.shape[0]
-
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                val_score = None
-                if Y_val is not None:
-                    val_score, val_loss = self._validation_step(
-                        X_val, y_val, Y_val, sample_weight_val
+                    accumulated_loss = engine.run_epoch(
+                        params, sample_idx, batch_size, optimizer, dropout_seed
                     )
-                    self.validation_loss_curve_.append(val_loss)
-                self._update_no_improvement_count(early_stopping, val_score)
 
-                # for learning rate that needs to be updated at iteration end
-                optimizer.iteration_ends(self.t_)
+                    self.n_iter_ += 1
+                    self.loss_ = accumulated_loss / X_train.shape[0]
 
-                if self._no_improvement_count > self.n_iter_no_change:
-                    if early_stopping:
-                        msg = (
-                            "Validation score did not improve more than "
-                            "tol=%f for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
+                    self.t_ += n_samples
+                    self.loss_curve_.append(self.loss_)
+                    if self.verbose:
+                        print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                    val_score = None
+                    if Y_val is not None:
+                        val_score, val_loss = self._validation_step(
+                            X_val, y_val, Y_val, sample_weight_val
                         )
-                    else:
-                        msg = (
-                            "Training loss did not improve more than tol=%f"
-                            " for %d consecutive epochs."
-                            % (self.tol, self.n_iter_no_change)
-                        )
+                        self.validation_loss_curve_.append(val_loss)
+                    self._update_no_improvement_count(early_stopping, val_score)
 
-                    is_stopping = optimizer.trigger_stopping(msg, self.verbose)
-                    if is_stopping:
+                    # for learning rate that needs to be updated at iteration end
+                    optimizer.iteration_ends(self.t_)
+
+                    if self._no_improvement_count > self.n_iter_no_change:
+                        if early_stopping:
+                            msg = (
+                                "Validation score did not improve more than "
+                                "tol=%f for %d consecutive epochs."
+                                % (self.tol, self.n_iter_no_change)
+                            )
+                        else:
+                            msg = (
+                                "Training loss did not improve more than tol=%f"
+                                " for %d consecutive epochs."
+                                % (self.tol, self.n_iter_no_change)
+                            )
+
+                        is_stopping = optimizer.trigger_stopping(msg, self.verbose)
+                        if is_stopping:
+                            break
+                        else:
+                            self._no_improvement_count = 0
+
+                    if incremental:
                         break
-                    else:
-                        self._no_improvement_count = 0
 
-                if incremental:
-                    break
-
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) "
-                        "reached and the optimization hasn't converged yet."
-                        % self.max_iter,
-                        ConvergenceWarning,
-                    )
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.")
-        # private, for the benchmark's report: which way the calls went
-        self._split_whole_calls = engine.path.calls_by_way()
+                    if self.n_iter_ == self.max_iter:
+                        warnings.warn(
+                            "Stochastic Optimizer: Maximum iterations (%d) "
+                            "reached and the optimization hasn't converged yet."
+                            % self.max_iter,
+                            ConvergenceWarning,
+                        )
+            except KeyboardInterrupt:
+                warnings.warn("Training interrupted by user.")
+            # private, for the benchmark's report: which way the calls went
+            self._split_whole_calls = engine.path.calls_by_way()
 
         if early_stopping:
             # restore best weights; as in scikit-learn, the best weights then are

@@ -159,14 +159,14 @@ def test_a_stale_lock_is_taken_over(auto, tmp_path):
     path = tmp_path / tile_limit_store.FILE_NAME
     lock = path.with_name(path.name + ".lock")
     lock.write_text("")
-    old = time.time() - 2 * tile_limit_store._STALE_LOCK_SECONDS
+    old = time.time() - 2 * tile_limit_store.STALE_LOCK_SECONDS
     os.utime(lock, (old, old))
     assert tile_calibration._resolve()["source"].startswith("measured")
     assert not lock.exists()
 
 
 def test_a_lock_never_released_gives_the_builtin_limits(auto, tmp_path, monkeypatch):
-    monkeypatch.setattr(tile_limit_store, "_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(tile_limit_store, "WAIT_SECONDS", 0.2)
     path = tmp_path / tile_limit_store.FILE_NAME
     path.with_name(path.name + ".lock").write_text("")
     choice = tile_calibration._resolve()

@@ -15,9 +15,10 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import unique_labels
 
 import fastmlp
-from fastmlp._engine.prediction import BLAS_THREADED_MACS, forward_calls_blas
+from fastmlp._engine.prediction import forward_calls_blas
 from fastmlp._engine.solvers import AdamOptimizer, SGDOptimizer
 from fastmlp._kernels.tiles import use_tiles
+from fastmlp._kernels.tunables import BLAS_THREADED_MACS
 from fastmlp._runtime import thread_plan
 from fastmlp._sklearn.labels import labels_from_output, labels_of
 

@@ -221,7 +221,7 @@ def test_a_remembered_decision_is_timed_again_when_its_conditions_are_gone(clock
 
 
 def test_remembered_decisions_are_bounded(clock, monkeypatch):
-    monkeypatch.setattr(split_chooser, "_DECISIONS_KEPT", 3)
+    monkeypatch.setattr(split_chooser, "DECISIONS_KEPT", 3)
     for key in range(5):
         run(
             FasterPath(False, choosing=True, key=key),

@@ -1,6 +1,6 @@
 """Every compiled kernel is built with ``fastmlp._kernels.jit.JIT_OPTIONS``.
 
-Each module under ``fastmlp._kernels`` (but the ``BUILDERS``, which make
+Each module under ``fastmlp._kernels`` (but the ``SUPPORT_MODULES``, which make
 kernels) is imported and every function it
 defines must be a numba ``CPUDispatcher`` whose options are the policy of
 ``jit.py``: ``nogil=True``, ``fastmath=False`` (in particular never the
@@ -100,7 +100,7 @@ def kernel_modules():
     return [
         importlib.import_module(f"{fastmlp._kernels.__name__}.{info.name}")
         for info in pkgutil.iter_modules(fastmlp._kernels.__path__)
-        if info.name not in fastmlp._kernels.BUILDERS
+        if info.name not in fastmlp._kernels.SUPPORT_MODULES
     ]
 
 

@@ -913,7 +913,7 @@ def test_epoch_kernels_release_the_gil(monkeypatch, n_jobs, module, kernel):
     intervals = []
     monkeypatch.setattr(module, kernel, _recording(getattr(module, kernel), intervals))
     # epochs in several calls (4 each), so that calls can interleave
-    monkeypatch.setattr(training, "_WORK_PER_CALL", 5e7)
+    monkeypatch.setattr(training, "WORK_PER_CALL", 5e7)
 
     def fit(seed):
         fastmlp.MLPRegressor(

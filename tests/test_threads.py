@@ -349,7 +349,7 @@ def test_a_fit_that_changes_way_between_calls_equals_serial(task, params, monkey
     kwargs = {"hidden_layer_sizes": (64,), "max_iter": 4, "random_state": 0, **params}
     serial = cls(**kwargs, n_jobs=1).fit(X, y)
     monkeypatch.setattr(training, "FasterPath", _SwitchingPath)
-    monkeypatch.setattr(training, "_TRIAL_WORK", 1.0)  # one batch a call
+    monkeypatch.setattr(training, "TRIAL_WORK", 1.0)  # one batch a call
     seen = n_parts_used(monkeypatch)
     with threadpool_limits(2, user_api="blas"):
         chosen = cls(**kwargs).fit(X, y)

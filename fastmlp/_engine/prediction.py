@@ -16,48 +16,27 @@ from .._kernels.losses import loss_value
 from .._kernels.passes import squared_coef_sum
 from .._kernels.predict import predict_dense, predict_sparse
 from .._kernels.threaded import ALIGN
+from .._kernels.tunables import (
+    BLAS_THREADED_MACS,
+    PREDICT_BLOCK_ROWS,
+    PREDICT_SPLIT_MACS,
+    PREDICT_WORKSPACE_BYTES,
+    PREDICTION_PATHS,
+    THREADED_PREDICT_WORKSPACE_BYTES,
+)
 from .._runtime.split_chooser import FasterPath, keep_recent
 from .._runtime.thread_plan import thread_plan
 from .._runtime.worker_threads import in_threads
 from .buffers import _use_tiles_in_python, as_kernel_input, kernel_weights, make_work
 from .entry_checks import check_output, check_params, check_rows_input
 
-# A prediction forwards rows a block at a time, with a workspace of about this
-# many bytes: a few MB however many rows are predicted, where scikit-learn holds
-# every layer for all rows at once (84 MiB against our 9 MiB on 100k x 784 ->
-# 256 -> 128 -> 10). Blocks must still be large: each block's products are
-# separate BLAS calls whose threads synchronise, and on a loaded machine 512-row
-# blocks made predict_proba 2x slower than scikit-learn's whole-matrix products.
-_PREDICT_WORKSPACE_BYTES = 16 * 2**20
-
-# Split across threads, each block's products run on single-threaded BLAS and
-# nothing synchronises between blocks: small blocks whose layers stay in cache
-# win. Measured (100k rows, 64 -> 100 -> 10, 2 threads): 110 ms per call with
-# 16 MB per thread, 85 ms with 4 MB, 70 ms with 1 MB, 68 ms with 256 KB.
-_THREADED_PREDICT_WORKSPACE_BYTES = 2**20
-
-_PREDICT_BLOCK_ROWS = (512, 32768)
-
-# A prediction under this many multiply-adds never splits: ~10-20 us of
-# arithmetic on one core, less than handing parts to a worker and hearing
-# back costs (~25-70 us, measured on the 2-core Zen 1/4/5 VMs). Above it,
-# timing chooses (_prediction_path).
-PREDICT_SPLIT_MACS = 1_000_000
-
-_PREDICTION_PATHS = 64
-
-# OpenBLAS runs a GEMM of fewer multiply-adds on one thread whatever its
-# thread count (interface/gemm.c: SMP_THRESHOLD_MIN 65536 times
-# GEMM_MULTITHREAD_THRESHOLD 4), the BLAS NumPy and SciPy wheels carry
-BLAS_THREADED_MACS = 65536 * 4
-
 _prediction_paths = {}
 
 
-def predict_block_rows(layout, itemsize, n_samples, budget=_PREDICT_WORKSPACE_BYTES):
+def predict_block_rows(layout, itemsize, n_samples, budget=PREDICT_WORKSPACE_BYTES):
     """Rows per block for :func:`forward`, from the workspace budget in bytes."""
     bytes_per_row = int(layout.layer_units[1:].sum()) * itemsize
-    low, high = _PREDICT_BLOCK_ROWS
+    low, high = PREDICT_BLOCK_ROWS
     rows = min(max(budget // bytes_per_row, low), high)
     # blocks start at multiples of ALIGN rows, as the parts of a threaded
     # prediction do: BLAS then sums every row's values in the same order
@@ -134,12 +113,12 @@ def _prediction_path(units, n_samples, dtype, n_parts):
     the host puts the cores: like a fit, predictions of one kind (net,
     dtype, threads, rows within a factor of two) time a few calls each way
     and keep the faster. Kept per kind for the process, at most
-    ``_PREDICTION_PATHS`` kinds (the oldest forgotten first).
+    ``PREDICTION_PATHS`` kinds (the oldest forgotten first).
     """
     key = (tuple(int(u) for u in units), np.dtype(dtype).str, int(n_parts),
            int(n_samples).bit_length())  # fmt: skip
     path = _prediction_paths.get(key) or FasterPath(True, True)
-    keep_recent(_prediction_paths, key, path, _PREDICTION_PATHS)
+    keep_recent(_prediction_paths, key, path, PREDICTION_PATHS)
     return path
 
 
@@ -192,7 +171,7 @@ def predict_in_threads(x, params, layout, net, out, n_parts):
         layout,
         params.dtype.itemsize,
         max(stop - start for start, stop in bounds),
-        _THREADED_PREDICT_WORKSPACE_BYTES,
+        THREADED_PREDICT_WORKSPACE_BYTES,
     )
 
     def run(part):

@@ -14,6 +14,7 @@ from .._kernels.extra_activations import PRE_ACTIVATION_CODES
 from .._kernels.extra_callbacks import prepare_element_maps
 from .._kernels.passes import loss_grad_dense, loss_grad_sparse
 from .._kernels.sync import ABORTED, SYNC_SIZE
+from .._kernels.tunables import TRIAL_WORK, WORK_PER_CALL
 from .._runtime.split_chooser import FasterPath
 from .._runtime.thread_plan import forward_macs
 from .._runtime.worker_threads import in_threads
@@ -23,21 +24,6 @@ from .entry_checks import (
     check_rows_input,
     check_state,
 )
-
-# Work per kernel call, in multiply-adds: ~2-10 ms on the 2-core Zen 5 machine
-# (~4x that on Zen 1). Between calls Python sees KeyboardInterrupt. A call
-# costs ~10 us serial and ~60 us split in two threads (waking the worker and
-# hearing back); at 5e7, ~1 ms calls there, epochs were 1.02-1.10x slower
-# (measured alternating, small_adam to wide_f32).
-_WORK_PER_CALL = 4e8
-# While ``FasterPath`` times split against whole calls, calls are cut to about
-# this much work (~70-90 batches of a 64-unit net at batch 64: about one
-# epoch of 5000 rows, ~2 ms). Not less: a split call costs ~70 us more than
-# its batches (waking the worker, hearing back, its caches warming), so a
-# short split trial looks slower than the long calls it stands for; per batch
-# of 20 -> 64 -> 64 -> 5 at batch 64, split 42 / 30 / 26.4 / 24.5 / 23.5 us in
-# calls of 4 / 10 / 23 / 46 / 80 batches, whole 31.5 us at every length.
-_TRIAL_WORK = 1e8
 
 
 class Engine:
@@ -141,9 +127,9 @@ class Engine:
             )
 
     def batches_per_call(self, batch_size):
-        """How many batches one kernel call runs (see ``_WORK_PER_CALL``).
+        """How many batches one kernel call runs (see ``WORK_PER_CALL``).
 
-        Fewer while :attr:`path` times its trial calls (``_TRIAL_WORK``); a
+        Fewer while :attr:`path` times its trial calls (``TRIAL_WORK``); a
         whole trial a quarter of a split one, as its time per batch does not
         depend on the length of the call (so the trials of the way that loses,
         often the whole one, cost less). Worked out once per batch size: it
@@ -153,8 +139,8 @@ class Engine:
         if sizes is None:
             # forward_macs is plain Python: NumPy's call overhead cost ~60 us
             per_batch = float(forward_macs(self.layout.layer_units, batch_size)) * 3.0
-            per_call = max(1, int(_WORK_PER_CALL // max(per_batch, 1.0)))
-            split_trial = min(per_call, max(1, int(_TRIAL_WORK // max(per_batch, 1.0))))
+            per_call = max(1, int(WORK_PER_CALL // max(per_batch, 1.0)))
+            split_trial = min(per_call, max(1, int(TRIAL_WORK // max(per_batch, 1.0))))
             sizes = (per_call, split_trial, max(1, split_trial // 4))
             self._batches_per_call[batch_size] = sizes
         if not self.path.deciding:

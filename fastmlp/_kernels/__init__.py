@@ -2,10 +2,19 @@
 
 Kernel modules define only kernels: pure functions of preallocated arrays and
 scalars, each made by ``jit.kernel`` or ``jit.inlined_kernel`` with the one set
-of numba options. The modules in :data:`BUILDERS` make kernels rather than
+of numba options. The modules in :data:`SUPPORT_MODULES` make kernels rather than
 being ones: ``jit`` (the options and the cache stamp, which covers every file of
-this folder) and the LLVM IR numba cannot write itself (vector tiles, the BLAS
-call, borrowed views, atomics, the table of extra activations).
+this folder), the LLVM IR numba cannot write itself (vector tiles, the BLAS
+call, borrowed views, atomics, the table of extra activations), and
+``tunables``, every tunable constant of the package.
 """
 
-BUILDERS = ("jit", "simd", "gemm", "views", "atomics", "extra_callbacks")
+SUPPORT_MODULES = (
+    "jit",
+    "simd",
+    "gemm",
+    "views",
+    "atomics",
+    "extra_callbacks",
+    "tunables",
+)

@@ -22,8 +22,8 @@ options to prove it):
   has one (:class:`KernelDispatcher`, where the reason is measured).
 - No ``parallel=True``: every kernel is serial. Batches split across
   threads run a serial kernel in each of several Python threads
-  (``fastmlp._kernels.threaded``), which compiles ~13 s faster than numba's
-  parallel loops did and needs no numba threading layer.
+  (``fastmlp._kernels.threaded``): less compile time than numba's parallel
+  loops, and no numba threading layer (``docs/design/compile_time.md``).
 """
 
 import functools
@@ -107,12 +107,10 @@ def inlined_kernel(function):
     optimizes and emits machine code for the whole linked tree again: each
     layer of compiled callers costs about as much compile time as all the code
     beneath it. Inlining the composing layers removes those layers, and costs
-    nothing at run time, since LLVM inlined them anyway. Measured on a cold
-    cache, 2-core Zen 1: a first adam fit compiled in 23.6 s with every layer a
-    library, 18.0 s with these inlined; a threaded fit 30.2 -> 25.6 s. Inlining
-    the small leaf helpers instead (views, rates) made it slower (25.6 s), and
-    inlining everything slower still (40 s): they have many call sites, each a
-    copy to optimize. Called from Python, these compile as ordinary kernels.
+    nothing at run time, since LLVM inlined them anyway. Not the small leaf
+    helpers, which have many call sites, each a copy to optimize
+    (``docs/design/compile_time.md``).
+    Called from Python, these compile as ordinary kernels.
     """
     return _kernel_dispatcher(function, inline="always")
 
@@ -123,10 +121,9 @@ class KernelDispatcher(CPUDispatcher):
     numba gives every compiled function a wrapper that unboxes its arguments
     from Python objects, although a kernel called by another kernel never
     uses it. The wrapper of a kernel taking the ``net`` and ``work`` tuples is
-    much code, and each caller links it and optimizes it again. Without them
-    (``no_cpython_wrapper=True``), a cold first fit compiled in 14.4-15.2 s
-    against 19.5-19.6 s, a threaded regression fit in 17.3-17.4 s against
-    21.9-22.2 s (2-core Zen 1, alternated runs, the same bits). The entry
+    much code, and each caller links it and optimizes it again. So kernels are
+    compiled without one (``no_cpython_wrapper=True``; the compile time this
+    saves: ``docs/design/compile_time.md``). The entry
     points, and the tests, call kernels from Python: such a call goes to a
     twin, the same function compiled with a wrapper the first time it is
     needed, and cached under a name of its own (numba's cache key does not

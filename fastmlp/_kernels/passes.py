@@ -3,9 +3,9 @@
 Arrays travel in two tuples:
 
 ``net = (layer_units, coef_starts, intercept_starts, hidden_code, output_code,
-loss_code, alpha)`` describes the network and where each layer's parameters sit in
-the flat parameter buffer (sklearn's L-BFGS packing: all coefs raveled, then all
-intercepts). ``grads`` has the same layout as ``params``.
+loss_code, alpha, dropout)``, eight fields, describes the network and where each
+layer's parameters sit in the flat parameter buffer (sklearn's L-BFGS packing:
+all coefs raveled, then all intercepts). ``grads`` has the same layout as ``params``.
 
 ``work = (activations, deltas, layer_starts, pre_activations, masks,
 transposed)``:
@@ -18,13 +18,14 @@ is 2-D, one row per thread splitting a batch, each with room for a copy of
 one layer's coefficients, transposed, for the tiles of the backward pass
 (:func:`dot_transpose`); no rows for prediction.
 
-``net[7]`` is the dropout rate of hidden units; dropout acts only where ``masks``
-is not empty, so prediction never drops units.
+``dropout`` (``net[7]``) is the rate at which hidden units are dropped; it acts
+only where ``masks`` is not empty, so prediction never drops units.
 
-Matrix products go to BLAS (``np.dot`` with ``out=``; it needs C- or
-F-contiguous operands, which flat-buffer reshapes and their transposes are),
-or to register tiles when they are small (``fastmlp._kernels.tiles``);
-everything around them is a loop that touches each array once.
+Matrix products go through ``fastmlp._kernels.layers``: to BLAS by the call
+numba's ``np.dot`` makes (``blas.product``, which calls ``gemm.xxgemm`` on
+blocks of C-contiguous buffers), or to register tiles when they are small
+(``fastmlp._kernels.tiles``); everything around them is a loop that touches
+each array once.
 """
 
 import numpy as np

@@ -35,6 +35,7 @@ from .simd import (
     full_tile,
     has_vector_fma,
 )
+from .tunables import AVX512_FLOAT32_MAX_MACS, BUILTIN_TILE_LIMITS
 from .views import flat_view, matrix_view
 
 # The limits, per dtype: tiles for products of at most ``max_macs``
@@ -42,18 +43,22 @@ from .views import flat_view, matrix_view
 # most ``narrow_max_macs`` when there are fewer columns than one full tile's;
 # ``transposed_*`` further limit ``a @ b.T``, whose tiles copy ``b.T`` first.
 # -1: never. Set by ``fastmlp._runtime.tile_calibration.apply_limits``.
-_BUILTIN = {"max_macs": 1 << 21, "narrow_max_macs": 1 << 16, "max_right": 1 << 40}
 DEFAULT_LIMITS = {
     "float64": {
-        **_BUILTIN,
-        **{f"transposed_{name}": value for name, value in _BUILTIN.items()},
+        **BUILTIN_TILE_LIMITS,
+        **{f"transposed_{name}": value for name, value in BUILTIN_TILE_LIMITS.items()},
     },
     "float32": {
-        **_BUILTIN,
-        **{f"transposed_{name}": value for name, value in _BUILTIN.items()},
-        # with AVX-512, float32 tiles beat OpenBLAS up to 200 x 784 x 256 (Zen 5)
-        "max_macs": 1 << 26 if VECTOR_BYTES == 64 else 1 << 21,
-        "transposed_max_macs": 1 << 26 if VECTOR_BYTES == 64 else 1 << 21,
+        **BUILTIN_TILE_LIMITS,
+        **{f"transposed_{name}": value for name, value in BUILTIN_TILE_LIMITS.items()},
+        **(
+            {
+                "max_macs": AVX512_FLOAT32_MAX_MACS,
+                "transposed_max_macs": AVX512_FLOAT32_MAX_MACS,
+            }
+            if VECTOR_BYTES == 64
+            else {}
+        ),
     },
 }
 FLOAT64_MAX_MACS = DEFAULT_LIMITS["float64"]["max_macs"]

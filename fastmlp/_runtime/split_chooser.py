@@ -1,68 +1,32 @@
-"""Whether to split batches across threads, chosen by timing both ways.
+"""Split or whole: each kernel call of a fit goes the way timing shows faster.
 
-Whether a split batch (``fastmlp._kernels.threaded``) beats a whole one
-depends on more than its size. On the 2-core Zen 5 VM a cache line written by
-one core came back from the other in ~100 ns at some times and ~400 ns at
-others (ping-pong, ``bench/handover.py``; the host moves the vCPUs), and a
-20 -> 64 -> 64 -> 5 net at batch 64 trained 1.35x faster split in the first
-case and 1.6x *slower* split in the second: a split batch hands over
-thousands of lines each way (the half of the weights the other thread
-updated, the rows of activations and deltas it computed). No size threshold
-fits both.
-
-Both ways compute the same values bit for bit (the tests compare them), so a
-fit may change way at any kernel call without changing its model.
-:class:`FasterPath` times a few calls each way, alternating, keeps the way
-with the lower best time per unit of work, and times both again after
-``recheck_seconds`` of calls the chosen way, as conditions change: the round
-trip above went from 120 to 306 ns within one 3-second benchmark case. A
-re-timing costs a few milliseconds where the ways differ 1.6x (three trial
-calls of ~1-3 ms each way), under 1% of the half second between two.
-
-The best time, not the median: the first calls of a fit after the process
-idled run slow, the split ones most (the other core must wake and fill its
-caches); in ``make bench`` (0.15 s idle before each fit) the medians of four
-calls chose whole batches in 2 of 5 fits of a net that ran 1.3x faster split,
-the best chose split in all 5. Two calls each way decide when every time of
-one way is below every time of the other by ``margin``: the usual case, where
-one way is 1.3-1.6x the other (a trial of the slower way costs that much
-more than the call it replaces).
-
-Conditions can also turn for a moment: for ~0.1 s after a multi-threaded
-BLAS call in the user's process (a NumPy product, a PCA), OpenBLAS's idle
-threads spin on the cores (yielding, up to 2^28 cycles), and split calls
-that share their second core with one stall now and then: 1-9 ms instead of
-0.5 (digits, 64 -> 100 -> 10, batch 200, measured), while whole calls run as
-ever. A 200-epoch fit started then ran 1.8x slower, split all the way, and
-re-timing at each stall did not help (between stalls a split trial is fast).
-So a split call slower than ``tripwire`` times split's best trial (per
-unit of work) sends the calls of the next ``probation_seconds`` whole, then
-both are timed again. Whole calls are not watched: when other processes
-keep both cores busy, whole calls slow down too, and a split call waits for
-a descheduled partner at every barrier (regression case under two CPU-bound
-processes: whole 6-7 ms an epoch, split ~600; watching whole calls too sent
-fits split for 0.1 s at a time and made them ~300 ms an epoch, measured).
-
-A decision is remembered for ``memory_seconds`` under the caller's ``key``
-(the net's shape, batch rows, dtype, thread count): the next fits of the same
-shape (a benchmark's rounds, cross-validation folds, a grid search) start with
-it instead of trial calls, which cost ~2-4% of a 15-epoch fit of a 64-unit
-net (measured, regression case, 0.15 s idle before each fit: 1.90 ms an
-epoch timing each fit, 1.86 remembering, 1.86 always split). Such a fit's
-first call runs cold after idling, so it sets no tripwire; its second, if
-split, is held to ``margin`` instead: slower than that against the
-remembered best, the conditions the decision was made in are gone (a host
-that moved the cores apart makes split calls 1.6x slower, under the
-tripwire), and both ways are timed again.
+Contract: both ways compute the same bits (the tests compare them), so a fit
+may change way at any call and its model stays the same; only speed depends
+on the choice. :class:`FasterPath` times a few calls each way, keeps the way
+with the lower best time per unit of work, times both again every
+``recheck_seconds``, goes whole for ``probation_seconds`` when a split call
+trips ``tripwire``, and remembers a decision for the next fits of the same
+shape (``key``), at most ``DECISIONS_KEPT`` shapes. Why timing and not a size
+threshold: whether splitting pays depends on how far apart the host puts the
+cores. Measurements: ``docs/design/threading.md``.
 """
 
 import time
 
+from .._kernels.tunables import (
+    CHOOSER_MARGIN,
+    CHOOSER_MEMORY_SECONDS,
+    CHOOSER_PROBATION_SECONDS,
+    CHOOSER_RECHECK_SECONDS,
+    CHOOSER_TRIALS,
+    CHOOSER_TRIPWIRE,
+    DECISIONS_KEPT,
+)
+
 # key -> (split, trial times by way, time.monotonic() of the decision), the
-# most recent last; at most _DECISIONS_KEPT keys (a grid search over many
+# most recent last; at most DECISIONS_KEPT keys (a grid search over many
 # shapes must not grow it for the life of the process)
 _decisions = {}
-_DECISIONS_KEPT = 256
 
 
 def keep_recent(table, key, value, kept):
@@ -109,13 +73,13 @@ class FasterPath:
         self,
         split,
         choosing,
-        trials=3,
-        margin=1.25,
-        recheck_seconds=0.5,
-        tripwire=2.0,
-        probation_seconds=0.1,
+        trials=CHOOSER_TRIALS,
+        margin=CHOOSER_MARGIN,
+        recheck_seconds=CHOOSER_RECHECK_SECONDS,
+        tripwire=CHOOSER_TRIPWIRE,
+        probation_seconds=CHOOSER_PROBATION_SECONDS,
         key=None,
-        memory_seconds=2.0,
+        memory_seconds=CHOOSER_MEMORY_SECONDS,
     ):
         self.choosing = bool(choosing)
         self.trials = int(trials)
@@ -177,7 +141,7 @@ class FasterPath:
                 if self._key is not None:
                     times = {way: list(t) for way, t in self._times.items()}
                     decision = (self._split, times, time.monotonic())
-                    keep_recent(_decisions, self._key, decision, _DECISIONS_KEPT)
+                    keep_recent(_decisions, self._key, decision, DECISIONS_KEPT)
             return
         self._seconds_since_choice += seconds
         armed, self._armed = self._armed, True

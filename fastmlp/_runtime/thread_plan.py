@@ -1,41 +1,23 @@
-"""BLAS thread policy: one thread for products too small to share.
+"""How a fit or prediction uses threads: BLAS's count, and parts per batch.
 
-Measured on the 2-core development machine: the digits network (200x64 @ 64x100
-per batch) trained 10x *slower* with OpenBLAS's two threads than with one,
-because between two products the worker thread sleeps or spins against the
-main thread's loops; a 200x784 @ 784x256 product still gains ~1.8x from two
-threads. So a fit whose largest product is under ``SMALL_PRODUCT_MACS``
-multiply-adds runs with BLAS limited to one thread, and larger ones keep the
-process's setting (which the user controls with threadpoolctl).
-
-Limits are process-wide, so concurrent fits share one reference-counted limit:
-the first to enter sets it, the last to leave restores the original.
-
-Larger batches are split across threads instead (``fastmlp._kernels.threaded``):
-each thread runs its share with single-threaded BLAS, and the elementwise loops
-run in parallel too. Measured on the 2-core machine (AMD EPYC, AVX2, epochs
-alternated, medians): 1.5-1.7x faster than one thread from 64 -> 100 -> 10 at
-batch 200 up to 784 -> 256 -> 128 -> 10, 1.07x on 20 -> 32 -> 1 at batch 32,
-where the two synchronisations per batch eat the gain: hence
-``SPLIT_BATCH_MACS``. :func:`thread_plan` decides whether a fit may split;
-with ``n_jobs=None`` each of its calls then goes split or whole as timing
-shows faster (``fastmlp._runtime.split_chooser``), since what splitting
-gains also depends
-on how far apart the host puts the cores.
+Products under ``SMALL_PRODUCT_MACS`` run with BLAS held to one thread (its
+second thread costs more than it saves between small products); batches of at
+least ``SPLIT_BATCH_MACS`` forward multiply-adds (``SPLIT_GRADIENT_MACS`` for
+L-BFGS) may be split across threads instead, each with single-threaded BLAS
+(``fastmlp._kernels.threaded``); with ``n_jobs=None`` the split chooser then
+decides call by call. Limits are process-wide and reference-counted: the first
+fit to enter sets one, the last to leave restores the user's. This module
+plans threads; it never calls BLAS. Measurements: ``docs/design/threading.md``.
 """
 
 import os
 import threading
 from contextlib import contextmanager
 
-SMALL_PRODUCT_MACS = 8_000_000
-SPLIT_BATCH_MACS = 100_000
-# L-BFGS hands each gradient to scipy's Python between calls, so the worker
-# thread sleeps and must be woken for every gradient (~0.2 ms per call on the
-# 2-core VM, measured: breast_cancer, 455 x 30 -> 50 -> 1, 50 iterations,
-# 43 ms split against 33 ms whole); splitting pays from about this size
-# (digits, 1797 x 64 -> 50 -> 10: 120 ms split against 155 ms whole).
-SPLIT_GRADIENT_MACS = 2_000_000
+from .._kernels.tunables import (
+    SMALL_PRODUCT_MACS,
+    SPLIT_BATCH_MACS,
+)
 
 _lock = threading.Lock()
 _depth = 0

@@ -276,7 +276,7 @@ def _measure_once(path, key, machine, again=False):
                 return {
                     "limits": builtin_limits(),
                     "source": "built-in (another process held the lock on "
-                    f"{path} for {tile_limit_store._WAIT_SECONDS:.0f} s)",
+                    f"{path} for {tile_limit_store.WAIT_SECONDS:.0f} s)",
                 }
             measured = measure()
             entry = {

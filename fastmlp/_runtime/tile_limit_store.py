@@ -16,6 +16,8 @@ from pathlib import Path
 
 from numba import config
 
+from .._kernels.tunables import STALE_LOCK_SECONDS, WAIT_SECONDS
+
 ENV_DIR = "FASTMLP_CACHE_DIR"
 
 FILE_NAME = "tile_limits.json"
@@ -36,12 +38,6 @@ LIMIT_NAMES = (
     "transposed_narrow_max_macs",
     "transposed_max_right",
 )
-
-# How long a process waits for another one's measurement, and when a lock
-# file is taken for a crashed process's
-_WAIT_SECONDS = 60.0
-
-_STALE_LOCK_SECONDS = 120.0
 
 
 def builtin_limits():
@@ -184,18 +180,18 @@ def _file_lock(path):
     """Hold ``path.lock`` (created exclusively) while measuring.
 
     Yields True when held; False when another process kept it past
-    ``_WAIT_SECONDS``. Raises OSError when the directory cannot be written.
+    ``WAIT_SECONDS``. Raises OSError when the directory cannot be written.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = path.with_name(path.name + ".lock")
-    deadline = time.monotonic() + _WAIT_SECONDS
+    deadline = time.monotonic() + WAIT_SECONDS
     held = False
     while True:
         try:
             descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
             with contextlib.suppress(OSError):
-                if time.time() - lock.stat().st_mtime > _STALE_LOCK_SECONDS:
+                if time.time() - lock.stat().st_mtime > STALE_LOCK_SECONDS:
                     lock.unlink()  # left by a process that died measuring
                     continue
             if time.monotonic() > deadline:

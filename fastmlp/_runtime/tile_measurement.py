@@ -10,42 +10,17 @@ import time
 
 import numpy as np
 
-from .tile_limit_store import ALWAYS, DTYPES, NEVER, builtin_limits
-
-# The shapes measured (rows, depth, columns of each product; kinds 0-2 as in
-# tiles.repeated_product): all combinations up to _GRID_MAX_MACS, a fixed
-# sample of _GRID_SAMPLE per dtype and kind.
-_GRID_ROWS = (8, 16, 32, 64, 128, 200, 256, 512)
-_GRID_DEPTHS = (10, 20, 32, 64, 100, 128, 256, 512, 784, 1024)
-_GRID_COLUMNS = (2, 5, 10, 16, 24, 32, 50, 64, 100, 128, 256, 512, 1024)
-_GRID_MAX_MACS = 1 << 26
-_GRID_SAMPLE = 80
-
-# and always, each as its three products, layers of common nets (batch rows,
-# inputs, outputs): a sample alone may miss the sizes where one way starts
-# to win (BLAS / tiles of float32 200 x 784 x 256 on Zen 4 1.20, of
-# 256 x 1024 x 1024 0.3)
-_ANCHOR_LAYERS = (
-    (32, 20, 32),
-    (64, 20, 64),
-    (64, 64, 64),
-    (64, 64, 5),
-    (200, 64, 100),
-    (200, 100, 10),
-    (200, 64, 64),
-    (200, 64, 10),
-    (455, 30, 50),
-    (200, 784, 256),
-    (200, 256, 128),
-    (200, 128, 10),
-    (256, 512, 256),
-    (128, 1024, 1024),
+from .._kernels.tunables import (
+    ANCHOR_LAYERS,
+    GRID_COLUMNS,
+    GRID_DEPTHS,
+    GRID_MAX_MACS,
+    GRID_ROWS,
+    GRID_SAMPLE,
+    ROUNDS,
+    TARGET_SECONDS,
 )
-
-# Each timing: calls repeated for about this long, best of _ROUNDS rounds,
-# the two ways alternated.
-_TARGET_SECONDS = 60e-6
-_ROUNDS = 3
+from .tile_limit_store import ALWAYS, DTYPES, NEVER, builtin_limits
 
 
 def measurement_grid(seed=0):
@@ -53,17 +28,17 @@ def measurement_grid(seed=0):
     rng = np.random.default_rng(seed)
     shapes = [
         (n_rows, depth, n_cols)
-        for n_rows in _GRID_ROWS
-        for depth in _GRID_DEPTHS
-        for n_cols in _GRID_COLUMNS
-        if n_rows * depth * n_cols <= _GRID_MAX_MACS
+        for n_rows in GRID_ROWS
+        for depth in GRID_DEPTHS
+        for n_cols in GRID_COLUMNS
+        if n_rows * depth * n_cols <= GRID_MAX_MACS
     ]
     grid = []
     for dtype in DTYPES:
         for kind in (0, 1, 2):
-            chosen = rng.choice(len(shapes), size=_GRID_SAMPLE, replace=False)
+            chosen = rng.choice(len(shapes), size=GRID_SAMPLE, replace=False)
             grid.extend((dtype, kind, *shapes[i]) for i in sorted(chosen))
-        for batch, inputs, outputs in _ANCHOR_LAYERS:
+        for batch, inputs, outputs in ANCHOR_LAYERS:
             grid.append((dtype, 0, batch, inputs, outputs))  # forward
             grid.append((dtype, 1, inputs, batch, outputs))  # gradient
             grid.append((dtype, 2, batch, outputs, inputs))  # back-propagation
@@ -104,11 +79,11 @@ def time_product(dtype, kind, n_rows, depth, n_cols, rng):
     operands = _operands(kind, n_rows, depth, n_cols, dtype, rng)
     tiles = _seconds_per_product(operands, kind, True, 1)
     blas = _seconds_per_product(operands, kind, False, 1)
-    repeats = max(1, int(_TARGET_SECONDS / max(tiles, blas, 1e-7)))
-    rounds = _ROUNDS - 1  # the first calls count when repeated once
+    repeats = max(1, int(TARGET_SECONDS / max(tiles, blas, 1e-7)))
+    rounds = ROUNDS - 1  # the first calls count when repeated once
     if repeats > 1:
         tiles = blas = np.inf
-        rounds = _ROUNDS
+        rounds = ROUNDS
     for _ in range(rounds):
         tiles = min(tiles, _seconds_per_product(operands, kind, True, repeats))
         blas = min(blas, _seconds_per_product(operands, kind, False, repeats))

@@ -1,26 +1,13 @@
-"""Threads that run the parts of a split batch or prediction.
+"""The threads that run the parts of a split batch or prediction.
 
 :func:`in_threads` runs part 0 in the calling thread and every other part in a
-worker thread. Workers are kept between calls: handing a part to an idle
-worker and hearing it is done costs ~23 us on the 2-core machine, starting a
-thread and joining it ~120 us (measured with a part that does nothing, 2 parts;
-an epoch call or an L-BFGS gradient pays it once). A call takes idle workers
-and starts new ones only when none is idle, so a call never waits for a
-worker that another call holds (two concurrent fits cannot block each other,
-as they could with a pool of fixed size), and the number of workers is the
-most that calls ever needed at once. Workers are daemon threads blocked on
-a queue while idle; a forked child forgets its parent's.
-
-Each call keeps its workers off the CPU the calling thread runs on
-(:func:`_keep_off_caller`, Linux only). Linux wakes a thread on the CPU of
-the thread that wakes it when it judges that cheaper, and after the process
-has been idle a while (0.15 s sleeps between fits, as the benchmark makes)
-it did so for 41 of a fit's 45 calls (measured with ``sched_getcpu`` on the
-2-core Zen 5 machine): the two parts then took turns on one CPU, and the
-split fit of a 64-unit net ran 1.35x *slower* than unsplit. The workers'
-CPU mask is the caller's own, less the caller's current CPU, so a
-``taskset`` or cgroup limit still holds; a caller with one allowed CPU, or
-a system without these calls, leaves the workers as they are.
+worker thread, kept between calls (waking an idle worker costs a fraction of
+starting one). A call takes idle workers and starts new ones only when none is
+idle, so concurrent calls never wait for each other's workers; workers are
+daemon threads, and a forked child forgets its parent's. On Linux each call
+keeps its workers off the caller's current CPU (:func:`_keep_off_caller`),
+within the caller's own CPU mask, so that the parts do not take turns on one
+CPU. Measurements: ``docs/design/threading.md``.
 """
 
 import ctypes

@@ -15,7 +15,8 @@ where it raises it.
 import functools
 from numbers import Number
 
-_REMEMBERED_LIMIT = 1024
+from .._kernels.tunables import REMEMBERED_PARAMS
+
 _passed = {}
 
 
@@ -52,7 +53,7 @@ class CheckedOnce:
             return
         super()._validate_params()
         if key is not None:
-            if len(_passed) >= _REMEMBERED_LIMIT:
+            if len(_passed) >= REMEMBERED_PARAMS:
                 _passed.clear()
             _passed[key] = True
 

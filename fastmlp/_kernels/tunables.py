@@ -1,0 +1,122 @@
+"""Every tunable constant of fastmlp, named, with the one-line reason for its value.
+
+Thresholds, tile limits, chooser margins and workspace budgets: what a
+maintainer may retune on new hardware. None changes a fitted model: each picks
+between ways that give the same bits (split or whole, block sizes), or is a
+default that the machine's own measurement replaces (the tile limits). The
+measurements behind the values, and the commands that reproduce them, are in
+``docs/design/`` (threading.md, tiles_calibration.md, call_overhead.md).
+This file is part of the kernels' cache stamp: a change here recompiles them.
+"""
+
+# ---------------------------------------------------------------------------
+# Threads (fastmlp._runtime.thread_plan; docs/design/threading.md)
+# ---------------------------------------------------------------------------
+
+# Largest product, in multiply-adds, that runs with BLAS held to one thread:
+# between two small products BLAS's second thread only sleeps or spins.
+SMALL_PRODUCT_MACS = 8_000_000
+# Forward multiply-adds per batch from which a batch may be split across
+# threads: below it the two synchronisations per batch eat the gain.
+SPLIT_BATCH_MACS = 100_000
+# The same for L-BFGS's one-batch gradient, whose worker thread must be woken
+# for every call (scipy's Python runs between them).
+SPLIT_GRADIENT_MACS = 2_000_000
+
+# ---------------------------------------------------------------------------
+# Kernel calls of a fit (fastmlp._engine.training)
+# ---------------------------------------------------------------------------
+
+# Work per epoch-kernel call, in multiply-adds (~2-10 ms): KeyboardInterrupt is
+# seen between calls, and a call's own cost (~10-60 us) stays negligible.
+WORK_PER_CALL = 4e8
+# Work per call while split and whole calls are being timed: long enough that a
+# split call's fixed cost (~70 us) does not make the trial unrepresentative.
+TRIAL_WORK = 1e8
+
+# ---------------------------------------------------------------------------
+# Prediction (fastmlp._engine.prediction)
+# ---------------------------------------------------------------------------
+
+# Workspace of a prediction, in bytes: rows are forwarded a block at a time,
+# blocks large enough that BLAS's threads are worth synchronising per block.
+PREDICT_WORKSPACE_BYTES = 16 * 2**20
+# Per thread, when a prediction is split: small blocks whose layers stay in cache.
+THREADED_PREDICT_WORKSPACE_BYTES = 2**20
+# Rows per block, at least and at most.
+PREDICT_BLOCK_ROWS = (512, 32768)
+# A prediction under this many multiply-adds never splits (handing parts to a
+# worker costs more); above it, timing chooses.
+PREDICT_SPLIT_MACS = 1_000_000
+# Kinds of prediction (net, dtype, threads, size) whose split decision is kept.
+PREDICTION_PATHS = 64
+# OpenBLAS runs a GEMM of fewer multiply-adds on one thread whatever its thread
+# count (interface/gemm.c: SMP_THRESHOLD_MIN 65536 x GEMM_MULTITHREAD_THRESHOLD 4).
+BLAS_THREADED_MACS = 65536 * 4
+
+# ---------------------------------------------------------------------------
+# Split or whole, by timing (fastmlp._runtime.split_chooser)
+# ---------------------------------------------------------------------------
+
+CHOOSER_TRIALS = 3  # calls timed each way at most before choosing
+CHOOSER_MARGIN = 1.25  # two calls each way decide when the ways are this far apart
+CHOOSER_RECHECK_SECONDS = 0.5  # calls the chosen way before both are timed again
+CHOOSER_TRIPWIRE = 2.0  # a split call this much slower than split's best turns whole
+CHOOSER_PROBATION_SECONDS = 0.1  # whole calls after a tripped one, then time again
+CHOOSER_MEMORY_SECONDS = 2.0  # how long a decision holds for the next fits
+DECISIONS_KEPT = 256  # fit shapes whose decision is kept (the oldest forgotten)
+
+# ---------------------------------------------------------------------------
+# Tiles or BLAS (fastmlp._kernels.tiles; docs/design/tiles_calibration.md)
+# ---------------------------------------------------------------------------
+
+# Built-in limits, where nothing was measured: tiles for products of at most
+# max_macs multiply-adds with a right operand of at most max_right values, or
+# at most narrow_max_macs with fewer columns than one full tile (Zen 1, Zen 5).
+BUILTIN_TILE_LIMITS = {
+    "max_macs": 1 << 21,
+    "narrow_max_macs": 1 << 16,
+    "max_right": 1 << 40,
+}
+# with AVX-512, float32 tiles beat OpenBLAS up to 200 x 784 x 256 (Zen 5)
+AVX512_FLOAT32_MAX_MACS = 1 << 26
+
+# The measurement (fastmlp._runtime.tile_measurement): the products timed are
+# all shapes of these rows, depths and columns up to GRID_MAX_MACS, a fixed
+# sample of GRID_SAMPLE per dtype and kind, and always the layers of
+# ANCHOR_LAYERS (batch rows, inputs, outputs), where one way starts to win.
+GRID_ROWS = (8, 16, 32, 64, 128, 200, 256, 512)
+GRID_DEPTHS = (10, 20, 32, 64, 100, 128, 256, 512, 784, 1024)
+GRID_COLUMNS = (2, 5, 10, 16, 24, 32, 50, 64, 100, 128, 256, 512, 1024)
+GRID_MAX_MACS = 1 << 26
+GRID_SAMPLE = 80
+ANCHOR_LAYERS = (
+    (32, 20, 32),
+    (64, 20, 64),
+    (64, 64, 64),
+    (64, 64, 5),
+    (200, 64, 100),
+    (200, 100, 10),
+    (200, 64, 64),
+    (200, 64, 10),
+    (455, 30, 50),
+    (200, 784, 256),
+    (200, 256, 128),
+    (200, 128, 10),
+    (256, 512, 256),
+    (128, 1024, 1024),
+)
+# Each timing: calls repeated for about this long, best of ROUNDS rounds.
+TARGET_SECONDS = 60e-6
+ROUNDS = 3
+# How long a process waits for another one's measurement, and when a lock
+# file is taken to be a crashed process's.
+WAIT_SECONDS = 60.0
+STALE_LOCK_SECONDS = 120.0
+
+# ---------------------------------------------------------------------------
+# scikit-learn shortcuts (fastmlp._sklearn)
+# ---------------------------------------------------------------------------
+
+# Parameter sets remembered as checked, per process (checked_params).
+REMEMBERED_PARAMS = 1024
