@@ -11,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._kernels import threaded
+from .._kernels.layers import NET_ALPHA, NET_LOSS
 from .._kernels.losses import loss_value
 from .._kernels.passes import squared_coef_sum
 from .._kernels.predict import predict_dense, predict_sparse
@@ -150,9 +151,11 @@ def validation_loss(output, Y, sample_weight, params, layout, net):
     check_params(params, layout, output.dtype)
     if has_weight and weights.shape != (output.shape[0],):
         raise ValueError(f"{weights.shape[0]} sample weights for {Y.shape[0]} rows")
-    loss = loss_value(Y, output, weights, has_weight, net[5])
+    loss = loss_value(Y, output, weights, has_weight, net[NET_LOSS])
     weight_sum = float(weights.sum()) if has_weight else float(output.shape[0])
-    return float(loss + 0.5 * net[6] * squared_coef_sum(params, net) / weight_sum)
+    return float(
+        loss + 0.5 * net[NET_ALPHA] * squared_coef_sum(params, net) / weight_sum
+    )
 
 
 def predict_in_threads(x, params, layout, net, out, n_parts):
