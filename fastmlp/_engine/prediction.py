@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from .._kernels import threaded
 from .._kernels.extra_callbacks import prepare_element_maps
+from .._kernels.layers import NET_ALPHA, NET_HIDDEN, NET_LOSS, NET_OUTPUT
 from .._kernels.losses import loss_value
 from .._kernels.passes import squared_coef_sum
 from .._kernels.predict import predict_dense, predict_sparse
@@ -125,7 +126,7 @@ def _prediction_path(units, n_samples, dtype, n_parts):
 def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
     n_samples = X.shape[0]
     out = np.empty((n_samples, int(layout.layer_units[-1])), dtype=params.dtype)
-    prepare_element_maps(net[3:5], params.dtype)
+    prepare_element_maps((net[NET_HIDDEN], net[NET_OUTPUT]), params.dtype)
     data = as_kernel_input(X, params.dtype)
     check_rows_input(data, layout, params.dtype, n_samples)
     if n_parts > 1:
@@ -152,9 +153,11 @@ def validation_loss(output, Y, sample_weight, params, layout, net):
     check_params(params, layout, output.dtype)
     if has_weight and weights.shape != (output.shape[0],):
         raise ValueError(f"{weights.shape[0]} sample weights for {Y.shape[0]} rows")
-    loss = loss_value(Y, output, weights, has_weight, net[5])
+    loss = loss_value(Y, output, weights, has_weight, net[NET_LOSS])
     weight_sum = float(weights.sum()) if has_weight else float(output.shape[0])
-    return float(loss + 0.5 * net[6] * squared_coef_sum(params, net) / weight_sum)
+    return float(
+        loss + 0.5 * net[NET_ALPHA] * squared_coef_sum(params, net) / weight_sum
+    )
 
 
 def predict_in_threads(x, params, layout, net, out, n_parts):

@@ -12,6 +12,7 @@ from .._kernels import threaded
 from .._kernels.epoch import run_epoch_dense, run_epoch_sparse
 from .._kernels.extra_activations import PRE_ACTIVATION_CODES
 from .._kernels.extra_callbacks import prepare_element_maps
+from .._kernels.layers import NET_DROPOUT, NET_HIDDEN, NET_LOSS, NET_OUTPUT
 from .._kernels.passes import loss_grad_dense, loss_grad_sparse
 from .._kernels.sync import ABORTED, SYNC_SIZE
 from .._kernels.tunables import TRIAL_WORK, WORK_PER_CALL
@@ -68,7 +69,7 @@ class Engine:
         self.n_samples = X.shape[0]
         self.layout = layout
         self.net = net
-        prepare_element_maps(net[3:5], self.dtype)
+        prepare_element_maps((net[NET_HIDDEN], net[NET_OUTPUT]), self.dtype)
         self.x = as_kernel_input(X, self.dtype)
         self.sparse = isinstance(self.x, tuple)
         self.y = compact_targets(Y, self.dtype)
@@ -83,7 +84,7 @@ class Engine:
             self.max_rows,
             self.dtype.str,
             self.n_parts,
-            net[3:6],
+            net[NET_HIDDEN : NET_LOSS + 1],
         )
         self.path = FasterPath(
             self.n_parts > 1, choose_split and self.n_parts > 1, key=key
@@ -94,8 +95,8 @@ class Engine:
             self.dtype,
             # not the kernel needs_pre_activation: from Python, a kernel
             # compiles a twin with a wrapper (jit.KernelDispatcher)
-            pre_activations=net[3] in PRE_ACTIVATION_CODES,
-            masks=net[7] > 0.0,
+            pre_activations=net[NET_HIDDEN] in PRE_ACTIVATION_CODES,
+            masks=net[NET_DROPOUT] > 0.0,
             n_parts=self.n_parts,
         )
         self.grads = np.zeros(layout.size, dtype=self.dtype)

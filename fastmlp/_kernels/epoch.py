@@ -18,7 +18,7 @@ seen between parts.
 import numpy as np
 
 from .jit import kernel
-from .layers import borrow_net, borrow_work
+from .layers import NET_DROPOUT, borrow_net, borrow_work
 from .optimizers import optimizer_step
 from .passes import loss_grad_dense, loss_grad_sparse
 from .views import borrowed, matrix_view
@@ -76,7 +76,7 @@ def run_epoch_dense(
     params, grads = borrowed(params), borrowed(grads)
     net, work = borrow_net(net), borrow_work(work)
     state = (borrowed(state[0]), borrowed(state[1]))
-    if net[7] > 0.0 and first_batch == 0:
+    if net[NET_DROPOUT] > 0.0 and first_batch == 0:
         np.random.seed(seed)  # noqa: NPY002 - numba's per-thread generator
     n_samples = x.shape[0]
     accumulated = 0.0
@@ -106,7 +106,7 @@ def run_epoch_sparse(
     """Mini-batches ``first_batch .. stop_batch - 1`` on CSR ``X``."""
     csr, y, sample_weight = data
     order, first_batch, stop_batch, batch_size, has_weight, seed = batches
-    if net[7] > 0.0 and first_batch == 0:
+    if net[NET_DROPOUT] > 0.0 and first_batch == 0:
         np.random.seed(seed)  # noqa: NPY002 - numba's per-thread generator
     n_samples = y.shape[0]
     accumulated = 0.0

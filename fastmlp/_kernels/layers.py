@@ -16,26 +16,63 @@ from .simd import VECTOR_BYTES, VECTORS, edge_column_sums, full_column_sums
 from .tiles import tiled_product, use_tiles, use_tiles_transposed
 from .views import borrowed, flat_view, matrix_view
 
+# The fields of the ``net`` tuple (``fastmlp._engine.buffers.make_net``), by
+# name: kernels read ``net[NET_ALPHA]``, never a bare position. Module-level
+# ints, so numba folds each index to a constant.
+(
+    NET_UNITS,  # units per layer, input first (int64 array)
+    NET_COEF_STARTS,  # where each coefficient matrix starts in ``params``
+    NET_INTERCEPT_STARTS,  # where each intercept vector starts in ``params``
+    NET_HIDDEN,  # hidden activation code (activations.ACTIVATION_CODES)
+    NET_OUTPUT,  # output activation code
+    NET_LOSS,  # loss code (losses.LOSS_CODES)
+    NET_ALPHA,  # L2 penalty
+    NET_DROPOUT,  # dropout rate of hidden units (0.0: none)
+) = range(8)
+# The fields of the ``work`` tuple (``fastmlp._engine.buffers.make_work``)
+(
+    WORK_ACTIVATIONS,  # each layer's outputs, max_rows rows from LAYER_STARTS
+    WORK_DELTAS,  # each layer's deltas, the same layout
+    WORK_LAYER_STARTS,  # where each layer starts in the two buffers above
+    WORK_PRE_ACTIVATIONS,  # inputs of GELU/SiLU, whose derivative needs them
+    WORK_MASKS,  # dropout's kept-unit scales (training only)
+    WORK_TRANSPOSED,  # per thread, room for one transposed coefficient matrix
+) = range(6)
+
 
 @kernel
 def borrow_net(net):
     """``net`` with its arrays borrowed (``fastmlp._kernels.views.borrowed``)."""
-    return (borrowed(net[0]), borrowed(net[1]), borrowed(net[2]), net[3], net[4],
-            net[5], net[6], net[7])  # fmt: skip
+    return (
+        borrowed(net[NET_UNITS]),
+        borrowed(net[NET_COEF_STARTS]),
+        borrowed(net[NET_INTERCEPT_STARTS]),
+        net[NET_HIDDEN],
+        net[NET_OUTPUT],
+        net[NET_LOSS],
+        net[NET_ALPHA],
+        net[NET_DROPOUT],
+    )
 
 
 @kernel
 def borrow_work(work):
     """``work`` with its arrays borrowed (``fastmlp._kernels.views.borrowed``)."""
-    return (borrowed(work[0]), borrowed(work[1]), borrowed(work[2]),
-            borrowed(work[3]), borrowed(work[4]), borrowed(work[5]))  # fmt: skip
+    return (
+        borrowed(work[WORK_ACTIVATIONS]),
+        borrowed(work[WORK_DELTAS]),
+        borrowed(work[WORK_LAYER_STARTS]),
+        borrowed(work[WORK_PRE_ACTIVATIONS]),
+        borrowed(work[WORK_MASKS]),
+        borrowed(work[WORK_TRANSPOSED]),
+    )
 
 
 @kernel
 def coef_view(params, net, layer):
     """Layer ``layer``'s coefficient matrix, a (fan_in, fan_out) view of ``params``."""
-    units = net[0]
-    start = net[1][layer]
+    units = net[NET_UNITS]
+    start = net[NET_COEF_STARTS][layer]
     fan_in = units[layer]
     fan_out = units[layer + 1]
     return matrix_view(params, start, fan_in, fan_out)
@@ -44,15 +81,15 @@ def coef_view(params, net, layer):
 @kernel
 def intercept_view(params, net, layer):
     """Layer ``layer``'s intercept vector, a view of ``params``."""
-    start = net[2][layer]
-    return params[start : start + net[0][layer + 1]]
+    start = net[NET_INTERCEPT_STARTS][layer]
+    return params[start : start + net[NET_UNITS][layer + 1]]
 
 
 @kernel
 def layer_view(buffer, net, layer_starts, layer, n_rows):
     """The (n_rows, units) block of layer ``layer + 1`` in a workspace buffer."""
     start = layer_starts[layer]
-    n_units = net[0][layer + 1]
+    n_units = net[NET_UNITS][layer + 1]
     return matrix_view(buffer, start, n_rows, n_units)
 
 

@@ -8,7 +8,8 @@ layer's parameters sit in the flat parameter buffer (sklearn's L-BFGS packing:
 all coefs raveled, then all intercepts). ``grads`` has the same layout as ``params``.
 
 ``work = (activations, deltas, layer_starts, pre_activations, masks,
-transposed)``:
+transposed)``; kernels read the fields of both by name (``layers.NET_*``,
+``layers.WORK_*``):
 ``activations`` and ``deltas`` are flat buffers holding, for each layer after the
 input, ``max_rows * units`` values from ``layer_starts[i]``; a batch of ``n_rows``
 uses the first ``n_rows`` rows. ``pre_activations`` (for GELU/SiLU, whose
@@ -18,7 +19,7 @@ is 2-D, one row per thread splitting a batch, each with room for a copy of
 one layer's coefficients, transposed, for the tiles of the backward pass
 (:func:`dot_transpose`); no rows for prediction.
 
-``dropout`` (``net[7]``) is the rate at which hidden units are dropped; it acts
+``net[NET_DROPOUT]`` is the rate at which hidden units are dropped; it acts
 only where ``masks`` is not empty, so prediction never drops units.
 
 Matrix products go through ``fastmlp._kernels.layers``: to BLAS by the call
@@ -38,6 +39,18 @@ from .activations import (
 )
 from .jit import inlined_kernel, kernel
 from .layers import (
+    NET_ALPHA,
+    NET_DROPOUT,
+    NET_HIDDEN,
+    NET_INTERCEPT_STARTS,
+    NET_LOSS,
+    NET_OUTPUT,
+    NET_UNITS,
+    WORK_ACTIVATIONS,
+    WORK_DELTAS,
+    WORK_LAYER_STARTS,
+    WORK_MASKS,
+    WORK_PRE_ACTIVATIONS,
     coef_view,
     column_sums,
     dot_transpose,
@@ -58,10 +71,16 @@ def finish_forward(params, net, work, n_rows):
 
     Adds biases, applies activations and runs the products of the later layers.
     """
-    no_rows = matrix_view(work[0], np.int64(0), np.int64(0), np.int64(0))
+    no_rows = matrix_view(work[WORK_ACTIVATIONS], np.int64(0), np.int64(0), np.int64(0))
     # np.int64(0), not 0: a literal argument compiles a callee of its own
     forward_rows(no_rows, params, net, work, n_rows, np.int64(0), n_rows)
-    return layer_view(work[0], net, work[2], net[0].shape[0] - 2, n_rows)
+    return layer_view(
+        work[WORK_ACTIVATIONS],
+        net,
+        work[WORK_LAYER_STARTS],
+        net[NET_UNITS].shape[0] - 2,
+        n_rows,
+    )
 
 
 @kernel
@@ -74,10 +93,10 @@ def forward_rows(x, params, net, work, n_rows, start, stop):
     layer's product is made here, at one call site, since each site of a
     product costs compile time (the tiles and BLAS both).
     """
-    activations, layer_starts = work[0], work[2]
-    pre_activations, masks = work[3], work[4]
-    n_layers = net[0].shape[0]
-    dropout = net[7] > 0.0 and masks.shape[0] > 0
+    activations, layer_starts = work[WORK_ACTIVATIONS], work[WORK_LAYER_STARTS]
+    pre_activations, masks = work[WORK_PRE_ACTIVATIONS], work[WORK_MASKS]
+    n_layers = net[NET_UNITS].shape[0]
+    dropout = net[NET_DROPOUT] > 0.0 and masks.shape[0] > 0
     for layer in range(n_layers - 1):
         whole = layer_view(activations, net, layer_starts, layer, n_rows)
         z = whole[start:stop]
@@ -87,7 +106,7 @@ def forward_rows(x, params, net, work, n_rows, start, stop):
                 previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
             product_rows(previous, coef_view(params, net, layer), whole, start, stop)
         hidden = layer < n_layers - 2
-        code = net[3] if hidden else net[4]
+        code = net[NET_HIDDEN] if hidden else net[NET_OUTPUT]
         bias = intercept_view(params, net, layer)
         pre = z[:0]  # empty: no pre-activation to keep
         if hidden and needs_pre_activation(code) and pre_activations.shape[0] > 0:
@@ -96,7 +115,7 @@ def forward_rows(x, params, net, work, n_rows, start, stop):
         add_bias_activate(z, bias, code, pre)
         if hidden and dropout:
             mask = layer_view(masks, net, layer_starts, layer, n_rows)
-            drop_units(z, mask[start:stop], net[7])
+            drop_units(z, mask[start:stop], net[NET_DROPOUT])
 
 
 @kernel
@@ -140,13 +159,21 @@ def forward_dense(x, params, net, work):
     """Forward pass of dense rows ``x``; returns the output layer's view."""
     n_rows = x.shape[0]
     forward_rows(x, params, net, work, n_rows, np.int64(0), n_rows)
-    return layer_view(work[0], net, work[2], net[0].shape[0] - 2, n_rows)
+    return layer_view(
+        work[WORK_ACTIVATIONS],
+        net,
+        work[WORK_LAYER_STARTS],
+        net[NET_UNITS].shape[0] - 2,
+        n_rows,
+    )
 
 
 @inlined_kernel
 def forward_sparse(csr, rows, params, net, work):
     """Forward pass of rows ``rows`` of CSR ``csr = (indptr, indices, data)``."""
-    first = layer_view(work[0], net, work[2], np.int64(0), rows.shape[0])
+    first = layer_view(
+        work[WORK_ACTIVATIONS], net, work[WORK_LAYER_STARTS], np.int64(0), rows.shape[0]
+    )
     sparse_rows_dot(
         csr[0], csr[1], csr[2], rows, coef_view(params, net, np.int64(0)), first
     )
@@ -183,7 +210,7 @@ def squared_coef_sum(params, net):
     Eight running sums let the loop vectorize without fast-math; the value
     enters only the reported loss, where the changed rounding is invisible.
     """
-    n_coefs = net[2][0]
+    n_coefs = net[NET_INTERCEPT_STARTS][0]
     s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float64(0.0)
     n_blocked = n_coefs - n_coefs % 8
     for base in range(0, n_blocked, 8):
@@ -208,11 +235,15 @@ def loss_and_deltas(y, sample_weight, has_weight, params, net, work, n_rows):
     Also writes the gradients of all layers but the first's coefficients, which
     depend on how the input is stored; returns ``(loss, weight_sum)``.
     """
-    activations, deltas, layer_starts = work[0], work[1], work[2]
-    n_layers = net[0].shape[0]
+    activations, deltas, layer_starts = (
+        work[WORK_ACTIVATIONS],
+        work[WORK_DELTAS],
+        work[WORK_LAYER_STARTS],
+    )
+    n_layers = net[NET_UNITS].shape[0]
     last = n_layers - 2
     output = layer_view(activations, net, layer_starts, last, n_rows)
-    loss = loss_value(y, output, sample_weight, has_weight, net[5])
+    loss = loss_value(y, output, sample_weight, has_weight, net[NET_LOSS])
     total_weight = np.float64(0.0)
     if has_weight:
         for i in range(n_rows):
@@ -220,7 +251,7 @@ def loss_and_deltas(y, sample_weight, has_weight, params, net, work, n_rows):
     else:
         total_weight = float(n_rows)
     weight_sum = params.dtype.type(total_weight)
-    loss += (0.5 * net[6]) * squared_coef_sum(params, net) / weight_sum
+    loss += (0.5 * net[NET_ALPHA]) * squared_coef_sum(params, net) / weight_sum
     output_delta(
         y,
         output,
@@ -238,9 +269,13 @@ def backward_hidden(params, grads, net, work, n_rows, weight_sum):
     Writes the coefficient gradients of layers ``1..last`` and every intercept
     gradient; the first layer's coefficient gradient is left to the caller.
     """
-    activations, deltas, layer_starts = work[0], work[1], work[2]
-    n_layers = net[0].shape[0]
-    alpha = net[6]
+    activations, deltas, layer_starts = (
+        work[WORK_ACTIVATIONS],
+        work[WORK_DELTAS],
+        work[WORK_LAYER_STARTS],
+    )
+    n_layers = net[NET_UNITS].shape[0]
+    alpha = net[NET_ALPHA]
     for layer in range(n_layers - 2, 0, -1):
         delta = layer_view(deltas, net, layer_starts, layer, n_rows)
         previous = layer_view(activations, net, layer_starts, layer - 1, n_rows)
@@ -272,8 +307,8 @@ def propagate_delta(params, net, work, layer, n_rows, start, stop, part):
     previous = previous[start:stop]
     previous_delta = layer_view(deltas, net, layer_starts, layer - 1, n_rows)
     coef = coef_view(params, net, layer)
-    dropout = net[7] > 0.0 and masks.shape[0] > 0
-    if coef.shape[1] == 1 and net[3] == RELU and not dropout:
+    dropout = net[NET_DROPOUT] > 0.0 and masks.shape[0] > 0
+    if coef.shape[1] == 1 and net[NET_HIDDEN] == RELU and not dropout:
         # one output unit (binary, one target) under ReLU: the outer product
         # and the derivative's select in one pass, the same values as the two
         # passes below (20 -> 32 -> 1 nets: epochs 1.08-1.11x, alternated)
@@ -298,10 +333,10 @@ def propagate_delta(params, net, work, layer, n_rows, start, stop, part):
         mask = layer_view(masks, net, layer_starts, layer - 1, n_rows)
         undo_dropout(previous, mask[start:stop], previous_delta)
     pre = previous
-    if needs_pre_activation(net[3]):
+    if needs_pre_activation(net[NET_HIDDEN]):
         pre = layer_view(pre_activations, net, layer_starts, layer - 1, n_rows)
         pre = pre[start:stop]
-    multiply_derivative(previous, pre, previous_delta, net[3])
+    multiply_derivative(previous, pre, previous_delta, net[NET_HIDDEN])
 
 
 @inlined_kernel
@@ -316,7 +351,7 @@ def loss_grad_dense(x, y, sample_weight, has_weight, params, grads, net, work):
     first_grad = coef_view(grads, net, np.int64(0))
     transpose_dot(x, first_delta, first_grad)
     finish_coef_grad(
-        first_grad, coef_view(params, net, np.int64(0)), net[6], weight_sum
+        first_grad, coef_view(params, net, np.int64(0)), net[NET_ALPHA], weight_sum
     )
     return loss
 
@@ -333,6 +368,6 @@ def loss_grad_sparse(csr, rows, y, sample_weight, has_weight, params, grads, net
     first_grad = coef_view(grads, net, np.int64(0))
     sparse_rows_transpose_dot(csr[0], csr[1], csr[2], rows, first_delta, first_grad)
     finish_coef_grad(
-        first_grad, coef_view(params, net, np.int64(0)), net[6], weight_sum
+        first_grad, coef_view(params, net, np.int64(0)), net[NET_ALPHA], weight_sum
     )
     return loss

@@ -35,6 +35,14 @@ import numpy as np
 from .blas import transpose_dot_rows
 from .jit import inlined_kernel, kernel
 from .layers import (
+    NET_ALPHA,
+    NET_COEF_STARTS,
+    NET_INTERCEPT_STARTS,
+    NET_LOSS,
+    NET_UNITS,
+    WORK_ACTIVATIONS,
+    WORK_DELTAS,
+    WORK_LAYER_STARTS,
     borrow_net,
     borrow_work,
     coef_view,
@@ -106,15 +114,21 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work,
     weighted loss of row ``r``); part 0 also writes the squared norm of the
     coefficients into ``scalars[0]``.
     """
-    activations, deltas, layer_starts = work[0], work[1], work[2]
+    activations, deltas, layer_starts = (
+        work[WORK_ACTIVATIONS],
+        work[WORK_DELTAS],
+        work[WORK_LAYER_STARTS],
+    )
     n_rows = x.shape[0]
     start, stop = chunk(n_rows, part, n_parts)
-    last = net[0].shape[0] - 2
+    last = net[NET_UNITS].shape[0] - 2
     forward_rows(x, params, net, work, n_rows, start, stop)
     output = layer_view(activations, net, layer_starts, last, n_rows)[start:stop]
     y_part = y[start:stop]
     w_part = sample_weight[start:stop]
-    weighted_row_losses(y_part, output, w_part, has_weight, net[5], extra[0][start:])
+    weighted_row_losses(
+        y_part, output, w_part, has_weight, net[NET_LOSS], extra[0][start:]
+    )
     delta = layer_view(deltas, net, layer_starts, last, n_rows)
     output_delta(y_part, output, w_part, has_weight, delta[start:stop])
     for layer in range(last, 0, -1):
@@ -134,8 +148,12 @@ def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, 
     left in ``grads``, otherwise the optimizer then updates the parameters
     whose gradient this part computed.
     """
-    activations, deltas, layer_starts = work[0], work[1], work[2]
-    units = net[0]
+    activations, deltas, layer_starts = (
+        work[WORK_ACTIVATIONS],
+        work[WORK_DELTAS],
+        work[WORK_LAYER_STARTS],
+    )
+    units = net[NET_UNITS]
     n_rows = x.shape[0]
     for layer in range(units.shape[0] - 1):
         fan_in = units[layer]
@@ -149,14 +167,16 @@ def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, 
         if not small_transpose_dot(a, delta, coef_grad, start, stop):
             transpose_dot_rows(a, delta, coef_grad, start, stop)
         coef = coef_view(params, net, layer)
-        finish_coef_grad(coef_grad[start:stop], coef[start:stop], net[6], weight_sum)
-        first = net[1][layer]
+        finish_coef_grad(
+            coef_grad[start:stop], coef[start:stop], net[NET_ALPHA], weight_sum
+        )
+        first = net[NET_COEF_STARTS][layer]
         _step(params, grads, step, first + start * fan_out, first + stop * fan_out)
         start, stop = chunk(fan_out, part, n_parts)
         intercept_grad(
             delta, intercept_view(grads, net, layer), weight_sum, start, stop
         )
-        first = net[2][layer]
+        first = net[NET_INTERCEPT_STARTS][layer]
         _step(params, grads, step, first + start, first + stop)
 
 
@@ -180,11 +200,11 @@ def batch_loss(y, sample_weight, has_weight, params, net, extra):
     for i in range(n_rows):
         total += extra[0][i]
         total_weight += sample_weight[i] if has_weight else 1.0
-    loss = finish_loss(total, total_weight, net[5], y.shape[1])
+    loss = finish_loss(total, total_weight, net[NET_LOSS], y.shape[1])
     if not has_weight:
         total_weight = float(n_rows)
     weight_sum = params.dtype.type(total_weight)
-    loss += (0.5 * net[6]) * extra[1][0] / weight_sum
+    loss += (0.5 * net[NET_ALPHA]) * extra[1][0] / weight_sum
     return loss, weight_sum
 
 
