@@ -36,8 +36,8 @@ class CompileRecorder(event.Listener):
 
     def on_start(self, ev):
         data = ev.data
-        self._open.append((self._started, data["dispatcher"], data["args"]))
-        self._open[-1] += (time.process_time(),)
+        started = time.process_time()
+        self._open.append((self._started, data["dispatcher"], data["args"], started))
         self._started += 1
 
     def on_end(self, ev):

@@ -3,9 +3,9 @@
 Each function works on a C-contiguous 2-D array of one layer's values for a batch.
 The derivative is taken from the activation's *output*, as scikit-learn does, so
 the forward pass needs to keep only one array per layer; GELU and SiLU are not
-invertible, so for them the forward pass also keeps the pre-activation
-(``needs_pre_activation``). The branch on ``code`` sits outside the loops so that
-each loop is simple enough to vectorize.
+invertible, so for them a fit's forward pass also stores the derivative at
+the pre-activation (``needs_pre_activation``). The branch on ``code`` sits
+outside the loops so that each loop is simple enough to vectorize.
 
 Beyond scikit-learn's four hidden activations, five more (see
 ``extra_activations``), compiled apart and called through

@@ -37,6 +37,7 @@ over the same element function, so the values are the same bits.
 """
 
 import ctypes
+import functools
 import threading
 
 import numpy as np
@@ -128,34 +129,34 @@ def prepare_element_maps(codes, dtype):
     ``codes`` are activation codes (``activations.ACTIVATION_CODES``); those
     without an element map (relu, identity, the extras...) need nothing,
     softmax needs exp. Thread-safe; nothing to do for maps already there.
+    Called before every prediction and fit: the maps a net needs are worked
+    out once per ``(codes, dtype)``.
     """
     if config.DISABLE_JIT:
         return
-    dtype = _numba_dtype(dtype)
-    names = {_map_name(code) for code in codes} - {None}
-    slots = {name: _slot(_MAPS + _MAP_CODES[name], dtype) for name in names}
-    if all(_table[slot] for slot in slots.values()):
+    numba_dtype, needed = _needed_maps(tuple(codes), np.dtype(dtype))
+    if all(_table[slot] for _, slot in needed):
         return
     with _lock:
-        for name, slot in slots.items():
+        for name, slot in needed:
             if slot not in _map_callbacks:
                 _map_callbacks[slot] = c_callback(
                     _MAP_ENTRIES[name],
-                    types.void(types.CPointer(dtype), types.intp),
+                    types.void(types.CPointer(numba_dtype), types.intp),
                 )
             _table[slot] = _map_callbacks[slot].address
 
 
-def _map_name(code):
-    from .activations import EXP, LOGISTIC, SOFTMAX, TANH
+@functools.cache
+def _needed_maps(codes, dtype):
+    """``(numba dtype, ((map name, table slot), ...))``: what a net needs."""
+    from .activations import EXP, LOGISTIC, SOFTMAX, TANH  # imports this module
 
-    return {LOGISTIC: "logistic", TANH: "tanh", EXP: "exp", SOFTMAX: "exp"}.get(
-        int(code)
-    )
-
-
-def _numba_dtype(dtype):
-    return types.float32 if np.dtype(dtype) == np.float32 else types.float64
+    by_code = {LOGISTIC: "logistic", TANH: "tanh", EXP: "exp", SOFTMAX: "exp"}
+    numba_dtype = types.float32 if dtype == np.float32 else types.float64
+    names = sorted({by_code[int(code)] for code in codes if int(code) in by_code})
+    slots = [_slot(_MAPS + _MAP_CODES[name], numba_dtype) for name in names]
+    return numba_dtype, tuple(zip(names, slots, strict=True))
 
 
 def prepare():

@@ -12,8 +12,8 @@ transposed)``; kernels read the fields of both by name (``layers.NET_*``,
 ``layers.WORK_*``):
 ``activations`` and ``deltas`` are flat buffers holding, for each layer after the
 input, ``max_rows * units`` values from ``layer_starts[i]``; a batch of ``n_rows``
-uses the first ``n_rows`` rows. ``pre_activations`` (for GELU/SiLU, whose
-derivative needs the input) and ``masks`` (dropout's kept-unit scales, training
+uses the first ``n_rows`` rows. ``pre_activations`` (GELU/SiLU: the derivative
+the forward pass stores) and ``masks`` (dropout's kept-unit scales, training
 only) have the same layout when used and are empty otherwise. ``transposed``
 is 2-D, one row per thread splitting a batch, each with room for a copy of
 one layer's coefficients, transposed, for the tiles of the backward pass
@@ -108,7 +108,7 @@ def forward_rows(x, params, net, work, n_rows, start, stop):
         hidden = layer < n_layers - 2
         code = net[NET_HIDDEN] if hidden else net[NET_OUTPUT]
         bias = intercept_view(params, net, layer)
-        pre = z[:0]  # empty: no pre-activation to keep
+        pre = z[:0]  # empty: no derivative to store
         if hidden and needs_pre_activation(code) and pre_activations.shape[0] > 0:
             pre = layer_view(pre_activations, net, layer_starts, layer, n_rows)
             pre = pre[start:stop]
