@@ -18,7 +18,11 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.neural_network import _multilayer_perceptron as _sklearn_mlp
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 
 from ._engine.buffers import make_net
 from ._engine.param_layout import ParameterLayout
@@ -141,6 +145,16 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
     # ------------------------------------------------------------------
     # Prediction
     # ------------------------------------------------------------------
+    def _check_is_fitted(self):
+        """scikit-learn's ``check_is_fitted(self)``, without its ~10 us when fitted.
+
+        It passes for an estimator with any attribute ending in ``_``: a
+        fitted one has ``coefs_``; for any other, it runs and raises its own
+        error.
+        """
+        if "coefs_" not in self.__dict__:
+            check_is_fitted(self)
+
     def _forward_pass_fast(self, X, check_input=True, model=None):
         """Output-layer values for ``X`` (validated unless ``check_input`` is false).
 
@@ -168,13 +182,14 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
         """Output-layer values for validated ``X`` through parameters ``params``."""
         # NumPy's promotion, as scikit-learn's products give: a float32 model
         # keeps float32 for bool and small integer X
-        dtype = np.result_type(X.dtype, params.dtype)
-        if dtype not in (np.float32, np.float64):
-            dtype = np.dtype(np.float64)
-        if params.dtype != dtype:
-            params = params.astype(dtype)
-        if X.dtype != dtype:
-            X = X.astype(dtype)
+        if X.dtype is not params.dtype:  # the same dtype: nothing to convert
+            dtype = np.result_type(X.dtype, params.dtype)
+            if dtype not in (np.float32, np.float64):
+                dtype = np.dtype(np.float64)
+            if params.dtype != dtype:
+                params = params.astype(dtype)
+            if X.dtype != dtype:
+                X = X.astype(dtype)
         net = self._net(layout, out_activation=out_activation)
         return forward(X, params, layout, net, self.n_jobs, type(self).__name__)
 

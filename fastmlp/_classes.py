@@ -15,7 +15,6 @@ from sklearn.utils.multiclass import (
 )
 from sklearn.utils.validation import (
     check_array,
-    check_is_fitted,
     column_or_1d,
     validate_data,
 )
@@ -210,7 +209,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
         y : ndarray, shape (n_samples,) or (n_samples, n_classes)
             The predicted classes.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         return self._predict(X)
 
     @available_if(lambda est: est._check_solver())
@@ -286,7 +285,7 @@ class MLPClassifier(ClassifierMixin, BaseMultilayerPerceptron):
             The predicted probability of the sample for each class in the
             model, where classes are ordered as they are in `self.classes_`.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         y_pred = self._forward_pass_fast(X)
 
         if y_pred.shape[1] == 1:
@@ -385,7 +384,7 @@ class MLPRegressor(RegressorMixin, BaseMultilayerPerceptron):
         y : ndarray of shape (n_samples, n_outputs)
             The predicted values.
         """
-        check_is_fitted(self)
+        self._check_is_fitted()
         return self._predict(X)
 
     def _output_to_prediction(self, output, binarizer=None):

@@ -178,10 +178,12 @@ def _still_in_place(made, arrays, owner):
     """
     if not isinstance(arrays, list) or len(arrays) != len(made):
         return False
-    return all(
-        array is view
-        and array.base is owner
-        and array.shape == shape
-        and array.dtype == dtype
-        for array, (view, shape, dtype) in zip(arrays, made, strict=True)
-    )
+    for array, (view, shape, dtype) in zip(arrays, made, strict=True):
+        if not (
+            array is view
+            and array.base is owner
+            and array.shape == shape
+            and array.dtype == dtype
+        ):
+            return False
+    return True

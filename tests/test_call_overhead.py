@@ -7,6 +7,8 @@ later ``partial_fit`` (``labels_of``) and the optimizer's copy kept in case
 the call fails (``snapshot``).
 """
 
+import threading
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -15,10 +17,15 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import unique_labels
 
 import fastmlp
+from fastmlp._engine import prediction
 from fastmlp._engine.prediction import forward_calls_blas
 from fastmlp._engine.solvers import AdamOptimizer, SGDOptimizer
 from fastmlp._kernels.tiles import use_tiles
-from fastmlp._kernels.tunables import BLAS_THREADED_MACS
+from fastmlp._kernels.tunables import (
+    BLAS_THREADED_MACS,
+    PREDICT_SPLIT_MACS,
+    REUSED_WORKSPACE_BYTES,
+)
 from fastmlp._runtime import thread_plan
 from fastmlp._sklearn.labels import labels_from_output, labels_of
 
@@ -119,6 +126,49 @@ def test_one_output_column_and_small_products_call_no_blas(units, rows):
     )
     assert forward_calls_blas(units, rows, 8) == expected
     assert not forward_calls_blas([7, 1], rows, 8)
+
+
+# --------------------------------------------------------------------------
+# A prediction's plan and workspace, worked out once per kind of call
+# --------------------------------------------------------------------------
+def test_small_predictions_run_alone_and_reuse_their_workspace(limits):
+    est, X, _ = _fitted(hidden=(8,))
+    layout = est._model_snapshot().layout
+    first = prediction._reusable_work(layout, 7, np.float64)
+    assert prediction._reusable_work(layout, 7, np.float64) is first
+    assert prediction._reusable_work(layout, 7, np.float32) is not first
+    others = []
+    thread = threading.Thread(
+        target=lambda: others.append(prediction._reusable_work(layout, 7, np.float64))
+    )
+    thread.start()
+    thread.join()
+    assert others[0] is not first  # one workspace per thread
+    # over REUSED_WORKSPACE_BYTES: a new one each call
+    rows = REUSED_WORKSPACE_BYTES // ((8 + 3) * 8) + 1  # units [5, 8, 3]
+    assert prediction._reusable_work(layout, rows, np.float64) is not (
+        prediction._reusable_work(layout, rows, np.float64)
+    )
+    _, _, alone = prediction._call_plan(layout.layer_units, np.float64, 5, None, True)
+    assert alone
+    limits.clear()
+    expected = est.predict_proba(X[:5])
+    for _ in range(3):  # the same values from the reused workspace
+        assert_array_equal(est.predict_proba(X[:5]), expected)
+        assert_array_equal(
+            est.predict_proba(X[:5] * 2.0), est.predict_proba(X[:5] * 2.0)
+        )
+    assert limits == []
+
+
+def test_plans_of_large_or_explicit_calls_keep_their_thread_plan():
+    units = np.array([100, 100, 10])
+    rows = PREDICT_SPLIT_MACS // 11000 + 1  # splittable: BLAS's threads decide
+    assert not prediction._call_plan(units, np.float64, rows, None, True)[2]
+    assert not prediction._call_plan(units, np.float64, rows, 2, True)[2]
+    assert prediction._call_plan(units, np.float64, rows, None, False)[2] == (
+        not forward_calls_blas(units, rows, 8)
+    )
 
 
 # --------------------------------------------------------------------------

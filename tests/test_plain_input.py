@@ -56,6 +56,8 @@ TAKEN_X = {
     "f32": X64.astype(np.float32),
     "strided view": RNG.normal(size=(12, 6))[:, ::2],
     "read-only": np.frombuffer(X64.tobytes()).reshape(12, 3),
+    # finite values whose sum overflows: validate_data looks again and keeps them
+    "sum overflows": np.full((12, 3), 1e308),
 }
 TAKEN_Y = {
     "int": Y_INT,
@@ -67,6 +69,7 @@ TAKEN_Y = {
     "2-D one column": Y_INT.reshape(-1, 1),
     "indicator": np.eye(3, dtype=int)[Y_INT],
     "strided": np.arange(24)[::2] % 2,
+    "float16 sum overflows": np.full(12, 60000, dtype=np.float16),
 }
 # Inputs it leaves to validate_data: converted, rejected, or warned about
 LEFT_X = {
@@ -79,7 +82,6 @@ LEFT_X = {
     "strings": X64.astype(str),
     "NaN": _with_nan(X64),
     "inf": np.where(X64 > 1, np.inf, X64),
-    "sum overflows": np.full((12, 3), 1e308),
     "1-D": X64[:, 0],
     "3-D": X64.reshape(12, 3, 1),
     "no rows": X64[:0],
@@ -96,7 +98,6 @@ LEFT_Y = {
     "object": Y_INT.astype(object),
     "complex": Y_INT + 0j,
     "NaN": np.where(Y_INT == 1, np.nan, 0.5),
-    "float16 sum overflows": np.full(12, 60000, dtype=np.float16),
     "3-D": Y_INT.reshape(12, 1, 1),
     "no columns": np.empty((12, 0)),
     "too short": Y_INT[:11],

@@ -5,6 +5,7 @@ forwards rows in blocks whose workspace stays a few MB however many rows are
 predicted; split and whole calls give the same values, so timing chooses.
 """
 
+import threading
 import time
 
 import numpy as np
@@ -23,20 +24,28 @@ from .._kernels.tunables import (
     PREDICT_SPLIT_MACS,
     PREDICT_WORKSPACE_BYTES,
     PREDICTION_PATHS,
+    REUSED_WORKSPACE_BYTES,
+    REUSED_WORKSPACES,
     THREADED_PREDICT_WORKSPACE_BYTES,
 )
 from .._runtime.split_chooser import FasterPath, keep_recent
-from .._runtime.thread_plan import thread_plan
+from .._runtime.thread_plan import forward_macs, thread_limits, thread_plan
+from .._runtime.tile_calibration import tile_choice
 from .._runtime.worker_threads import in_threads
 from .buffers import _use_tiles_in_python, as_kernel_input, kernel_weights, make_work
 from .entry_checks import check_output, check_params, check_rows_input
 
 _prediction_paths = {}
+_call_plans = {}
+_thread_workspaces = threading.local()
 
 
-def predict_block_rows(layout, itemsize, n_samples, budget=PREDICT_WORKSPACE_BYTES):
-    """Rows per block for :func:`forward`, from the workspace budget in bytes."""
-    bytes_per_row = int(layout.layer_units[1:].sum()) * itemsize
+def predict_block_rows(units, itemsize, n_samples, budget=PREDICT_WORKSPACE_BYTES):
+    """Rows per block for :func:`forward`, from the workspace budget in bytes.
+
+    ``units``: the layer sizes, input first (``layout.layer_units``).
+    """
+    bytes_per_row = int(units[1:].sum()) * itemsize
     low, high = PREDICT_BLOCK_ROWS
     rows = min(max(budget // bytes_per_row, low), high)
     # blocks start at multiples of ALIGN rows, as the parts of a threaded
@@ -85,9 +94,10 @@ def forward(X, params, layout, net, n_jobs=None, estimator_name="The network"):
         )
     check_params(params, layout)
     units = layout.layer_units
-    block_rows = predict_block_rows(layout, params.dtype.itemsize, n_samples)
     dense = not sp.issparse(X)
-    blas = forward_calls_blas(units, block_rows, params.dtype.itemsize)
+    block_rows, blas, alone = _call_plan(units, params.dtype, n_samples, n_jobs, dense)
+    if alone:  # one thread, BLAS's threads left as they are: nothing to set
+        return _forward_blocks(X, params, layout, net, block_rows)
     plan = thread_plan(
         units, n_samples, n_jobs, dense, block_rows, PREDICT_SPLIT_MACS, blas
     )
@@ -103,6 +113,31 @@ def forward(X, params, layout, net, n_jobs=None, estimator_name="The network"):
         )
         path.record(split, time.perf_counter() - started, n_samples)
         return out
+
+
+def _call_plan(units, dtype, n_samples, n_jobs, dense):
+    """``(block_rows, blas, alone)`` of a prediction; see :func:`forward`.
+
+    ``alone``: the call runs in the calling thread and sets no BLAS limit,
+    whatever BLAS's thread count, so it needs no thread plan. Worked out once
+    per kind of call (the sums over the layers cost ~10 us of a 1-row call)
+    for the tile limits in force.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    key = (units.tobytes(), itemsize, n_samples, n_jobs, dense, id(tile_choice()))
+    plan = _call_plans.get(key)
+    if plan is None:
+        block_rows = predict_block_rows(units, itemsize, n_samples)
+        blas = forward_calls_blas(units, block_rows, itemsize)
+        # split_parts reads BLAS's thread count only for large dense calls
+        settled = n_jobs is not None or not dense or (
+            forward_macs(units, n_samples) < PREDICT_SPLIT_MACS)  # fmt: skip
+        parts, limit = thread_limits(
+            units, n_samples, n_jobs, dense, block_rows, PREDICT_SPLIT_MACS, blas
+        )
+        plan = (block_rows, blas, settled and parts == 1 and limit is None)
+        keep_recent(_call_plans, key, plan, PREDICTION_PATHS)
+    return plan
 
 
 def _prediction_path(units, n_samples, dtype, n_parts):
@@ -132,13 +167,34 @@ def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
     if n_parts > 1:
         predict_in_threads(data, params, layout, net, out, n_parts)
         return out
-    work = make_work(layout, block_rows, params.dtype, n_parts=0)
+    work = _reusable_work(layout, block_rows, params.dtype)
     if isinstance(data, tuple):
         rows = np.arange(n_samples, dtype=np.int64)
         predict_sparse(data, rows, params, net, work, block_rows, out)
     else:
         predict_dense(data, params, net, work, block_rows, out)
     return out
+
+
+def _reusable_work(layout, block_rows, dtype):
+    """A prediction workspace of the calling thread (see ``REUSED_WORKSPACE_BYTES``).
+
+    Safe to reuse: a thread runs one prediction at a time, and a forward pass
+    writes every value of the workspace it reads.
+    """
+    dtype = np.dtype(dtype)
+    units = layout.layer_units
+    if int(units[1:].sum()) * block_rows * dtype.itemsize > REUSED_WORKSPACE_BYTES:
+        return make_work(layout, block_rows, dtype, n_parts=0)
+    kept = getattr(_thread_workspaces, "kept", None)
+    if kept is None:
+        kept = _thread_workspaces.kept = {}
+    key = (units.tobytes(), block_rows, dtype.char)
+    work = kept.get(key)
+    if work is None:
+        work = make_work(layout, block_rows, dtype, n_parts=0)
+        keep_recent(kept, key, work, REUSED_WORKSPACES)
+    return work
 
 
 def validation_loss(output, Y, sample_weight, params, layout, net):
@@ -171,7 +227,7 @@ def predict_in_threads(x, params, layout, net, out, n_parts):
     n_samples = x.shape[0]
     bounds = [threaded.chunk(n_samples, part, n_parts) for part in range(n_parts)]
     block_rows = predict_block_rows(
-        layout,
+        layout.layer_units,
         params.dtype.itemsize,
         max(stop - start for start, stop in bounds),
         THREADED_PREDICT_WORKSPACE_BYTES,

@@ -48,8 +48,14 @@ PREDICT_BLOCK_ROWS = (512, 32768)
 # A prediction under this many multiply-adds never splits (handing parts to a
 # worker costs more); above it, timing chooses.
 PREDICT_SPLIT_MACS = 1_000_000
-# Kinds of prediction (net, dtype, threads, size) whose split decision is kept.
+# Kinds of prediction (net, dtype, threads, size) whose split decision and
+# call plan are kept.
 PREDICTION_PATHS = 64
+# A thread keeps the workspace of its last predictions up to this size, in
+# bytes, for its next calls of the same kind (allocating it cost ~10 us of a
+# 1-row call); at most REUSED_WORKSPACES of them.
+REUSED_WORKSPACE_BYTES = 2**20
+REUSED_WORKSPACES = 8
 # OpenBLAS runs a GEMM of fewer multiply-adds on one thread whatever its thread
 # count (interface/gemm.c: SMP_THRESHOLD_MIN 65536 x GEMM_MULTITHREAD_THRESHOLD 4).
 BLAS_THREADED_MACS = 65536 * 4

@@ -74,8 +74,7 @@ def _can_split():
     return usable_cpus() > 1
 
 
-@contextmanager
-def thread_plan(
+def thread_limits(
     layer_units,
     n_rows,
     n_jobs=None,
@@ -84,52 +83,55 @@ def thread_plan(
     min_macs=SPLIT_BATCH_MACS,
     blas=True,
 ):
-    """Choose how a fit or prediction uses threads; yields the number of parts.
+    """What :func:`thread_plan` does: ``(parts, blas_limit)``.
 
-    Batches of ``n_rows`` rows (all rows for L-BFGS and predictions) are split
-    into :func:`split_parts` parts when ``splittable`` (dense data, no
-    dropout) and at least ``min_macs`` forward multiply-adds, with BLAS held
-    to one thread meanwhile. A batch large enough to
-    split that stays whole (BLAS limited to one thread by the user or by a
-    concurrent fit) also runs with one BLAS thread: the model is then the same
-    as split, bit for bit, and concurrent fits give what fits one after the
-    other give. Otherwise BLAS threads are as :func:`blas_threads_for` sets
-    them for products of ``blas_rows`` rows (default ``n_rows``). Work that
-    makes no BLAS call (``blas`` false) leaves BLAS's threads as they are.
+    ``blas_limit`` is the BLAS thread count to hold while the work runs, or
+    None to leave BLAS's threads as they are. Depends on BLAS's thread count
+    only where :func:`split_parts` reads it (``n_jobs=None`` and at least
+    ``min_macs`` multiply-adds, splittable).
     """
     parts = split_parts(layer_units, n_rows, n_jobs, min_macs) if splittable else 1
     if not blas:
-        yield parts
-        return
+        return parts, None
     large = forward_macs(layer_units, n_rows) >= min_macs
     if parts > 1 or (splittable and n_jobs is None and large and _can_split()):
-        with _limited(1):
-            yield parts
-        return
+        return parts, 1
     rows = n_rows if blas_rows is None else blas_rows
-    with blas_threads_for(largest_product_macs(layer_units, rows), n_jobs):
-        yield 1
+    if n_jobs is None and largest_product_macs(layer_units, rows) >= SMALL_PRODUCT_MACS:
+        return 1, None
+    return 1, 1 if n_jobs is None else int(n_jobs)
+
+
+@contextmanager
+def thread_plan(layer_units, n_rows, *args, **kwargs):
+    """Choose how a fit or prediction uses threads; yields the number of parts.
+
+    Arguments as :func:`thread_limits`. Batches of ``n_rows`` rows (all rows
+    for L-BFGS and predictions) are split into :func:`split_parts` parts when
+    ``splittable`` (dense data, no dropout) and at least ``min_macs`` forward
+    multiply-adds, with BLAS held to one thread meanwhile. A batch large
+    enough to split that stays whole (BLAS limited to one thread by the user
+    or by a concurrent fit) also runs with one BLAS thread: the model is then
+    the same as split, bit for bit, and concurrent fits give what fits one
+    after the other give. Otherwise BLAS runs on ``n_jobs`` threads if given,
+    else on one thread for products of ``blas_rows`` rows (default
+    ``n_rows``) under ``SMALL_PRODUCT_MACS`` multiply-adds, else as the user
+    left it. Work that makes no BLAS call (``blas`` false) leaves BLAS's
+    threads as they are. While several fits run at once, the limit of the
+    first to enter holds until the last one leaves.
+    """
+    parts, limit = thread_limits(layer_units, n_rows, *args, **kwargs)
+    if limit is None:
+        yield parts
+        return
+    with _limited(limit):
+        yield parts
 
 
 def largest_product_macs(layer_units, n_rows):
     """Multiply-adds of the largest matrix product for a batch of ``n_rows``."""
     units = [int(u) for u in layer_units]
     return n_rows * max(a * b for a, b in zip(units[:-1], units[1:], strict=True))
-
-
-@contextmanager
-def blas_threads_for(macs, n_jobs=None):
-    """Limit BLAS threads while the block runs.
-
-    To ``n_jobs`` threads if given (an estimator's ``n_jobs``), else to one
-    thread if ``macs`` is small, else not at all. While several fits run at
-    once, the limit of the first to enter holds until the last one leaves.
-    """
-    if n_jobs is None and macs >= SMALL_PRODUCT_MACS:
-        yield
-        return
-    with _limited(1 if n_jobs is None else int(n_jobs)):
-        yield
 
 
 @contextmanager
