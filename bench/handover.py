@@ -91,3 +91,45 @@ def round_trip_ns(repeats=5, n=ROUND_TRIPS):
     finally:
         os.sched_setaffinity(0, original)
     return statistics.median(times)
+
+
+def part_hand_over_us(gaps_s=(0.0, 5e-4, 2e-3), calls=300):
+    """Median seconds of fastmlp's hand-over of an empty part, in microseconds.
+
+    ``fastmlp._runtime.worker_threads.in_threads`` with two parts that do
+    nothing, ``calls`` times after each idle gap (busy-waited) in ``gaps_s``:
+    the cost a split fit pays per kernel call and a split prediction per
+    call, above its arithmetic. Returns ``{gap_s: (median, p10, p90)}``.
+    """
+    from fastmlp._runtime.worker_threads import in_threads
+
+    def nothing(part):
+        return part
+
+    in_threads(nothing, 2)
+    result = {}
+    for gap in gaps_s:
+        times = []
+        for _ in range(calls):
+            idle_until = time.perf_counter() + gap
+            while time.perf_counter() < idle_until:
+                pass
+            started = time.perf_counter()
+            in_threads(nothing, 2)
+            times.append((time.perf_counter() - started) * 1e6)
+        times.sort()
+        result[gap] = (
+            statistics.median(times),
+            times[len(times) // 10],
+            times[len(times) * 9 // 10],
+        )
+    return result
+
+
+if __name__ == "__main__":
+    print(f"cache line round trip: {round_trip_ns()} ns")
+    for gap, (median, low, high) in part_hand_over_us().items():
+        print(
+            f"hand-over of an empty part, {gap * 1e3:.1f} ms after the last: "
+            f"median {median:.0f} us (p10 {low:.0f}, p90 {high:.0f})"
+        )

@@ -24,7 +24,7 @@ from fastmlp._kernels.tiles import use_tiles
 from fastmlp._kernels.tunables import (
     BLAS_THREADED_MACS,
     PREDICT_SPLIT_MACS,
-    REUSED_WORKSPACE_BYTES,
+    PREDICT_WORKSPACE_BYTES,
 )
 from fastmlp._runtime import thread_plan
 from fastmlp._sklearn.labels import labels_from_output, labels_of
@@ -134,21 +134,21 @@ def test_one_output_column_and_small_products_call_no_blas(units, rows):
 def test_small_predictions_run_alone_and_reuse_their_workspace(limits):
     est, X, _ = _fitted(hidden=(8,))
     layout = est._model_snapshot().layout
-    first = prediction._reusable_work(layout, 7, np.float64)
-    assert prediction._reusable_work(layout, 7, np.float64) is first
-    assert prediction._reusable_work(layout, 7, np.float32) is not first
+    first = prediction.thread_workspace(layout, np.float64)
+    assert prediction.thread_workspace(layout, np.float64) is first
+    assert prediction.thread_workspace(layout, np.float32) is not first
     others = []
     thread = threading.Thread(
-        target=lambda: others.append(prediction._reusable_work(layout, 7, np.float64))
+        target=lambda: others.append(prediction.thread_workspace(layout, np.float64))
     )
     thread.start()
     thread.join()
     assert others[0] is not first  # one workspace per thread
-    # over REUSED_WORKSPACE_BYTES: a new one each call
-    rows = REUSED_WORKSPACE_BYTES // ((8 + 3) * 8) + 1  # units [5, 8, 3]
-    assert prediction._reusable_work(layout, rows, np.float64) is not (
-        prediction._reusable_work(layout, rows, np.float64)
+    # room for the largest block of a dense prediction, PREDICT_WORKSPACE_BYTES
+    most = prediction.predict_block_rows(
+        layout.layer_units, 8, 10**9, PREDICT_WORKSPACE_BYTES
     )
+    assert first[0].size == (8 + 3) * most <= PREDICT_WORKSPACE_BYTES // 8
     _, _, alone = prediction._call_plan(layout.layer_units, np.float64, 5, None, True)
     assert alone
     limits.clear()

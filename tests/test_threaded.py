@@ -10,6 +10,7 @@ Networks here are wider than ``ALIGN`` (16) so that products really are split.
 """
 
 import threading
+import time
 
 import numba
 import numpy as np
@@ -26,7 +27,16 @@ from fastmlp._kernels import optimizers as optimizer_kernels
 from fastmlp._kernels import passes as pass_kernels
 from fastmlp._kernels import predict as predict_kernels
 from fastmlp._kernels import threaded
-from fastmlp._kernels.sync import ABORTED, ARRIVED, SYNC_SIZE, barrier
+from fastmlp._kernels.sync import (
+    ABORTED,
+    ARRIVED,
+    SYNC_SIZE,
+    add_one,
+    barrier,
+    compare_swap,
+    wait_for_at_least,
+)
+from fastmlp._runtime import worker_threads
 from tests import reference as ref
 from tests.test_kernels import (
     DTYPES,
@@ -453,7 +463,7 @@ def test_threaded_predict_raises_what_a_part_raises(monkeypatch):
     """Not a half-written output: a worker thread's error reaches the caller."""
     problem = make_problem(np.float64, NETS[0], False, 100)
     calls = []
-    original = prediction.make_work
+    original = prediction.thread_workspace
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -461,7 +471,7 @@ def test_threaded_predict_raises_what_a_part_raises(monkeypatch):
             raise MemoryError("no workspace for this part")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(prediction, "make_work", failing)
+    monkeypatch.setattr(prediction, "thread_workspace", failing)
     out = np.empty((100, 3))
     with pytest.raises(MemoryError, match="no workspace"):
         prediction.predict_in_threads(
@@ -546,6 +556,39 @@ def test_barrier_releases_waiting_parts_when_one_aborts():
     sync[ABORTED] = 1
     assert barrier(sync, 2, np.int64(0)) == -1
     assert sync[ARRIVED] == 0
+
+
+def test_compare_swap_and_add_one_are_atomic_operations():
+    cell = np.zeros(1, np.int64)
+    assert compare_swap(cell, 1, 5) == 0 and cell[0] == 0  # not 1: unchanged
+    assert compare_swap(cell, 0, 5) == 0 and cell[0] == 5
+    assert add_one(cell) == 5 and cell[0] == 6
+
+
+def test_waiting_for_a_count_returns_it_or_gives_up():
+    cell = np.array([3], np.int64)
+    assert wait_for_at_least(cell, 2, 10, 10) == 3
+    assert wait_for_at_least(cell, 4, 10, 10) == 3  # given up: still below
+    assert wait_for_at_least(cell, 4, 0, 0) == 3
+
+
+@pytest.mark.timeout(120)
+def test_hand_overs_to_waiting_and_sleeping_workers_lose_no_part():
+    """Calls at every distance from the last: workers waiting or asleep."""
+    gaps = [0.0, 0.0, 1e-5, 1e-4, 5e-4, 2e-3] * (3 if numba.config.DISABLE_JIT else 40)
+    ran = []
+    for call, gap in enumerate(gaps):
+        time.sleep(gap)
+        parts = []
+        assert (
+            worker_threads.in_threads(lambda p, got=parts: got.append(p) or p, 3) == 0
+        )
+        assert sorted(parts) == [0, 1, 2], call
+        ran.append(len(parts))
+    assert sum(ran) == 3 * len(gaps)
+    with worker_threads._idle_lock:
+        states = {int(worker.mailbox[0]) for worker in worker_threads._idle}
+    assert states <= {worker_threads.BUSY, worker_threads.WAITING}
 
 
 @pytest.mark.timeout(120)

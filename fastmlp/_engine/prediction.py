@@ -24,9 +24,8 @@ from .._kernels.tunables import (
     PREDICT_SPLIT_MACS,
     PREDICT_WORKSPACE_BYTES,
     PREDICTION_PATHS,
-    REUSED_WORKSPACE_BYTES,
     REUSED_WORKSPACES,
-    THREADED_PREDICT_WORKSPACE_BYTES,
+    SPARSE_PREDICT_WORKSPACE_BYTES,
 )
 from .._runtime.split_chooser import FasterPath, keep_recent
 from .._runtime.thread_plan import forward_macs, thread_limits, thread_plan
@@ -127,7 +126,8 @@ def _call_plan(units, dtype, n_samples, n_jobs, dense):
     key = (units.tobytes(), itemsize, n_samples, n_jobs, dense, id(tile_choice()))
     plan = _call_plans.get(key)
     if plan is None:
-        block_rows = predict_block_rows(units, itemsize, n_samples)
+        budget = PREDICT_WORKSPACE_BYTES if dense else SPARSE_PREDICT_WORKSPACE_BYTES
+        block_rows = predict_block_rows(units, itemsize, n_samples, budget)
         blas = forward_calls_blas(units, block_rows, itemsize)
         # split_parts reads BLAS's thread count only for large dense calls
         settled = n_jobs is not None or not dense or (
@@ -167,32 +167,35 @@ def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
     if n_parts > 1:
         predict_in_threads(data, params, layout, net, out, n_parts)
         return out
-    work = _reusable_work(layout, block_rows, params.dtype)
     if isinstance(data, tuple):
+        work = make_work(layout, block_rows, params.dtype, n_parts=0)
         rows = np.arange(n_samples, dtype=np.int64)
         predict_sparse(data, rows, params, net, work, block_rows, out)
     else:
+        work = thread_workspace(layout, params.dtype)
         predict_dense(data, params, net, work, block_rows, out)
     return out
 
 
-def _reusable_work(layout, block_rows, dtype):
-    """A prediction workspace of the calling thread (see ``REUSED_WORKSPACE_BYTES``).
+def thread_workspace(layout, dtype):
+    """The calling thread's workspace for dense predictions of this net.
 
-    Safe to reuse: a thread runs one prediction at a time, and a forward pass
-    writes every value of the workspace it reads.
+    Room for blocks of ``predict_block_rows(..., PREDICT_WORKSPACE_BYTES)``
+    rows, the most a dense prediction's block has; kept for the thread's
+    next calls (at most ``REUSED_WORKSPACES`` nets). Safe to reuse: a thread
+    runs one prediction at a time, and a forward pass writes every value of
+    the workspace it reads.
     """
     dtype = np.dtype(dtype)
-    units = layout.layer_units
-    if int(units[1:].sum()) * block_rows * dtype.itemsize > REUSED_WORKSPACE_BYTES:
-        return make_work(layout, block_rows, dtype, n_parts=0)
     kept = getattr(_thread_workspaces, "kept", None)
     if kept is None:
         kept = _thread_workspaces.kept = {}
-    key = (units.tobytes(), block_rows, dtype.char)
+    key = (layout.layer_units.tobytes(), dtype.char)
     work = kept.get(key)
     if work is None:
-        work = make_work(layout, block_rows, dtype, n_parts=0)
+        units, itemsize = layout.layer_units, dtype.itemsize
+        rows = predict_block_rows(units, itemsize, 2**62, PREDICT_WORKSPACE_BYTES)
+        work = make_work(layout, rows, dtype, n_parts=0)
         keep_recent(kept, key, work, REUSED_WORKSPACES)
     return work
 
@@ -219,10 +222,10 @@ def validation_loss(output, Y, sample_weight, params, layout, net):
 def predict_in_threads(x, params, layout, net, out, n_parts):
     """:func:`fastmlp._kernels.predict.predict_dense` on ``n_parts`` row ranges.
 
-    Row ranges need no synchronisation, so plain Python threads run the serial
-    (nogil) kernel on one each, in 1 MB blocks: no parallel kernel to compile
-    (a numba parallel loop around the forward pass cost ~6 s of compile time
-    on the 2-core machine for the same speed).
+    Row ranges need no synchronisation, so plain Python threads run the
+    serial (nogil) kernel on one each, in blocks as a whole call's: no
+    parallel kernel to compile (a numba parallel loop around the forward pass
+    cost ~6 s of compile time on the 2-core machine for the same speed).
     """
     n_samples = x.shape[0]
     bounds = [threaded.chunk(n_samples, part, n_parts) for part in range(n_parts)]
@@ -230,13 +233,13 @@ def predict_in_threads(x, params, layout, net, out, n_parts):
         layout.layer_units,
         params.dtype.itemsize,
         max(stop - start for start, stop in bounds),
-        THREADED_PREDICT_WORKSPACE_BYTES,
+        PREDICT_WORKSPACE_BYTES,
     )
 
     def run(part):
         start, stop = bounds[part]
         if stop > start:
-            work = make_work(layout, block_rows, params.dtype, n_parts=0)
+            work = thread_workspace(layout, params.dtype)
             predict_dense(x[start:stop], params, net, work, block_rows, out[start:stop])
 
     in_threads(run, n_parts)

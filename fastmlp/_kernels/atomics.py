@@ -1,10 +1,10 @@
 """Atomic operations on int64 arrays, for kernels that threads run at once.
 
 numba has none, so they are LLVM intrinsics: a sequentially consistent
-``atomicrmw add`` and atomic load (each also a memory fence, so what a thread
-wrote before the barrier of ``fastmlp._kernels.sync`` is what the others read
-after it) and ``sched_yield``. Under ``NUMBA_DISABLE_JIT`` plain Python with a
-lock stands in for them.
+``atomicrmw add``, compare-and-swap and atomic load (each also a memory fence,
+so what a thread wrote before the barrier of ``fastmlp._kernels.sync`` is what
+the others read after it) and ``sched_yield``. Under ``NUMBA_DISABLE_JIT``
+plain Python with a lock stands in for them.
 """
 
 import sys
@@ -29,6 +29,16 @@ def _atomic_add(typingctx, array, index, value):
         return builder.atomic_rmw("add", pointer, args[2], "seq_cst")
 
     return array.dtype(array, index, value), codegen
+
+
+@intrinsic
+def _atomic_compare_swap(typingctx, array, index, expected, new):
+    def codegen(context, builder, signature, args):
+        pointer = _item_pointer(context, builder, signature.args[0], *args[:2])
+        pair = builder.cmpxchg(pointer, args[2], args[3], "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 0)
+
+    return array.dtype(array, index, expected, new), codegen
 
 
 @intrinsic
@@ -64,6 +74,14 @@ def _python_atomic_add(array, index, value):
     return old
 
 
+def _python_atomic_compare_swap(array, index, expected, new):
+    with _python_lock:
+        old = array[index]
+        if old == expected:
+            array[index] = new
+    return old
+
+
 def _python_atomic_load(array, index):
     with _python_lock:
         return array[index]
@@ -74,10 +92,16 @@ def _python_yield_cpu():
 
 
 if numba.config.DISABLE_JIT:
-    atomic_add, atomic_load, yield_cpu = (
+    atomic_add, atomic_compare_swap, atomic_load, yield_cpu = (
         _python_atomic_add,
+        _python_atomic_compare_swap,
         _python_atomic_load,
         _python_yield_cpu,
     )
 else:
-    atomic_add, atomic_load, yield_cpu = _atomic_add, _atomic_load, _yield_cpu
+    atomic_add, atomic_compare_swap, atomic_load, yield_cpu = (
+        _atomic_add,
+        _atomic_compare_swap,
+        _atomic_load,
+        _yield_cpu,
+    )

@@ -16,7 +16,7 @@ numba has no atomic operations: ``fastmlp._kernels.atomics`` writes them as LLVM
 intrinsics.
 """
 
-from .atomics import atomic_add, atomic_load, yield_cpu
+from .atomics import atomic_add, atomic_compare_swap, atomic_load, yield_cpu
 from .jit import kernel
 
 ARRIVED = 0
@@ -50,3 +50,36 @@ def barrier(sync, n_parts, generation):
         if spins > SPINS_BEFORE_YIELD:
             yield_cpu()
     return generation + 1
+
+
+@kernel
+def add_one(cell):
+    """``cell[0] += 1``, atomically; returns the value before."""
+    return atomic_add(cell, 0, 1)
+
+
+@kernel
+def compare_swap(cell, expected, new):
+    """``cell[0] = new`` if it holds ``expected``, atomically; returns the old value."""
+    return atomic_compare_swap(cell, 0, expected, new)
+
+
+@kernel
+def wait_for_at_least(cell, target, spins, yields):
+    """Wait, without the GIL, until ``cell[0] >= target``; returns the value seen.
+
+    Spins ``spins`` times, then yields the CPU up to ``yields`` times (letting
+    any other thread ready on this CPU run), then gives up: the value
+    returned may still be below ``target``, and the caller then waits its
+    own (sleeping) way.
+    """
+    for _ in range(spins):
+        value = atomic_load(cell, 0)
+        if value >= target:
+            return value
+    for _ in range(yields):
+        value = atomic_load(cell, 0)
+        if value >= target:
+            return value
+        yield_cpu()
+    return atomic_load(cell, 0)

@@ -38,27 +38,40 @@ TRIAL_WORK = 1e8
 # Prediction (fastmlp._engine.prediction)
 # ---------------------------------------------------------------------------
 
-# Workspace of a prediction, in bytes: rows are forwarded a block at a time,
-# blocks large enough that BLAS's threads are worth synchronising per block.
-PREDICT_WORKSPACE_BYTES = 16 * 2**20
-# Per thread, when a prediction is split: small blocks whose layers stay in cache.
-THREADED_PREDICT_WORKSPACE_BYTES = 2**20
+# Workspace of a prediction on dense rows, per thread, in bytes: blocks of rows
+# whose layers stay in cache (the products of a dense prediction run on
+# single-threaded BLAS or fastmlp's tiles, whole or split), and a workspace each
+# thread keeps for its next predictions of the same net (a new one cost ~1.6 us
+# a page, first touch, on the 2-core Zen 4 VM: 0.7 ms of a 2000-row call).
+PREDICT_WORKSPACE_BYTES = 2**20
+# On sparse rows, whose later layers' products may run on BLAS's threads: large
+# blocks, so that BLAS synchronises its threads once per large product.
+SPARSE_PREDICT_WORKSPACE_BYTES = 16 * 2**20
 # Rows per block, at least and at most.
-PREDICT_BLOCK_ROWS = (512, 32768)
+PREDICT_BLOCK_ROWS = (64, 32768)
 # A prediction under this many multiply-adds never splits (handing parts to a
 # worker costs more); above it, timing chooses.
 PREDICT_SPLIT_MACS = 1_000_000
 # Kinds of prediction (net, dtype, threads, size) whose split decision and
 # call plan are kept.
 PREDICTION_PATHS = 64
-# A thread keeps the workspace of its last predictions up to this size, in
-# bytes, for its next calls of the same kind (allocating it cost ~10 us of a
-# 1-row call); at most REUSED_WORKSPACES of them.
-REUSED_WORKSPACE_BYTES = 2**20
-REUSED_WORKSPACES = 8
+# Nets whose prediction workspace a thread keeps (the most recent).
+REUSED_WORKSPACES = 4
 # OpenBLAS runs a GEMM of fewer multiply-adds on one thread whatever its thread
 # count (interface/gemm.c: SMP_THRESHOLD_MIN 65536 x GEMM_MULTITHREAD_THRESHOLD 4).
 BLAS_THREADED_MACS = 65536 * 4
+
+# ---------------------------------------------------------------------------
+# Hand-over to worker threads (fastmlp._runtime.worker_threads)
+# ---------------------------------------------------------------------------
+
+# A worker that finished its part, and a caller waiting for parts, check for
+# the next job (for the parts) this many times (~2 ns each), then this many
+# more times with a sched_yield between (~0.3-1 us each), before they sleep:
+# a hand-over to a sleeping thread cost 75-115 us on the 2-core VMs (a split
+# epoch of a 64-unit net is ~1 ms, a 200-row prediction ~100 us).
+HAND_OVER_SPINS = 20_000
+HAND_OVER_YIELDS = 400
 
 # ---------------------------------------------------------------------------
 # Split or whole, by timing (fastmlp._runtime.split_chooser)

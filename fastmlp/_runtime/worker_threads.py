@@ -7,7 +7,11 @@ idle, so concurrent calls never wait for each other's workers; workers are
 daemon threads, and a forked child forgets its parent's. On Linux each call
 keeps its workers off the caller's current CPU (:func:`_keep_off_caller`),
 within the caller's own CPU mask, so that the parts do not take turns on one
-CPU. Measurements: ``docs/design/threading.md``.
+CPU. A worker that finished a job, and a caller whose part is done, wait a
+moment without the GIL before they sleep (``HAND_OVER_SPINS`` and
+``HAND_OVER_YIELDS``): waking a sleeping thread cost ~75-115 us a hand-over on
+the 2-core VMs, more than a part of a mid-sized call takes. Measurements:
+``docs/design/threading.md``.
 """
 
 import ctypes
@@ -15,8 +19,21 @@ import os
 import queue
 import threading
 
+import numpy as np
+from numba import config
+
+from .._kernels.sync import add_one, compare_swap, wait_for_at_least
+from .._kernels.tunables import HAND_OVER_SPINS, HAND_OVER_YIELDS
+
 _idle = []
 _idle_lock = threading.Lock()
+
+# A worker's mailbox: BUSY (running, or sleeping on its queue: jobs go to the
+# queue), WAITING (just finished, waiting for a job without the GIL) or HANDED
+# (a caller put a job in ``handed`` and the worker takes it from there).
+BUSY, WAITING, HANDED = 0, 1, 2
+# interpreted kernels would wait holding the GIL: no waiting then
+_SPINS, _YIELDS = (0, 0) if config.DISABLE_JIT else (HAND_OVER_SPINS, HAND_OVER_YIELDS)
 
 
 class _Worker:
@@ -24,16 +41,34 @@ class _Worker:
 
     def __init__(self):
         self.jobs = queue.SimpleQueue()
+        self.mailbox = np.zeros(1, dtype=np.int64)
+        self.handed = None
         self.cpus = None  # the CPU mask last given to this worker
         thread = threading.Thread(target=self._loop, name="fastmlp-part", daemon=True)
         thread.start()
         self.thread_id = thread.native_id
 
+    def give(self, item):
+        """Hand ``(job, done, part, finished)`` over, to the waiting or the queue."""
+        self.handed = item
+        if compare_swap(self.mailbox, WAITING, HANDED) != WAITING:
+            self.jobs.put(item)
+
+    def _next(self):
+        if wait_for_at_least(self.mailbox, HANDED, _SPINS, _YIELDS) != HANDED:
+            if compare_swap(self.mailbox, WAITING, BUSY) == WAITING:
+                return self.jobs.get()  # no caller came: sleep
+        compare_swap(self.mailbox, HANDED, BUSY)
+        return self.handed
+
     def _loop(self):
+        job, done, part, finished = self.jobs.get()
         while True:
-            job, done, part = self.jobs.get()
             job()
+            compare_swap(self.mailbox, BUSY, WAITING)
             done.put(part)  # the caller makes it idle again (in_threads)
+            add_one(finished)
+            job, done, part, finished = self._next()
 
 
 def _current_cpu_function():
@@ -116,25 +151,27 @@ def in_threads(function, n_parts, on_error=None):
             errors.append(error)
 
     done = queue.SimpleQueue()
+    finished = np.zeros(1, dtype=np.int64)  # parts reported, as done's
     workers = []
     handed = 0  # parts 1..handed were, or were being, handed to workers
-    finished = False
+    ran = False
     try:
         workers = _take_workers(n_parts - 1)
         _keep_off_caller(workers)
         for part, worker in enumerate(workers, start=1):
             handed = part
-            worker.jobs.put((lambda part=part: run(part), done, part))
+            worker.give((lambda part=part: run(part), done, part, finished))
         run(0)
-        finished = True
+        ran = True
     finally:
-        if not finished:
+        if not ran:
             if on_error is not None:
                 on_error()
             if handed:
                 # the last part may not have been put: a job that only
                 # reports it (after the part, if that was put) ends the wait
-                workers[handed - 1].jobs.put((_nothing, done, handed))
+                workers[handed - 1].jobs.put((_nothing, done, handed, finished))
+        wait_for_at_least(finished, handed, _SPINS, _YIELDS)
         _wait_for(done, handed)
         with _idle_lock:
             _idle.extend(workers)
