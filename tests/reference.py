@@ -51,8 +51,10 @@ ACTIVATIONS = (
 )
 SKLEARN_HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 HIDDEN_ACTIVATIONS = tuple(a for a in ACTIVATIONS if a not in ("softmax", "exp"))
-# Derivatives taken from the activation's input rather than its output.
-NEEDS_PRE_ACTIVATION = ("gelu", "silu")
+# Activations whose derivative a fit's forward pass stores (the kernels'
+# needs_pre_activation): GELU's and SiLU's are taken from the input here,
+# softplus's from its output.
+NEEDS_PRE_ACTIVATION = ("gelu", "silu", "softplus")
 LEAKY_SLOPE = 0.01
 LOSSES = ("squared_error", "poisson", "log_loss", "binary_log_loss")
 # Each loss with its canonical output activation (the pairs scikit-learn uses,

@@ -57,7 +57,7 @@ def make_work(layout, max_rows, dtype, pre_activations=False, masks=False, n_par
     """The ``work`` tuple: layer buffers for ``max_rows`` rows.
 
     ``pre_activations`` and ``masks`` buffers are allocated only when asked
-    for (GELU/SiLU training, dropout), and are empty otherwise. ``n_parts``
+    for (GELU/SiLU/softplus training, dropout), and are empty otherwise. ``n_parts``
     rows of room for transposed coefficients, one per thread a batch is split
     across: 0 for prediction, which has no backward pass.
     """

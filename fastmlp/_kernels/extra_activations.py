@@ -20,9 +20,10 @@ GELU = 8
 SILU = 9
 SOFTPLUS = 10
 EXTRA_CODES = (LEAKY_RELU, ELU, GELU, SILU, SOFTPLUS)
-# the activations whose derivative needs their input (not invertible): the
-# forward pass of a fit stores their derivative (extra_activation_and_derivative)
-PRE_ACTIVATION_CODES = (GELU, SILU)
+# the activations whose derivative the forward pass of a fit stores
+# (extra_activation_and_derivative): GELU's and SiLU's need their input, which
+# the output does not give back; softplus's comes from the same exp term
+PRE_ACTIVATION_CODES = (GELU, SILU, SOFTPLUS)
 
 LEAKY_SLOPE = 0.01
 
@@ -60,15 +61,15 @@ def extra_activation_values(values, code):
 
 @kernel
 def extra_activation_and_derivative(values, derivative, code):
-    """:func:`extra_activation_values`, and for GELU and SiLU their derivative.
+    """:func:`extra_activation_values`, and for GELU, SiLU, softplus their derivative.
 
     ``derivative`` (1-D, as ``values``) receives the derivative at each
     input, computed from the same terms as the activation (erf, exp), so
-    that the backward pass multiplies by it instead of evaluating them again:
-    the same expressions as :func:`extra_derivative_values` used to evaluate
-    from the input, so the same bits. Other codes: the activation only.
+    that the backward pass multiplies by it instead of evaluating them again.
+    Other codes: the activation only.
     """
     one = values.dtype.type(1.0)
+    zero = values.dtype.type(0.0)
     half = values.dtype.type(0.5)
     inv_sqrt2 = values.dtype.type(1.0 / math.sqrt(2.0))
     inv_sqrt_2pi = values.dtype.type(1.0 / math.sqrt(2.0 * math.pi))
@@ -86,6 +87,14 @@ def extra_activation_and_derivative(values, derivative, code):
             values[i] = x / exp_term
             sig = one / exp_term
             derivative[i] = sig * (one + x * (one - sig))
+    elif code == SOFTPLUS:
+        for i in range(values.shape[0]):
+            x = values[i]
+            small = vecmath.exp(-abs(x))
+            values[i] = max(x, zero) + vecmath.log1p(small)
+            # sigmoid(x) from the same term: 1 / (1 + e^-|x|), times e^-|x| below 0
+            sig = one / (one + small)
+            derivative[i] = sig if x >= zero else small * sig
     else:
         extra_activation_values(values, code)
 
@@ -96,7 +105,7 @@ def extra_derivative_values(activated, stored, delta, code):
 
     ``activated`` holds the activation's output for the same values;
     ``stored`` the derivative :func:`extra_activation_and_derivative` stored
-    (read for GELU and SiLU only).
+    (read for GELU, SiLU and softplus only).
     """
     one = delta.dtype.type(1.0)
     zero = delta.dtype.type(0.0)
@@ -109,10 +118,6 @@ def extra_derivative_values(activated, stored, delta, code):
         for i in range(delta.shape[0]):
             if activated[i] <= zero:
                 delta[i] *= activated[i] + one
-    elif code == SOFTPLUS:
-        # d/dx log(1 + e^x) = sigmoid(x) = 1 - exp(-softplus(x))
-        for i in range(delta.shape[0]):
-            delta[i] *= -vecmath.expm1(-activated[i])
-    elif code == GELU or code == SILU:
+    elif code == GELU or code == SILU or code == SOFTPLUS:
         for i in range(delta.shape[0]):
             delta[i] *= stored[i]

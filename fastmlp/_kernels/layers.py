@@ -34,7 +34,7 @@ from .views import borrowed, flat_view, matrix_view
     WORK_ACTIVATIONS,  # each layer's outputs, max_rows rows from LAYER_STARTS
     WORK_DELTAS,  # each layer's deltas, the same layout
     WORK_LAYER_STARTS,  # where each layer starts in the two buffers above
-    WORK_PRE_ACTIVATIONS,  # GELU/SiLU: their derivative, stored by the forward pass
+    WORK_PRE_ACTIVATIONS,  # GELU/SiLU/softplus: derivative, stored by the forward pass
     WORK_MASKS,  # dropout's kept-unit scales (training only)
     WORK_TRANSPOSED,  # per thread, room for one transposed coefficient matrix
 ) = range(6)

@@ -12,7 +12,7 @@ transposed)``; kernels read the fields of both by name (``layers.NET_*``,
 ``layers.WORK_*``):
 ``activations`` and ``deltas`` are flat buffers holding, for each layer after the
 input, ``max_rows * units`` values from ``layer_starts[i]``; a batch of ``n_rows``
-uses the first ``n_rows`` rows. ``pre_activations`` (GELU/SiLU: the derivative
+uses the first ``n_rows`` rows. ``pre_activations`` (GELU/SiLU/softplus: the derivative
 the forward pass stores) and ``masks`` (dropout's kept-unit scales, training
 only) have the same layout when used and are empty otherwise. ``transposed``
 is 2-D, one row per thread splitting a batch, each with room for a copy of
