@@ -43,7 +43,8 @@ test-kernels: setup
 # built from this tree is installed into .venv-pyXY with its dependencies from
 # the package index; a parity subset, scikit-learn's estimator checks and
 # tests/smoke_installed.py run against it, from this tree's tests (appended to
-# sys.path after site-packages, so the installed fastmlp is the one imported).
+# sys.path after site-packages, and pyproject's pythonpath emptied, so the
+# installed fastmlp is the one imported).
 # Pick another with `make test-newest NEWEST_PYTHON=/path/to/python3.X`.
 NEWEST_PYTHON ?= $(shell for v in 3.14 3.13 3.12; do \
 	for p in $$(command -v python$$v) \
@@ -78,8 +79,8 @@ smoke-newest:
 	echo "$(CURDIR)" > "$$($(SMOKE_VENV)/bin/python -c \
 	    'import sysconfig; print(sysconfig.get_paths()["purelib"])')/fastmlp_checkout_tests.pth" && \
 	echo "test-newest: wheel built and installed in $$(( $$(date +%s) - start )) s"
-	$(SMOKE_VENV)/bin/python -P -m pytest -q -p no:cacheprovider $(SMOKE_TESTS) \
-	    -k "$(SMOKE_SELECT)"
+	$(SMOKE_VENV)/bin/python -P -m pytest -q -p no:cacheprovider -o pythonpath= \
+	    $(SMOKE_TESTS) -k "$(SMOKE_SELECT)"
 
 # ARGS passes options on, e.g. make bench ARGS="--custom --data my.csv --target y"
 bench: setup

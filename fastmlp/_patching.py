@@ -4,27 +4,15 @@
 ``sklearn.neural_network`` and in ``sklearn.neural_network._multilayer_perceptron``
 (where scikit-learn defines them, and where pickle looks them up) to fastmlp's;
 :func:`unpatch_sklearn` puts scikit-learn's back. Only names looked up after
-patching are fastmlp's: ``from sklearn.neural_network import MLPClassifier``
-run before (in a module imported earlier) keeps scikit-learn's class, as do
-estimators already made. ``python -m fastmlp run`` patches before the program
-imports anything, so a whole program is covered.
-
-Pickles stay loadable without fastmlp's patch: a fastmlp estimator is pickled
-under fastmlp's own class path (``fastmlp._classes.MLPClassifier``), patched or
-not, so a new process unpickles it with fastmlp installed and nothing patched.
-While patched, the two ways scikit-learn's own MLPs meet pickle are taken care
-of: one pickled by scikit-learn loads as fastmlp's (converted as
-:func:`fastmlp.from_sklearn` does, see ``_sklearn.originals.fastmlp_state``),
-and one still of scikit-learn's class (made before patching, or by
-``to_sklearn``) is pickled by a reference that pickle resolves by name when
-loading (``pkgutil.resolve_name``, in the standard library: such a pickle loads
-as scikit-learn's in a process without fastmlp), where pickle's own reference
-would fail because the name no longer leads to that class.
-
-The switch is process-wide and serialized by a lock (patching from two threads
-at once is safe and idempotent), but it is not atomic for other threads: one
-that looks the names up while another patches may see the classifier patched
-and the regressor not yet. Estimators keep the class they were made with.
+patching are fastmlp's: a class imported before, and estimators already made,
+stay scikit-learn's. ``python -m fastmlp run`` patches before the program
+imports anything. Pickles: a fastmlp estimator is pickled under its own class
+path, patched or not; while patched, a scikit-learn pickle loads as fastmlp's
+(converted as :func:`fastmlp.from_sklearn` does) and a scikit-learn estimator
+still pickles, by a reference resolved by name at load. The switch is
+process-wide, serialized by a lock (safe and idempotent from two threads), but
+not atomic for other threads, which may see one class patched and not yet the
+other. How and why, measured: ``docs/design/patching.md``.
 """
 
 import contextlib

@@ -1,39 +1,21 @@
 """The activations scikit-learn lacks, compiled apart and called by address.
 
-numba links every kernel's callees into its own library and optimizes the
-whole tree again, so code that sits under a forward or backward pass is
-compiled once per kernel above it. The five extra activations (their loops
-and their derivatives: ``erf``, ``expm1``, ``log1p`` in both dtypes) cost a
-first fit ~2 s of compile time that way (measured on a cold cache, 2-core Zen
-1, with them stubbed out: 18.7 against 20.4 s), although few fits use them.
-Compiled apart as here, a cold small fit took 20.3 s against 21.3 s (the
-table call and its NaN fallback remain in the kernels).
+The five extra activations (values and derivatives) and the element maps (exp,
+logistic and tanh over a whole array) are compiled as C callbacks, one per
+function and dtype, only when a net needs one (:func:`prepare` and
+:func:`prepare_element_maps`, called by ``fastmlp._engine.buffers.make_net``).
+Kernels call them through a C table registered with LLVM under
+:data:`TABLE_SYMBOL` when this module is imported, before any kernel compiles
+or loads, so kernels are cached like any other and find this process's table.
+The calls (:func:`call_extra_activation`, :func:`call_extra_derivative`,
+:func:`call_element_map`) are intrinsics that return whether a callback was
+there; callers fill their output with NaN when it was not, so a path that
+forgot :func:`prepare` fails loudly. Called apart or inlined, each is the same
+loop over the same element function: the same bits.
 
-Here they are compiled on their own, as C callbacks, only when a net uses
-one (:func:`prepare`, called by ``fastmlp._engine.buffers.make_net``), and kernels
-call them through a table of four addresses (activation and derivative, for
-float32 and float64). The table is a C array whose address is registered
-with LLVM under :data:`TABLE_SYMBOL` when this module is imported, before
-any kernel is compiled or loaded; kernels refer to it by that name, so they
-are cached like any other and find this process's table when loaded.
-
-The calls are :func:`call_extra_activation` and :func:`call_extra_derivative`,
-intrinsics that only compiled code can call. Each returns whether a callback
-was there; the callers fill their output with NaN if it was not, so that a
-path that forgot :func:`prepare` fails loudly instead of leaving values
-unchanged.
-
-The element maps (exp, logistic and tanh over a whole array: the hidden
-activations scikit-learn has and the output layer's softmax, logistic and
-exp) are called the same way, through :func:`call_element_map`, one
-callback per function and dtype, compiled (or loaded) when a net first needs
-it (:func:`prepare_element_maps`). Inlined, their vectorized loops were
-compiled into every kernel above the activation (a forward pass, each
-threaded part, each prediction kernel) and optimized again in each: the
-activation kernel alone took 5.8 s of a 17.7 s cold first fit (CPU time,
-2-core Zen 4), a callback 0.3-0.6 s. A net that uses none of them (relu,
-regression) compiles none. Called apart or inlined, each is the same loop
-over the same element function, so the values are the same bits.
+Why: inlined, this code is compiled again into every kernel above it (numba
+re-optimizes each kernel's whole call tree). Measurements:
+``docs/design/compile_time.md``.
 """
 
 import ctypes

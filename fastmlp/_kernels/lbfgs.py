@@ -1,37 +1,19 @@
 """L-BFGS-B for unbounded parameters, compiled, driven by reverse communication.
 
-scikit-learn fits ``solver="lbfgs"`` with scipy's L-BFGS-B (Byrd, Lu, Nocedal
-and Zhu 1995; version 3.0, Morales and Nocedal 2011). Without bounds its
-iteration is the limited-memory BFGS iteration: the direction ``-H g`` from
-the last ``m`` pairs ``(s, y)`` with ``H0 = I / theta``, ``theta = y'y / s'y``
-of the newest pair (steepest descent ``-g`` while there is none), a Moré-
-Thuente line search (MINPACK-2's ``dcsrch``/``dcstep``; ``ftol=1e-3,
-gtol=0.9, xtol=0.1``) from step ``1`` (``1 / ||d||`` in the first
-iteration), a pair skipped when ``s'y <= eps * (-g'd) * step``, the memory
-dropped and steepest descent tried again when a search fails (after 20
-evaluations, or on a direction that does not descend), and the stopping
-tests ``max |g| <= pgtol`` and ``(f_old - f) / max(|f_old|, |f|, 1) <=
-factr * eps``. These kernels make the same decisions; the direction comes
-from the two-loop recursion (Nocedal 1980), equal in exact arithmetic to
-L-BFGS-B's compact-form solve, so iterates agree with scipy's to rounding
-(tested against ``scipy.optimize.minimize``: iterations, evaluations,
-messages and points; dot products are BLAS's ``ddot``, as L-BFGS-B's). A call
-takes 5.1 us where scipy's ``setulb`` took 24 us, with n = 1601 parameters
-and m = 10 pairs (measured, breast_cancer's 30 -> 50 -> 1 net). Not
-reproduced: L-BFGS-B restarts when its compact form's Cholesky factors
-fail, which the two loops cannot.
-
 :func:`lbfgs_step` is called with the loss and gradient at ``x`` and returns
-what it needs next, as ``setulb`` does: ``FG`` (evaluate at the new ``x``),
-``NEW_X`` (an iteration ended; the caller may stop it), ``CONVERGENCE`` or
-``ABNORMAL``. Its state lives in ``ints``, ``floats`` and the arrays.
+what it needs next, as scipy's ``setulb`` does: ``FG`` (evaluate at the new
+``x``), ``NEW_X`` (an iteration ended; the caller may stop it), ``CONVERGENCE``
+or ``ABNORMAL``; its state lives in ``ints``, ``floats`` and the arrays. It makes
+L-BFGS-B's decisions without bounds (Moré-Thuente line search, skipped pairs,
+restarts after a failed search, scipy's stopping tests), with the direction from
+the two-loop recursion, equal in exact arithmetic to L-BFGS-B's compact form:
+iterates agree with ``scipy.optimize.minimize``'s to rounding (iterations,
+evaluations, messages and points, ``tests/test_lbfgsb.py``). Not reproduced:
+L-BFGS-B's restart when its Cholesky factors fail.
 
-Compile time (cold cache, with numba's own start-up): 2.7 s with every
-helper a kernel of its own, 4.8 s with all of them inlined, 2.3 s with the
-composing ones inlined and the leaves that several places call (the BLAS
-calls, the step interpolation, the line search, the two loops) kept apart.
-Dot products by BLAS rather than in-order or four-way loops: 4.9 against
-12.8 us a call.
+Why: scikit-learn fits ``solver="lbfgs"`` with scipy's L-BFGS-B, whose calls
+cost more than the gradients of small nets. The algorithm in full and the
+measurements: ``docs/design/lbfgs.md``.
 """
 
 import numpy as np

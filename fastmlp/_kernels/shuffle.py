@@ -1,21 +1,18 @@
 """``RandomState.shuffle`` of a 1-D array, compiled: the same draws, faster.
 
-scikit-learn shuffles the sample order once per epoch with the estimator's
-``RandomState`` (legacy MT19937). NumPy's loop takes ~8 ns an element (48 us
-for 5000 rows on the 2-core Zen 5 machine, 8% of a small net's epoch): for
-each position, ``random_interval`` draws 32-bit words until one, masked to
-the bound's bit width, is within the bound, a branch that mispredicts on
-about every third word. :func:`shuffle_in_place` makes the same draws from
-the same generator state, tempering each block of 624 words at once and
-accepting or rejecting each word without a branch (a rejected word swaps a
-position with itself and leaves it for the next word): 12 us for 5000
-(measured). The result and the generator's state afterwards are NumPy's,
-bit for bit (tested against ``RandomState.shuffle``).
-
+:func:`shuffle_in_place` makes the draws NumPy's ``RandomState.shuffle`` makes
+(legacy MT19937, ``random_interval``'s masked rejection) from the same
+generator state, tempering each block of 624 words at once and accepting or
+rejecting each word without a branch (a rejected word swaps a position with
+itself and leaves it for the next word). The result and the generator's state
+afterwards are NumPy's, bit for bit (tested against ``RandomState.shuffle``).
 ``state`` is the generator's own memory, NumPy's ``mt19937_state``: the 624
-words of the key, then the position (``fastmlp._engine.randomness`` makes the view and
-checks its layout). The helpers are inlined into the one kernel: 0.7 ->
-0.35-0.55 s of compile time on a cold cache.
+words of the key, then the position (``fastmlp._engine.randomness`` makes the
+view and checks its layout).
+
+Why: scikit-learn shuffles the sample order once per epoch, and NumPy's loop
+mispredicts a branch on about every third word. Measurements:
+``docs/design/call_overhead.md``.
 """
 
 import numpy as np

@@ -1,53 +1,22 @@
 """Register-blocked multiply-add tiles, written as LLVM vector code.
 
-numba has no vector types, and LLVM does not vectorize a product whose every
-output is a sum taken in order (reordering the sum would change its rounding),
-so a plain loop runs one scalar FMA at a time. A tile here keeps ``rows x
-vectors`` accumulators of 4 doubles (8 floats; 8 and 16 with AVX-512) in
-registers; each step of the
-sum broadcasts one value of ``a`` per row and adds its products with one row of
-``b`` (contiguous) with vector FMAs. Each output is still
-``fma(a[.., p], b[p, ..], acc)`` for ``p = 0, 1, ..`` from zero, in order: the
-sum OpenBLAS's Haswell dgemm kernel takes (bit for bit in float64, checked in
-the tests), independent of where a tile sits, so any split of the rows or
-columns among threads computes what one call does.
+A tile keeps ``ROWS x vectors`` accumulators in registers and computes each
+output as ``fma(a[r, p], b[p, c], acc)`` for ``p = 0, 1, ..`` from zero, in
+order: the sum OpenBLAS's Haswell dgemm kernel takes (bit for bit in float64,
+tested), wherever the tile sits, so any split of rows or columns among threads
+computes what one call does. Two tiles per dtype: ``ROWS`` rows by 2 vectors,
+and ``ROWS`` rows by one vector masked to ``count`` columns (the right edge);
+only ``row_count`` rows are stored (the others repeat the last row). Positions
+are flat: value ``(r, p)`` of ``a`` is ``a[a_start + r * a_strides[0] + p *
+a_strides[1]]``, row ``p`` of ``b`` starts at ``b[b_start + p * n_cols]``, row
+``r`` goes to ``out[out_start + r * n_cols :]``, and ``depth`` is the sums'
+length. :func:`_make_column_sums` (for ``layers.column_sums``) multiplies then
+adds, unfused, so each lane is the scalar loop's sum bit for bit. These are
+intrinsics: only compiled code calls them, and nothing checks bounds inside
+(the callers, ``fastmlp._kernels.tiles`` and ``layers``, do).
 
-A tile's arguments (all positions are flat indices):
-
-- ``a, a_start, a_strides``: value ``(r, p)`` of the tile's left operand is
-  ``a[a_start + r * a_strides[0] + p * a_strides[1]]``;
-- ``b, b_start``: row ``p`` of the tile's block of ``b`` starts at
-  ``b[b_start + p * n_cols]``;
-- ``out, out_start``: the tile's row ``r`` goes to ``out[out_start + r *
-  n_cols :]``;
-- ``depth``: the length of the sums;
-- ``count``: for an edge tile, how many of its one vector's columns exist
-  (loaded and stored with masks: the other lanes read nothing, are zero and
-  are not stored); ignored by the full tile;
-- ``row_count``: how many of the tile's rows exist (the others repeat the
-  last row and are not stored).
-
-Two tiles only, each compiled once per dtype: ``ROWS`` rows by 2 vectors, and
-``ROWS`` rows by one vector of at most ``count`` columns for the right edge.
-Edge rows and columns reuse them rather than adding variants, since each
-variant is more code for LLVM in every kernel that links it (six variants
-cost a first fit ~2 s more compile time).
-
-With AVX-512 (measured on a 2-core Zen 5 machine, one thread, float64), the
-tiles use 512-bit vectors and 8 rows: 16 accumulators hide the FMA latency
-of two FMA pipes, where 4 rows by 2 AVX2 vectors left them half idle.
-Against the AVX2 tiles: 64 x 64 x 64 9.6 -> 4.2 us (55 -> 125 GFLOP/s, as
-OpenBLAS's AVX-512 kernels), 200 x 64 x 100 46 -> 22 us (BLAS 31 us);
-whole epochs 1.3-1.5x faster on the digits and 64-unit nets. AVX2 keeps 4
-rows: 16 AVX2 registers hold no more accumulators.
-
-Beside the tiles, column sums in vectors (:func:`_make_column_sums`, for
-``fastmlp._kernels.layers.column_sums``): a multiply and an add per row,
-not fused, so that each lane is the scalar loop's sum, bit for bit.
-
-These are intrinsics: only compiled code can call them, and nothing checks
-bounds inside them (the callers, ``fastmlp._kernels.tiles`` and
-``fastmlp._kernels.layers``, do).
+Why: numba has no vector types and LLVM does not vectorize an in-order sum.
+Rows, vector width and their measurements: ``docs/design/tiles_calibration.md``.
 """
 
 import platform

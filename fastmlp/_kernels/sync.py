@@ -2,18 +2,19 @@
 
 ``fastmlp._kernels.threaded`` splits a batch across threads that each run the
 same serial kernel on their part (Python threads; the kernels release the
-GIL). Between the two phases of a batch every thread waits at
-:func:`barrier` for the others. The barrier spins on an atomic counter, then
-yields the CPU: a wait costs ~1 us when the other thread is running (numba's
-parallel regions cost ~1.5 us to launch, and compiled ~13 s longer than these
-serial kernels: the reason this module exists).
+GIL); between the two phases of a batch every thread waits at :func:`barrier`
+for the others. ``sync`` is an int64 array of three: the threads that arrived,
+the generation (how many times the barrier opened) and an abort flag, set
+when a thread failed so that the others do not wait for it forever. The
+barrier spins on an atomic counter (``fastmlp._kernels.atomics``: LLVM
+intrinsics, numba has none), then yields the CPU. The small kernels after it
+(an atomic add and compare-and-swap on a cell, a bounded wait for a count)
+serve the hand-over of parts to worker threads
+(``fastmlp._runtime.worker_threads``).
 
-``sync`` is an int64 array of three: the threads that arrived, the
-generation (how many times the barrier opened) and an abort flag, set when a
-thread failed so that the others do not wait for it forever.
-
-numba has no atomic operations: ``fastmlp._kernels.atomics`` writes them as LLVM
-intrinsics.
+Why: a wait costs ~1 us when the other thread is running, where numba's
+parallel regions cost ~1.5 us to launch and compiled ~13 s longer
+(``docs/design/compile_time.md``).
 """
 
 from .atomics import atomic_add, atomic_compare_swap, atomic_load, yield_cpu

@@ -1,33 +1,20 @@
 """Mini-batches and L-BFGS gradients split across threads.
 
-The serial kernels run a batch on one core; products at the sizes of most
-networks (tens to hundreds of units, batches of 32-256) are too small for BLAS's
-own threads, which then cost more in synchronisation than they save. Here
-``n_parts`` Python threads (``fastmlp._engine.training.run_parts``) run the same serial
-kernel, :func:`epoch_part` or :func:`gradient_part`, each on its part of every
-batch, with single-threaded BLAS, in two phases:
+``n_parts`` Python threads (``fastmlp._engine.training.run_parts``) run the
+same serial kernel, :func:`epoch_part` or :func:`gradient_part`, each on its
+part of every batch, with single-threaded BLAS, in two phases that end at a
+barrier (:mod:`.sync`): 1. rows: part ``t`` runs rows ``chunk(t)`` forward, their
+losses and output deltas, and back-propagates the deltas (all row-local);
+2. columns: part ``t`` computes, for every layer, the gradient of its block of
+input units over all the batch's rows, finishes it and steps those parameters.
+Invariant: every value is computed by the same operations in the same order
+as in the serial kernels, so the two paths give the same numbers (the tests
+compare them). Dense data only, and no dropout (its draws depend on the
+thread).
 
-1. rows: thread ``t`` gathers rows ``chunk(t)`` of the batch and runs, for
-   those rows only, the forward pass, the row losses, the output delta and the
-   back-propagation of deltas down to the first layer (all of it row-local);
-2. columns: thread ``t`` computes, for every layer, the gradient of its block
-   of input units (a block of rows of ``A.T @ delta`` over all the batch's
-   rows), finishes it and applies the optimizer step to those parameters.
-
-The threads wait for each other after each phase (:mod:`.sync`). Every value
-is computed by the same operations in the same order as in the serial
-kernels (row blocks and column blocks of a product are computed as in the
-whole product, losses and weights are summed in row order), so the two paths
-give the same numbers: the tests compare them.
-
-Why threads and a barrier rather than numba's ``prange``: the same split with
-two parallel loops per batch (``parallel=True``) ran at the same speed but
-cost ~13 s more compile time on the 2-core machine than the serial kernels
-(numba outlines each loop body into a function of its own, and re-optimizes
-the whole call tree in each); it also needed a thread-safe numba threading
-layer (OpenMP or TBB) and hung in a forked child. These kernels are plain
-serial kernels, compiled and cached like the others.
-Dense data only, and no dropout (whose random draws depend on the thread).
+Why: products of most networks are too small for BLAS's own threads; plain
+serial kernels compile and cache like the others, where numba's ``prange``
+cost ~13 s more compile time (``docs/design/compile_time.md``).
 """
 
 import numpy as np

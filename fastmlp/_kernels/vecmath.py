@@ -1,66 +1,20 @@
 """exp, log, tanh and friends, written so that a loop calling them vectorizes.
 
-numba compiles ``np.exp(x)``, ``np.tanh(x)`` and ``np.log(x)`` on a scalar to a
-call into libm per value: a loop of them runs one value at a time, while
-NumPy 2.x evaluates the same functions on whole arrays with SIMD code. The
-functions here are plain arithmetic instead (no calls, no branches: every
-special case is a select), so LLVM's loop vectorizer turns a loop that calls
-them into vector code, 8 doubles or 16 floats an instruction with AVX-512.
-Each is written once for float64 and float32; a float32 value is computed in
-float32 with polynomials of its own (shorter: the lanes are twice as many
-and the precision needed less), chosen at compile time by :func:`is_single`.
+``exp``, ``expm1``, ``log``, ``log1p``, ``tanh``, ``logistic`` and ``erf`` in
+float64 and float32 (float32 computed in float32 with shorter polynomials,
+chosen at compile time by :func:`is_single`): within 2 ulp of the correctly
+rounded result, NaN in giving NaN out, IEEE's results at 0, +-inf and the
+overflow and underflow boundaries (``tests/kernels/test_vecmath.py``).
+Invariants: plain arithmetic only, no calls and no branches (a special case is
+a select), no fused multiply-add, so LLVM vectorizes the calling loop and its
+vector body and scalar remainder give the same bits on every CPU. The bit
+manipulations are LLVM intrinsics behind :func:`scale_pow2`, :func:`pow2`,
+:func:`split_exponent`, :func:`float_type` and :func:`is_single`, which have
+NumPy twins under ``NUMBA_DISABLE_JIT=1``.
 
-The methods are the classic ones, with coefficients fitted for this module
-(Chebyshev-node interpolation in 60-digit arithmetic, near minimax):
-
-- ``exp``: ``x = n ln2 + r`` with ``n`` the nearest integer to
-  ``x / ln2``, found by adding ``1.5 * 2**52`` (``2**23`` in float32) so the
-  rounding of the addition does it; ``ln2`` is split in two (Cody and
-  Waite) so that ``x - n ln2_hi`` is exact. ``e**r - 1`` on ``|r| <= ln2/2``
-  is ``r + r**2 (1/2 + r P(r))`` (``P`` of degree 9, 4 in float32), and
-  ``2**n`` is built from the bits of ``n`` (an LLVM bitcast), in two
-  factors so that results near overflow and down into the subnormals come
-  out with a single rounding.
-- ``expm1``: the same reduction, then ``2**n (e**r - 1) + (2**n - 1)``, both
-  terms exact up to ``n = 53``, and ``2**n e**r - 1`` above.
-- ``tanh(x) = -t / (2 + t)`` with ``t = e**(-2 |x|) - 1``, one formula for
-  every ``x``: ``t`` from the reduction above carried as ``t + t_low`` (the
-  rounding errors of its sums kept), one division, corrected to first order
-  with ``1 / (2 + t) = (1 + q) / 2``, the sign put back, and ``x`` itself
-  where ``|x|`` is so small that ``tanh(x)`` rounds to it (this keeps -0.0,
-  subnormals and NaN).
-- ``logistic(x) = 1 / (1 + e)`` for ``x >= 0`` and ``e / (1 + e)`` below,
-  ``e = exp(-|x|)`` as ``high + low``: one division, corrected to first order,
-  and exact down to the subnormals, where ``1 / (1 + exp(-x))`` would give 0
-  once ``exp(-x)`` overflows.
-- ``log``: ``x = m 2**e`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` read from
-  the bits (subnormals scaled up first), ``f = m - 1``, ``s = f / (2 + f)``,
-  ``log(1 + f) = f - (f**2/2 - s (f**2/2 + R(s**2)))`` (``R`` of degree 7,
-  3 in float32), and ``e ln2`` added in two parts.
-- ``log1p``: ``log(u)`` of ``u = 1 + x`` plus the rounding error of that
-  addition divided by ``u``.
-- ``erf(x) = x + x A(x**2)`` for ``|x| < 0.9``, ``+-(1 - e**(-x**2) C(v))``
-  above, ``v = k / (k + |x|) - mid`` (``C`` fitted to ``erfc(x) e**(x**2)``
-  on ``[0.9, 6]``, ``[0.9, 4]`` in float32, where erf rounds to 1).
-
-Polynomials are evaluated by Estrin's scheme (pairs, then pairs of pairs
-with ``r**2``, ``r**4``, ...): the same operations as Horner's rule but a
-dependency chain of ``log2`` their length, and these loops are bound by that
-latency, not by the number of operations.
-
-Accuracy, measured against a longdouble/mpmath reference on millions of
-points per function and dtype (``tests/test_vecmath.py``; the figures are in
-``docs/design/vector_math.md``): within 2 ulp of the correctly rounded result
-everywhere, with NaN in giving NaN out, and the IEEE results at 0, +-inf and
-the overflow and underflow boundaries. There is no fused multiply-add (numba
-does not contract ``a * b + c`` without fastmath), so a vectorized loop body
-and its scalar remainder compute the same bits, on every CPU.
-
-The bit manipulations are LLVM intrinsics (the ``_..._ir`` functions); the
-kernels :func:`scale_pow2`, :func:`pow2`, :func:`split_exponent`,
-:func:`float_type` and :func:`is_single` wrap them, and with
-``NUMBA_DISABLE_JIT=1`` NumPy versions of those five take their place, so
-the algorithms run interpreted too.
+Why: numba compiles ``np.exp(x)`` on a scalar to a libm call per value, which
+keeps the loop scalar. Methods, accuracy and timings:
+``docs/design/vector_math.md``.
 """
 
 import numpy as np

@@ -1,29 +1,18 @@
 """Views of contiguous arrays built directly, without numba's ``reshape``.
 
-numba's ``reshape`` calls a C helper (``numba_attempt_nocopy_reshape``) for
-every view it makes, ~16 ns each (measured on a 2-core Zen 5 machine, in a
-loop of one slice and one reshape: 16.3 ns against 0.7 ns for the slice
-alone). A batch of a small net makes dozens of views (each layer's
-activations, deltas and coefficients, and the flat operands of the tiles),
-so the kernels take them from here: the same arrays (pointer, shape,
-strides, sharing the buffer's memory), built in a few instructions.
+The views are the same arrays numba's would be (pointer, shape, strides,
+sharing the buffer's memory), built in a few instructions, and borrowed as
+``numba.carray``'s are: they hold no reference to the buffer, so making or
+dropping one updates no reference count. Invariant: every buffer a kernel
+views comes from its Python caller and outlives the call (kernels allocate
+nothing), so this is safe in kernels; never take one of an array a kernel
+allocates, which numba may free after its last use. Only C-contiguous arrays
+are accepted; the caller keeps ``start + n_rows * n_cols`` within the buffer.
+With ``NUMBA_DISABLE_JIT=1`` plain NumPy versions run instead and check sizes.
 
-The views are borrowed, as ``numba.carray``'s are: they hold no reference
-to the buffer's memory, so making and dropping one updates no reference
-count. numba's own views do, with an atomic add each way, and the threads
-of a split batch make theirs of the same buffers (one cache line, passed
-between the cores at every view); borrowed views made small-net epochs
-1.09x faster and split 64-unit ones 1.03-1.04x (alternated). Every
-buffer a kernel views comes from its Python caller and outlives the call
-(kernels allocate nothing), so this is safe in kernels; never take one of
-an array a kernel allocates, which numba may free after its last use. A
-view returned to Python does not keep its buffer alive (only the tests do
-that, holding the buffer).
-
-Only C-contiguous arrays are accepted, so the views are right by
-construction; the caller keeps ``start + n_rows * n_cols`` within the
-buffer, as its slice did. With ``NUMBA_DISABLE_JIT=1`` the plain NumPy
-versions below run instead, and they check the sizes.
+Why: numba's ``reshape`` calls a C helper per view, and its reference counts
+are atomic adds on a cache line the threads of a split batch share; a batch of
+a small net makes dozens of views. Measurements: ``docs/design/call_overhead.md``.
 """
 
 from numba import config, types

@@ -1,48 +1,23 @@
 """Tiles or BLAS: limits measured on the machine that runs, once, then persisted.
 
-Which products go to fastmlp's register tiles and which to BLAS
-(:func:`fastmlp._kernels.tiles.use_tiles`) depends on the CPU and on the BLAS
-build, so the limits are measured, not constants from the machine they were
-tuned on. The two ways round their sums differently, so the choice changes
-bits: it is made once per machine, written to a file, reported, and read by
-every later process, which then computes the same model.
+:func:`tile_choice` settles the limits of :func:`fastmlp._kernels.tiles.use_tiles`
+before any kernel that reads them compiles or loads from numba's cache (they are
+part of every kernel's cache stamp and file names, ``fastmlp._kernels.jit``).
+Invariant: one machine, one choice. Tiles and BLAS round their sums differently,
+so the limits are measured once per machine description
+(:func:`machine_description`: CPU, numba target, versions, BLAS builds), written
+to ``tile_limits.json`` (in ``FASTMLP_CACHE_DIR``, else ``NUMBA_CACHE_DIR``, else
+``~/.cache/fastmlp``) and read by every later process; concurrent first runs
+measure once (a lock file); an unwritable directory gets the built-in limits.
+``import fastmlp`` measures nothing, nor do interpreted or bounds-checked runs or
+CPUs without vector FMA. ``FASTMLP_TILES`` overrides: ``auto`` (default),
+``blas``, ``tiles``, ``builtin`` or a JSON object of limits.
 
-- **When.** The first time a kernel compiles or loads from numba's cache, or
-  :func:`tile_choice` is called: numba looks for a kernel on disk before it
-  compiles it, and the limits are part of every kernel's cache stamp and file
-  names (``fastmlp._kernels.jit``), so they are settled before anything that reads
-  them compiles. ``import fastmlp`` measures nothing.
-- **Which machine.** A description of it (:func:`machine_description`: CPU
-  model, numba's target CPU and vector width, numba/llvmlite/LLVM versions,
-  the BLAS libraries with their versions and core types) keys the entry;
-  another CPU, an upgrade or ``OPENBLAS_CORETYPE`` gets one of its own.
-- **Where.** ``tile_limits.json`` in ``FASTMLP_CACHE_DIR``, else in numba's
-  ``NUMBA_CACHE_DIR``, else in the user's cache directory
-  (``~/.cache/fastmlp``). A file that cannot be read is measured again; a
-  directory that cannot be written gets the built-in limits (a measurement
-  that could not be kept would let two processes compute different bits).
-  Concurrent first runs (joblib workers) measure once: the others wait for
-  the file (a lock file beside it).
-- **How.** :func:`measure` times fastmlp's own tile kernel against the same
-  BLAS call the kernels make (single-threaded, as each thread of a split
-  batch runs it), both through ``tiles.repeated_product``, on products of the
-  shapes MLPs have, in float64 and float32, as ``a @ b``, ``a.T @ b`` and
-  ``a @ b.T``; :func:`derive_limits` picks the limits that make those
-  products fastest overall (never-tiles is one candidate, so the choice is
-  no slower than BLAS alone on them). About a second, once per machine.
-- **Not measured** where tiles are never used (a target CPU without FMA,
-  ``NUMBA_CPU_NAME=generic``), and with ``NUMBA_DISABLE_JIT=1`` or
-  ``NUMBA_BOUNDSCHECK=1`` (slow code gives meaningless times): a file
-  already written is read, else the built-in limits hold.
-- **Override.** ``FASTMLP_TILES``: ``auto`` (the default, as above),
-  ``blas`` (never tiles), ``tiles`` (tiles for every product), ``builtin``
-  (the built-in limits), or a JSON object of limits (the format of
-  ``tiles.DEFAULT_LIMITS``; missing values are the built-in ones).
-  ``python -m fastmlp._runtime.tile_calibration`` prints what is in force
-  (``--summary``: the measured times; ``--products``: each product's);
-  ``--again`` measures again and replaces this machine's entry.
-
-Design and measurements: ``docs/design/tiles_calibration.md``.
+Why: which way is faster depends on the CPU and the BLAS build, not on the
+machine the constants were tuned on. ``python -m
+fastmlp._runtime.tile_calibration`` prints what is in force (``--summary``,
+``--products``; ``--again`` measures again). Design, the measurement and its
+figures: ``docs/design/tiles_calibration.md``.
 """
 
 import datetime

@@ -1,11 +1,21 @@
-"""Choosing split or whole batches by timing (``fastmlp._runtime.split_chooser``)."""
+"""Choosing split or whole batches by timing (``fastmlp._runtime.split_chooser``).
 
+First ``FasterPath`` alone, fed made-up times; then whole fits with
+``n_jobs=None`` whose calls go the faster way and give the serial model.
+"""
+
+import functools
 import math
+import time
 
 import pytest
+from threadpoolctl import threadpool_limits
 
+import fastmlp
+from fastmlp._engine import training
 from fastmlp._runtime import split_chooser
 from fastmlp._runtime.split_chooser import FasterPath
+from tests._split_helpers import assert_same_model, data, n_parts_used, needs_threads
 
 
 def run(path, times, units=1):
@@ -231,3 +241,99 @@ def test_remembered_decisions_are_bounded(clock, monkeypatch):
     assert list(split_chooser._decisions) == [2, 3, 4]
     assert FasterPath(False, choosing=True, key=4).split() is True
     assert FasterPath(False, choosing=True, key=0).deciding
+
+
+class _SwitchingPath(split_chooser.FasterPath):
+    """Changes way at nearly every call."""
+
+    def __init__(self, split, choosing, key=None):
+        super().__init__(split, choosing, trials=2, margin=math.inf, recheck_seconds=0)
+
+
+SWITCHING_CASES = [
+    ("classification", {"solver": "adam", "batch_size": 64}),
+    ("classification", {"solver": "sgd", "batch_size": 50}),
+    ("regression", {"solver": "lbfgs", "max_iter": 12}),
+]
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(("task", "params"), SWITCHING_CASES)
+def test_a_fit_that_changes_way_between_calls_equals_serial(task, params, monkeypatch):
+    """``n_jobs=None`` may split some calls and not others: the same model."""
+    X, y = data(task, n_samples=1000, n_features=64)
+    cls = fastmlp.MLPClassifier if task == "classification" else fastmlp.MLPRegressor
+    kwargs = {"hidden_layer_sizes": (64,), "max_iter": 4, "random_state": 0, **params}
+    serial = cls(**kwargs, n_jobs=1).fit(X, y)
+    monkeypatch.setattr(training, "FasterPath", _SwitchingPath)
+    monkeypatch.setattr(training, "TRIAL_WORK", 1.0)  # one batch a call
+    seen = n_parts_used(monkeypatch)
+    with threadpool_limits(2, user_api="blas"):
+        chosen = cls(**kwargs).fit(X, y)
+    assert seen == [2]
+    assert min(chosen._split_whole_calls) >= 4, chosen._split_whole_calls
+    assert_same_model(chosen, serial)
+
+
+def _slowed(function, slow_way, seconds):
+    """``function``, the epoch kernel of a split fit, slowed in one way."""
+
+    def slow(*args):
+        if (args[-1] > 1) is (slow_way == "split"):  # the last is n_parts
+            time.sleep(seconds)
+        return function(*args)
+
+    return slow
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("slow_way", ["split", "whole"])
+def test_calls_go_the_faster_way(slow_way, monkeypatch):
+    engines = []
+    original = training.Engine.__init__
+
+    def keep(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        engines.append(self)
+
+    monkeypatch.setattr(training.Engine, "__init__", keep)
+    slowed = _slowed(training.run_epoch_parallel, slow_way, 0.05)
+    monkeypatch.setattr(training, "run_epoch_parallel", slowed)
+    # no tripwire: on a loaded machine a split call can run 2x its best and
+    # send the next calls whole for a while; what is tested is the choice
+    no_tripwire = functools.partial(training.FasterPath, tripwire=float("inf"))
+    monkeypatch.setattr(training, "FasterPath", no_tripwire)
+    X, y = data("classification", n_samples=400, n_features=64)
+    model = fastmlp.MLPClassifier((100,), batch_size=200, max_iter=6, tol=0.0)
+    with threadpool_limits(2, user_api="blas"):
+        model.fit(X, y)
+    (engine,) = engines
+    assert engine.n_parts == 2
+    assert not engine.path.deciding
+    assert engine.path.split() is (slow_way == "whole")
+    # an explicit n_jobs is obeyed however slow its way
+    engines.clear()
+    model.set_params(n_jobs=2, max_iter=2).fit(X, y)
+    assert not engines[0].path.deciding
+    assert engines[0].path.split() is True
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_a_fit_counts_its_calls_by_way():
+    X, y = data("classification", n_samples=400, n_features=64)
+    kwargs = {"hidden_layer_sizes": (100,), "batch_size": 200, "max_iter": 6}
+
+    def ways(**params):
+        return fastmlp.MLPClassifier(**params).fit(X, y)._split_whole_calls
+
+    with threadpool_limits(2, user_api="blas"):
+        split, whole = ways(**kwargs)
+        assert split >= 2 and whole >= 2  # the trials, at least
+        assert ways(**kwargs, n_jobs=2) == (6, 0)  # an epoch a call
+    assert ways(**kwargs, n_jobs=1) == (0, 6)
+    model = fastmlp.MLPClassifier((8,), solver="lbfgs", max_iter=5, n_jobs=1)
+    split, whole = model.fit(X, y)._split_whole_calls
+    assert split == 0 and whole >= model.n_iter_

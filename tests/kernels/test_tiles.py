@@ -325,7 +325,7 @@ def test_avx2_tiles_where_the_cpu_has_no_avx512(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],  # imports tests.reference
+        cwd=Path(__file__).resolve().parents[2],  # imports tests.reference
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"

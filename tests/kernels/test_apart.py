@@ -93,7 +93,7 @@ print(repr(predicted.tolist()))
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_new_processes_fit_and_predict_with_an_extra_activation(tmp_path):
-    # float64 only: the float32 slots are used in-process by tests/test_kernels.py
+    # float64 only: the float32 slots are used in-process by tests/kernels/
     path = str(tmp_path / "model.pkl")
     before, after, maps, fitted = run(FIT, path, "silu", "float64")
     callbacks = "0" if numba.config.DISABLE_JIT else "6"

@@ -1,0 +1,155 @@
+"""``n_jobs`` splits batches across threads: the same models as serial fits.
+
+``n_jobs=1`` runs the serial kernels; ``n_jobs=2`` splits every batch (and
+L-BFGS's gradient, and predictions) across two threads. The models must be the
+same (to the last bits BLAS may tile differently), in every way of fitting, and
+the default (``n_jobs=None``) splits only batches large enough to gain.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+from threadpoolctl import threadpool_limits
+
+import fastmlp
+from fastmlp._runtime import thread_plan
+from tests._split_helpers import assert_same_model, data, n_parts_used, needs_threads
+
+NO_LAYER_SCRIPT = """
+import numba, numpy as np, fastmlp
+from fastmlp._engine import training
+X = np.random.default_rng(0).normal(size=(300, 40))
+y = (X[:, 0] > 0).astype(int)
+seen = []
+original = training.Engine.__init__
+def record(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    seen.append(self.n_parts)
+training.Engine.__init__ = record
+fastmlp.MLPClassifier((64,), batch_size=64, max_iter=2, n_jobs=2).fit(X, y)
+assert seen == [2], seen
+try:
+    numba.threading_layer()
+except ValueError:
+    print("no layer")
+"""
+
+
+@needs_threads
+@pytest.mark.timeout(300)
+def test_threaded_fits_start_no_numba_threading_layer():
+    """Parts are Python threads: numba's thread pool is never started."""
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_LAYER_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith("no layer")
+
+
+CASES = [
+    ("classification", {"solver": "adam", "batch_size": 64}),
+    ("classification", {"solver": "sgd", "batch_size": 50, "early_stopping": True}),
+    ("classification", {"solver": "lbfgs"}),
+    ("regression", {"solver": "adam", "activation": "gelu", "batch_size": 40}),
+    ("regression", {"solver": "sgd", "batch_size": 33, "shuffle": False}),
+    ("regression", {"solver": "lbfgs", "activation": "tanh"}),
+]
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize(("task", "params"), CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_threaded_fit_equals_serial_fit(task, params, dtype, monkeypatch):
+    X, y = data(task)
+    X = X.astype(dtype)
+    cls = fastmlp.MLPClassifier if task == "classification" else fastmlp.MLPRegressor
+    kwargs = {"hidden_layer_sizes": (48, 32), "max_iter": 8, "random_state": 0}
+    seen = n_parts_used(monkeypatch)
+    serial = cls(**kwargs, **params, n_jobs=1).fit(X, y)
+    threaded = cls(**kwargs, **params, n_jobs=2).fit(X, y)
+    assert seen == [1, 2]
+    if dtype == np.float64:
+        assert_same_model(threaded, serial)
+    else:
+        for got, want in zip(threaded.coefs_, serial.coefs_, strict=True):
+            assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    assert threaded.coefs_[0].dtype == serial.coefs_[0].dtype
+    Xp = np.tile(X, (20, 1))
+    got = threaded.predict(Xp)
+    want = serial.set_params(n_jobs=1).predict(Xp)
+    if task == "classification":
+        assert (got == want).mean() > 0.999
+        assert_allclose(threaded.predict_proba(Xp), serial.predict_proba(Xp), atol=1e-5)
+    else:
+        assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@needs_threads
+def test_threaded_partial_fit_and_warm_start_equal_serial():
+    X, y = data("classification")
+    models = []
+    for n_jobs in (1, 2):
+        model = fastmlp.MLPClassifier(
+            (48,), batch_size=64, random_state=1, n_jobs=n_jobs
+        )
+        for start in range(0, 300, 100):
+            model.partial_fit(
+                X[start : start + 100], y[start : start + 100], classes=[0, 1, 2]
+            )
+        model.set_params(warm_start=True, max_iter=3).fit(X, y)
+        models.append(model)
+    assert_same_model(models[1], models[0])
+
+
+@needs_threads
+def test_default_splits_large_batches_only(monkeypatch):
+    seen = n_parts_used(monkeypatch)
+    X, y = data("classification", n_samples=400, n_features=64)
+    with threadpool_limits(2, user_api="blas"):
+        # 64 -> 100 -> 3 at batch 200: 1.3M multiply-adds per batch: split
+        fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2).fit(X, y)
+        # 64 -> 8 -> 3 at batch 16: 8k multiply-adds: serial
+        fastmlp.MLPClassifier((8,), batch_size=16, max_iter=2).fit(X, y)
+        # sparse input and dropout: serial
+        fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2).fit(
+            sp.csr_matrix(X), y
+        )
+        fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2, dropout=0.2).fit(X, y)
+    # BLAS limited to one thread (as in joblib's workers): serial
+    with threadpool_limits(1, user_api="blas"):
+        fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2).fit(X, y)
+    expected = [2, 1, 1, 1, 1]
+    assert seen == expected
+
+
+def test_split_parts_policy():
+    units = np.array([64, 100, 10])
+    assert thread_plan.forward_macs(units, 200) == 200 * (6400 + 1000)
+    assert thread_plan.split_parts(units, 200, n_jobs=1) == 1
+    assert thread_plan.split_parts(np.array([20, 8, 1]), 16) == 1
+    with thread_plan.thread_plan(units, 200, None, splittable=False) as parts:
+        assert parts == 1
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_lbfgs_splits_only_large_gradients(monkeypatch):
+    """Each L-BFGS gradient wakes the worker again: small ones stay whole."""
+    seen = n_parts_used(monkeypatch)
+    with threadpool_limits(2, user_api="blas"):
+        # 300 x (40 * 30 + 30 * 3): 387k multiply-adds
+        X, y = data("classification")
+        fastmlp.MLPClassifier((30,), solver="lbfgs", max_iter=3).fit(X, y)
+        # 1000 x (64 * 64 + 64 * 3): 4.3M multiply-adds
+        X, y = data("classification", n_samples=1000, n_features=64)
+        fastmlp.MLPClassifier((64,), solver="lbfgs", max_iter=3).fit(X, y)
+    assert seen == [1, 2]

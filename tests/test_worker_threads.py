@@ -1,0 +1,146 @@
+"""Worker threads beside the caller's (``fastmlp._runtime.worker_threads``).
+
+Split fits at once in several Python threads, in a forked child, under a BLAS
+thread limit, and where the workers run: off the caller's CPU, within its mask.
+"""
+
+import multiprocessing
+import os
+import threading
+
+import pytest
+from numpy.testing import assert_allclose
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import fastmlp
+from fastmlp._engine import training
+from fastmlp._runtime import worker_threads
+from tests._split_helpers import assert_same_model, data, needs_threads
+
+
+@needs_threads
+def test_concurrent_threaded_fits_in_python_threads():
+    """Two fits splitting their batches, at once in two Python threads."""
+    X, y = data("classification")
+    kwargs = {"hidden_layer_sizes": (64,), "batch_size": 64, "max_iter": 5}
+    want = [
+        fastmlp.MLPClassifier(**kwargs, random_state=seed, n_jobs=2).fit(X, y)
+        for seed in (0, 1)
+    ]
+    got = [None, None]
+    errors = []
+
+    def fit(index):
+        try:
+            model = fastmlp.MLPClassifier(**kwargs, random_state=index, n_jobs=2)
+            got[index] = model.fit(X, y)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fit, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors
+    for model, reference in zip(got, want, strict=True):
+        assert_same_model(model, reference)
+
+
+def _fit_in_child(queue):
+    X, y = data("classification")
+    model = fastmlp.MLPClassifier((64,), batch_size=64, max_iter=3, random_state=0)
+    queue.put(model.fit(X, y).coefs_[0].sum())
+
+
+@needs_threads
+@pytest.mark.timeout(120)
+def test_fit_in_a_forked_child_after_threaded_fit():
+    """A forked child splits batches too: no thread pool is inherited.
+
+    (numba's GNU OpenMP pool, which fastmlp's parallel loops once used, hangs
+    in a forked child.)
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork here")
+    X, y = data("classification")
+    parent = fastmlp.MLPClassifier((64,), batch_size=64, max_iter=3, random_state=0)
+    parent.set_params(n_jobs=2).fit(X, y)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_fit_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=90)
+    assert child.exitcode == 0
+    assert_allclose(queue.get(timeout=5), parent.coefs_[0].sum(), rtol=1e-10)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_blas_limit_holds_in_worker_threads(monkeypatch):
+    """threadpoolctl 3.8 ignores limits set from a thread other than the first."""
+    X, y = data("classification")
+    seen = []
+    original = training.Engine.__init__
+
+    def record(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        info = threadpool_info()
+        seen.append({lib["num_threads"] for lib in info if lib["user_api"] == "blas"})
+
+    monkeypatch.setattr(training.Engine, "__init__", record)
+
+    def fit():
+        fastmlp.MLPClassifier((8,), batch_size=16, max_iter=2).fit(X, y)
+
+    with threadpool_limits(2, user_api="blas"):
+        fit()  # in this thread, which threadpoolctl then lets control BLAS
+        worker = threading.Thread(target=fit)
+        worker.start()
+        worker.join()
+        assert {lib["num_threads"] for lib in threadpool_info()} >= {2}
+    assert seen == [{1}, {1}]
+
+
+needs_affinity = pytest.mark.skipif(
+    worker_threads._current_cpu is None, reason="no CPU affinity calls here"
+)
+
+
+@needs_threads
+@needs_affinity
+def test_workers_run_off_the_callers_cpu_within_its_mask(monkeypatch):
+    # Linux may wake a worker on its waker's CPU, where the two parts would
+    # take turns (fastmlp._runtime.worker_threads): each call keeps workers off it. The
+    # caller's CPU is fixed here, since the scheduler may move the caller.
+    seen = {}
+    current_cpu = worker_threads._current_cpu
+
+    def part(index):
+        seen[index] = (current_cpu(), frozenset(os.sched_getaffinity(0)))
+        return index
+
+    caller_mask = frozenset(os.sched_getaffinity(0))
+    for caller_cpu in sorted(caller_mask)[:2]:
+        monkeypatch.setattr(worker_threads, "_current_cpu", lambda cpu=caller_cpu: cpu)
+        assert worker_threads.in_threads(part, 2) == 0
+        worker_cpu, worker_mask = seen[1]
+        assert worker_mask == caller_mask - {caller_cpu}
+        assert worker_cpu in worker_mask
+
+
+@needs_threads
+@needs_affinity
+def test_a_caller_with_one_cpu_leaves_its_workers_alone():
+    masks = []
+    original = os.sched_getaffinity(0)
+    worker = worker_threads._take_workers(1)[0]
+    before = frozenset(os.sched_getaffinity(worker.thread_id))
+    os.sched_setaffinity(0, {worker_threads._current_cpu()})
+    try:
+        worker_threads._keep_off_caller([worker])
+        masks.append(frozenset(os.sched_getaffinity(worker.thread_id)))
+    finally:
+        os.sched_setaffinity(0, original)
+        with worker_threads._idle_lock:
+            worker_threads._idle.append(worker)
+    assert masks == [before]
