@@ -18,6 +18,7 @@ from sklearn.utils.multiclass import unique_labels
 
 import fastmlp
 from fastmlp._engine import prediction
+from fastmlp._engine.entry_checks import KernelInputError
 from fastmlp._engine.prediction import forward_calls_blas
 from fastmlp._engine.solvers import AdamOptimizer, SGDOptimizer
 from fastmlp._kernels.tiles import use_tiles
@@ -149,6 +150,8 @@ def test_small_predictions_run_alone_and_reuse_their_workspace(limits):
         layout.layer_units, 8, 10**9, PREDICT_WORKSPACE_BYTES
     )
     assert first[0].size == (8 + 3) * most <= PREDICT_WORKSPACE_BYTES // 8
+    with pytest.raises(KernelInputError, match="no room"):
+        prediction.thread_workspace(layout, np.float64, most + 1)
     _, _, alone = prediction._call_plan(layout.layer_units, np.float64, 5, None, True)
     assert alone
     limits.clear()

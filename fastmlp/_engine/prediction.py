@@ -32,7 +32,13 @@ from .._runtime.thread_plan import forward_macs, thread_limits, thread_plan
 from .._runtime.tile_calibration import tile_choice
 from .._runtime.worker_threads import in_threads
 from .buffers import _use_tiles_in_python, as_kernel_input, kernel_weights, make_work
-from .entry_checks import check_output, check_params, check_rows_input
+from .entry_checks import (
+    KernelInputError,
+    check_array,
+    check_output,
+    check_params,
+    check_rows_input,
+)
 
 _prediction_paths = {}
 _call_plans = {}
@@ -172,19 +178,20 @@ def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
         rows = np.arange(n_samples, dtype=np.int64)
         predict_sparse(data, rows, params, net, work, block_rows, out)
     else:
-        work = thread_workspace(layout, params.dtype)
+        work = thread_workspace(layout, params.dtype, block_rows)
         predict_dense(data, params, net, work, block_rows, out)
     return out
 
 
-def thread_workspace(layout, dtype):
+def thread_workspace(layout, dtype, block_rows=1):
     """The calling thread's workspace for dense predictions of this net.
 
     Room for blocks of ``predict_block_rows(..., PREDICT_WORKSPACE_BYTES)``
     rows, the most a dense prediction's block has; kept for the thread's
     next calls (at most ``REUSED_WORKSPACES`` nets). Safe to reuse: a thread
     runs one prediction at a time, and a forward pass writes every value of
-    the workspace it reads.
+    the workspace it reads. Raises ``KernelInputError`` if blocks of
+    ``block_rows`` rows would not fit (the kernels do not check).
     """
     dtype = np.dtype(dtype)
     kept = getattr(_thread_workspaces, "kept", None)
@@ -197,6 +204,9 @@ def thread_workspace(layout, dtype):
         rows = predict_block_rows(units, itemsize, 2**62, PREDICT_WORKSPACE_BYTES)
         work = make_work(layout, rows, dtype, n_parts=0)
         keep_recent(kept, key, work, REUSED_WORKSPACES)
+    check_array(work[0], "the workspace", ndim=1)
+    if work[0].size < block_rows * int(layout.layer_units[1:].sum()):
+        raise KernelInputError(f"the workspace has no room for {block_rows} rows")
     return work
 
 
@@ -239,7 +249,7 @@ def predict_in_threads(x, params, layout, net, out, n_parts):
     def run(part):
         start, stop = bounds[part]
         if stop > start:
-            work = thread_workspace(layout, params.dtype)
+            work = thread_workspace(layout, params.dtype, block_rows)
             predict_dense(x[start:stop], params, net, work, block_rows, out[start:stop])
 
     in_threads(run, n_parts)
