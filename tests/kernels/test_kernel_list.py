@@ -134,7 +134,7 @@ TESTED_KERNELS = {
         "epoch_part",
         "gradient_part",
     },
-    "sync": {"barrier"},
+    "sync": {"add_one", "barrier", "compare_swap", "wait_for_at_least"},
     # tested in tests/test_lbfgsb.py
     "line_search": {
         "_cubic",
