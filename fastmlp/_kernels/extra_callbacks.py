@@ -2,8 +2,9 @@
 
 The five extra activations (values and derivatives) and the element maps (exp,
 logistic and tanh over a whole array) are compiled as C callbacks, one per
-function and dtype, only when a net needs one (:func:`prepare` and
-:func:`prepare_element_maps`, called by ``fastmlp._engine.buffers.make_net``).
+function and dtype, only when a net needs one (:func:`prepare`, called by
+``fastmlp._engine.buffers.make_net``, and :func:`prepare_element_maps`, called
+where a net meets its dtype: the training engine and every prediction).
 Kernels call them through a C table registered with LLVM under
 :data:`TABLE_SYMBOL` when this module is imported, before any kernel compiles
 or loads, so kernels are cached like any other and find this process's table.
