@@ -48,15 +48,48 @@ class CompileRecorder(event.Listener):
         self.records.append((order, len(self._open), name, str(args), seconds))
 
 
+def grid():
+    """CPU seconds of import and of each of the 12 fits, one after the other."""
+    started = time.process_time()
+    import scipy.sparse
+    from sklearn.datasets import load_digits
+
+    import fastmlp
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    rows = [("import", time.process_time() - started)]
+    for solver in ("adam", "sgd", "lbfgs"):
+        for dtype in ("float64", "float32"):
+            for sparse in (False, True):
+                data = X.astype(dtype)
+                if sparse:
+                    data = scipy.sparse.csr_matrix(data)
+                started = time.process_time()
+                model = fastmlp.MLPClassifier(
+                    solver=solver, max_iter=3, random_state=0
+                ).fit(data, y)
+                model.predict(data)
+                name = f"{solver} {dtype} {'CSR' if sparse else 'dense'}"
+                rows.append((name, time.process_time() - started))
+    for name, seconds in rows:
+        print(f"{name:22s} {seconds:6.2f}")
+    print(f"{'total':22s} {sum(seconds for _, seconds in rows):6.2f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--solver", default="adam")
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--min-seconds", type=float, default=0.1)
+    parser.add_argument("--grid", action="store_true", help="the 12-fit grid")
     options = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    if options.grid:
+        grid()
+        return
     recorder = CompileRecorder()
     event.register("numba:compile", recorder)
-    warnings.filterwarnings("ignore")
     started = time.process_time()
     from sklearn.datasets import load_digits
 
