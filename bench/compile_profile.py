@@ -48,6 +48,70 @@ class CompileRecorder(event.Listener):
         self.records.append((order, len(self._open), name, str(args), seconds))
 
 
+class PhaseTimer:
+    """Exclusive thread CPU seconds of numba's passes and LLVM's steps.
+
+    Wraps numba's ``PassManager._runPass`` and the optimize, emit and parse
+    methods of ``JITCodeLibrary`` (numba internals: a profiler only).
+    Compiles nest (a callee compiles while its caller is typed), so each
+    entry is the time of its own work without the entries inside it.
+    """
+
+    LIBRARY_STEPS = {
+        "_optimize_functions": "llvm function passes",
+        "_optimize_final_module": "llvm module passes",
+        "_finalize_specific": "llvm emission",
+        "add_ir_module": "llvm parse IR",
+        "finalize": "llvm link and finalize",
+    }
+
+    def __init__(self):
+        import collections
+        import threading
+
+        from numba.core import codegen, compiler_machinery
+
+        self.seconds = collections.Counter()
+        self.calls = collections.Counter()
+        self._local = threading.local()
+        run_pass = compiler_machinery.PassManager._runPass
+
+        def timed_pass(manager, index, pss, state):
+            return self._timed(
+                "numba " + pss.name(), run_pass, manager, index, pss, state
+            )
+
+        compiler_machinery.PassManager._runPass = timed_pass
+        for method, label in self.LIBRARY_STEPS.items():
+            original = getattr(codegen.JITCodeLibrary, method)
+
+            def timed_step(library, *args, _original=original, _label=label):
+                return self._timed(_label, _original, library, *args)
+
+            setattr(codegen.JITCodeLibrary, method, timed_step)
+
+    def _timed(self, label, function, *args):
+        stack = self._local.__dict__.setdefault("stack", [])
+        started = time.thread_time()
+        stack.append(0.0)
+        try:
+            return function(*args)
+        finally:
+            inner = stack.pop()
+            seconds = time.thread_time() - started
+            self.seconds[label] += seconds - inner
+            self.calls[label] += 1
+            if stack:
+                stack[-1] += seconds
+
+    def report(self, min_seconds):
+        print("exclusive CPU seconds by phase (calls):")
+        for label, seconds in self.seconds.most_common():
+            if seconds >= min_seconds:
+                print(f"{seconds:7.2f}  {label} ({self.calls[label]})")
+        print(f"{sum(self.seconds.values()):7.2f}  in all")
+
+
 def grid():
     """CPU seconds of import and of each of the 12 fits, one after the other."""
     started = time.process_time()
@@ -83,10 +147,14 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--min-seconds", type=float, default=0.1)
     parser.add_argument("--grid", action="store_true", help="the 12-fit grid")
+    parser.add_argument("--phases", action="store_true", help="time by phase")
     options = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    phases = PhaseTimer() if options.phases else None
     if options.grid:
         grid()
+        if phases:
+            phases.report(options.min_seconds)
         return
     recorder = CompileRecorder()
     event.register("numba:compile", recorder)
@@ -113,6 +181,8 @@ def main(argv=None):
     for _, depth, name, args, seconds in sorted(recorder.records):
         if seconds >= options.min_seconds:
             print(f"{'  ' * depth}{seconds:6.2f}  {name}  {args[:60]}")
+    if phases:
+        phases.report(options.min_seconds)
 
 
 if __name__ == "__main__":
