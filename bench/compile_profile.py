@@ -48,15 +48,116 @@ class CompileRecorder(event.Listener):
         self.records.append((order, len(self._open), name, str(args), seconds))
 
 
+class PhaseTimer:
+    """Exclusive thread CPU seconds of numba's passes and LLVM's steps.
+
+    Wraps numba's ``PassManager._runPass`` and the optimize, emit and parse
+    methods of ``JITCodeLibrary`` (numba internals: a profiler only).
+    Compiles nest (a callee compiles while its caller is typed), so each
+    entry is the time of its own work without the entries inside it.
+    """
+
+    LIBRARY_STEPS = {
+        "_optimize_functions": "llvm function passes",
+        "_optimize_final_module": "llvm module passes",
+        "_finalize_specific": "llvm emission",
+        "add_ir_module": "llvm parse IR",
+        "finalize": "llvm link and finalize",
+    }
+
+    def __init__(self):
+        import collections
+        import threading
+
+        from numba.core import codegen, compiler_machinery
+
+        self.seconds = collections.Counter()
+        self.calls = collections.Counter()
+        self._local = threading.local()
+        run_pass = compiler_machinery.PassManager._runPass
+
+        def timed_pass(manager, index, pss, state):
+            return self._timed(
+                "numba " + pss.name(), run_pass, manager, index, pss, state
+            )
+
+        compiler_machinery.PassManager._runPass = timed_pass
+        for method, label in self.LIBRARY_STEPS.items():
+            original = getattr(codegen.JITCodeLibrary, method)
+
+            def timed_step(library, *args, _original=original, _label=label):
+                return self._timed(_label, _original, library, *args)
+
+            setattr(codegen.JITCodeLibrary, method, timed_step)
+
+    def _timed(self, label, function, *args):
+        stack = self._local.__dict__.setdefault("stack", [])
+        started = time.thread_time()
+        stack.append(0.0)
+        try:
+            return function(*args)
+        finally:
+            inner = stack.pop()
+            seconds = time.thread_time() - started
+            self.seconds[label] += seconds - inner
+            self.calls[label] += 1
+            if stack:
+                stack[-1] += seconds
+
+    def report(self, min_seconds):
+        print("exclusive CPU seconds by phase (calls):")
+        for label, seconds in self.seconds.most_common():
+            if seconds >= min_seconds:
+                print(f"{seconds:7.2f}  {label} ({self.calls[label]})")
+        print(f"{sum(self.seconds.values()):7.2f}  in all")
+
+
+def grid():
+    """CPU seconds of import and of each of the 12 fits, one after the other."""
+    started = time.process_time()
+    import scipy.sparse
+    from sklearn.datasets import load_digits
+
+    import fastmlp
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16
+    rows = [("import", time.process_time() - started)]
+    for solver in ("adam", "sgd", "lbfgs"):
+        for dtype in ("float64", "float32"):
+            for sparse in (False, True):
+                data = X.astype(dtype)
+                if sparse:
+                    data = scipy.sparse.csr_matrix(data)
+                started = time.process_time()
+                model = fastmlp.MLPClassifier(
+                    solver=solver, max_iter=3, random_state=0
+                ).fit(data, y)
+                model.predict(data)
+                name = f"{solver} {dtype} {'CSR' if sparse else 'dense'}"
+                rows.append((name, time.process_time() - started))
+    for name, seconds in rows:
+        print(f"{name:22s} {seconds:6.2f}")
+    print(f"{'total':22s} {sum(seconds for _, seconds in rows):6.2f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--solver", default="adam")
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--min-seconds", type=float, default=0.1)
+    parser.add_argument("--grid", action="store_true", help="the 12-fit grid")
+    parser.add_argument("--phases", action="store_true", help="time by phase")
     options = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    phases = PhaseTimer() if options.phases else None
+    if options.grid:
+        grid()
+        if phases:
+            phases.report(options.min_seconds)
+        return
     recorder = CompileRecorder()
     event.register("numba:compile", recorder)
-    warnings.filterwarnings("ignore")
     started = time.process_time()
     from sklearn.datasets import load_digits
 
@@ -80,6 +181,8 @@ def main(argv=None):
     for _, depth, name, args, seconds in sorted(recorder.records):
         if seconds >= options.min_seconds:
             print(f"{'  ' * depth}{seconds:6.2f}  {name}  {args[:60]}")
+    if phases:
+        phases.report(options.min_seconds)
 
 
 if __name__ == "__main__":
