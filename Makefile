@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 # Benchmarks only: a current numpy is slowed by these; tests and CI keep them.
 BENCH_ENV := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 
-.PHONY: setup test test-all-sklearn test-main test-kernels test-side test-newest smoke-newest \
-	test-versions bench bench-quick lint format clean
+.PHONY: setup test test-all-sklearn test-main test-kernels test-side test-newest test-oldest \
+	smoke-on smoke-installed test-versions bench bench-quick lint format clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,7 @@ test-all-sklearn: setup
 test-side: setup
 	$(MAKE) --no-print-directory test-kernels
 	$(MAKE) --no-print-directory test-newest
+	$(MAKE) --no-print-directory test-oldest
 
 test-main: setup
 	$(PY) -m pytest -q
@@ -44,39 +45,52 @@ test-kernels: setup
 	NUMBA_DISABLE_JIT=1 $(PY) -m pytest -q -m kernel -p no:cacheprovider
 	NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=$(CURDIR)/.numba-boundscheck-cache $(PY) -m pytest -q -m kernel -p no:cacheprovider
 
-# Smoke suite on the newest CPython besides the default: python3.14, 3.13 or
-# 3.12 on PATH, else the newest under pyenv's versions (each candidate is run
-# once, as pyenv's shims fail for versions pyenv has not enabled). The wheel
-# built from this tree is installed into .venv-pyXY with its dependencies from
-# the package index; a parity subset, scikit-learn's estimator checks and
-# tests/smoke_installed.py run against it, from this tree's tests (appended to
-# sys.path after site-packages, and pyproject's pythonpath emptied, so the
-# installed fastmlp is the one imported).
-# Pick another with `make test-newest NEWEST_PYTHON=/path/to/python3.X`.
-NEWEST_PYTHON ?= $(shell for v in 3.14 3.13 3.12; do \
+# Smoke suites on the newest CPython besides the default (python3.14, 3.13 or
+# 3.12) and on the oldest supported (python3.10), each found on PATH, else the
+# newest patch release under pyenv's versions (each candidate is run once, as
+# pyenv's shims fail for versions pyenv has not enabled). The wheel built from
+# this tree is installed into .venv-pyXY with its dependencies from the
+# package index (on 3.10 that resolves to scikit-learn 1.7 and numpy 2.2); a
+# parity subset, scikit-learn's estimator checks and tests/smoke_installed.py
+# run against it, from this tree's tests (appended to sys.path after
+# site-packages, pyproject's pythonpath emptied, and run by the pytest script,
+# which puts no working directory on sys.path: the installed fastmlp is the
+# one imported). Pick others with
+# `make test-newest NEWEST_PYTHON=/path/to/python3.X` (OLDEST_PYTHON likewise).
+find_python = $(shell for v in $(1); do \
 	for p in $$(command -v python$$v) \
 	    $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$$v.*/bin/python$$v 2>/dev/null | grep -v 't/bin/' | sort -rV); do \
 	"$$p" -c 'import sys; sys.exit(sys.implementation.name != "cpython")' \
 	    >/dev/null 2>&1 && echo "$$p" && exit 0; \
 	done; done)
+NEWEST_PYTHON ?= $(call find_python,3.14 3.13 3.12)
+OLDEST_PYTHON ?= $(call find_python,3.10)
 SMOKE_TESTS := tests/smoke_installed.py tests/test_estimator_checks.py tests/test_parity.py
 SMOKE_SELECT := installed or estimator_checks or digits_default \
 	or relu and (multiclass or regression)
 
 test-newest: setup
-	@py="$(NEWEST_PYTHON)"; \
+	@$(MAKE) --no-print-directory smoke-on SMOKE_PYTHON="$(NEWEST_PYTHON)" \
+	    SMOKE_NAME=test-newest SMOKE_WANTED="CPython 3.12+"
+
+test-oldest: setup
+	@$(MAKE) --no-print-directory smoke-on SMOKE_PYTHON="$(OLDEST_PYTHON)" \
+	    SMOKE_NAME=test-oldest SMOKE_WANTED="CPython 3.10"
+
+smoke-on:
+	@py="$(SMOKE_PYTHON)"; \
 	if [ -z "$$py" ]; then \
-	    echo "test-newest: SKIPPED: no CPython 3.12+ on PATH or in ~/.pyenv/versions" \
-	        "(make test-newest NEWEST_PYTHON=/path/to/python3.X)"; \
+	    echo "$(SMOKE_NAME): SKIPPED: no $(SMOKE_WANTED) on PATH or in ~/.pyenv/versions" \
+	        "(make $(SMOKE_NAME) with the interpreter's path, see the Makefile)"; \
 	    exit 0; \
 	fi; \
 	tag=$$("$$py" -c 'import sys; print("py%d%d" % sys.version_info[:2])') && \
-	$(MAKE) --no-print-directory smoke-newest NEWEST_PYTHON="$$py" SMOKE_VENV=.venv-$$tag
+	$(MAKE) --no-print-directory smoke-installed SMOKE_PYTHON="$$py" SMOKE_VENV=.venv-$$tag
 
-smoke-newest:
-	@echo "test-newest: $$($(NEWEST_PYTHON) -VV | head -1) ($(NEWEST_PYTHON)) in $(SMOKE_VENV)"
+smoke-installed:
+	@echo "$(SMOKE_NAME): $$($(SMOKE_PYTHON) -VV | head -1) ($(SMOKE_PYTHON)) in $(SMOKE_VENV)"
 	@start=$$(date +%s); \
-	{ test -x $(SMOKE_VENV)/bin/python || $(NEWEST_PYTHON) -m venv $(SMOKE_VENV); } && \
+	{ test -x $(SMOKE_VENV)/bin/python || $(SMOKE_PYTHON) -m venv $(SMOKE_VENV); } && \
 	rm -rf $(SMOKE_VENV)/dist && \
 	$(PY) -m build --quiet --no-isolation --outdir $(SMOKE_VENV)/dist . && \
 	$(SMOKE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
@@ -85,8 +99,9 @@ smoke-newest:
 	    --no-deps --force-reinstall $(SMOKE_VENV)/dist/*.whl && \
 	echo "$(CURDIR)" > "$$($(SMOKE_VENV)/bin/python -c \
 	    'import sysconfig; print(sysconfig.get_paths()["purelib"])')/fastmlp_checkout_tests.pth" && \
-	echo "test-newest: wheel built and installed in $$(( $$(date +%s) - start )) s"
-	$(SMOKE_VENV)/bin/python -P -m pytest -q -p no:cacheprovider -o pythonpath= \
+	echo "$(SMOKE_NAME): wheel built and installed in $$(( $$(date +%s) - start )) s;" \
+	    "$$($(SMOKE_VENV)/bin/python -c 'import numpy, sklearn, numba; print("numpy", numpy.__version__, "scikit-learn", sklearn.__version__, "numba", numba.__version__)')"
+	$(SMOKE_VENV)/bin/pytest -q -p no:cacheprovider -o pythonpath= \
 	    $(SMOKE_TESTS) -k "$(SMOKE_SELECT)"
 
 # ARGS passes options on, e.g. make bench ARGS="--custom --data my.csv --target y"

@@ -1,10 +1,11 @@
-"""The installed wheel is what the smoke suite tests (``make test-newest``).
+"""The installed wheel is what the smoke suites test (``make test-newest``).
 
 Not collected by a plain ``pytest`` run (the name does not start with
-``test_``): ``make test-newest`` names this file, with a parity subset and
-scikit-learn's estimator checks, and runs them on the newest CPython the
-machine has, with fastmlp installed from the wheel into ``.venv-pyXY``. These
-tests make sure that is the fastmlp they test, not the checkout's.
+``test_``): ``make test-newest`` and ``make test-oldest`` name this file, with
+a parity subset and scikit-learn's estimator checks, and run them on the
+newest and the oldest CPython supported, with fastmlp installed from the
+wheel into ``.venv-pyXY``. These tests make sure that is the fastmlp they
+test, not the checkout's.
 """
 
 import importlib.metadata

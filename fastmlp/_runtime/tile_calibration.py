@@ -257,7 +257,7 @@ def _measure_once(path, key, machine, again=False):
             entry = {
                 "limits": measured["limits"],
                 "machine": machine,
-                "measured_at": datetime.datetime.now(datetime.UTC).isoformat(
+                "measured_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
                     timespec="seconds"
                 ),
                 "measure_seconds": measured["seconds"],
