@@ -37,7 +37,8 @@ TARGET_VS_SKLEARN_SMALL = 2.0  # from 1 to SMALL_ROWS rows
 SMALL_ROWS = 100
 TARGET_VS_ONNX_F32 = 0.5  # onnxruntime / fastmlp: within 2x
 TOLERANCE = {"float64": 1e-6, "float32": 1e-4, "onnxruntime": 1e-4}
-SETTLE_S = 0.003  # idle before each measurement
+# idle before each measurement: OpenBLAS's threads spin ~0.1 s after a product
+SETTLE_S = 0.15
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,12 @@ NETS = (
 Plan = PredictPlan
 # how much each mode measures
 PLANS = plans("predict")
+
+
+# 1-row calls of each contestant before a net's sizes: in `make bench` the first
+# few calls of the sweep's first net took milliseconds each (code loaded, state
+# set up), which made the 1-row size time single calls
+WARM_UP_CALLS = 50
 
 
 def _training_data(net, rows, dtype):
@@ -189,17 +196,22 @@ def _marks(rows, dtype, ratio_sk, ratio_onnx):
     return targets
 
 
-def _measure_size(calls, plan, first_s):
+def _measure_size(calls, plan):
     """Alternated per-call seconds of ``calls`` (name -> zero-argument call).
 
-    ``first_s`` holds each contestant's first (untimed-for-the-result) call,
-    which stands as warm-up and estimate where a call is long.
+    Each contestant has been called once (its warm-up, whose output is
+    compared). The next calls estimate one call (the best of three when
+    short): a first call may have compiled or loaded code, and the first
+    few may set up what later ones reuse (when the first call stood as the
+    estimate, a 1-row first call that took seconds made the sweep time
+    single calls, each after an idle pause: 0.2-0.4 ms where 100
+    back-to-back calls took 20-30 us each).
     """
     per_call = {}
-    for name, call in calls.items():  # warm-up and an estimate of one call
-        estimate = first_s[name]
-        if estimate < plan.target_s / 3:
-            estimate = _loop(call, 1)
+    for name, call in calls.items():  # an estimate of one call
+        estimate = _loop(call, 1)
+        if estimate < plan.target_s / 3:  # short calls: the best of three
+            estimate = min(estimate, _loop(call, 1), _loop(call, 1))
         if estimate < plan.target_s / 3:
             n = max(3, int(plan.target_s / 4 / max(estimate, 1e-7)))
             estimate = _loop(call, n)
@@ -254,20 +266,21 @@ def _run_net(net, dtype, plan, make, onnx_version, progress):
             from bench.measure import error_text
 
             entry["onnxruntime_error"] = error_text(exc)
+    with warnings.catch_warnings():  # warm-up: the first calls of a process or
+        warnings.simplefilter("ignore")  # a net load code and set up state
+        for name, method in methods.items():
+            x = X_all32[:1] if name == "onnxruntime" else X_all[:1]
+            _loop(lambda method=method, x=x: method(x), WARM_UP_CALLS)
     for rows in _sizes(net, plan):
         X, X32 = X_all[:rows], X_all32[:rows]
         calls = {
             name: (lambda f=f, x=(X32 if name == "onnxruntime" else X): f(x))
             for name, f in methods.items()
         }
-        outputs, first_s = {}, {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            for name, call in calls.items():
-                start = time.perf_counter()
-                outputs[name] = call()
-                first_s[name] = time.perf_counter() - start
-            seconds, loops, rounds = _measure_size(calls, plan, first_s)
+            outputs = {name: call() for name, call in calls.items()}
+            seconds, loops, rounds = _measure_size(calls, plan)
         medians = {n: statistics.median(v) for n, v in seconds.items()}
         fast = medians["fastmlp"]
         ratio_sk = medians["sklearn"] / fast if fast > 0 else None
