@@ -28,7 +28,7 @@ from .._kernels.tunables import (
     SPARSE_PREDICT_WORKSPACE_BYTES,
 )
 from .._runtime.split_chooser import FasterPath, keep_recent
-from .._runtime.thread_plan import forward_macs, thread_limits, thread_plan
+from .._runtime.thread_plan import parts_follow_blas, thread_limits, thread_plan
 from .._runtime.tile_calibration import tile_choice
 from .._runtime.worker_threads import in_threads
 from .buffers import _use_tiles_in_python, as_kernel_input, kernel_weights, make_work
@@ -135,9 +135,9 @@ def _call_plan(units, dtype, n_samples, n_jobs, dense):
         budget = PREDICT_WORKSPACE_BYTES if dense else SPARSE_PREDICT_WORKSPACE_BYTES
         block_rows = predict_block_rows(units, itemsize, n_samples, budget)
         blas = forward_calls_blas(units, block_rows, itemsize)
-        # split_parts reads BLAS's thread count only for large dense calls
-        settled = n_jobs is not None or not dense or (
-            forward_macs(units, n_samples) < PREDICT_SPLIT_MACS)  # fmt: skip
+        settled = not parts_follow_blas(
+            units, n_samples, n_jobs, dense, PREDICT_SPLIT_MACS
+        )
         parts, limit = thread_limits(
             units, n_samples, n_jobs, dense, block_rows, PREDICT_SPLIT_MACS, blas
         )

@@ -43,6 +43,20 @@ def forward_macs(layer_units, n_rows):
     return n_rows * sum(a * b for a, b in zip(units[:-1], units[1:], strict=True))
 
 
+def parts_follow_blas(
+    layer_units, n_rows, n_jobs=None, splittable=True, min_macs=SPLIT_BATCH_MACS
+):
+    """Whether the parts depend on BLAS's thread count (threadpoolctl changes it).
+
+    Splittable work of at least ``min_macs`` forward multiply-adds without an
+    ``n_jobs``: :func:`split_parts` then splits across as many threads as
+    BLAS may use now. Anything else is settled by its arguments alone.
+    """
+    return (
+        splittable and n_jobs is None and forward_macs(layer_units, n_rows) >= min_macs
+    )
+
+
 def split_parts(layer_units, n_rows, n_jobs=None, min_macs=SPLIT_BATCH_MACS):
     """How many threads to split batches of ``n_rows`` across (1: serial).
 
@@ -55,7 +69,7 @@ def split_parts(layer_units, n_rows, n_jobs=None, min_macs=SPLIT_BATCH_MACS):
     """
     if n_jobs is not None:
         parts = int(n_jobs)
-    elif forward_macs(layer_units, n_rows) < min_macs:
+    elif not parts_follow_blas(layer_units, n_rows, min_macs=min_macs):
         return 1
     else:
         blas = _get_controller().select(user_api="blas").lib_controllers
@@ -87,14 +101,13 @@ def thread_limits(
 
     ``blas_limit`` is the BLAS thread count to hold while the work runs, or
     None to leave BLAS's threads as they are. Depends on BLAS's thread count
-    only where :func:`split_parts` reads it (``n_jobs=None`` and at least
-    ``min_macs`` multiply-adds, splittable).
+    only where :func:`parts_follow_blas`.
     """
     parts = split_parts(layer_units, n_rows, n_jobs, min_macs) if splittable else 1
     if not blas:
         return parts, None
-    large = forward_macs(layer_units, n_rows) >= min_macs
-    if parts > 1 or (splittable and n_jobs is None and large and _can_split()):
+    follow = parts_follow_blas(layer_units, n_rows, n_jobs, splittable, min_macs)
+    if parts > 1 or (follow and _can_split()):
         return parts, 1
     rows = n_rows if blas_rows is None else blas_rows
     if n_jobs is None and largest_product_macs(layer_units, rows) >= SMALL_PRODUCT_MACS:
