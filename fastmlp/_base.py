@@ -25,6 +25,7 @@ from sklearn.utils.validation import (
 )
 
 from ._engine.buffers import make_net
+from ._engine.input_form import fit_form
 from ._engine.param_layout import ParameterLayout
 from ._engine.prediction import forward
 from ._engine.randomness import check_random_state
@@ -316,6 +317,7 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
 
         if validation is not None:
             validation = self._validate_validation_set(X, *validation)
+        X = fit_form(X, layer_units)  # mostly-zero dense X as CSR: the zeros skipped
         dense = not sp.issparse(X)
         if self.solver in _STOCHASTIC_SOLVERS:
             splittable = dense and self.dropout == 0

@@ -3,7 +3,9 @@
 Thresholds, tile limits, chooser margins and workspace budgets: what a
 maintainer may retune on new hardware. None changes a fitted model: each picks
 between ways that give the same bits (split or whole, block sizes), or is a
-default that the machine's own measurement replaces (the tile limits). The
+default that the machine's own measurement replaces (the tile limits), except
+``CSR_MAC_COST``, which decides from the data alone (never from timing or
+threads) whether a dense input's zeros are skipped. The
 measurements behind the values, and the commands that reproduce them, are in
 ``docs/design/`` (threading.md, tiles_calibration.md, call_overhead.md).
 This file is part of the kernels' cache stamp: a change here recompiles them.
@@ -33,6 +35,17 @@ WORK_PER_CALL = 4e8
 # Work per call while split and whole calls are being timed: long enough that a
 # split call's fixed cost (~70 us) does not make the trial unrepresentative.
 TRIAL_WORK = 1e8
+
+# ---------------------------------------------------------------------------
+# Dense input that is mostly zeros (fastmlp._engine.input_form)
+# ---------------------------------------------------------------------------
+
+# A first-layer multiply-add over a CSR row's nonzeros costs at most this many
+# of a dense product's (3-5 measured on Zen 5, 64-unit layer: sparse_rows_dot
+# 4-7 ns and sparse_rows_transpose_dot 4-10 ns per nonzero, float64): a fit
+# reads dense X as CSR when that pays even against the dense fit split across
+# two threads (docs/design/sparse_input.md).
+CSR_MAC_COST = 8
 
 # ---------------------------------------------------------------------------
 # Prediction (fastmlp._engine.prediction)

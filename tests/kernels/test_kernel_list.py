@@ -88,6 +88,7 @@ TESTED_KERNELS = {
         "sparse_rows_dot",
         "sparse_rows_transpose_dot",
     },
+    "to_csr": {"row_nonzeros", "fill_csr"},
     "passes": {
         "finish_forward",
         "forward_rows",

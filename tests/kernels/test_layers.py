@@ -210,39 +210,43 @@ def test_small_transpose_dot_leaves_large_products_to_blas(
         assert np.isnan(out).all()
 
 
+# 4 columns: rows of up to 4 nonzeros; 23: groups of four and remainders
+@pytest.mark.parametrize("n_cols", [4, 23])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("n_out", [1, 3])
 @pytest.mark.parametrize("rows_kind", ["all", "permuted-repeats", "one", "none"])
-def test_sparse_rows_dot(dtype, index_dtype, n_out, rows_kind):
+def test_sparse_rows_dot(dtype, index_dtype, n_out, rows_kind, n_cols):
     rng = np.random.default_rng(5)
-    csr, _, dense = make_csr(rng, 9, 4, dtype, index_dtype)
+    csr, _, dense = make_csr(rng, 9, n_cols, dtype, index_dtype)
     rows = {
         "all": np.arange(9),
         "permuted-repeats": np.array([8, 1, 4, 1, 0, 2, 7]),
         "one": np.array([1]),
         "none": np.array([], dtype=np.int64),
     }[rows_kind].astype(np.int64)
-    weights = rng.normal(size=(4, n_out)).astype(dtype)
+    weights = rng.normal(size=(n_cols, n_out)).astype(dtype)
     out = np.full((rows.shape[0], n_out), np.nan, dtype)
     layer_kernels.sparse_rows_dot(*csr, rows, weights, out)
     assert_close(out, dense[rows] @ weights, dtype)
 
 
+# 4 columns: rows of up to 4 nonzeros; 23: groups of four and remainders
+@pytest.mark.parametrize("n_cols", [4, 23])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 @pytest.mark.parametrize("n_out", [1, 3])
 @pytest.mark.parametrize("rows_kind", ["all", "permuted-repeats", "one"])
-def test_sparse_rows_transpose_dot(dtype, index_dtype, n_out, rows_kind):
+def test_sparse_rows_transpose_dot(dtype, index_dtype, n_out, rows_kind, n_cols):
     rng = np.random.default_rng(6)
-    csr, _, dense = make_csr(rng, 9, 4, dtype, index_dtype)
+    csr, _, dense = make_csr(rng, 9, n_cols, dtype, index_dtype)
     rows = {
         "all": np.arange(9),
         "permuted-repeats": np.array([8, 1, 4, 1, 0, 2, 7]),
         "one": np.array([1]),
     }[rows_kind].astype(np.int64)
     delta = rng.normal(size=(rows.shape[0], n_out)).astype(dtype)
-    out = np.full((4, n_out), np.nan, dtype)
+    out = np.full((n_cols, n_out), np.nan, dtype)
     layer_kernels.sparse_rows_transpose_dot(*csr, rows, delta, out)
     assert_close(out, dense[rows].T @ delta, dtype)
 
