@@ -337,3 +337,31 @@ def test_a_fit_counts_its_calls_by_way():
     model = fastmlp.MLPClassifier((8,), solver="lbfgs", max_iter=5, n_jobs=1)
     split, whole = model.fit(X, y)._split_whole_calls
     assert split == 0 and whole >= model.n_iter_
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_split_trials_start_with_the_workers_awake(solver, monkeypatch):
+    """A timed split trial does not pay for waking a worker; other calls do not wake."""
+    events = []
+    wake = training.wake_workers
+    monkeypatch.setattr(
+        training, "wake_workers", lambda n: (events.append(("wake", n)), wake(n))
+    )
+    record = split_chooser.FasterPath.record
+
+    def logged(self, split, seconds, units):
+        events.append(("call", split, self.deciding))
+        return record(self, split, seconds, units)
+
+    monkeypatch.setattr(split_chooser.FasterPath, "record", logged)
+    X, y = data("classification", n_samples=400, n_features=64)
+    model = fastmlp.MLPClassifier((100,), solver=solver, batch_size=200, max_iter=6)
+    with threadpool_limits(2, user_api="blas"):
+        model.fit(X, y)
+    calls = [i for i, event in enumerate(events) if event[0] == "call"]
+    assert any(events[i][1:] == (True, True) for i in calls)  # split trials ran
+    for i in calls:
+        woken = i > 0 and events[i - 1] == ("wake", 2)
+        assert woken is (events[i][1:] == (True, True)), events

@@ -184,6 +184,19 @@ def _nothing():
     pass
 
 
+def wake_workers(n_parts):
+    """Hand an empty part to the ``n_parts - 1`` workers the next parts will take.
+
+    They then wait awake for a while (``HAND_OVER_SPINS``): the next
+    :func:`in_threads` finds them as it does when its calls run back to back.
+    """
+    in_threads(_no_part, n_parts)
+
+
+def _no_part(part):
+    pass
+
+
 def _wait_for(done, handed):
     """Hear parts ``1..handed`` finish, even through exceptions raised meanwhile.
 
