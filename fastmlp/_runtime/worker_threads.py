@@ -22,7 +22,7 @@ import threading
 import numpy as np
 from numba import config
 
-from .._kernels.sync import add_one, compare_swap, wait_for_at_least
+from .._kernels.sync import compare_swap, report_then_wait, wait_for_at_least
 from .._kernels.tunables import HAND_OVER_SPINS, HAND_OVER_YIELDS
 
 _idle = []
@@ -54,8 +54,9 @@ class _Worker:
         if compare_swap(self.mailbox, WAITING, HANDED) != WAITING:
             self.jobs.put(item)
 
-    def _next(self):
-        if wait_for_at_least(self.mailbox, HANDED, _SPINS, _YIELDS) != HANDED:
+    def _next(self, seen):
+        """The next job, once ``report_then_wait`` saw ``seen`` in the mailbox."""
+        if seen != HANDED:
             if compare_swap(self.mailbox, WAITING, BUSY) == WAITING:
                 return self.jobs.get()  # no caller came: sleep
         compare_swap(self.mailbox, HANDED, BUSY)
@@ -65,10 +66,12 @@ class _Worker:
         job, done, part, finished = self.jobs.get()
         while True:
             job()
-            compare_swap(self.mailbox, BUSY, WAITING)
             done.put(part)  # the caller makes it idle again (in_threads)
-            add_one(finished)
-            job, done, part, finished = self._next()
+            # WAITING, finished, then wait for a hand-over: all without the GIL
+            seen = report_then_wait(
+                self.mailbox, BUSY, WAITING, finished, HANDED, _SPINS, _YIELDS
+            )
+            job, done, part, finished = self._next(seen)
 
 
 def _current_cpu_function():

@@ -135,7 +135,7 @@ TESTED_KERNELS = {
         "epoch_part",
         "gradient_part",
     },
-    "sync": {"add_one", "barrier", "compare_swap", "wait_for_at_least"},
+    "sync": {"barrier", "compare_swap", "report_then_wait", "wait_for_at_least"},
     # tested in tests/test_lbfgsb.py
     "line_search": {
         "_cubic",

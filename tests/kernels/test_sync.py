@@ -21,9 +21,9 @@ from fastmlp._kernels.sync import (
     ABORTED,
     ARRIVED,
     SYNC_SIZE,
-    add_one,
     barrier,
     compare_swap,
+    report_then_wait,
     wait_for_at_least,
 )
 from fastmlp._runtime import worker_threads
@@ -124,11 +124,22 @@ def test_run_parts_raises_a_failing_part_and_does_not_hang():
         engine_module.run_parts(failing, 3, counts, seen)
 
 
-def test_compare_swap_and_add_one_are_atomic_operations():
+def test_compare_swap_is_an_atomic_operation():
     cell = np.zeros(1, np.int64)
     assert compare_swap(cell, 1, 5) == 0 and cell[0] == 0  # not 1: unchanged
     assert compare_swap(cell, 0, 5) == 0 and cell[0] == 5
-    assert add_one(cell) == 5 and cell[0] == 6
+
+
+def test_a_report_marks_the_mailbox_counts_and_waits():
+    mailbox = np.array([0], np.int64)
+    finished = np.array([4], np.int64)
+    # BUSY (0) -> WAITING (1), one more finished, then no hand-over (2) came
+    assert report_then_wait(mailbox, 0, 1, finished, 2, 10, 10) == 1
+    assert mailbox[0] == 1 and finished[0] == 5
+    # a mailbox not in the expected state is left as it is; the count still rises
+    mailbox[0] = 2
+    assert report_then_wait(mailbox, 0, 1, finished, 2, 10, 10) == 2
+    assert mailbox[0] == 2 and finished[0] == 6
 
 
 def test_waiting_for_a_count_returns_it_or_gives_up():
