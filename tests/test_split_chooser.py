@@ -117,7 +117,9 @@ def test_a_much_slower_split_call_turns_calls_whole():
     path.record(True, 19.0, 10)  # 1.9x its best trial: noise, kept
     path.record(True, 1.0, 1)  # a short call: per unit, 1x
     assert not path.deciding and path.split() is True
-    path.record(True, 21.0, 10)  # 2.1x: a stall
+    path.record(True, 21.0, 10)  # 2.1x: a stall of the host, or a competitor
+    assert not path.deciding and path.split() is True
+    path.record(True, 22.0, 10)  # twice in a row: a competitor
     assert not path.deciding and path.split() is False
     # whole for probation_seconds of calls, however slow they are
     path.record(False, 2.5, 0.1)
@@ -126,6 +128,16 @@ def test_a_much_slower_split_call_turns_calls_whole():
     assert path.deciding  # then both are timed again
     run(path, times, units=10)
     assert path.split() is True
+
+
+def test_slow_split_calls_apart_do_not_trip():
+    times = {True: lambda call: 1.0, False: lambda call: 2.0}
+    path = FasterPath(True, choosing=True, recheck_seconds=1e9)
+    run(path, times, units=10)
+    for _ in range(5):  # one stall now and then: calls stay split
+        path.record(True, 30.0, 10)
+        path.record(True, 10.0, 10)
+        assert not path.deciding and path.split() is True
 
 
 def test_slow_whole_calls_stay_whole():
@@ -181,7 +193,9 @@ def test_a_remembered_decision_sets_no_tripwire_on_its_first_call(clock):
     assert path.split() is True
     path.record(True, 5.0, 1)  # the first call after idling: cold, kept
     assert path.split() is True
-    path.record(True, 5.0, 1)  # the second: a stall
+    path.record(True, 5.0, 1)  # the second: a stall, or a competitor
+    assert path.split() is True
+    path.record(True, 5.0, 1)  # the third too: a competitor
     assert path.split() is False
 
 

@@ -58,8 +58,9 @@ class FasterPath:
     recheck_seconds : float, default=0.5
         Seconds of calls the chosen way before both are timed again.
     tripwire : float, default=2.0
-        A split call slower than this many times split's best trial (per
-        unit of work) turns the calls whole.
+        Two split calls in a row slower than this many times split's best
+        trial (per unit of work) turn the calls whole (one alone is taken
+        for a stall of the host, common on VMs).
     probation_seconds : float, default=0.1
         Seconds of whole calls after a tripped one, before both are timed
         again.
@@ -92,6 +93,7 @@ class FasterPath:
         self._seconds_since_choice = 0.0
         self._probation = False  # calls go the other way after a tripped one
         self._armed = False  # a tripwire from the second call the chosen way
+        self._slow = False  # the last split call was over the tripwire
         self._calls = {True: 0, False: 0}
         self._key = key if self.choosing else None
         recent = _decisions.get(self._key)
@@ -150,9 +152,12 @@ class FasterPath:
         if armed and split and not self._probation:
             best = min(self._times[split])
             per_unit = seconds / max(units, 1)
-            if 0.0 < best and per_unit > self.tripwire * best:
+            slow = 0.0 < best and per_unit > self.tripwire * best
+            slow, self._slow = slow and self._slow, slow
+            if slow:
                 self._split = not split
                 self._probation = True
+                self._slow = False
                 wait = self.recheck_seconds - self.probation_seconds
                 self._seconds_since_choice = wait
             elif self._remembered and 0.0 < best and per_unit > self.margin * best:
