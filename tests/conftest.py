@@ -35,8 +35,10 @@ def _no_split_decisions_remembered():
     must not start from another test's.
     """
     split_chooser._decisions.clear()
+    split_chooser._unfinished.clear()
     yield
     split_chooser._decisions.clear()
+    split_chooser._unfinished.clear()
 
 
 @pytest.fixture

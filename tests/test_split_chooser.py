@@ -379,3 +379,21 @@ def test_split_trials_start_with_the_workers_awake(solver, monkeypatch):
     for i in calls:
         woken = i > 0 and events[i - 1] == ("wake", 2)
         assert woken is (events[i][1:] == (True, True)), events
+
+
+def test_unfinished_trials_go_on_in_the_next_path_of_their_key(clock):
+    # one call a path, as partial_fit makes: the trials still come to a decision
+    ways = []
+    for _ in range(6):
+        path = FasterPath(True, choosing=True, key="one batch")
+        way = path.split()
+        ways.append(way)
+        path.record(way, 1.0 if way else 2.0, 1)
+        if not path.deciding:
+            break
+    assert ways == [True, False, True, False]
+    assert not FasterPath(True, choosing=True, key="one batch").deciding
+    # trials older than memory_seconds start over
+    FasterPath(True, choosing=True, key="stale").record(True, 1.0, 1)
+    clock[0] += 10.0
+    assert FasterPath(True, choosing=True, key="stale").split() is True  # not False

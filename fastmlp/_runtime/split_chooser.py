@@ -6,7 +6,9 @@ on the choice. :class:`FasterPath` times a few calls each way, keeps the way
 with the lower best time per unit of work, times both again every
 ``recheck_seconds``, goes whole for ``probation_seconds`` when a split call
 trips ``tripwire``, and remembers a decision for the next fits of the same
-shape (``key``), at most ``DECISIONS_KEPT`` shapes. Why timing and not a size
+shape (``key``), at most ``DECISIONS_KEPT`` shapes; trials a fit left
+unfinished (a ``partial_fit`` call is one kernel call) go on in the next fit of
+its shape. Why timing and not a size
 threshold: whether splitting pays depends on how far apart the host puts the
 cores. Measurements: ``docs/design/threading.md``.
 """
@@ -27,6 +29,9 @@ from .._kernels.tunables import (
 # most recent last; at most DECISIONS_KEPT keys (a grid search over many
 # shapes must not grow it for the life of the process)
 _decisions = {}
+# key -> (trial times by way, time.monotonic()) of trials a fit left unfinished
+# (a partial_fit call is one kernel call): the next fit of the key goes on
+_unfinished = {}
 
 
 def keep_recent(table, key, value, kept):
@@ -103,6 +108,10 @@ class FasterPath:
         if self._remembered:
             self._split = recent[0]
             self._times = {way: list(times) for way, times in recent[1].items()}
+        else:
+            begun = _unfinished.get(self._key)
+            if begun is not None and time.monotonic() - begun[1] < memory_seconds:
+                self._times = {way: list(times) for way, times in begun[0].items()}
 
     @property
     def deciding(self):
@@ -137,11 +146,17 @@ class FasterPath:
             return
         if self.deciding:
             self._times[split].append(seconds / max(units, 1))
+            if self._key is not None:
+                times = {way: list(t) for way, t in self._times.items()}
+                if self.deciding:
+                    begun = (times, time.monotonic())
+                    keep_recent(_unfinished, self._key, begun, DECISIONS_KEPT)
+                else:
+                    _unfinished.pop(self._key, None)
             if not self.deciding:
                 self._split = min(self._times[True]) <= min(self._times[False])
                 self._seconds_since_choice = 0.0
                 if self._key is not None:
-                    times = {way: list(t) for way, t in self._times.items()}
                     decision = (self._split, times, time.monotonic())
                     keep_recent(_decisions, self._key, decision, DECISIONS_KEPT)
             return
