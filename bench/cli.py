@@ -673,35 +673,47 @@ def write_outputs(results, out_dir, started):
     return written
 
 
-def main(argv=None):
-    """Run the suite and write ``latest.md``, ``latest.json`` and the PNGs.
-
-    ``--custom`` anywhere in ``argv`` runs :func:`bench.custom.main` instead.
+def run(argv, args):
+    """Measure what the options ask for: set up, run the suite, note the run.
 
     Parameters
     ----------
-    argv : list of str, optional
-        Arguments (default: ``sys.argv[1:]``).
+    argv : list of str
+        The command line, for the run's notes.
+    args : argparse.Namespace
+        From :func:`parse_args`.
+
+    Returns
+    -------
+    results : RunResults or None
+        None when ``--filter`` picks nothing.
+    session : Session
+    """
+    session = start_session(argv, args)
+    results = run_suite(session)
+    if results is not None:
+        finish_run(results, session)
+    return results, session
+
+
+def write(results, out, started):
+    """Write the outputs and print the tables and the closing lines.
+
+    Parameters
+    ----------
+    results : RunResults
+        From :func:`run`.
+    out : str
+        Output directory.
+    started : float
+        ``time.perf_counter()`` at the run's start.
 
     Returns
     -------
     int
-        Exit status: 0, or 1 when nothing could be measured (2 for a bad
-        custom run's command line or data).
+        Exit status: 0, or 1 when nothing could be measured.
     """
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if "--custom" in argv:
-        from bench.custom import main as custom_main
-
-        return custom_main(argv)
-    args = parse_args(argv)
-    session = start_session(argv, args)
-    results = run_suite(session)
-    if results is None:
-        return 1
-    finish_run(results, session)
-    out = args.out
-    written = write_outputs(results, out, session.started)
+    written = write_outputs(results, out, started)
     if written.cases:
         say("")
         say(report_mod.summary_table(written))
@@ -725,3 +737,31 @@ def main(argv=None):
         or (matrix and matrix["cells"])
     )
     return 0 if measured else 1
+
+
+def main(argv=None):
+    """Run the suite and write ``latest.md``, ``latest.json`` and the PNGs.
+
+    ``--custom`` anywhere in ``argv`` runs :func:`bench.custom.main` instead.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 when nothing could be measured (2 for a bad
+        custom run's command line or data).
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--custom" in argv:
+        from bench.custom import main as custom_main
+
+        return custom_main(argv)
+    args = parse_args(argv)
+    results, session = run(argv, args)
+    if results is None:
+        return 1
+    return write(results, args.out, session.started)
