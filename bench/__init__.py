@@ -25,6 +25,7 @@ latency and memory), :mod:`bench.concurrency` (two fits in two threads),
 :mod:`bench.sweeps`, :mod:`bench.matrix` (the configuration matrix:
 activations x solvers x dtypes x depth x target x dense/CSR, see
 ``docs/design/bench_matrix.md``), :mod:`bench.threads`, :mod:`bench.envinfo`,
+:mod:`bench.results_model` (the results they pass on, as records),
 :mod:`bench.report` (markdown), :mod:`bench.plots` (PNG), :mod:`bench.cli`,
 and for ``--custom`` (one case from the command line) :mod:`bench.custom` and
 :mod:`bench.userdata` (reading the user's file).

@@ -109,3 +109,39 @@ def measure_calls(contestants, mode, progress=None):
                     + ", ".join(f"{k} {v * 1e6:.0f} us" for k, v in medians.items())
                 )
     return {"rounds": rounds, "calls_per_round": per_round, "calls": out}
+
+
+def section(measured):
+    """The report's small-calls table, or None when not measured.
+
+    Parameters
+    ----------
+    measured : dict or None
+        :func:`measure_calls`'s result.
+
+    Returns
+    -------
+    str or None
+    """
+    from bench.report import fmt_number, fmt_seconds, markdown_table
+
+    if not measured or not measured["calls"]:
+        return None
+    names = list(measured["calls"][0]["median_s"])
+    header = ["call"] + names + [f"{n} vs sklearn" for n in names if n != "sklearn"]
+    rows = []
+    for call in measured["calls"]:
+        row = [call["name"]] + [fmt_seconds(call["median_s"][n]) for n in names]
+        row += [
+            fmt_number(call["speedup_vs_sklearn"].get(n), ".2f", "x")
+            for n in names
+            if n != "sklearn"
+        ]
+        rows.append(row)
+    note = (
+        f"\n\nEach call timed on its own, back to back, after 30 of warm-up: "
+        f"medians of {measured['rounds']} alternated rounds of "
+        f"{measured['calls_per_round']} calls (`bench/calls.py`). Fits include "
+        "making the estimator."
+    )
+    return markdown_table(header, rows) + note

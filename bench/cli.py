@@ -24,6 +24,13 @@ from bench.contestants import (
 )
 from bench.modes import MODES
 from bench.report import fmt_seconds
+from bench.results_model import (
+    CaseData,
+    CaseResult,
+    ConcurrencyTiming,
+    RunNotes,
+    RunResults,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(REPO, "bench", "results")
@@ -188,7 +195,7 @@ def case_line(index, total, result, seconds):
     Parameters
     ----------
     index, total : int
-    result : dict
+    result : CaseResult
     seconds : float
         Wall time the case took.
 
@@ -197,30 +204,29 @@ def case_line(index, total, result, seconds):
     str
     """
     parts = []
-    for name, entry in result["contestants"].items():
-        if "error" in entry:
+    for name, entry in result.contestants.items():
+        if entry.error is not None:
             parts.append(f"{name} FAILED")
             continue
-        if "skipped" in entry:
+        if result.kind == "concurrent":
+            speedup = float("nan") if entry.speedup is None else entry.speedup
+            parts.append(f"{name} x{speedup:.2f} in 2 threads")
+            continue
+        if entry.skipped is not None:
             parts.append(f"{name} skipped (too slow)")
             continue
-        if "declined" in entry:
+        if entry.declined is not None:
             parts.append(f"{name} n/a")
             continue
-        if result["kind"] == "concurrent":
-            parts.append(
-                f"{name} x{entry.get('speedup', float('nan')):.2f} in 2 threads"
-            )
-            continue
-        text = f"{name} {fmt_seconds(entry.get('per_unit_s'))}"
-        if name != "sklearn" and entry.get("speedup_vs_sklearn") is not None:
-            text += f" (x{entry['speedup_vs_sklearn']:.2f})"
+        text = f"{name} {fmt_seconds(entry.per_unit_s)}"
+        if name != "sklearn" and entry.speedup_vs_sklearn is not None:
+            text += f" (x{entry.speedup_vs_sklearn:.2f})"
         parts.append(text)
-    unit = result.get("unit", "")
-    line = f"[{index}/{total}] {result['name']} ({seconds:.1f} s) {unit}: " + ", ".join(
+    unit = result.unit or ""
+    line = f"[{index}/{total}] {result.name} ({seconds:.1f} s) {unit}: " + ", ".join(
         parts
     )
-    compile_s = result.get("fresh", {}).get("fastmlp", {}).get("compile_s")
+    compile_s = result.fresh_entry("fastmlp").compile_s
     if compile_s is not None:
         line += f"; fastmlp compile {fmt_seconds(compile_s)}"
     return line
@@ -264,7 +270,7 @@ def run_case(case, args, contestants, gemm=True, skip_slow=True, params_by_name=
 
     Returns
     -------
-    dict
+    CaseResult
     """
     from bench.measure import error_text, measure_case
 
@@ -284,7 +290,7 @@ def run_case(case, args, contestants, gemm=True, skip_slow=True, params_by_name=
         budget_s=mode.case_budget_s,
         skip_slow=skip_slow,
     )
-    result["core_round_trip_ns"] = [before, round_trip_ns()]
+    result.core_round_trip_ns = [before, round_trip_ns()]
     if not args.no_subprocess and mode.wants_warm(case.name):
         from bench.datasets import predict_rows
         from bench.subproc import fresh_process_measurements
@@ -298,7 +304,7 @@ def run_case(case, args, contestants, gemm=True, skip_slow=True, params_by_name=
                 case.predict_rows[args.mode], data.n_features, data.X_train.dtype
             )
         try:
-            result["fresh"] = fresh_process_measurements(
+            result.fresh = fresh_process_measurements(
                 data.task,
                 params,
                 data.X_train,
@@ -310,39 +316,36 @@ def run_case(case, args, contestants, gemm=True, skip_slow=True, params_by_name=
                 params_by_name=params_by_name,
             )
         except Exception as exc:
-            result["fresh_error"] = error_text(exc)
+            result.fresh_error = error_text(exc)
     return result
 
 
 def _run_concurrent(case, args, contestants):
     from bench.concurrency import measure_concurrency
-    from bench.measure import error_text, score_name
+    from bench.measure import error_text, jsonable_params, score_name
     from bench.subproc import concurrency_in_subprocess
 
     data = case.data(args.mode)
     params = case.estimator_params(args.mode)
-    result = {
-        "name": case.name,
-        "title": case.title,
-        "kind": case.kind,
-        "unit": "s per 2 fits",
-        "data": {
-            "name": data.name,
-            "task": data.task,
-            "n_train": data.n_train,
-            "n_features": data.n_features,
-            "dtype": str(data.X_train.dtype),
-        },
-        "params": {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()
-        },
-        "epochs": params["max_iter"],
-        "reps": args.reps,
-        "score_name": score_name(data.task),
-        "in_subprocess": not args.no_subprocess,
-        "target_s": MODES[args.mode].concurrent_target_s,
-        "contestants": {},
-    }
+    result = CaseResult(
+        name=case.name,
+        title=case.title,
+        kind=case.kind,
+        unit="s per 2 fits",
+        data=CaseData(
+            name=data.name,
+            task=data.task,
+            n_train=data.n_train,
+            n_features=data.n_features,
+            dtype=str(data.X_train.dtype),
+        ),
+        params=jsonable_params(params),
+        epochs=params["max_iter"],
+        reps=args.reps,
+        score_name=score_name(data.task),
+        in_subprocess=not args.no_subprocess,
+        target_s=MODES[args.mode].concurrent_target_s,
+    )
     for contestant in contestants:
         if args.no_subprocess:
             try:
@@ -357,7 +360,7 @@ def _run_concurrent(case, args, contestants):
                     target_s=MODES[args.mode].concurrent_target_s,
                 )
             except Exception as exc:
-                entry = {"error": error_text(exc)}
+                entry = ConcurrencyTiming(error=error_text(exc))
         else:
             entry = concurrency_in_subprocess(
                 contestant.name,
@@ -370,7 +373,7 @@ def _run_concurrent(case, args, contestants):
                 settle=args.settle,
                 target_s=MODES[args.mode].concurrent_target_s,
             )
-        result["contestants"][contestant.name] = entry
+        result.contestants[contestant.name] = entry
     return result
 
 
@@ -494,7 +497,7 @@ def run_suite(session):
 
     Returns
     -------
-    dict or None
+    RunResults or None
         The results (without environment and run notes), or None when
         ``--filter`` picks nothing.
     """
@@ -509,12 +512,7 @@ def run_suite(session):
     if not (selected or sweep_names or small_calls or predict_sweep or matrix_cells):
         say(f"no case, sweep or matrix cell name contains {args.filter!r}")
         return None
-    results = {
-        "contestant_names": session.names,
-        "cases": [],
-        "sweeps": [],
-        "problems": [],
-    }
+    results = RunResults(contestant_names=session.names)
     before_matrix = (
         len(selected) + len(sweep_names) + int(predict_sweep) + int(small_calls)
     )
@@ -526,10 +524,10 @@ def run_suite(session):
         except Exception as exc:  # keep going: one broken case must not lose the rest
             from bench.measure import error_text
 
-            results["problems"].append(f"case {case.name}: {error_text(exc)}")
+            results.problems.append(f"case {case.name}: {error_text(exc)}")
             say(f"[{index}/{total}] {case.name} FAILED: {error_text(exc)}")
             continue
-        results["cases"].append(result)
+        results.cases.append(result)
         say(case_line(index, total, result, time.perf_counter() - t0))
     for offset, name in enumerate(sweep_names, start=len(selected) + 1):
         t0 = time.perf_counter()
@@ -544,31 +542,31 @@ def run_suite(session):
         except Exception as exc:
             from bench.measure import error_text
 
-            results["problems"].append(f"sweep {name}: {error_text(exc)}")
+            results.problems.append(f"sweep {name}: {error_text(exc)}")
             say(f"[{offset}/{total}] {name} FAILED: {error_text(exc)}")
             continue
-        results["sweeps"].append(sweep)
+        results.sweeps.append(sweep)
         say(f"[{offset}/{total}] {name} ({time.perf_counter() - t0:.1f} s)")
     if predict_sweep:
         from bench.predict_sweep import run_predict_sweep
 
         index, t0 = len(selected) + len(sweep_names) + 1, time.perf_counter()
         try:
-            results["predict_sweep"] = run_predict_sweep(
+            results.predict_sweep = run_predict_sweep(
                 contestants, args.mode, progress=lambda msg: say("    " + msg)
             )
             say(f"[{index}/{total}] predict_sweep ({time.perf_counter() - t0:.1f} s)")
         except Exception as exc:
             from bench.measure import error_text
 
-            results["problems"].append(f"predict_sweep: {error_text(exc)}")
+            results.problems.append(f"predict_sweep: {error_text(exc)}")
             say(f"[{index}/{total}] predict_sweep FAILED: {error_text(exc)}")
     if small_calls:
         from bench.calls import measure_calls
 
         t0 = time.perf_counter()
         try:
-            results["small_calls"] = measure_calls(
+            results.small_calls = measure_calls(
                 contestants, args.mode, progress=lambda msg: say("    " + msg)
             )
             say(
@@ -578,10 +576,10 @@ def run_suite(session):
         except Exception as exc:
             from bench.measure import error_text
 
-            results["problems"].append(f"small_calls: {error_text(exc)}")
+            results.problems.append(f"small_calls: {error_text(exc)}")
             say(f"[{before_matrix}/{total}] small_calls FAILED: {error_text(exc)}")
     if matrix_cells:
-        results["matrix"] = matrix_mod.run_matrix(
+        results.matrix = matrix_mod.run_matrix(
             matrix_cells,
             args.mode,
             contestants,
@@ -599,7 +597,7 @@ def finish_run(results, session):
 
     Parameters
     ----------
-    results : dict
+    results : RunResults
     session : Session
     """
     from bench import envinfo
@@ -607,25 +605,25 @@ def finish_run(results, session):
 
     args, argv = session.args, session.argv
     round_trip_end = round_trip_ns()
-    results["environment"] = envinfo.collect(session.threads, session.contestants)
+    results.environment = envinfo.collect(session.threads, session.contestants)
     command = "python -m bench" + ("" if not argv else " " + shlex.join(argv))
-    results["run"] = {
-        "command": command,
-        "argv": argv,
-        "mode": args.mode,
-        "reps": args.reps,
-        "settle": args.settle,
-        "threads": args.threads,
-        "subprocess_measurements": not args.no_subprocess,
-        "started": session.started_at,
-        "loadavg_1min_start": session.load_start,
-        "loadavg_1min_end": os.getloadavg()[0],
-        "other_processes_cpus": envinfo.other_cpu_load(
+    results.run = RunNotes(
+        command=command,
+        argv=argv,
+        mode=args.mode,
+        reps=args.reps,
+        settle=args.settle,
+        threads=args.threads,
+        subprocess_measurements=not args.no_subprocess,
+        started=session.started_at,
+        loadavg_1min_start=session.load_start,
+        loadavg_1min_end=os.getloadavg()[0],
+        other_processes_cpus=envinfo.other_cpu_load(
             session.cpu_start, envinfo.cpu_snapshot()
         ),
-        "core_round_trip_ns": [session.round_trip_start, round_trip_end],
-        "seconds": time.perf_counter() - session.started,
-    }
+        core_round_trip_ns=[session.round_trip_start, round_trip_end],
+        seconds=time.perf_counter() - session.started,
+    )
 
 
 def write_outputs(results, out_dir, started):
@@ -636,17 +634,18 @@ def write_outputs(results, out_dir, started):
 
     Parameters
     ----------
-    results : dict
+    results : RunResults
         With ``environment`` and ``run`` (:func:`finish_run`); gets ``plots``.
     out_dir : str
     started : float
-        ``time.perf_counter()`` at the run's start: ``run["seconds"]`` is
+        ``time.perf_counter()`` at the run's start: ``run.seconds`` is
         updated once the plots are drawn.
 
     Returns
     -------
-    dict
-        The results as written to JSON (NaN as None, tuples as lists).
+    RunResults
+        The results as written to JSON, read back (NaN as None, tuples as
+        lists), which is what the report shows.
     """
     import shutil
     import tempfile
@@ -658,19 +657,86 @@ def write_outputs(results, out_dir, started):
         prefix=".bench-", dir=parent if os.path.isdir(parent) else None
     )
     try:
-        results["plots"] = [
+        results.plots = [
             os.path.basename(p) for p in plots.write_plots(results, staging)
         ]
-        results["run"]["seconds"] = time.perf_counter() - started
-        clean = _clean(results)
+        results.run.seconds = time.perf_counter() - started
+        clean = _clean(results.to_json())
         _write(os.path.join(staging, "latest.json"), json.dumps(clean, indent=1) + "\n")
-        _write(os.path.join(staging, "latest.md"), report.render(clean))
+        written = RunResults.from_json(clean)
+        _write(os.path.join(staging, "latest.md"), report.render(written))
         os.makedirs(out_dir, exist_ok=True)
         for name in sorted(os.listdir(staging)):
             shutil.move(os.path.join(staging, name), os.path.join(out_dir, name))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return clean
+    return written
+
+
+def run(argv, args):
+    """Measure what the options ask for: set up, run the suite, note the run.
+
+    Parameters
+    ----------
+    argv : list of str
+        The command line, for the run's notes.
+    args : argparse.Namespace
+        From :func:`parse_args`.
+
+    Returns
+    -------
+    results : RunResults or None
+        None when ``--filter`` picks nothing.
+    session : Session
+    """
+    session = start_session(argv, args)
+    results = run_suite(session)
+    if results is not None:
+        finish_run(results, session)
+    return results, session
+
+
+def write(results, out, started):
+    """Write the outputs and print the tables and the closing lines.
+
+    Parameters
+    ----------
+    results : RunResults
+        From :func:`run`.
+    out : str
+        Output directory.
+    started : float
+        ``time.perf_counter()`` at the run's start.
+
+    Returns
+    -------
+    int
+        Exit status: 0, or 1 when nothing could be measured.
+    """
+    written = write_outputs(results, out, started)
+    if written.cases:
+        say("")
+        say(report_mod.summary_table(written))
+    matrix = written.matrix
+    if matrix and not matrix.get("skipped"):
+        say("")
+        say(matrix_mod.pivot_tables(matrix))
+    say("")
+    say(
+        f"wrote {os.path.join(out, 'latest.md')}, latest.json and "
+        f"{len(written.plots)} PNGs in {written.run.seconds:.0f} s"
+    )
+    if matrix:
+        # the run's last line: the matrix's smallest ratio and where
+        say(matrix.get("summary", {}).get("headline") or f"matrix: {matrix['skipped']}")
+    measured = (
+        written.cases
+        or written.sweeps
+        or written.small_calls
+        or written.predict_sweep
+        or (matrix and matrix["cells"])
+    )
+    return 0 if measured else 1
 
 
 def main(argv=None):
@@ -695,33 +761,7 @@ def main(argv=None):
 
         return custom_main(argv)
     args = parse_args(argv)
-    session = start_session(argv, args)
-    results = run_suite(session)
+    results, session = run(argv, args)
     if results is None:
         return 1
-    finish_run(results, session)
-    out = args.out
-    clean = write_outputs(results, out, session.started)
-    if clean["cases"]:
-        say("")
-        say(report_mod.summary_table(clean))
-    matrix = clean.get("matrix")
-    if matrix and not matrix.get("skipped"):
-        say("")
-        say(matrix_mod.pivot_tables(matrix))
-    say("")
-    say(
-        f"wrote {os.path.join(out, 'latest.md')}, latest.json and "
-        f"{len(results['plots'])} PNGs in {results['run']['seconds']:.0f} s"
-    )
-    if matrix:
-        # the run's last line: the matrix's smallest ratio and where
-        say(matrix.get("summary", {}).get("headline") or f"matrix: {matrix['skipped']}")
-    measured = (
-        results["cases"]
-        or results["sweeps"]
-        or results.get("small_calls")
-        or results.get("predict_sweep")
-        or (matrix and matrix["cells"])
-    )
-    return 0 if measured else 1
+    return write(results, args.out, session.started)

@@ -68,12 +68,14 @@ def measure_concurrency(contestant, task, params, X, y, reps, settle=0.0, target
 
     Returns
     -------
-    dict
+    ConcurrencyTiming
         ``sequential_s`` and ``concurrent_s`` per round, their medians,
         ``speedup`` (median over rounds of sequential / concurrent) and
         ``epochs``.
     """
     from threadpoolctl import threadpool_limits
+
+    from bench.results_model import ConcurrencyTiming
 
     torch = sys.modules.get("torch") if contestant.name == "torch" else None
     torch_threads = torch.get_num_threads() if torch is not None else None
@@ -119,11 +121,11 @@ def measure_concurrency(contestant, task, params, X, y, reps, settle=0.0, target
                 torch.set_num_threads(torch_threads)
             if numba is not None:
                 numba.set_num_threads(numba_threads)
-    return {
-        "sequential_s": seq,
-        "concurrent_s": conc,
-        "median_sequential_s": median(seq),
-        "median_concurrent_s": median(conc),
-        "speedup": median(paired_speedups(seq, conc)),
-        "epochs": params["max_iter"],
-    }
+    return ConcurrencyTiming(
+        sequential_s=seq,
+        concurrent_s=conc,
+        median_sequential_s=median(seq),
+        median_concurrent_s=median(conc),
+        speedup=median(paired_speedups(seq, conc)),
+        epochs=params["max_iter"],
+    )

@@ -356,7 +356,7 @@ def answer(result, lacks):
 
     Parameters
     ----------
-    result : dict
+    result : CaseResult
         The case's result, with ``agreement``.
     lacks : list of str
         What scikit-learn could not train (see :func:`sklearn_twin`).
@@ -365,43 +365,47 @@ def answer(result, lacks):
     -------
     str
     """
-    entries = result["contestants"]
     per = "per epoch"
-    if result["kind"] == "lbfgs":
-        per = f"per fit ({result['epochs']} L-BFGS iterations)"
-    ratio = entries.get("fastmlp", {}).get("speedup_vs_sklearn")
+    if result.kind == "lbfgs":
+        per = f"per fit ({result.epochs} L-BFGS iterations)"
+    ratio = result.entry("fastmlp").speedup_vs_sklearn
     if ratio is None or not math.isfinite(ratio) or ratio <= 0:
         states = []
         for name in ("fastmlp", "sklearn"):
-            entry = entries.get(name, {})
+            entry = result.entry(name)
             state = next(
-                (k for k in ("error", "declined", "skipped") if k in entry), None
+                (
+                    k
+                    for k in ("error", "declined", "skipped")
+                    if getattr(entry, k) is not None
+                ),
+                None,
             )
             states.append(f"{NAMES.get(name, name)} {state or 'not timed'}")
         return "No answer: " + ", ".join(states) + " (see the report)."
     speed = f"{ratio:.1f}x faster" if ratio >= 1 else f"{1 / ratio:.1f}x slower"
     text = f"fastmlp trained your net {speed} {per} than scikit-learn"
-    check = result["agreement"]
+    check = result.agreement
     if lacks:
         text += (
             f" (which has no {', '.join(lacks)}: it trained its nearest net, "
             "so the losses are not compared)"
         )
-    elif check["status"] == "same":
-        diff = check["loss_rel_diff"]
+    elif check.status == "same":
+        diff = check.loss_rel_diff
         text += (
             ", the very same loss"
             if diff == 0
             else f", same loss to {_power_of_ten(diff)}"
         )
-    elif check["status"] == "DIFFERENT":
-        text += f", but the models differ: {check['problems'][0]}"
+    elif check.status == "DIFFERENT":
+        text += f", but the models differ: {check.problems[0]}"
     else:
-        text += f" (losses not compared: {check['problems'][0]})"
+        text += f" (losses not compared: {check.problems[0]})"
     others = [
-        f"{NAMES[n]} {entries[n]['speedup_vs_sklearn']:.2f}x"
+        f"{NAMES[n]} {result.entry(n).speedup_vs_sklearn:.2f}x"
         for n in ("torch", "jax")
-        if entries.get(n, {}).get("speedup_vs_sklearn") is not None
+        if result.entry(n).speedup_vs_sklearn is not None
     ]
     if others:
         text += "; " + " and ".join(others) + " scikit-learn's speed"
@@ -464,6 +468,7 @@ def main(argv):
         mistake in the command line or the data.
     """
     from bench import cli
+    from bench.results_model import RunResults
 
     say = cli.say
     try:
@@ -502,16 +507,14 @@ def main(argv):
     say(cli.case_line(1, 1, result, time.perf_counter() - t0))
     from bench.measure import same_model
 
-    result["agreement"] = same_model(
+    result.agreement = same_model(
         result, case.kind, args.dtype, twin=not info["sklearn_lacks"]
     )
     line = answer(result, info["sklearn_lacks"])
-    results = {
-        "contestant_names": session.names,
-        "cases": [result],
-        "sweeps": [],
-        "problems": [],
-        "custom": {
+    results = RunResults(
+        contestant_names=session.names,
+        cases=[result],
+        custom={
             "task_choice": info["task_choice"],
             "sklearn_lacks": info["sklearn_lacks"],
             "sklearn_params": twin,
@@ -520,21 +523,19 @@ def main(argv):
             "data": data.name,
             "answer": line,
         },
-    }
+    )
     cli.finish_run(results, session)
     try:
-        clean = cli.write_outputs(results, args.out, session.started)
+        written = cli.write_outputs(results, args.out, session.started)
     except OSError as exc:
         print(f"python -m bench --custom: error: --out: {exc}", file=sys.stderr)
         return 2
     from bench.report import summary_table
 
     say("")
-    say(summary_table(clean))
+    say(summary_table(written))
     say("")
     say(f"wrote {os.path.join(args.out, 'latest.md')}, latest.json and PNG")
     say(line)
-    timed = all(
-        "per_unit_s" in result["contestants"].get(n, {}) for n in ("fastmlp", "sklearn")
-    )
+    timed = all(result.entry(n).per_unit_s is not None for n in ("fastmlp", "sklearn"))
     return 0 if timed else 1

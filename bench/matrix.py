@@ -57,7 +57,7 @@ from dataclasses import astuple, dataclass, replace
 
 from bench import datasets
 from bench.cases import SGD, Case
-from bench.measure import LOSS_RTOL
+from bench.measure import LOSS_RTOL, jsonable_params
 from bench.modes import plans
 
 ACTIVATIONS = (
@@ -429,7 +429,7 @@ def jax_comparison(cell, result, compile_s=None):
     Parameters
     ----------
     cell : Cell
-    result : dict
+    result : CaseResult
         :func:`bench.measure.measure_case`'s result for the cell.
     compile_s : float, optional
         Seconds JAX spent compiling during the cell (its warm-up fit).
@@ -444,24 +444,23 @@ def jax_comparison(cell, result, compile_s=None):
     """
     from bench.timing import median, paired_speedups
 
-    entries = result["contestants"]
-    jax, fast = entries.get("jax", {}), entries.get("fastmlp", {})
-    if "seconds" not in jax:
+    jax, fast = result.entry("jax"), result.entry("fastmlp")
+    if jax.seconds is None:
         return None
     out = {"ratio": None, "compile_s": compile_s}
-    if "seconds" in fast:
-        ratio = median(paired_speedups(jax["seconds"], fast["seconds"]))
+    if fast.seconds is not None:
+        ratio = median(paired_speedups(jax.seconds, fast.seconds))
         out["ratio"] = ratio if math.isfinite(ratio) and ratio > 0 else None
-    skl_loss, jax_loss = entries.get("sklearn", {}).get("loss"), jax.get("loss")
+    skl_loss, jax_loss = result.entry("sklearn").loss, jax.loss
     out["rtol"] = LOSS_RTOL[cell.dtype]
     if skl_loss is None or jax_loss is None:
         out["loss_rel_diff"], out["same"] = None, None
     else:
         diff = abs(jax_loss - skl_loss) / max(abs(skl_loss), 1e-300)
         out["loss_rel_diff"] = diff
-        out["same"] = bool(diff <= out["rtol"]) and jax.get("n_iter") == entries.get(
-            "sklearn", {}
-        ).get("n_iter")
+        out["same"] = (
+            bool(diff <= out["rtol"]) and jax.n_iter == result.entry("sklearn").n_iter
+        )
     return out
 
 
@@ -470,23 +469,23 @@ def jax_summary(cell_results):
 
     Parameters
     ----------
-    cell_results : list of dict
+    cell_results : list of CaseResult
 
     Returns
     -------
     str or None
         One line for the report, None when JAX ran in no cell.
     """
-    rated = [r for r in cell_results if (r.get("jax") or {}).get("ratio")]
+    rated = [r for r in cell_results if (r.jax or {}).get("ratio")]
     if not rated:
         return None
-    low = min(rated, key=lambda r: r["jax"]["ratio"])
-    slower = [r["name"] for r in rated if r["jax"]["ratio"] < 1]
-    differ = [r["name"] for r in rated if r["jax"].get("same") is False]
+    low = min(rated, key=lambda r: r.jax["ratio"])
+    slower = [r.name for r in rated if r.jax["ratio"] < 1]
+    differ = [r.name for r in rated if r.jax.get("same") is False]
     text = (
         f"fastmlp against JAX (jit + lax.scan per epoch; issue 18's target: "
         f"faster on the {' and '.join(JAX_ACTIVATIONS)} cells): smallest "
-        f"{low['jax']['ratio']:.2f}x at {configuration(low)}; "
+        f"{low.jax['ratio']:.2f}x at {configuration(low)}; "
         f"{len(slower)} of {len(rated)} cells where JAX was faster"
     )
     if slower:
@@ -502,12 +501,12 @@ def agreement(cell, result):
     Parameters
     ----------
     cell : Cell
-    result : dict
+    result : CaseResult
         :func:`bench.measure.measure_case`'s result for the cell.
 
     Returns
     -------
-    dict
+    Agreement
         See :func:`bench.measure.same_model`.
     """
     from bench.measure import same_model
@@ -519,7 +518,8 @@ def agreement(cell, result):
 
 def flagged(cell_result):
     """Whether a cell's two models were found to differ (its ratio is suspect)."""
-    return cell_result.get("agreement", {}).get("status") in ("DIFFERENT",)
+    check = cell_result.agreement
+    return check is not None and check.status in ("DIFFERENT",)
 
 
 def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
@@ -537,7 +537,7 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
 
     Returns
     -------
-    dict
+    CaseResult
         :func:`bench.measure.measure_case`'s result plus ``cell``, ``ratio``,
         ``target``, ``meets_target`` and ``agreement``.
     """
@@ -559,24 +559,23 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
         budget_s=budget_s,
         skip_slow=False,
     )
-    result["cell"] = cell.describe()
-    result["sklearn_params"] = {
-        k: (list(v) if isinstance(v, tuple) else v)
-        for k, v in sklearn_params(case.estimator_params(plan.mode)).items()
-    }
-    ratio = result["contestants"].get("fastmlp", {}).get("speedup_vs_sklearn")
+    result.cell = cell.describe()
+    result.sklearn_params = jsonable_params(
+        sklearn_params(case.estimator_params(plan.mode))
+    )
+    ratio = result.entry("fastmlp").speedup_vs_sklearn
     ok = ratio is not None and math.isfinite(ratio) and ratio > 0
-    result["ratio"] = ratio if ok else None
-    result["target"] = cell.target
-    result["meets_target"] = (ratio >= cell.target) if ok else None
-    result["agreement"] = agreement(cell, result)
+    result.ratio = ratio if ok else None
+    result.target = cell.target
+    result.meets_target = (ratio >= cell.target) if ok else None
+    result.agreement = agreement(cell, result)
     if compile_mark is not None:
         from bench.jax_mlp import compiles_since
 
-        jax = result["contestants"].get("jax", {})
-        if "seconds" in jax:
-            jax["compile_s"] = compiles_since(compile_mark)
-        result["jax"] = jax_comparison(cell, result, jax.get("compile_s"))
+        jax = result.entry("jax")
+        if jax.seconds is not None:
+            jax.compile_s = compiles_since(compile_mark)
+        result.jax = jax_comparison(cell, result, jax.compile_s)
     return result
 
 
@@ -584,26 +583,25 @@ def cell_line(index, total, result, seconds):
     """One progress line for a measured cell."""
     from bench.report import fmt_seconds
 
-    entries = result["contestants"]
     parts = []
     for name in ("fastmlp", "sklearn"):
-        entry = entries.get(name, {})
-        if "per_unit_s" in entry:
-            parts.append(f"{name} {fmt_seconds(entry['per_unit_s'])}")
+        entry = result.entry(name)
+        if entry.per_unit_s is not None:
+            parts.append(f"{name} {fmt_seconds(entry.per_unit_s)}")
         else:
-            parts.append(f"{name} FAILED" if "error" in entry else f"{name} -")
-    text = f"[{index}/{total}] {result['name']} ({seconds:.1f} s) {result['unit']}: "
-    jax = entries.get("jax", {})
-    if "per_unit_s" in jax:
-        parts.append(f"jax {fmt_seconds(jax['per_unit_s'])}")
+            parts.append(f"{name} FAILED" if entry.error is not None else f"{name} -")
+    text = f"[{index}/{total}] {result.name} ({seconds:.1f} s) {result.unit}: "
+    jax = result.entry("jax")
+    if jax.per_unit_s is not None:
+        parts.append(f"jax {fmt_seconds(jax.per_unit_s)}")
     text += ", ".join(parts)
-    if result["ratio"] is not None:
-        text += f" x{result['ratio']:.2f}"
-        if not result["meets_target"]:
-            text += f" (below {result['target']:g}x)"
-    if (result.get("jax") or {}).get("ratio") is not None:
-        text += f", vs jax x{result['jax']['ratio']:.2f}"
-    status = result["agreement"]["status"]
+    if result.ratio is not None:
+        text += f" x{result.ratio:.2f}"
+        if not result.meets_target:
+            text += f" (below {result.target:g}x)"
+    if (result.jax or {}).get("ratio") is not None:
+        text += f", vs jax x{result.jax['ratio']:.2f}"
+    status = result.agreement.status
     if status not in ("same", "no sklearn twin"):
         text += f" [{status}]"
     return text
@@ -678,19 +676,19 @@ def run_matrix(cells, mode, contestants, reps=None, settle=0.0, progress=None,
 
 
 def _network(result):
-    return " -> ".join(str(u) for u in result["layer_units"])
+    return " -> ".join(str(u) for u in result.layer_units)
 
 
 def configuration(result):
     """A cell's configuration in words, for the headline."""
-    cell = result["cell"]
+    cell = result.cell
     text = (
         f"{cell['activation']}, {cell['solver']}, {cell['dtype']}, "
-        f"{result['data']['name']}, {_network(result)}"
+        f"{result.data.name}, {_network(result)}"
     )
     if cell["sklearn_activation"] != cell["activation"]:
         text += f", against sklearn's {cell['sklearn_activation']} net"
-    return text + f" (`{result['name']}`)"
+    return text + f" (`{result.name}`)"
 
 
 def summarize(cell_results):
@@ -698,7 +696,7 @@ def summarize(cell_results):
 
     Parameters
     ----------
-    cell_results : list of dict
+    cell_results : list of CaseResult
 
     Returns
     -------
@@ -707,10 +705,10 @@ def summarize(cell_results):
         ``minimum_ratio``, ``minimum_same_activation`` and its ratio,
         ``rated``, ``below_target``, ``flagged`` (cell names).
     """
-    rated = [r for r in cell_results if r.get("ratio") is not None]
-    flags = [r["name"] for r in cell_results if flagged(r)]
+    rated = [r for r in cell_results if r.ratio is not None]
+    flags = [r.name for r in cell_results if flagged(r)]
     valid = [r for r in rated if not flagged(r)]
-    below = [r["name"] for r in rated if not r["meets_target"]]
+    below = [r.name for r in rated if not r.meets_target]
     out = {
         "cells": len(cell_results),
         "rated": len(rated),
@@ -724,17 +722,17 @@ def summarize(cell_results):
     if not valid:
         out["headline"] = "Matrix: no cell with a ratio (see the matrix section)."
         return out
-    low = min(valid, key=lambda r: r["ratio"])
-    out["minimum"], out["minimum_ratio"] = low["name"], low["ratio"]
-    twins = [r for r in valid if r["cell"]["activation"] in SKLEARN_ACTIVATIONS]
+    low = min(valid, key=lambda r: r.ratio)
+    out["minimum"], out["minimum_ratio"] = low.name, low.ratio
+    twins = [r for r in valid if r.cell["activation"] in SKLEARN_ACTIVATIONS]
     if twins:
-        low_twin = min(twins, key=lambda r: r["ratio"])
-        out["minimum_same_activation"] = low_twin["name"]
-        out["minimum_same_activation_ratio"] = low_twin["ratio"]
-    unit = "per fit" if low["kind"] == "lbfgs" else "per epoch"
+        low_twin = min(twins, key=lambda r: r.ratio)
+        out["minimum_same_activation"] = low_twin.name
+        out["minimum_same_activation_ratio"] = low_twin.ratio
+    unit = "per fit" if low.kind == "lbfgs" else "per epoch"
     headline = (
-        f"Matrix minimum: fastmlp {low['ratio']:.2f}x scikit-learn {unit} at "
-        f"{configuration(low)}; target {low['target']:g}x; "
+        f"Matrix minimum: fastmlp {low.ratio:.2f}x scikit-learn {unit} at "
+        f"{configuration(low)}; target {low.target:g}x; "
         f"{len(below)} of {len(rated)} cells below target"
     )
     if flags:
@@ -761,22 +759,20 @@ def panels(matrix):
         ``(row, col)`` to the cell result drawn there.
     """
     results = matrix.get("cells", [])
-    base = [r for r in results if r["cell"]["variant"] == "base"]
+    base = [r for r in results if r.cell["variant"] == "base"]
     out = []
     if base:
         cols = [
             f"{s} {SHORT_DTYPE[d]}"
             for s in SOLVERS
             for d in DTYPES
-            if any(r["cell"]["solver"] == s and r["cell"]["dtype"] == d for r in base)
+            if any(r.cell["solver"] == s and r.cell["dtype"] == d for r in base)
         ]
-        rows = [
-            a for a in ACTIVATIONS if any(r["cell"]["activation"] == a for r in base)
-        ]
+        rows = [a for a in ACTIVATIONS if any(r.cell["activation"] == a for r in base)]
         cells = {
             (
-                r["cell"]["activation"],
-                f"{r['cell']['solver']} {SHORT_DTYPE[r['cell']['dtype']]}",
+                r.cell["activation"],
+                f"{r.cell['solver']} {SHORT_DTYPE[r.cell['dtype']]}",
             ): r
             for r in base
         }
@@ -793,12 +789,12 @@ def panels(matrix):
                 "cells": cells,
             }
         )
-    others = [r for r in results if r["cell"]["variant"] != "base"]
+    others = [r for r in results if r.cell["variant"] != "base"]
     if others:
         probe_of = {p: f"{p[0]} {p[1]} {SHORT_DTYPE[p[2]]}" for p in PROBES}
 
         def key(r):
-            c = r["cell"]
+            c = r.cell
             return (c["activation"], c["solver"], c["dtype"])
 
         def col(r):
@@ -807,7 +803,7 @@ def panels(matrix):
 
         cols = list(dict.fromkeys(probe_of[p] for p in PROBES))
         cols += [c for c in dict.fromkeys(col(r) for r in others) if c not in cols]
-        cells = {(VARIANT[r["cell"]["variant"]].label, col(r)): r for r in others}
+        cells = {(VARIANT[r.cell["variant"]].label, col(r)): r for r in others}
         for r in base:
             if col(r) in cols:
                 cells[(BASE.label, col(r))] = r
@@ -825,11 +821,11 @@ def panels(matrix):
 
 
 def _ratio_text(result):
-    ratio = result.get("ratio")
+    ratio = result.ratio
     if ratio is None:
         return "-"
     text = f"{ratio:.2f}x"
-    if not result["meets_target"]:
+    if not result.meets_target:
         text += " ▼"
     if flagged(result):
         text += " ≠"
@@ -847,7 +843,7 @@ def pivot_tables(matrix):
     -------
     str
     """
-    from bench.report import _table
+    from bench.report import markdown_table
 
     parts = []
     for panel in panels(matrix):
@@ -855,19 +851,20 @@ def pivot_tables(matrix):
         for row in panel["rows"]:
             cells = [panel["cells"].get((row, c)) for c in panel["cols"]]
             rows.append([row] + ["" if r is None else _ratio_text(r) for r in cells])
-        parts.append(f"*{panel['title']}*\n\n" + _table(["", *panel["cols"]], rows))
+        table = markdown_table(["", *panel["cols"]], rows)
+        parts.append(f"*{panel['title']}*\n\n" + table)
     return "\n\n".join(parts)
 
 
 def _agreement_text(result):
-    agree = result.get("agreement", {})
-    status = agree.get("status", "unchecked")
+    agree = result.agreement
+    status = "unchecked" if agree is None else agree.status
     if status == "same":
-        return f"same (loss Δ {agree['loss_rel_diff']:.1g})"
+        return f"same (loss Δ {agree.loss_rel_diff:.1g})"
     if status == "no sklearn twin":
         return "no twin (sklearn relu)"
     if status == "DIFFERENT":
-        return "**DIFFERENT**: " + "; ".join(agree.get("problems", []))
+        return "**DIFFERENT**: " + "; ".join(agree.problems)
     return status
 
 
@@ -882,7 +879,7 @@ def cell_table(matrix):
     -------
     str
     """
-    from bench.report import _cell_time, _table, fmt_seconds
+    from bench.report import cell_time, fmt_seconds, markdown_table
 
     reps = matrix.get("reps", 1)
     header = [
@@ -897,43 +894,42 @@ def cell_table(matrix):
         "same model",
         "fastmlp first fit",
     ]
-    with_jax = any(r.get("jax") for r in matrix.get("cells", []))
+    with_jax = any(r.jax for r in matrix.get("cells", []))
     if with_jax:
         header += ["jax", "fastmlp vs jax", "jax compile", "jax loss vs sklearn"]
     rows = []
     for r in matrix.get("cells", []):
-        entries = r["contestants"]
-        fast, skl = entries.get("fastmlp", {}), entries.get("sklearn", {})
-        met = r.get("meets_target")
-        target = f"{r['target']:g}x " + (
+        fast, skl = r.entry("fastmlp"), r.entry("sklearn")
+        met = r.meets_target
+        target = f"{r.target:g}x " + (
             "met" if met else "-" if met is None else "**below**"
         )
-        sk_time = _cell_time(skl, reps)
-        if r["cell"]["sklearn_activation"] != r["cell"]["activation"]:
-            sk_time += f" ({r['cell']['sklearn_activation']})"
+        sk_time = cell_time(skl, reps)
+        if r.cell["sklearn_activation"] != r.cell["activation"]:
+            sk_time += f" ({r.cell['sklearn_activation']})"
         rows.append(
             [
-                f"`{r['name']}`",
+                f"`{r.name}`",
                 _network(r),
-                r["data"]["name"],
-                r["unit"],
-                _cell_time(fast, reps),
+                r.data.name,
+                r.unit,
+                cell_time(fast, reps),
                 sk_time,
-                "-" if r.get("ratio") is None else f"{r['ratio']:.2f}x",
+                "-" if r.ratio is None else f"{r.ratio:.2f}x",
                 target,
                 _agreement_text(r),
-                fmt_seconds(fast.get("warmup_s")),
+                fmt_seconds(fast.warmup_s),
             ]
         )
         if with_jax:
             rows[-1] += _jax_cells(r, reps)
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def _jax_cells(result, reps):
-    from bench.report import _cell_time, fmt_seconds
+    from bench.report import cell_time, fmt_seconds
 
-    comparison = result.get("jax")
+    comparison = result.jax
     if not comparison:
         return ["-", "-", "-", "-"]
     if comparison["same"] is None:
@@ -943,7 +939,7 @@ def _jax_cells(result, reps):
         same += f" (loss Δ {comparison['loss_rel_diff']:.1g})"
     ratio = comparison["ratio"]
     return [
-        _cell_time(result["contestants"]["jax"], reps),
+        cell_time(result.contestants["jax"], reps),
         "-" if ratio is None else f"{ratio:.2f}x" + (" ▼" if ratio < 1 else ""),
         "cached"
         if comparison["compile_s"] == 0
@@ -969,14 +965,12 @@ def section(matrix):
     lines = [f"**{summary.get('headline', '')}**"]
     if summary.get("minimum_same_activation"):
         low = next(
-            r
-            for r in matrix["cells"]
-            if r["name"] == summary["minimum_same_activation"]
+            r for r in matrix["cells"] if r.name == summary["minimum_same_activation"]
         )
         lines += [
             "",
             f"Smallest where scikit-learn has the same activation (same model "
-            f"checked): {low['ratio']:.2f}x at {configuration(low)}.",
+            f"checked): {low.ratio:.2f}x at {configuration(low)}.",
         ]
     jax_line = jax_summary(matrix["cells"])
     if jax_line:
@@ -1025,10 +1019,11 @@ def section(matrix):
     ]
     problems = list(matrix.get("problems", []))
     for r in matrix["cells"]:
-        for name, entry in r["contestants"].items():
+        for name, entry in r.contestants.items():
             for key in ("error", "quality_error", "warning", "skipped"):
-                if entry.get(key):
-                    problems.append(f"`{r['name']}` {name} ({key}): `{entry[key]}`")
+                if getattr(entry, key):
+                    text = getattr(entry, key)
+                    problems.append(f"`{r.name}` {name} ({key}): `{text}`")
     if problems:
         lines += ["", "Problems:", ""] + [f"- {p}" for p in problems]
     return "\n".join(lines)

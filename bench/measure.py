@@ -18,6 +18,13 @@ import traceback
 import numpy as np
 
 from bench.gemm import gemm_flops, gemm_seconds
+from bench.results_model import (
+    Agreement,
+    CaseData,
+    CaseResult,
+    ContestantTiming,
+    GemmFloor,
+)
 from bench.timing import alternate, median, paired_speedups, timed
 
 UNITS = {"fit": "s/epoch", "lbfgs": "s/fit", "predict": "s/call"}
@@ -143,10 +150,10 @@ def measure_case(
 
     Returns
     -------
-    dict
-        JSON-ready result; each contestant has ``seconds`` (per round),
-        ``per_unit_s`` (median, in ``unit``), ``speedup_vs_sklearn``,
-        ``loss``, ``score`` and ``n_iter``, or ``error``.
+    CaseResult
+        Each contestant has ``seconds`` (per round), ``per_unit_s`` (median,
+        in ``unit``), ``speedup_vs_sklearn``, ``loss``, ``score`` and
+        ``n_iter``, or ``error``.
     """
     data = case.data(mode)
     params = case.estimator_params(mode)
@@ -157,43 +164,40 @@ def measure_case(
         from bench.datasets import predict_rows
 
         X_pred = predict_rows(case.predict_rows[mode], data.n_features, X.dtype)
-    result = {
-        "name": case.name,
-        "title": case.title,
-        "kind": case.kind,
-        "unit": UNITS[case.kind],
-        "data": {
-            "name": data.name,
-            "task": data.task,
-            "n_train": data.n_train,
-            "n_test": int(data.X_test.shape[0]),
-            "n_features": data.n_features,
-            "dtype": str(X.dtype),
-            "predict_rows": None if X_pred is None else int(X_pred.shape[0]),
-        },
-        "layer_units": layer_units(data, params),
-        "params": {
-            k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()
-        },
-        "epochs": epochs,
-        "reps": reps,
-        "score_name": score_name(data.task),
-        "contestants": {},
-    }
-    entries = result["contestants"]
+    result = CaseResult(
+        name=case.name,
+        title=case.title,
+        kind=case.kind,
+        unit=UNITS[case.kind],
+        data=CaseData(
+            name=data.name,
+            task=data.task,
+            n_train=data.n_train,
+            n_test=int(data.X_test.shape[0]),
+            n_features=data.n_features,
+            dtype=str(X.dtype),
+            predict_rows=None if X_pred is None else int(X_pred.shape[0]),
+        ),
+        layer_units=layer_units(data, params),
+        params=jsonable_params(params),
+        epochs=epochs,
+        reps=reps,
+        score_name=score_name(data.task),
+    )
+    entries = result.contestants
     calls, models = {}, {}
     for contestant in contestants:
-        entry = entries.setdefault(contestant.name, {})
+        entry = entries.setdefault(contestant.name, ContestantTiming())
         reason = contestant.declines(params)
         if reason is not None:
-            entry["declined"] = reason
+            entry.declined = reason
             continue
         fit = _fitter(contestant, data.task, params, X, y)
         try:
             if case.kind == "predict":
                 model = timed(fit)[1]
                 models[contestant.name] = model
-                entry["warmup_s"] = timed(lambda m=model: m.predict_proba(X_pred))[0]
+                entry.warmup_s = timed(lambda m=model: m.predict_proba(X_pred))[0]
                 calls[contestant.name] = lambda m=model: m.predict_proba(X_pred)
             else:
                 # One epoch warms up as well as E: same kernels compiled (same
@@ -202,60 +206,74 @@ def measure_case(
                 if case.kind == "fit":
                     warm_params["max_iter"] = 1
                 warm = _fitter(contestant, data.task, warm_params, X, y)
-                entry["warmup_s"] = timed(warm)[0]
+                entry.warmup_s = timed(warm)[0]
                 calls[contestant.name] = fit
         except Exception as exc:  # a contestant failing must not stop the others
-            entry["error"] = error_text(exc)
+            entry.error = error_text(exc)
             continue
         scale = epochs if case.kind == "fit" else 1
-        note = too_slow(entry["warmup_s"], scale, budget_s if skip_slow else None)
+        note = too_slow(entry.warmup_s, scale, budget_s if skip_slow else None)
         if note:
             # The first warm-up may include compiling (fastmlp's numba kernels
             # for a dtype not cached yet): judge by a second one.
             try:
                 rewarm = warm if case.kind != "predict" else calls[contestant.name]
-                entry["warmup_s"] = timed(rewarm)[0]
+                entry.warmup_s = timed(rewarm)[0]
             except Exception as exc:
-                entry["error"] = error_text(exc)
+                entry.error = error_text(exc)
                 del calls[contestant.name]
                 continue
-            note = too_slow(entry["warmup_s"], scale, budget_s)
+            note = too_slow(entry.warmup_s, scale, budget_s)
         if note:
-            entry["skipped"] = note
+            entry.skipped = note
             del calls[contestant.name]
     times, last = alternate(calls, reps, settle=settle, budget_s=budget_s)
     for name, seconds in times.items():
         model = models.get(name, last.get(name))
         entry = entries[name]
-        entry["seconds"] = seconds
-        entry["rounds"] = len(seconds)
-        entry["median_s"] = median(seconds)
+        entry.seconds = seconds
+        entry.rounds = len(seconds)
+        entry.median_s = median(seconds)
         try:
-            entry.update(_quality(model, data))
+            entry.loss, entry.n_iter, entry.score = _quality(model, data)
         except Exception as exc:
-            entry["quality_error"] = error_text(exc)
-        n_iter = entry.get("n_iter")
+            entry.quality_error = error_text(exc)
+        n_iter = entry.n_iter
         if case.kind == "fit":
-            entry["per_unit_s"] = entry["median_s"] / epochs
+            entry.per_unit_s = entry.median_s / epochs
             if n_iter is not None and n_iter != epochs:
-                entry["warning"] = f"ran {n_iter} epochs, not {epochs}"
+                entry.warning = f"ran {n_iter} epochs, not {epochs}"
         else:
-            entry["per_unit_s"] = entry["median_s"]
+            entry.per_unit_s = entry.median_s
         if case.kind == "lbfgs" and n_iter:
-            entry["per_iteration_s"] = entry["median_s"] / n_iter
+            entry.per_iteration_s = entry.median_s / n_iter
         # fastmlp's kernel calls of its last fit, split and whole
         # (fastmlp._runtime.split_chooser)
         ways = getattr(model, "_split_whole_calls", None)
         if ways is not None:
-            entry["split_whole_calls"] = [int(ways[0]), int(ways[1])]
+            entry.split_whole_calls = [int(ways[0]), int(ways[1])]
     if "sklearn" in times:
         for name, seconds in times.items():
             ratios = paired_speedups(times["sklearn"], seconds)
-            entries[name]["pair_speedups"] = ratios
-            entries[name]["speedup_vs_sklearn"] = median(ratios)
+            entries[name].pair_speedups = ratios
+            entries[name].speedup_vs_sklearn = median(ratios)
     if gemm:
-        result["gemm"] = _gemm(case, data, result, X_pred)
+        result.gemm = _gemm(case, data, result, X_pred)
     return result
+
+
+def jsonable_params(params):
+    """Estimator parameters with tuples as lists, as the JSON has them.
+
+    Parameters
+    ----------
+    params : dict
+
+    Returns
+    -------
+    dict
+    """
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
 
 
 def same_model(result, kind, dtype, twin=True):
@@ -263,7 +281,7 @@ def same_model(result, kind, dtype, twin=True):
 
     Parameters
     ----------
-    result : dict
+    result : CaseResult
         :func:`measure_case`'s result.
     kind : {"fit", "lbfgs", "predict"}
     dtype : {"float64", "float32"}
@@ -273,57 +291,53 @@ def same_model(result, kind, dtype, twin=True):
 
     Returns
     -------
-    dict
+    Agreement
         ``status`` (``"same"``, ``"no sklearn twin"``, ``"DIFFERENT"`` or
         ``"unchecked"``), ``problems`` (list of str), ``loss_rel_diff`` and
         ``rtol`` where the losses were compared.
     """
-    entries = result["contestants"]
-    fast, skl = entries.get("fastmlp", {}), entries.get("sklearn", {})
-    if fast.get("loss") is None or skl.get("loss") is None:
-        return {"status": "unchecked", "problems": ["a contestant has no fitted model"]}
+    fast, skl = result.entry("fastmlp"), result.entry("sklearn")
+    if fast.loss is None or skl.loss is None:
+        return Agreement(["a contestant has no fitted model"], status="unchecked")
     problems = []
-    expected = result["epochs"]
-    if not math.isfinite(fast["loss"]):
-        problems.append(f"fastmlp's loss is {fast['loss']}")
-    if kind == "fit" and fast.get("n_iter") != expected:
-        problems.append(f"fastmlp ran {fast.get('n_iter')} epochs, not {expected}")
-    out = {"problems": problems}
+    expected = result.epochs
+    if not math.isfinite(fast.loss):
+        problems.append(f"fastmlp's loss is {fast.loss}")
+    if kind == "fit" and fast.n_iter != expected:
+        problems.append(f"fastmlp ran {fast.n_iter} epochs, not {expected}")
     if not twin:
-        out["status"] = "no sklearn twin" if not problems else "DIFFERENT"
-        return out
-    if fast.get("n_iter") != skl.get("n_iter"):
+        status = "no sklearn twin" if not problems else "DIFFERENT"
+        return Agreement(problems, status=status)
+    if fast.n_iter != skl.n_iter:
         problems.append(
-            f"fastmlp ran {fast.get('n_iter')} epochs/iterations, "
-            f"sklearn {skl.get('n_iter')}"
+            f"fastmlp ran {fast.n_iter} epochs/iterations, sklearn {skl.n_iter}"
         )
     rtol = LOSS_RTOL[dtype]
-    scale = max(abs(skl["loss"]), 1e-300)
-    diff = abs(fast["loss"] - skl["loss"]) / scale
-    out["loss_rel_diff"] = diff
-    out["rtol"] = rtol
+    scale = max(abs(skl.loss), 1e-300)
+    diff = abs(fast.loss - skl.loss) / scale
     if not diff <= rtol:  # NaN fails too
         problems.append(
-            f"training loss {fast['loss']:.9g} (fastmlp) vs {skl['loss']:.9g} "
+            f"training loss {fast.loss:.9g} (fastmlp) vs {skl.loss:.9g} "
             f"(sklearn): relative difference {diff:.2g} > {rtol:g}"
         )
-    out["status"] = "same" if not problems else "DIFFERENT"
-    return out
+    status = "same" if not problems else "DIFFERENT"
+    return Agreement(problems, loss_rel_diff=diff, rtol=rtol, status=status)
 
 
 def _quality(model, data):
-    out = {}
+    """``(loss, n_iter, score)`` of a fitted model; None where it has none."""
     loss = getattr(model, "loss_", None)
-    out["loss"] = None if loss is None else float(loss)
     n_iter = getattr(model, "n_iter_", None)
-    out["n_iter"] = None if n_iter is None else int(n_iter)
-    out["score"] = float(model.score(data.X_test, data.y_test))
-    return out
+    return (
+        None if loss is None else float(loss),
+        None if n_iter is None else int(n_iter),
+        float(model.score(data.X_test, data.y_test)),
+    )
 
 
 def _gemm(case, data, result, X_pred):
     """Time the products alone and relate each contestant's time to them."""
-    units = result["layer_units"]
+    units = result.layer_units
     dtype = data.X_train.dtype
     if case.kind == "predict":
         n_rows, batch, mode = X_pred.shape[0], X_pred.shape[0], "forward"
@@ -331,26 +345,26 @@ def _gemm(case, data, result, X_pred):
         n_rows, batch, mode = data.n_train, data.n_train, "train"
     else:
         n_rows, mode = data.n_train, "train"
-        batch = result["params"].get("batch_size", "auto")
+        batch = result.params.get("batch_size", "auto")
         if batch == "auto":  # sklearn's rule
             batch = min(200, n_rows)
     seconds = gemm_seconds(n_rows, units, batch, dtype, mode=mode)
     flops = gemm_flops(n_rows, units, mode=mode)
     ratios = {}
-    for name, entry in result["contestants"].items():
-        if "median_s" not in entry:
+    for name, entry in result.contestants.items():
+        if entry.median_s is None:
             continue
-        per = entry["per_unit_s"]
+        per = entry.per_unit_s
         if case.kind == "lbfgs":
-            per = entry.get("per_iteration_s", np.nan)
+            per = np.nan if entry.per_iteration_s is None else entry.per_iteration_s
         ratios[name] = per / seconds if seconds > 0 else float("nan")
-    return {
-        "what": {
+    return GemmFloor(
+        what={
             "fit": "one epoch's products, all mini-batches",
             "lbfgs": "one full-batch forward+backward pass (per L-BFGS iteration)",
             "predict": "one forward pass over all rows",
         }[case.kind],
-        "seconds": seconds,
-        "gflops_per_s": flops / seconds / 1e9 if seconds > 0 else None,
-        "time_over_gemm": ratios,
-    }
+        seconds=seconds,
+        gflops_per_s=flops / seconds / 1e9 if seconds > 0 else None,
+        time_over_gemm=ratios,
+    )

@@ -46,8 +46,8 @@ def speedup_by_case(cases, path, names=("fastmlp", "torch")):
 
     Parameters
     ----------
-    cases : list of dict
-        Case results (kinds fit, lbfgs, predict are drawn).
+    cases : list of CaseResult
+        Kinds fit, lbfgs and predict are drawn.
     path : str
         Output PNG.
     names : tuple of str, default=("fastmlp", "torch")
@@ -58,13 +58,9 @@ def speedup_by_case(cases, path, names=("fastmlp", "torch")):
     str or None
         ``path``, or None when there was nothing to draw.
     """
-    rows = [c for c in cases if c["kind"] in ("fit", "lbfgs", "predict")]
+    rows = [c for c in cases if c.kind in ("fit", "lbfgs", "predict")]
     names = [
-        n
-        for n in names
-        if any(
-            _finite(c["contestants"].get(n, {}).get("speedup_vs_sklearn")) for c in rows
-        )
+        n for n in names if any(_finite(c.entry(n).speedup_vs_sklearn) for c in rows)
     ]
     if not rows or not names:
         return None
@@ -73,7 +69,7 @@ def speedup_by_case(cases, path, names=("fastmlp", "torch")):
     for j, name in enumerate(names):
         ys, values = [], []
         for i, case in enumerate(rows):
-            value = case["contestants"].get(name, {}).get("speedup_vs_sklearn")
+            value = case.entry(name).speedup_vs_sklearn
             if _finite(value):
                 ys.append(i + (j - (len(names) - 1) / 2) * height)
                 values.append(value)
@@ -91,7 +87,7 @@ def speedup_by_case(cases, path, names=("fastmlp", "torch")):
     ax.set_xlim(right=ax.get_xlim()[1] * 1.5)  # room for the value labels
     _plain_log_axis(ax.xaxis, subs=(1.0, 2.0, 5.0))
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([c["name"] for c in rows])
+    ax.set_yticklabels([c.name for c in rows])
     ax.invert_yaxis()
     ax.set_xlabel("speedup over sklearn (median of paired ratios; >1 is faster)")
     ax.set_title("Speedup over scikit-learn per case")
@@ -108,7 +104,7 @@ def sweep_speedup(sweep, path):
 
     Parameters
     ----------
-    sweep : dict
+    sweep : Sweep
         A :func:`bench.sweeps.run_sweep` result.
     path : str
 
@@ -120,10 +116,10 @@ def sweep_speedup(sweep, path):
     drawn = False
     for name in ("fastmlp", "torch"):
         xs, ys = [], []
-        for point in sweep["points"]:
-            value = point["contestants"].get(name, {}).get("speedup")
+        for point in sweep.points:
+            value = point.entry(name).speedup
             if _finite(value):
-                xs.append(point["x"])
+                xs.append(point.x)
                 ys.append(value)
         if xs:
             ax.plot(xs, ys, "o-", color=COLORS.get(name), label=name)
@@ -136,10 +132,10 @@ def sweep_speedup(sweep, path):
     ax.set_yscale("log")
     _plain_log_axis(ax.xaxis)
     _plain_log_axis(ax.yaxis, subs=(1.0, 2.0, 5.0))
-    ax.set_xticks([p["x"] for p in sweep["points"]])
-    ax.set_xlabel(sweep["x_name"])
+    ax.set_xticks([p.x for p in sweep.points])
+    ax.set_xlabel(sweep.x_name)
     ax.set_ylabel("speedup over sklearn")
-    ax.set_title(sweep["title"], fontsize=10)
+    ax.set_title(sweep.title, fontsize=10)
     ax.grid(which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -156,7 +152,7 @@ def sweep_epoch_time(sweep, path):
 
     Parameters
     ----------
-    sweep : dict
+    sweep : Sweep
     path : str
 
     Returns
@@ -167,10 +163,10 @@ def sweep_epoch_time(sweep, path):
     drawn = False
     for name in ("fastmlp", "sklearn", "torch"):
         xs, ys = [], []
-        for point in sweep["points"]:
-            value = point["contestants"].get(name, {}).get("s_per_epoch")
+        for point in sweep.points:
+            value = point.entry(name).s_per_epoch
             if _finite(value):
-                xs.append(point["x"])
+                xs.append(point.x)
                 ys.append(value)
         if not xs:
             continue
@@ -185,12 +181,12 @@ def sweep_epoch_time(sweep, path):
     ax.plot([], [], ":", color="gray", label="linear (slope 1)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xticks([p["x"] for p in sweep["points"]])
+    ax.set_xticks([p.x for p in sweep.points])
     _plain_log_axis(ax.xaxis)
     _plain_log_axis(ax.yaxis)
-    ax.set_xlabel(sweep["x_name"])
+    ax.set_xlabel(sweep.x_name)
     ax.set_ylabel("seconds per epoch")
-    ax.set_title(sweep["title"], fontsize=10)
+    ax.set_title(sweep.title, fontsize=10)
     ax.grid(which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -244,18 +240,18 @@ def matrix_heatmap(matrix, path):
         rows, cols = panel["rows"], panel["cols"]
         grid = np.full((len(rows), len(cols)), np.nan)
         for (row, col), result in panel["cells"].items():
-            ratio = result.get("ratio")
+            ratio = result.ratio
             if _finite(ratio) and ratio > 0:
                 grid[rows.index(row), cols.index(col)] = math.log2(
-                    ratio / result["target"]
+                    ratio / result.target
                 )
         image = ax.imshow(
             np.ma.masked_invalid(grid), cmap=cmap, norm=norm, aspect="auto"
         )
         for (row, col), result in panel["cells"].items():
             i, j = rows.index(row), cols.index(col)
-            ratio = result.get("ratio")
-            below = result.get("meets_target") is False
+            ratio = result.ratio
+            below = result.meets_target is False
             text = "-" if not _finite(ratio) else f"{ratio:.2f}x"
             if flagged(result):
                 text += " ≠"
@@ -309,8 +305,7 @@ def write_plots(results, out_dir):
 
     Parameters
     ----------
-    results : dict
-        The run's JSON-ready results.
+    results : RunResults
     out_dir : str
 
     Returns
@@ -319,27 +314,25 @@ def write_plots(results, out_dir):
         Paths of the PNGs written.
     """
     # a custom run draws JAX too (the suite's figure predates it)
-    names = (
-        ("fastmlp", "torch", "jax") if results.get("custom") else ("fastmlp", "torch")
-    )
+    names = ("fastmlp", "torch", "jax") if results.custom else ("fastmlp", "torch")
     written = [
         speedup_by_case(
-            results["cases"], os.path.join(out_dir, "speedup_by_case.png"), names
+            results.cases, os.path.join(out_dir, "speedup_by_case.png"), names
         )
     ]
-    matrix = results.get("matrix")
+    matrix = results.matrix
     if matrix and matrix.get("cells"):
         path = os.path.join(out_dir, "matrix_ratios.png")
         written.append(matrix_heatmap(matrix, path))
-    for sweep in results.get("sweeps", []):
-        path = os.path.join(out_dir, sweep["name"] + ".png")
-        if sweep["name"] == "sweep_samples":
+    for sweep in results.sweeps:
+        path = os.path.join(out_dir, sweep.name + ".png")
+        if sweep.name == "sweep_samples":
             written.append(sweep_epoch_time(sweep, path))
         else:
             written.append(sweep_speedup(sweep, path))
-    if results.get("predict_sweep"):
+    if results.predict_sweep:
         from bench.predict_sweep import plot as predict_sweep_plot
 
         path = os.path.join(out_dir, "predict_sweep.png")
-        written.append(predict_sweep_plot(results["predict_sweep"], path))
+        written.append(predict_sweep_plot(results.predict_sweep, path))
     return [p for p in written if p]

@@ -569,19 +569,18 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
-def section(results):
+def section(sweep):
     """The report's prediction-sweep section body, or None when not run.
 
     Parameters
     ----------
-    results : dict
-        The run's JSON-ready results.
+    sweep : dict or None
+        :func:`run_predict_sweep`'s result, as written to JSON.
 
     Returns
     -------
     str or None
     """
-    sweep = results.get("predict_sweep")
     if not sweep or not sweep.get("nets"):
         return None
     return tables(sweep)

@@ -94,13 +94,36 @@ def fmt_seconds(seconds):
     return f"{seconds:.3g} s"
 
 
-def _fmt(value, spec, suffix=""):
+def fmt_number(value, spec, suffix=""):
+    """A number formatted by ``spec``, or "-" for None, NaN and inf.
+
+    Parameters
+    ----------
+    value : float or None
+    spec : str
+    suffix : str, default=""
+
+    Returns
+    -------
+    str
+    """
     if value is None or not isinstance(value, (int, float)) or not math.isfinite(value):
         return "-"
     return format(value, spec) + suffix
 
 
-def _table(header, rows):
+def markdown_table(header, rows):
+    """A markdown table.
+
+    Parameters
+    ----------
+    header : list of str
+    rows : list of list
+
+    Returns
+    -------
+    str
+    """
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",
@@ -109,24 +132,36 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
-def _cell_time(entry, reps):
-    if "error" in entry:
+def cell_time(entry, reps):
+    """A contestant's time in a case's table cell, or why there is none.
+
+    Parameters
+    ----------
+    entry : ContestantTiming
+    reps : int
+        The case's rounds: fewer are marked ``(k r)``.
+
+    Returns
+    -------
+    str
+    """
+    if entry.error is not None:
         return "FAILED"
-    if "skipped" in entry:
+    if entry.skipped is not None:
         return "skipped (slow)"
-    if "declined" in entry:
+    if entry.declined is not None:
         return "n/a"
-    text = fmt_seconds(entry.get("per_unit_s"))
-    rounds = entry.get("rounds")
+    text = fmt_seconds(entry.per_unit_s)
+    rounds = entry.rounds
     if rounds is not None and rounds < reps:
         text += f" ({rounds} r)"
-    if entry.get("warning"):
+    if entry.warning:
         text += " (!)"
     return text
 
 
 def _timed_cases(results):
-    return [c for c in results["cases"] if c["kind"] in ("fit", "lbfgs", "predict")]
+    return [c for c in results.cases if c.kind in ("fit", "lbfgs", "predict")]
 
 
 def compile_cell(entry):
@@ -134,18 +169,18 @@ def compile_cell(entry):
 
     Parameters
     ----------
-    entry : dict
+    entry : FreshProcess
         fastmlp's fresh-process results of a case (may be empty).
 
     Returns
     -------
     str
     """
-    if "compile_error" in entry:
+    if entry.compile_error is not None:
         return "FAILED"
-    if entry.get("compile_s") is None:
+    if entry.compile_s is None:
         return "not measured"
-    return fmt_seconds(entry["compile_s"])
+    return fmt_seconds(entry.compile_s)
 
 
 def jax_first_fit_cell(entry):
@@ -153,18 +188,18 @@ def jax_first_fit_cell(entry):
 
     Parameters
     ----------
-    entry : dict
+    entry : ContestantTiming
         The jax contestant's entry of a case.
 
     Returns
     -------
     str
     """
-    if "declined" in entry:
+    if entry.declined is not None:
         return "n/a"
-    if "error" in entry:
+    if entry.error is not None:
         return "FAILED"
-    return fmt_seconds(entry.get("warmup_s"))
+    return fmt_seconds(entry.warmup_s)
 
 
 def summary_table(results):
@@ -172,13 +207,13 @@ def summary_table(results):
 
     Parameters
     ----------
-    results : dict
+    results : RunResults
 
     Returns
     -------
     str
     """
-    names = results["contestant_names"]
+    names = results.contestant_names
     others = [n for n in names if n != "sklearn"]
     header = ["case", "unit", *names]
     header += [f"{n} vs sklearn" for n in others]
@@ -188,22 +223,17 @@ def summary_table(results):
     header += ["test score (" + " / ".join(names) + ")"]
     rows = []
     for case in _timed_cases(results):
-        entries = case["contestants"]
-        row = [case["name"], case["unit"]]
-        row += [_cell_time(entries.get(n, {}), case["reps"]) for n in names]
+        row = [case.name, case.unit]
+        row += [cell_time(case.entry(n), case.reps) for n in names]
         row += [
-            _fmt(entries.get(n, {}).get("speedup_vs_sklearn"), ".2f", "x")
-            for n in others
+            fmt_number(case.entry(n).speedup_vs_sklearn, ".2f", "x") for n in others
         ]
-        fresh = case.get("fresh", {}).get("fastmlp", {})
-        row.append(compile_cell(fresh))
+        row.append(compile_cell(case.fresh_entry("fastmlp")))
         if "jax" in names:
-            row.append(jax_first_fit_cell(entries.get("jax", {})))
-        row.append(
-            " / ".join(_fmt(entries.get(n, {}).get("score"), ".3f") for n in names)
-        )
+            row.append(jax_first_fit_cell(case.entry("jax")))
+        row.append(" / ".join(fmt_number(case.entry(n).score, ".3f") for n in names))
         rows.append(row)
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def quality_table(results):
@@ -211,13 +241,13 @@ def quality_table(results):
 
     Parameters
     ----------
-    results : dict
+    results : RunResults
 
     Returns
     -------
     str
     """
-    names = results["contestant_names"]
+    names = results.contestant_names
     header = [
         "case",
         "metric",
@@ -227,15 +257,17 @@ def quality_table(results):
     ]
     rows = []
     for case in _timed_cases(results):
-        entries = case["contestants"]
-        row = [case["name"], case["score_name"]]
-        row += [_fmt(entries.get(n, {}).get("loss"), ".5g") for n in names]
-        row += [_fmt(entries.get(n, {}).get("score"), ".4f") for n in names]
-        row.append(
-            " / ".join(str(entries.get(n, {}).get("n_iter", "-")) for n in names)
-        )
+        row = [case.name, case.score_name]
+        row += [fmt_number(case.entry(n).loss, ".5g") for n in names]
+        row += [fmt_number(case.entry(n).score, ".4f") for n in names]
+        row.append(" / ".join(_n_iter_text(case.entry(n)) for n in names))
         rows.append(row)
-    return _table(header, rows)
+    return markdown_table(header, rows)
+
+
+def _n_iter_text(entry):
+    # "-" when the model was never scored; None when it was, without n_iter_
+    return "-" if entry.score is None else str(entry.n_iter)
 
 
 def gemm_table(results):
@@ -243,13 +275,13 @@ def gemm_table(results):
 
     Parameters
     ----------
-    results : dict
+    results : RunResults
 
     Returns
     -------
     str
     """
-    names = results["contestant_names"]
+    names = results.contestant_names
     header = [
         "case",
         "products timed",
@@ -259,20 +291,20 @@ def gemm_table(results):
     ]
     rows = []
     for case in _timed_cases(results):
-        gemm = case.get("gemm")
+        gemm = case.gemm
         if not gemm:
             continue
-        ratios = gemm["time_over_gemm"]
+        ratios = gemm.time_over_gemm
         rows.append(
             [
-                case["name"],
-                gemm["what"],
-                fmt_seconds(gemm["seconds"]),
-                _fmt(gemm["gflops_per_s"], ".1f"),
+                case.name,
+                gemm.what,
+                fmt_seconds(gemm.seconds),
+                fmt_number(gemm.gflops_per_s, ".1f"),
             ]
-            + [_fmt(ratios.get(n), ".2f") for n in names]
+            + [fmt_number(ratios.get(n), ".2f") for n in names]
         )
-    return _table(header, rows)
+    return markdown_table(header, rows)
 
 
 def fresh_table(results):
@@ -280,14 +312,14 @@ def fresh_table(results):
 
     Parameters
     ----------
-    results : dict
+    results : RunResults
 
     Returns
     -------
     str or None
     """
-    names = results["contestant_names"]
-    cases = [c for c in _timed_cases(results) if c.get("fresh")]
+    names = results.contestant_names
+    cases = [c for c in _timed_cases(results) if c.fresh]
     if not cases:
         return None
     header = ["case", "fastmlp compile (cold cache)"]
@@ -295,27 +327,23 @@ def fresh_table(results):
     header += [f"{n} peak MiB" for n in names]
     rows = []
     for case in cases:
-        fresh = case["fresh"]
-        fast = fresh.get("fastmlp", {})
-        row = [case["name"], compile_cell(fast)]
+        row = [case.name, compile_cell(case.fresh_entry("fastmlp"))]
         for n in names:
-            entry = fresh.get(n, {})
-            if "warm_error" in entry:
+            entry = case.fresh_entry(n)
+            if entry.warm_error is not None:
                 row.append("FAILED")
             else:
-                row.append(
-                    fmt_seconds(_sum(entry.get("import_s"), entry.get("first_call_s")))
-                )
+                row.append(fmt_seconds(_sum(entry.import_s, entry.first_call_s)))
         for n in names:
-            row.append(_fmt(fresh.get(n, {}).get("peak_mib"), ".1f"))
+            row.append(fmt_number(case.fresh_entry(n).peak_mib, ".1f"))
         rows.append(row)
     note = ""
-    if any(c["kind"] == "predict" for c in cases):
+    if any(c.kind == "predict" for c in cases):
         note = (
             "\n\nFor predict_proba_100k the first call is `predict_proba` after an "
             "unmeasured fit, and the memory is that of one `predict_proba` call."
         )
-    return _table(header, rows) + note
+    return markdown_table(header, rows) + note
 
 
 def _sum(a, b):
@@ -329,37 +357,38 @@ def concurrency_table(results):
 
     Parameters
     ----------
-    results : dict
+    results : RunResults
 
     Returns
     -------
     str or None
     """
-    cases = [c for c in results["cases"] if c["kind"] == "concurrent"]
+    cases = [c for c in results.cases if c.kind == "concurrent"]
     if not cases:
         return None
     parts = []
     for case in cases:
         rows = []
-        for name, entry in case["contestants"].items():
-            if "error" in entry:
-                rows.append([name, "", "FAILED", "", "", entry["error"][:200]])
+        for name, entry in case.contestants.items():
+            if entry.error is not None:
+                rows.append([name, "", "FAILED", "", "", entry.error[:200]])
                 continue
             rows.append(
                 [
                     name,
-                    entry.get("epochs", "-"),
-                    fmt_seconds(entry.get("median_sequential_s")),
-                    fmt_seconds(entry.get("median_concurrent_s")),
-                    _fmt(entry.get("speedup"), ".2f", "x"),
+                    "-" if entry.epochs is None else entry.epochs,
+                    fmt_seconds(entry.median_sequential_s),
+                    fmt_seconds(entry.median_concurrent_s),
+                    fmt_number(entry.speedup, ".2f", "x"),
                     "",
                 ]
             )
+        target_s = 0 if case.target_s is None else case.target_s
         parts.append(
-            f"`{case['name']}`: {case['title']}. Each contestant's epoch count is "
-            f"raised from {case['epochs']} so that one of its fits lasts about "
-            f"{case.get('target_s', 0)} s.\n\n"
-            + _table(
+            f"`{case.name}`: {case.title}. Each contestant's epoch count is "
+            f"raised from {case.epochs} so that one of its fits lasts about "
+            f"{target_s} s.\n\n"
+            + markdown_table(
                 [
                     "contestant",
                     "epochs per fit",
@@ -375,11 +404,11 @@ def concurrency_table(results):
 
 
 def _sweep_cell(entry):
-    if "error" in entry:
+    if entry.error is not None:
         return "FAILED"
-    if "skipped" in entry:
+    if entry.skipped is not None:
         return "skipped (slow)"
-    return fmt_seconds(entry.get("s_per_epoch"))
+    return fmt_seconds(entry.s_per_epoch)
 
 
 def sweep_tables(results):
@@ -387,28 +416,27 @@ def sweep_tables(results):
 
     Parameters
     ----------
-    results : dict
+    results : RunResults
 
     Returns
     -------
     str or None
     """
-    if not results.get("sweeps"):
+    if not results.sweeps:
         return None
-    names = results["contestant_names"]
+    names = results.contestant_names
     others = [n for n in names if n != "sklearn"]
     parts = []
-    for sweep in results["sweeps"]:
-        header = [sweep["x_name"], "epochs", *[f"{n} per epoch" for n in names]]
+    for sweep in results.sweeps:
+        header = [sweep.x_name, "epochs", *[f"{n} per epoch" for n in names]]
         header += [f"{n} vs sklearn" for n in others]
         rows = []
-        for point in sweep["points"]:
-            entries = point["contestants"]
-            row = [point["x"], point["epochs"]]
-            row += [_sweep_cell(entries.get(n, {})) for n in names]
-            row += [_fmt(entries.get(n, {}).get("speedup"), ".2f", "x") for n in others]
+        for point in sweep.points:
+            row = [point.x, point.epochs]
+            row += [_sweep_cell(point.entry(n)) for n in names]
+            row += [fmt_number(point.entry(n).speedup, ".2f", "x") for n in others]
             rows.append(row)
-        slopes = sweep.get("loglog_slope")
+        slopes = sweep.loglog_slope
         slope_text = ""
         if slopes:
             slope_text = (
@@ -416,46 +444,12 @@ def sweep_tables(results):
                 + ", ".join(f"{n} {v:.2f}" for n, v in slopes.items())
             )
         parts.append(
-            f"**{sweep['name']}**: {sweep['title']}\n\n"
-            + _table(header, rows)
+            f"**{sweep.name}**: {sweep.title}\n\n"
+            + markdown_table(header, rows)
             + slope_text
-            + f"\n\n![{sweep['name']}]({sweep['name']}.png)"
+            + f"\n\n![{sweep.name}]({sweep.name}.png)"
         )
     return "\n\n".join(parts)
-
-
-def small_calls_table(results):
-    """Per-call medians of ``bench.calls``, or None when not measured.
-
-    Parameters
-    ----------
-    results : dict
-
-    Returns
-    -------
-    str or None
-    """
-    measured = results.get("small_calls")
-    if not measured or not measured["calls"]:
-        return None
-    names = list(measured["calls"][0]["median_s"])
-    header = ["call"] + names + [f"{n} vs sklearn" for n in names if n != "sklearn"]
-    rows = []
-    for call in measured["calls"]:
-        row = [call["name"]] + [fmt_seconds(call["median_s"][n]) for n in names]
-        row += [
-            _fmt(call["speedup_vs_sklearn"].get(n), ".2f", "x")
-            for n in names
-            if n != "sklearn"
-        ]
-        rows.append(row)
-    note = (
-        f"\n\nEach call timed on its own, back to back, after 30 of warm-up: "
-        f"medians of {measured['rounds']} alternated rounds of "
-        f"{measured['calls_per_round']} calls (`bench/calls.py`). Fits include "
-        "making the estimator."
-    )
-    return _table(header, rows) + note
 
 
 def environment_block(env):
@@ -509,7 +503,7 @@ def environment_block(env):
         ]
         for p in env["threadpool_info"]
     ]
-    table = _table(
+    table = markdown_table(
         [
             "user_api",
             "internal_api",
@@ -535,12 +529,12 @@ def _short_path(path):
 def round_trip_line(results):
     """The cache-line round trip measured before and after each case, or ''."""
     cells = []
-    for case in results["cases"]:
-        trips = case.get("core_round_trip_ns") or [None, None]
+    for case in results.cases:
+        trips = case.core_round_trip_ns or [None, None]
         if None in trips:
             continue
-        cell = f"{case['name']} {trips[0]:.0f}/{trips[1]:.0f}"
-        ways = case["contestants"].get("fastmlp", {}).get("split_whole_calls")
+        cell = f"{case.name} {trips[0]:.0f}/{trips[1]:.0f}"
+        ways = case.entry("fastmlp").split_whole_calls
         if ways and ways[0]:
             cell += f" (split {ways[0]} of {sum(ways)} calls)"
         cells.append(cell)
@@ -559,28 +553,29 @@ def render(results):
 
     Parameters
     ----------
-    results : dict
-        JSON-ready results of a run.
+    results : RunResults
+        A run's results as written to JSON and read back
+        (:func:`bench.cli.write_outputs`).
 
     Returns
     -------
     str
     """
-    run = results["run"]
-    env = results["environment"]
-    custom = results.get("custom")
+    run = results.run
+    env = results.environment
+    custom = results.custom
     out = [
         "# fastmlp benchmark" + (": your configuration" if custom else ""),
         "",
-        f"`{run['command']}`, mode **{run['mode']}**, {run['reps']} rounds per case, "
-        f"{run['started']}, took {run['seconds']:.0f} s.",
+        f"`{run.command}`, mode **{run.mode}**, {run.reps} rounds per case, "
+        f"{run.started}, took {run.seconds:.0f} s.",
     ]
-    headline = (results.get("matrix") or {}).get("summary", {}).get("headline")
+    headline = (results.matrix or {}).get("summary", {}).get("headline")
     if custom:
         headline = custom["answer"]
     if headline:
         out += ["", f"**{headline}**"]
-    others = run.get("other_processes_cpus")
+    others = run.other_processes_cpus
     if others is not None:
         text = (
             f"Other processes kept {others:.2f} of the {env['logical_cpus']} CPUs "
@@ -593,7 +588,7 @@ def render(results):
                 "slower than a quiet machine's**"
             )
         out += ["", text + "."]
-    trips = run.get("core_round_trip_ns") or [None, None]
+    trips = run.core_round_trip_ns or [None, None]
     if None not in trips:
         out += [
             "",
@@ -609,7 +604,7 @@ def render(results):
             " — these are not fastmlp's numbers.",
         ]
     missing = [
-        n for n in ("fastmlp", "torch", "jax") if n not in results["contestant_names"]
+        n for n in ("fastmlp", "torch", "jax") if n not in results.contestant_names
     ]
     if missing:
         hints = {
@@ -626,20 +621,22 @@ def render(results):
         ]
     if custom:
         out += ["", "## Your configuration", "", custom_block(results)]
-    if results["cases"]:
+    if results.cases:
         out += _case_sections(results)
     sweeps = sweep_tables(results)
     if sweeps:
         out += ["", "## Sweeps", "", sweeps]
     from bench.predict_sweep import section as predict_sweep_section
 
-    predict = predict_sweep_section(results)
+    predict = predict_sweep_section(results.predict_sweep)
     if predict:
         out += ["", "## Prediction sweep", "", predict]
-    calls = small_calls_table(results)
+    from bench.calls import section as small_calls_section
+
+    calls = small_calls_section(results.small_calls)
     if calls:
         out += ["", "## Small calls", "", calls]
-    matrix = results.get("matrix")
+    matrix = results.matrix
     if matrix:
         from bench.matrix import section
 
@@ -647,7 +644,7 @@ def render(results):
     failures = _failures(results)
     if failures:
         out += ["", "## Failures and skips", ""] + failures
-    out += ["", "## Method", "", METHOD.replace("{settle}", str(run["settle"]))]
+    out += ["", "## Method", "", METHOD.replace("{settle}", str(run.settle))]
     out += ["", "## Environment", "", environment_block(env), ""]
     return "\n".join(out)
 
@@ -657,25 +654,25 @@ def custom_block(results):
 
     Parameters
     ----------
-    results : dict
+    results : RunResults
         With ``custom`` (see :mod:`bench.custom`) and its one case.
 
     Returns
     -------
     str
     """
-    custom = results["custom"]
-    (case,) = results["cases"]
+    custom = results.custom
+    (case,) = results.cases
     given = ", ".join(f"{k}={v!r}" for k, v in custom["params_given"].items())
-    per_fit = "L-BFGS iterations" if case["kind"] == "lbfgs" else "epochs"
+    per_fit = "L-BFGS iterations" if case.kind == "lbfgs" else "epochs"
     lines = [
         f"- Data: {custom['data']}, {custom['dtype']}",
         f"- Task: {custom['task_choice']}",
-        f"- Network: {' -> '.join(str(u) for u in case['layer_units'])}; "
-        f"{case['epochs']} {per_fit} per fit, forced",
+        f"- Network: {' -> '.join(str(u) for u in case.layer_units)}; "
+        f"{case.epochs} {per_fit} per fit, forced",
         f"- Your parameters: {given or 'none (the estimator defaults)'}",
         "- Every contestant's parameters: `"
-        + ", ".join(f"{k}={v!r}" for k, v in case["params"].items())
+        + ", ".join(f"{k}={v!r}" for k, v in case.params.items())
         + "`",
     ]
     if custom["sklearn_lacks"]:
@@ -685,17 +682,18 @@ def custom_block(results):
             + ", ".join(f"{k}={v!r}" for k, v in custom["sklearn_params"].items())
             + "`"
         )
-    check = case.get("agreement", {})
+    check = case.agreement
+    status = check.status if check else None
     text = {"same": "same model", "DIFFERENT": "**models differ**"}.get(
-        check.get("status"), check.get("status", "-")
+        status, status or "-"
     )
-    if check.get("loss_rel_diff") is not None:
+    if check and check.loss_rel_diff is not None:
         text += (
-            f" (training losses' relative difference {check['loss_rel_diff']:.2g}, "
-            f"tolerance {check['rtol']:g})"
+            f" (training losses' relative difference {check.loss_rel_diff:.2g}, "
+            f"tolerance {check.rtol:g})"
         )
-    if check.get("problems"):
-        text += ": " + "; ".join(check["problems"])
+    if check and check.problems:
+        text += ": " + "; ".join(check.problems)
     lines.append(f"- fastmlp against scikit-learn: {text}")
     return "\n".join(lines)
 
@@ -732,26 +730,28 @@ def _case_sections(results):
 
 def _failures(results):
     lines = []
-    for case in results["cases"]:
-        for name, entry in case["contestants"].items():
+    for case in results.cases:
+        for name, entry in case.contestants.items():
             for key in ("error", "quality_error", "warning", "skipped", "declined"):
-                if entry.get(key):
-                    lines.append(f"- `{case['name']}` {name} ({key}): `{entry[key]}`")
-        for name, entry in case.get("fresh", {}).items():
+                if getattr(entry, key, None):
+                    text = getattr(entry, key)
+                    lines.append(f"- `{case.name}` {name} ({key}): `{text}`")
+        for name, entry in (case.fresh or {}).items():
             for key in ("compile_error", "warm_error"):
-                if entry.get(key):
-                    lines.append(f"- `{case['name']}` {name} ({key}): `{entry[key]}`")
-    for sweep in results.get("sweeps", []):
-        for point in sweep["points"]:
-            for name, entry in point["contestants"].items():
-                if entry.get("skipped"):
+                if getattr(entry, key):
+                    text = getattr(entry, key)
+                    lines.append(f"- `{case.name}` {name} ({key}): `{text}`")
+    for sweep in results.sweeps:
+        for point in sweep.points:
+            for name, entry in point.contestants.items():
+                if entry.skipped:
                     lines.append(
-                        f"- `{sweep['name']}` x={point['x']} {name}: {entry['skipped']}"
+                        f"- `{sweep.name}` x={point.x} {name}: {entry.skipped}"
                     )
-                if entry.get("error"):
+                if entry.error:
                     lines.append(
-                        f"- `{sweep['name']}` x={point['x']} {name}: `{entry['error']}`"
+                        f"- `{sweep.name}` x={point.x} {name}: `{entry.error}`"
                     )
-    for problem in results.get("problems", []):
+    for problem in results.problems:
         lines.append(f"- {problem}")
     return lines

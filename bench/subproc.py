@@ -15,10 +15,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 
 import numpy as np
 import scipy.sparse as sp
 
+from bench.measure import jsonable_params
+from bench.results_model import ConcurrencyTiming, FreshProcess
 from bench.threads import subprocess_thread_env
 from bench.worker import RESULT_PREFIX
 
@@ -96,10 +99,6 @@ def run_worker(job, extra_env=None, timeout=900):
     return {"error": f"exit {proc.returncode}: " + " | ".join(tail)[-800:]}
 
 
-def _jsonable_params(params):
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
-
-
 def fresh_process_measurements(
     task,
     params,
@@ -134,14 +133,14 @@ def fresh_process_measurements(
 
     Returns
     -------
-    dict of str to dict
+    dict of str to FreshProcess
         Per contestant: ``compile_s`` (fastmlp only, or ``compile_error``),
         ``import_s``, ``first_call_s``, ``peak_mib``, ``memory_method`` (or
         ``warm_error``).
     """
     base = {
         "task": task,
-        "params": _jsonable_params(params),
+        "params": jsonable_params(params),
         "threads": threads,
         "action": "predict" if X_pred is not None else "fit",
     }
@@ -156,21 +155,21 @@ def fresh_process_measurements(
             if "fastmlp" in names and measure_compile:
                 job = {**base, "job": "compile", "contestant": "fastmlp"}
                 cold = run_worker(job, cache_env)
-                entry = out.setdefault("fastmlp", {})
+                entry = out.setdefault("fastmlp", FreshProcess())
                 if "error" in cold:
-                    entry["compile_error"] = cold["error"]
+                    entry.compile_error = cold["error"]
                 else:
-                    entry["compile_s"] = cold["compile_s"]
-                    entry["cold_first_call_s"] = cold["first_call_s"]
-                    entry["cold_import_s"] = cold["import_s"]
+                    entry.compile_s = cold["compile_s"]
+                    entry.cold_first_call_s = cold["first_call_s"]
+                    entry.cold_import_s = cold["import_s"]
             for name in names:
                 job = {**base, "job": "warm", "contestant": name}
                 if name in (params_by_name or {}):
-                    job["params"] = _jsonable_params(params_by_name[name])
+                    job["params"] = jsonable_params(params_by_name[name])
                 warm = run_worker(job, cache_env)
                 if "error" in warm:
                     warm = {"warm_error": warm.pop("error")}
-                out.setdefault(name, {}).update(warm)
+                out[name] = replace(out.get(name, FreshProcess()), **warm)
         finally:
             shutil.rmtree(cache_dir, ignore_errors=True)
     return out
@@ -197,7 +196,7 @@ def concurrency_in_subprocess(
 
     Returns
     -------
-    dict
+    ConcurrencyTiming
     """
     with tempfile.TemporaryDirectory(prefix="bench-data-") as data_dir:
         save_arrays(data_dir, X, y)
@@ -205,11 +204,11 @@ def concurrency_in_subprocess(
             "job": "concurrent",
             "contestant": contestant_name,
             "task": task,
-            "params": _jsonable_params(params),
+            "params": jsonable_params(params),
             "threads": threads,
             "data_dir": data_dir,
             "reps": reps,
             "settle": settle,
             "target_s": target_s,
         }
-        return run_worker(job)
+        return ConcurrencyTiming.from_json(run_worker(job))

@@ -16,6 +16,7 @@ from bench import datasets
 from bench.cases import FORCED
 from bench.measure import error_text, too_slow
 from bench.modes import plans
+from bench.results_model import Sweep, SweepPoint, SweepTiming
 from bench.timing import alternate, median, paired_speedups, timed
 
 # points and budget per mode (bench.modes.SweepPlan)
@@ -31,7 +32,7 @@ SWEEPS = {
 
 
 def _point(contestants, data, hidden, batch_size, plan, settle):
-    """Measure one sweep point; returns per-contestant dict."""
+    """Measure one sweep point (its ``x`` is set by the caller)."""
     X, y = data.X_train, data.y_train
     base = {
         **FORCED,
@@ -48,13 +49,13 @@ def _point(contestants, data, hidden, batch_size, plan, settle):
 
         return fit
 
-    out = {c.name: {} for c in contestants}
+    out = {c.name: SweepTiming() for c in contestants}
     calibration = {}
     for contestant in contestants:
         try:
             calibration[contestant.name] = timed(fitter(contestant, 1))[0]
         except Exception as exc:
-            out[contestant.name]["error"] = error_text(exc)
+            out[contestant.name].error = error_text(exc)
     one_epoch = calibration.get("sklearn") or max(calibration.values(), default=1.0)
     epochs = max(plan.min_epochs, math.ceil(plan.target_s / max(one_epoch, 1e-6)))
     epochs = min(epochs, 200)
@@ -64,16 +65,16 @@ def _point(contestants, data, hidden, batch_size, plan, settle):
             continue
         note = too_slow(calibration[contestant.name], epochs, plan.budget_s)
         if note:
-            out[contestant.name]["skipped"] = note
+            out[contestant.name].skipped = note
         else:
             calls[contestant.name] = fitter(contestant, epochs)
     times, _ = alternate(calls, plan.reps, settle=settle, budget_s=plan.budget_s)
     for name, seconds in times.items():
-        out[name]["seconds"] = seconds
-        out[name]["s_per_epoch"] = median(seconds) / epochs
+        out[name].seconds = seconds
+        out[name].s_per_epoch = median(seconds) / epochs
         if "sklearn" in times:
-            out[name]["speedup"] = median(paired_speedups(times["sklearn"], seconds))
-    return {"epochs": epochs, "contestants": out}
+            out[name].speedup = median(paired_speedups(times["sklearn"], seconds))
+    return SweepPoint(epochs=epochs, contestants=out)
 
 
 def run_sweep(name, mode, contestants, settle=0.0, progress=None):
@@ -90,8 +91,8 @@ def run_sweep(name, mode, contestants, settle=0.0, progress=None):
 
     Returns
     -------
-    dict
-        ``{"name", "title", "x_name", "x", "points"}``, one point per x.
+    Sweep
+        One point per x.
     """
     plan = PLANS[mode]
     if name == "sweep_width":
@@ -110,21 +111,19 @@ def run_sweep(name, mode, contestants, settle=0.0, progress=None):
             hidden = x if name == "sweep_width" else 100
             batch = x if name == "sweep_batch" else 200
             point = _point(contestants, data, hidden, batch, plan, settle)
-        point["x"] = x
+        point.x = x
         points.append(point)
         if progress is not None:
             progress(_describe(name, x, point))
-    out = {
-        "name": name,
-        "title": SWEEPS[name],
-        "x_name": x_name,
-        "x": list(xs),
-        "base_rows": plan.base_rows,
-        "points": points,
-    }
-    if name == "sweep_samples":
-        out["loglog_slope"] = scaling_slopes(points)
-    return out
+    return Sweep(
+        name=name,
+        title=SWEEPS[name],
+        x_name=x_name,
+        x=list(xs),
+        base_rows=plan.base_rows,
+        points=points,
+        loglog_slope=scaling_slopes(points) if name == "sweep_samples" else None,
+    )
 
 
 def scaling_slopes(points):
@@ -134,8 +133,7 @@ def scaling_slopes(points):
 
     Parameters
     ----------
-    points : list of dict
-        Sweep points with ``x`` and per-contestant ``s_per_epoch``.
+    points : list of SweepPoint
 
     Returns
     -------
@@ -145,24 +143,24 @@ def scaling_slopes(points):
     if len(points) < 2:
         return slopes
     low, high = points[-2], points[-1]
-    for name, entry in high["contestants"].items():
-        t_low = low["contestants"].get(name, {}).get("s_per_epoch")
-        t_high = entry.get("s_per_epoch")
+    for name, entry in high.contestants.items():
+        t_low = low.entry(name).s_per_epoch
+        t_high = entry.s_per_epoch
         if t_low and t_high and t_low > 0 and t_high > 0:
-            slopes[name] = math.log(t_high / t_low) / math.log(high["x"] / low["x"])
+            slopes[name] = math.log(t_high / t_low) / math.log(high.x / low.x)
     return slopes
 
 
 def _describe(name, x, point):
     parts = []
-    for cname, entry in point["contestants"].items():
-        if "s_per_epoch" in entry:
-            text = f"{cname} {entry['s_per_epoch'] * 1e3:.3g} ms/epoch"
-            if cname != "sklearn" and "speedup" in entry:
-                text += f" (x{entry['speedup']:.2f})"
+    for cname, entry in point.contestants.items():
+        if entry.s_per_epoch is not None:
+            text = f"{cname} {entry.s_per_epoch * 1e3:.3g} ms/epoch"
+            if cname != "sklearn" and entry.speedup is not None:
+                text += f" (x{entry.speedup:.2f})"
             parts.append(text)
-        elif "skipped" in entry:
+        elif entry.skipped is not None:
             parts.append(f"{cname} skipped (too slow)")
         else:
             parts.append(f"{cname} failed")
-    return f"{name} x={x} ({point['epochs']} epochs): " + ", ".join(parts)
+    return f"{name} x={x} ({point.epochs} epochs): " + ", ".join(parts)

@@ -1,18 +1,14 @@
 """Patching scikit-learn: its MLP estimators become fastmlp's, without editing code.
 
 :func:`patch_sklearn` sets ``MLPClassifier`` and ``MLPRegressor`` in
-``sklearn.neural_network`` and in ``sklearn.neural_network._multilayer_perceptron``
-(where scikit-learn defines them, and where pickle looks them up) to fastmlp's;
+``sklearn.neural_network`` and ``sklearn.neural_network._multilayer_perceptron``
+(where scikit-learn defines them and pickle looks them up) to fastmlp's;
 :func:`unpatch_sklearn` puts scikit-learn's back. Only names looked up after
-patching are fastmlp's: a class imported before, and estimators already made,
-stay scikit-learn's. ``python -m fastmlp run`` patches before the program
-imports anything. Pickles: a fastmlp estimator is pickled under its own class
-path, patched or not; while patched, a scikit-learn pickle loads as fastmlp's
-(converted as :func:`fastmlp.from_sklearn` does) and a scikit-learn estimator
-still pickles, by a reference resolved by name at load. The switch is
-process-wide, serialized by a lock (safe and idempotent from two threads), but
-not atomic for other threads, which may see one class patched and not yet the
-other. How and why, measured: ``docs/design/patching.md``.
+patching change (hence ``python -m fastmlp run``). A fastmlp estimator pickles
+under its own class path; while patched, a scikit-learn pickle loads as fastmlp's.
+The switch is process-wide, serialized by a lock (safe and idempotent from two
+threads), but not atomic for other threads. How and why, measured:
+``docs/design/patching.md``.
 """
 
 import contextlib

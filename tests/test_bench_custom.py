@@ -16,6 +16,13 @@ import pytest
 import scipy.sparse as sp
 
 from bench import custom
+from bench.results_model import (
+    Agreement,
+    CaseResult,
+    ContestantTiming,
+    RunNotes,
+    RunResults,
+)
 from bench.userdata import UserError, choose_task, read_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -258,8 +265,10 @@ def test_a_failed_write_leaves_no_half_written_output(tmp_path, monkeypatch):
 
     monkeypatch.setattr(report, "render", broken)
     out = tmp_path / "out"
+    run = RunNotes("python -m bench", [], "tiny", 1, 0.0, None, False, "now",
+                   0.0, 0.0, None, [None, None], 0.0)  # fmt: skip
     with pytest.raises(RuntimeError, match="render failed"):
-        cli.write_outputs({"cases": [], "run": {}}, str(out), 0.0)
+        cli.write_outputs(RunResults([], run=run), str(out), 0.0)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -321,13 +330,14 @@ def test_a_custom_run_on_a_csv_file_writes_the_report(tmp_path):
 
 
 def _result(ratio, status="same", diff=3e-12, kind="fit", others=None):
-    entries = {"fastmlp": {"speedup_vs_sklearn": ratio}, "sklearn": {}}
+    entries = {"fastmlp": ContestantTiming(speedup_vs_sklearn=ratio),
+               "sklearn": ContestantTiming()}  # fmt: skip
     for name, value in (others or {}).items():
-        entries[name] = {"speedup_vs_sklearn": value}
+        entries[name] = ContestantTiming(speedup_vs_sklearn=value)
     problems = [] if status == "same" else ["training loss 1 vs 2"]
-    return {"kind": kind, "epochs": 50, "contestants": entries,
-            "agreement": {"status": status, "loss_rel_diff": diff,
-                          "problems": problems}}  # fmt: skip
+    agreement = Agreement(problems, loss_rel_diff=diff, status=status)
+    return CaseResult("custom", kind=kind, epochs=50, contestants=entries,
+                      agreement=agreement)  # fmt: skip
 
 
 def test_the_answer_says_how_much_faster_and_how_close_the_losses():
@@ -348,5 +358,5 @@ def test_the_answer_says_how_much_faster_and_how_close_the_losses():
     text = custom.answer(_result(3.0, others={"torch": 0.45, "jax": 1.2}), [])
     assert text.endswith("; PyTorch 0.45x and JAX 1.20x scikit-learn's speed.")
     missing = _result(None)
-    missing["contestants"]["fastmlp"] = {"error": "boom"}
+    missing.contestants["fastmlp"] = ContestantTiming(error="boom")
     assert custom.answer(missing, []).startswith("No answer: fastmlp error")

@@ -84,20 +84,21 @@ def test_tiny_run_measures_the_core_round_trip(tiny_run):
 
 def test_round_trip_line_gives_fastmlps_split_calls():
     from bench.report import round_trip_line
+    from bench.results_model import CaseResult, ContestantTiming, RunResults
 
     def case(name, trips, ways=None):
-        entry = {} if ways is None else {"split_whole_calls": ways}
-        return {"name": name, "core_round_trip_ns": trips, "contestants": {
-            "fastmlp": entry, "sklearn": {}}}  # fmt: skip
+        entry = ContestantTiming(split_whole_calls=ways)
+        return CaseResult(name, core_round_trip_ns=trips, contestants={
+            "fastmlp": entry, "sklearn": ContestantTiming()})  # fmt: skip
 
-    results = {"cases": [
+    results = RunResults([], cases=[
         case("a", [101.2, 99.0], [15, 3]), case("b", [400.0, 390.0], [0, 20]),
         case("c", [None, None]), case("d", [90.0, 95.0]),
-    ]}  # fmt: skip
+    ])  # fmt: skip
     assert round_trip_line(results).endswith(
         ": a 101/99 (split 15 of 18 calls), b 400/390, d 90/95."
     )
-    assert round_trip_line({"cases": [case("c", [None, None])]}) == ""
+    assert round_trip_line(RunResults([], cases=[case("c", [None, None])])) == ""
 
 
 def test_round_trip_needs_two_cpus(monkeypatch):
@@ -164,12 +165,12 @@ def test_fresh_process_measurements_report_compile_latency_memory(monkeypatch):
     out = fresh_process_measurements(
         data.task, params, data.X_train, data.y_train, contestants, threads=1
     )
-    assert math.isfinite(out["fastmlp"]["compile_s"])
+    assert math.isfinite(out["fastmlp"].compile_s)
     for name in ("fastmlp", "sklearn"):
         entry = out[name]
-        assert "warm_error" not in entry, entry
-        assert _finite_positive(entry["import_s"] + entry["first_call_s"])
-        assert entry["peak_mib"] >= 0
+        assert entry.warm_error is None, entry
+        assert _finite_positive(entry.import_s + entry.first_call_s)
+        assert entry.peak_mib >= 0
 
 
 @pytest.mark.parametrize(
@@ -219,6 +220,7 @@ def test_a_contestant_that_declines_a_case_is_reported_not_timed():
     from bench.contestants import Contestant, get_contestant
     from bench.measure import measure_case
     from bench.report import _failures, summary_table
+    from bench.results_model import RunResults
 
     case = next(c for c in CASES if c.name == "early_stopping_adam")
     sklearn = get_contestant("sklearn")
@@ -226,9 +228,9 @@ def test_a_contestant_that_declines_a_case_is_reported_not_timed():
         "torch", "0", sklearn.make, declines=lambda params: "not implemented here"
     )
     result = measure_case(case, "tiny", [sklearn, declining], 1, settle=0.0)
-    assert result["contestants"]["torch"] == {"declined": "not implemented here"}
-    assert _finite_positive(result["contestants"]["sklearn"]["per_unit_s"])
-    results = {"cases": [result], "contestant_names": ["sklearn", "torch"]}
+    assert result.contestants["torch"].to_json() == {"declined": "not implemented here"}
+    assert _finite_positive(result.contestants["sklearn"].per_unit_s)
+    results = RunResults(["sklearn", "torch"], cases=[result])
     row = next(line for line in summary_table(results).splitlines() if "early" in line)
     assert "| n/a |" in row
     assert _failures(results) == [
@@ -455,30 +457,33 @@ def test_both_contestants_get_the_same_data_and_hyperparameters(monkeypatch):
         assert timed["max_iter"] == (3 if cell.solver == "lbfgs" else 2)
         assert timed["tol"] == 0.0 and timed["n_iter_no_change"] == 10**9
         assert timed["early_stopping"] is False
-        assert result["sklearn_params"]["activation"] == skl[-1][1]["activation"]
+        assert result.sklearn_params["activation"] == skl[-1][1]["activation"]
         assert str(fast[-1][2].dtype) == cell.dtype
 
 
 def _fake_cell_result(cell, fast_loss, skl_loss, ratio, n_iter=2):
     from bench.matrix import agreement
+    from bench.results_model import CaseData, CaseResult, ContestantTiming
 
-    result = {
-        "name": cell.name,
-        "kind": cell.kind,
-        "unit": "s/epoch",
-        "epochs": 2,
-        "layer_units": [64, 64, 64, 10],
-        "data": {"name": "digits"},
-        "cell": cell.describe(),
-        "ratio": ratio,
-        "target": cell.target,
-        "meets_target": ratio >= cell.target,
-        "contestants": {
-            "fastmlp": {"loss": fast_loss, "n_iter": n_iter, "per_unit_s": 1e-3},
-            "sklearn": {"loss": skl_loss, "n_iter": 2, "per_unit_s": ratio * 1e-3},
+    result = CaseResult(
+        cell.name,
+        kind=cell.kind,
+        unit="s/epoch",
+        epochs=2,
+        layer_units=[64, 64, 64, 10],
+        data=CaseData("digits", "multiclass", 1437, 64, "float64"),
+        cell=cell.describe(),
+        ratio=ratio,
+        target=cell.target,
+        meets_target=ratio >= cell.target,
+        contestants={
+            "fastmlp": ContestantTiming(loss=fast_loss, n_iter=n_iter, per_unit_s=1e-3),
+            "sklearn": ContestantTiming(
+                loss=skl_loss, n_iter=2, per_unit_s=ratio * 1e-3
+            ),
         },
-    }
-    result["agreement"] = agreement(cell, result)
+    )
+    result.agreement = agreement(cell, result)
     return result
 
 
@@ -497,26 +502,26 @@ def test_a_cell_whose_models_differ_is_flagged_and_left_out_of_the_minimum():
     short = _fake_cell_result(
         Cell(base, "elu", "sgd", "float64"), 0.4, 0.5, 1.0, n_iter=1
     )
-    assert same["agreement"]["status"] == "same"
-    assert close32["agreement"]["status"] == "same"  # float32: rtol 1e-3
-    assert differ["agreement"]["status"] == "DIFFERENT"
-    assert "relative difference" in differ["agreement"]["problems"][0]
-    assert extra["agreement"]["status"] == "no sklearn twin"
-    assert short["agreement"]["status"] == "DIFFERENT"
-    assert "ran 1 epochs, not 2" in short["agreement"]["problems"][0]
+    assert same.agreement.status == "same"
+    assert close32.agreement.status == "same"  # float32: rtol 1e-3
+    assert differ.agreement.status == "DIFFERENT"
+    assert "relative difference" in differ.agreement.problems[0]
+    assert extra.agreement.status == "no sklearn twin"
+    assert short.agreement.status == "DIFFERENT"
+    assert "ran 1 epochs, not 2" in short.agreement.problems[0]
 
     summary = summarize([same, close32, differ, extra, short])
-    assert summary["minimum"] == close32["name"]  # 2.5x; 1.5x and 1.0x flagged
-    assert summary["minimum_same_activation"] == close32["name"]
-    assert summary["flagged"] == [differ["name"], short["name"]]
+    assert summary["minimum"] == close32.name  # 2.5x; 1.5x and 1.0x flagged
+    assert summary["minimum_same_activation"] == close32.name
+    assert summary["flagged"] == [differ.name, short.name]
     assert summary["below_target"] == [
-        close32["name"],
-        differ["name"],
-        extra["name"],
-        short["name"],
+        close32.name,
+        differ.name,
+        extra.name,
+        short.name,
     ]
     headline = summary["headline"]
-    assert f"`{close32['name']}`" in headline and "2.50x" in headline
+    assert f"`{close32.name}`" in headline and "2.50x" in headline
     assert "4 of 5 cells below target" in headline
     assert "2 flagged (models differ), not in the minimum" in headline
     table = cell_table({"cells": [same, differ, extra]})
@@ -539,10 +544,10 @@ def test_a_slow_baseline_is_timed_once_not_skipped():
     cell = plan.cells[0]
     result = run_cell(cell, plan, pair, plan.reps, budget_s=plan.budget_s)
     for name in ("fastmlp", "sklearn"):
-        entry = result["contestants"][name]
-        assert "skipped" not in entry
-        assert entry["rounds"] == 1  # the budget still cuts the rounds
-    assert _finite_positive(result["ratio"])
+        entry = result.contestants[name]
+        assert entry.skipped is None
+        assert entry.rounds == 1  # the budget still cuts the rounds
+    assert _finite_positive(result.ratio)
 
 
 def test_the_bench_runs_without_jax_and_says_so(tmp_path):
@@ -719,7 +724,7 @@ def test_the_prediction_sweep_runs_without_onnxruntime(monkeypatch, tmp_path):
     (entry,) = sweep["nets"]
     assert [p["rows"] for p in entry["points"]] == [1, 3]
     assert all(p["ratio_onnxruntime_over_fastmlp"] is None for p in entry["points"])
-    text = predict_sweep.section({"predict_sweep": sweep})
+    text = predict_sweep.section(sweep)
     assert "onnxruntime: not installed" in text
     assert "onnxruntime / fastmlp" not in text
     assert predict_sweep.plot(sweep, str(tmp_path / "p.png"))

@@ -1,18 +1,15 @@
 """A run of mini-batches of one epoch, entirely in compiled code.
 
-``data = (X, Y, sample_weight)`` (dense) or ``(csr, Y, sample_weight)`` with
-``csr = (indptr, indices, values)``; ``batches = (order, first_batch,
-stop_batch, batch_size, has_weight, dropout_seed)``: batch ``b`` holds rows
-``order[b * batch_size : (b + 1) * batch_size]`` (``order`` is an ``arange``
-when the estimator does not shuffle). ``buffers = (x_batch, y_batch,
-weight_batch)`` receive the gathered rows, so no batch allocates. With dropout,
-the epoch's first part seeds
-numba's generator of the calling thread with ``dropout_seed``.
+``data = (X, Y, sample_weight)``, or ``(csr, Y, sample_weight)`` with ``csr =
+(indptr, indices, values)``; ``batches = (order, first_batch, stop_batch,
+batch_size, has_weight, dropout_seed)``: batch ``b`` holds rows ``order[b *
+batch_size : (b + 1) * batch_size]``; ``buffers = (x_batch, y_batch,
+weight_batch)`` receive the gathered rows, so no batch allocates. Both kernels
+return ``(sum of batch_loss * batch_rows, adam_step)``. With dropout, the first
+part seeds the calling thread's numba generator with ``dropout_seed``.
 
-Both kernels return ``(sum of batch_loss * batch_rows, adam_step)``; the caller
-keeps the loop over epochs in Python (schedules, early stopping, verbose output)
-and may call them on a part of the epoch at a time so that KeyboardInterrupt is
-seen between parts.
+Why: the loop over epochs stays in Python as scikit-learn's (schedules, early
+stopping, verbose), calling this on parts so KeyboardInterrupt is seen between.
 """
 
 import numpy as np

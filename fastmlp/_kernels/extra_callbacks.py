@@ -1,22 +1,16 @@
 """The activations scikit-learn lacks, compiled apart and called by address.
 
 The five extra activations (values and derivatives) and the element maps (exp,
-logistic and tanh over a whole array) are compiled as C callbacks, one per
-function and dtype, only when a net needs one (:func:`prepare`, called by
-``fastmlp._engine.buffers.make_net``, and :func:`prepare_element_maps`, called
-where a net meets its dtype: the training engine and every prediction).
+logistic, tanh over an array) are compiled as C callbacks, one per function and
+dtype, only when a net needs one (:func:`prepare`, :func:`prepare_element_maps`).
 Kernels call them through a C table registered with LLVM under
-:data:`TABLE_SYMBOL` when this module is imported, before any kernel compiles
-or loads, so kernels are cached like any other and find this process's table.
-The calls (:func:`call_extra_activation`, :func:`call_extra_derivative`,
-:func:`call_element_map`) are intrinsics that return whether a callback was
-there; callers fill their output with NaN when it was not, so a path that
-forgot :func:`prepare` fails loudly. Called apart or inlined, each is the same
-loop over the same element function: the same bits.
+:data:`TABLE_SYMBOL` at import, before any kernel compiles or loads, so kernels
+cache as usual. Invariants: each call returns whether the callback was there and
+callers fill NaN when it was not, so a path that forgot :func:`prepare` fails
+loudly; called apart or inlined, the same bits.
 
-Why: inlined, this code is compiled again into every kernel above it (numba
-re-optimizes each kernel's whole call tree). Measurements:
-``docs/design/compile_time.md``.
+Why: inlined, this code is compiled again into every kernel above it. Who
+prepares what, and the measurements: ``docs/design/compile_time.md``.
 """
 
 import ctypes

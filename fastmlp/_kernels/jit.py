@@ -1,29 +1,16 @@
 """The one place numba options live.
 
-Every compiled function in fastmlp is made by :func:`kernel`, so the options below
-hold for all of them (``tests/test_numba_options.py`` reads every dispatcher's
-options to prove it):
-
-- ``cache=True``: a second process loads machine code from disk instead of
-  compiling again (compile time is user-visible latency).
-- ``nogil=True``: kernels release the GIL, so fits in several Python threads
-  really run at once.
-- ``fastmath=False``: exact IEEE arithmetic is what makes parity with
-  scikit-learn possible, and it keeps NaN and inf checks working (``nnan`` and
-  ``ninf`` would let the compiler assume they never happen).
-- ``error_model="numpy"``: a division by zero gives inf/nan as NumPy does, instead
-  of raising inside compiled code (and without a branch per division).
-- No eager signatures: kernels compile lazily for the dtypes and layouts they
-  meet (float32 and float64, read-only arrays and memmaps).
-- ``inline="always"`` only for :func:`inlined_kernel`'s functions, the
-  kernels that do little but call other kernels (see there why).
-- ``no_cpython_wrapper=True``: compiled callers need no wrapper, so kernels
-  are compiled without one; a call from Python runs the kernel's twin, which
-  has one (:class:`KernelDispatcher`, where the reason is measured).
-- No ``parallel=True``: every kernel is serial. Batches split across
-  threads run a serial kernel in each of several Python threads
-  (``fastmlp._kernels.threaded``): less compile time than numba's parallel
-  loops, and no numba threading layer (``docs/design/compile_time.md``).
+Every compiled function in fastmlp is made by :func:`kernel` or
+:func:`inlined_kernel`, so these hold for all of them
+(``tests/test_numba_options.py`` reads every dispatcher's options to prove it):
+``cache=True``; ``nogil=True``; ``fastmath=False`` (never ``nnan``/``ninf``: NaN
+and inf checks must keep working); ``error_model="numpy"``; no eager signatures
+(float32, float64, read-only arrays and memmaps compile lazily);
+``no_cpython_wrapper=True`` (a call from Python runs a wrapped twin,
+:class:`KernelDispatcher`); ``inline="always"`` only for :func:`inlined_kernel`;
+no ``parallel=True`` (split batches run serial kernels in Python threads,
+``fastmlp._kernels.threaded``). Why each, and what it cost or saved:
+``docs/design/compile_time.md``.
 """
 
 import functools

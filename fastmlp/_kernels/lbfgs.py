@@ -1,19 +1,15 @@
 """L-BFGS-B for unbounded parameters, compiled, driven by reverse communication.
 
-:func:`lbfgs_step` is called with the loss and gradient at ``x`` and returns
-what it needs next, as scipy's ``setulb`` does: ``FG`` (evaluate at the new
-``x``), ``NEW_X`` (an iteration ended; the caller may stop it), ``CONVERGENCE``
-or ``ABNORMAL``; its state lives in ``ints``, ``floats`` and the arrays. It makes
-L-BFGS-B's decisions without bounds (Moré-Thuente line search, skipped pairs,
-restarts after a failed search, scipy's stopping tests), with the direction from
-the two-loop recursion, equal in exact arithmetic to L-BFGS-B's compact form:
-iterates agree with ``scipy.optimize.minimize``'s to rounding (iterations,
-evaluations, messages and points, ``tests/test_lbfgsb.py``). Not reproduced:
-L-BFGS-B's restart when its Cholesky factors fail.
+:func:`lbfgs_step` is called with the loss and gradient at ``x`` and returns what
+it needs next, as scipy's ``setulb`` does: ``FG`` (evaluate at the new ``x``),
+``NEW_X`` (an iteration ended; the caller may stop it), ``CONVERGENCE`` or
+``ABNORMAL``; its state lives in ``ints``, ``floats`` and the arrays. Invariant:
+iterations, evaluations, messages and points agree with
+``scipy.optimize.minimize``'s to rounding (``tests/test_lbfgsb.py``); not
+reproduced: L-BFGS-B's restart when its Cholesky factors fail.
 
-Why: scikit-learn fits ``solver="lbfgs"`` with scipy's L-BFGS-B, whose calls
-cost more than the gradients of small nets. The algorithm in full and the
-measurements: ``docs/design/lbfgs.md``.
+Why: scikit-learn's ``solver="lbfgs"`` calls scipy, whose calls cost more than the
+gradients of small nets. The algorithm and measurements: ``docs/design/lbfgs.md``.
 """
 
 import numpy as np

@@ -1,32 +1,14 @@
 """Forward and backward passes over all layers of one batch.
 
-Arrays travel in two tuples:
-
-``net = (layer_units, coef_starts, intercept_starts, hidden_code, output_code,
-loss_code, alpha, dropout)``, eight fields, describes the network and where each
-layer's parameters sit in the flat parameter buffer (sklearn's L-BFGS packing:
-all coefs raveled, then all intercepts). ``grads`` has the same layout as ``params``.
-
-``work = (activations, deltas, layer_starts, pre_activations, masks,
-transposed)``; kernels read the fields of both by name (``layers.NET_*``,
-``layers.WORK_*``):
-``activations`` and ``deltas`` are flat buffers holding, for each layer after the
-input, ``max_rows * units`` values from ``layer_starts[i]``; a batch of ``n_rows``
-uses the first ``n_rows`` rows. ``pre_activations`` (GELU/SiLU/softplus: the derivative
-the forward pass stores) and ``masks`` (dropout's kept-unit scales, training
-only) have the same layout when used and are empty otherwise. ``transposed``
-is 2-D, one row per thread splitting a batch, each with room for a copy of
-one layer's coefficients, transposed, for the tiles of the backward pass
-(:func:`dot_transpose`); no rows for prediction.
-
-``net[NET_DROPOUT]`` is the rate at which hidden units are dropped; it acts
-only where ``masks`` is not empty, so prediction never drops units.
-
-Matrix products go through ``fastmlp._kernels.layers``: to BLAS by the call
-numba's ``np.dot`` makes (``blas.product``, which calls ``gemm.xxgemm`` on
-blocks of C-contiguous buffers), or to register tiles when they are small
-(``fastmlp._kernels.tiles``); everything around them is a loop that touches
-each array once.
+``net`` and ``work`` are the tuples of ``fastmlp._engine.buffers.make_net`` and
+``make_work``, read by field name (``layers.NET_*``, ``layers.WORK_*``, where each
+field is described); ``params`` and ``grads`` share one flat layout (sklearn's
+L-BFGS packing: all coefs raveled, then all intercepts). A batch of ``n_rows``
+uses the first ``n_rows`` rows of each layer's buffers. Invariant: dropout acts
+only where ``work``'s masks are not empty, so prediction never drops units.
+Products go through ``fastmlp._kernels.layers`` (register tiles when small, else
+BLAS through ``gemm.xxgemm``); everything around them is a loop that touches each
+array once. The buffers in full: ``docs/design/how_it_works.md``.
 """
 
 import numpy as np

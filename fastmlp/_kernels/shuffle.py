@@ -1,17 +1,14 @@
 """``RandomState.shuffle`` of a 1-D array, compiled: the same draws, faster.
 
 :func:`shuffle_in_place` makes the draws NumPy's ``RandomState.shuffle`` makes
-(legacy MT19937, ``random_interval``'s masked rejection) from the same
-generator state, tempering each block of 624 words at once and accepting or
-rejecting each word without a branch (a rejected word swaps a position with
-itself and leaves it for the next word). The result and the generator's state
-afterwards are NumPy's, bit for bit (tested against ``RandomState.shuffle``).
-``state`` is the generator's own memory, NumPy's ``mt19937_state``: the 624
-words of the key, then the position (``fastmlp._engine.randomness`` makes the
-view and checks its layout).
+(legacy MT19937, ``random_interval``'s masked rejection) from the same generator
+state. Invariant: the result and the generator's state afterwards are NumPy's,
+bit for bit (tested against ``RandomState.shuffle``). ``state`` is the generator's
+own memory, NumPy's ``mt19937_state`` (624 key words, then the position;
+``fastmlp._engine.randomness`` makes the view and checks its layout).
 
-Why: scikit-learn shuffles the sample order once per epoch, and NumPy's loop
-mispredicts a branch on about every third word. Measurements:
+Why: scikit-learn shuffles once per epoch, and NumPy's loop mispredicts a branch
+on about every third word. How it avoids the branch, and measurements:
 ``docs/design/call_overhead.md``.
 """
 

@@ -1,19 +1,12 @@
 """Register-blocked multiply-add tiles, written as LLVM vector code.
 
-A tile keeps ``ROWS x vectors`` accumulators in registers and computes each
-output as ``fma(a[r, p], b[p, c], acc)`` for ``p = 0, 1, ..`` from zero, in
-order: the sum OpenBLAS's Haswell dgemm kernel takes (bit for bit in float64,
-tested), wherever the tile sits, so any split of rows or columns among threads
-computes what one call does. Two tiles per dtype: ``ROWS`` rows by 2 vectors,
-and ``ROWS`` rows by one vector masked to ``count`` columns (the right edge);
-only ``row_count`` rows are stored (the others repeat the last row). Positions
-are flat: value ``(r, p)`` of ``a`` is ``a[a_start + r * a_strides[0] + p *
-a_strides[1]]``, row ``p`` of ``b`` starts at ``b[b_start + p * n_cols]``, row
-``r`` goes to ``out[out_start + r * n_cols :]``, and ``depth`` is the sums'
-length. :func:`_make_column_sums` (for ``layers.column_sums``) multiplies then
-adds, unfused, so each lane is the scalar loop's sum bit for bit. These are
-intrinsics: only compiled code calls them, and nothing checks bounds inside
-(the callers, ``fastmlp._kernels.tiles`` and ``layers``, do).
+A tile keeps ``ROWS x vectors`` accumulators in registers and computes each output
+as ``fma(a[r, p], b[p, c], acc)`` for ``p = 0, 1, ..`` in order: the sum OpenBLAS's
+Haswell dgemm kernel takes (bit for bit in float64, tested), so any split of rows
+or columns among threads computes what one call does. Two tiles per dtype
+(:func:`_make_tile`, where operands are described); :func:`_make_column_sums`
+multiplies then adds, unfused: the scalar loop's bits. These are intrinsics: only
+compiled code calls them, and the callers (``tiles``, ``layers``) check bounds.
 
 Why: numba has no vector types and LLVM does not vectorize an in-order sum.
 Rows, vector width and their measurements: ``docs/design/tiles_calibration.md``.
@@ -134,7 +127,12 @@ def _store_edge(builder, values, data, row, mask):
 def _make_tile(n_rows, n_vectors, edge=False):
     """A tile intrinsic of ``n_rows`` rows and ``n_vectors`` vectors per row.
 
-    ``edge=True`` (one vector) takes only ``count`` columns.
+    Positions are flat: value ``(r, p)`` of ``a`` is ``a[a_start + r *
+    a_strides[0] + p * a_strides[1]]``, row ``p`` of ``b`` starts at ``b[b_start +
+    p * n_cols]``, row ``r`` goes to ``out[out_start + r * n_cols :]``, and
+    ``depth`` is the sums' length. Only ``row_count`` rows are stored (the others
+    repeat the last row). ``edge=True`` (one vector, loaded and stored with a
+    mask) takes only ``count`` columns: the right edge.
     """
 
     def codegen(context, builder, signature, args):

@@ -1,21 +1,15 @@
 """A barrier for kernels that several threads run at once.
 
-``fastmlp._kernels.threaded`` splits a batch across threads that each run the
-same serial kernel on their part (Python threads; the kernels release the
-GIL); between the two phases of a batch every thread waits at :func:`barrier`
-for the others. ``sync`` is an int64 array of three: the threads that arrived,
-the generation (how many times the barrier opened) and an abort flag, set
-when a thread failed so that the others do not wait for it forever. The
-barrier spins on an atomic counter (``fastmlp._kernels.atomics``: LLVM
-intrinsics, numba has none), then yields the CPU. The small kernels after it
-(a compare-and-swap on a cell, a bounded wait for a count, and a worker's
-report of a finished part followed by that wait)
-serve the hand-over of parts to worker threads
+``fastmlp._kernels.threaded`` runs the same serial kernel in several Python
+threads; between a batch's two phases each waits at :func:`barrier`. ``sync`` is
+an int64 array of three: threads arrived, generation (times the barrier opened)
+and an abort flag, set by a thread that failed so the others never wait forever.
+The barrier spins on an atomic counter (``fastmlp._kernels.atomics``), then yields.
+The small kernels after it serve the hand-over of parts to worker threads
 (``fastmlp._runtime.worker_threads``).
 
-Why: a wait costs ~1 us when the other thread is running, where numba's
-parallel regions cost ~1.5 us to launch and compiled ~13 s longer
-(``docs/design/compile_time.md``).
+Why: a wait costs ~1 us, less than launching numba's parallel regions, which also
+compile far longer. Measurements: ``docs/design/call_overhead.md``.
 """
 
 from .atomics import atomic_add, atomic_compare_swap, atomic_load, yield_cpu

@@ -1,20 +1,16 @@
 """Mini-batches and L-BFGS gradients split across threads.
 
-``n_parts`` Python threads (``fastmlp._engine.training.run_parts``) run the
-same serial kernel, :func:`epoch_part` or :func:`gradient_part`, each on its
-part of every batch, with single-threaded BLAS, in two phases that end at a
-barrier (:mod:`.sync`): 1. rows: part ``t`` runs rows ``chunk(t)`` forward, their
-losses and output deltas, and back-propagates the deltas (all row-local);
-2. columns: part ``t`` computes, for every layer, the gradient of its block of
-input units over all the batch's rows, finishes it and steps those parameters.
-Invariant: every value is computed by the same operations in the same order
-as in the serial kernels, so the two paths give the same numbers (the tests
-compare them). Dense data only, and no dropout (its draws depend on the
-thread).
+``n_parts`` Python threads (``fastmlp._engine.training.run_parts``) run the same
+serial kernel, :func:`epoch_part` or :func:`gradient_part`, on their part of every
+batch with single-threaded BLAS, in two phases that end at a barrier (:mod:`.sync`):
+rows (forward, losses and deltas of rows ``chunk(t)``), then columns (every layer's
+gradient and step for a block of input units). Invariant: every value is computed
+by the same operations in the same order as in the serial kernels, so the two
+paths give the same numbers (tested). Dense data only, and no dropout (its draws
+depend on the thread).
 
-Why: products of most networks are too small for BLAS's own threads; plain
-serial kernels compile and cache like the others, where numba's ``prange``
-cost ~13 s more compile time (``docs/design/compile_time.md``).
+Why: most networks' products are too small for BLAS's own threads, and ``prange``
+cost ~13 s more compile time. The phases in full: ``docs/design/threading.md``.
 """
 
 import numpy as np

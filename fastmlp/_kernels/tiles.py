@@ -1,24 +1,17 @@
 """Small matrix products in register tiles instead of BLAS.
 
-A BLAS call costs a few microseconds before it multiplies anything (argument
-checks, packing both operands), and the tiles of ``fastmlp._kernels.simd`` need
-neither; but where tiles or BLAS is faster depends on the CPU and the BLAS
-build (OpenBLAS's own small-matrix kernels, cache sizes, vector width).
+:func:`use_tiles` (and :func:`use_tiles_transposed` for ``a @ b.T``) choose from a
+product's shape and dtype, against limits that
+``fastmlp._runtime.tile_calibration`` measures on the machine that runs and sets
+here before any kernel that reads them compiles: numba freezes these globals into
+the machine code, and they are part of every kernel's cache stamp. The values
+below are the built-in ones, in force where nothing was measured. Invariant:
+every output is summed in order whatever the tile, so rows or columns of one
+product split among threads give the same bits as one call (callers choose from
+the whole product's shape).
 
-:func:`use_tiles` (and :func:`use_tiles_transposed` for ``a @ b.T``)
-choose, from a product's shape and dtype, against limits that
-``fastmlp._runtime.tile_calibration`` measures on the machine that runs
-(once, persisted,
-reported) and sets here before any kernel that reads them compiles: numba
-freezes these globals into the machine code, and their values are part of
-every kernel's cache stamp. The values below
-are the built-in ones (measured on Zen 1 and Zen 5), in force where nothing
-was measured. Design, measurements and the commands that reproduce them:
-``docs/design/tiles_calibration.md``.
-
-Every output is summed in order whatever the tile, so the rows or columns of
-one product may be computed by several threads, part by part, and give the
-same bits as one call (the callers decide from the whole product's shape).
+Why: a BLAS call costs microseconds before it multiplies anything, and which way
+is faster depends on the CPU and the BLAS build: ``docs/design/tiles_calibration.md``.
 """
 
 import numpy as np

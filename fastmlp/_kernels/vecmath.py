@@ -1,20 +1,16 @@
 """exp, log, tanh and friends, written so that a loop calling them vectorizes.
 
-``exp``, ``expm1``, ``log``, ``log1p``, ``tanh``, ``logistic`` and ``erf`` in
-float64 and float32 (float32 computed in float32 with shorter polynomials,
-chosen at compile time by :func:`is_single`): within 2 ulp of the correctly
-rounded result, NaN in giving NaN out, IEEE's results at 0, +-inf and the
-overflow and underflow boundaries (``tests/kernels/test_vecmath.py``).
-Invariants: plain arithmetic only, no calls and no branches (a special case is
-a select), no fused multiply-add, so LLVM vectorizes the calling loop and its
-vector body and scalar remainder give the same bits on every CPU. The bit
-manipulations are LLVM intrinsics behind :func:`scale_pow2`, :func:`pow2`,
-:func:`split_exponent`, :func:`float_type` and :func:`is_single`, which have
-NumPy twins under ``NUMBA_DISABLE_JIT=1``.
+``exp``, ``expm1``, ``log``, ``log1p``, ``tanh``, ``logistic`` and ``erf`` in float64
+and float32 (float32 in float32, chosen at compile time by :func:`is_single`):
+within 2 ulp, NaN in giving NaN out, IEEE's results at 0, +-inf and the overflow
+and underflow boundaries (``tests/kernels/test_vecmath.py``). Invariants: plain
+arithmetic only, no calls, no branches (a special case is a select), no fused
+multiply-add, so the calling loop vectorizes and its vector body and scalar
+remainder give the same bits on every CPU. Bit manipulations are LLVM intrinsics
+with NumPy twins under ``NUMBA_DISABLE_JIT=1``.
 
-Why: numba compiles ``np.exp(x)`` on a scalar to a libm call per value, which
-keeps the loop scalar. Methods, accuracy and timings:
-``docs/design/vector_math.md``.
+Why: numba compiles a scalar ``np.exp`` to a libm call per value, which keeps the
+loop scalar. Methods, accuracy and timings: ``docs/design/vector_math.md``.
 """
 
 import numpy as np

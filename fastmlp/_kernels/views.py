@@ -1,18 +1,15 @@
 """Views of contiguous arrays built directly, without numba's ``reshape``.
 
-The views are the same arrays numba's would be (pointer, shape, strides,
-sharing the buffer's memory), built in a few instructions, and borrowed as
-``numba.carray``'s are: they hold no reference to the buffer, so making or
-dropping one updates no reference count. Invariant: every buffer a kernel
-views comes from its Python caller and outlives the call (kernels allocate
-nothing), so this is safe in kernels; never take one of an array a kernel
-allocates, which numba may free after its last use. Only C-contiguous arrays
-are accepted; the caller keeps ``start + n_rows * n_cols`` within the buffer.
-With ``NUMBA_DISABLE_JIT=1`` plain NumPy versions run instead and check sizes.
+The views are the arrays numba's would be (pointer, shape, strides, sharing the
+buffer's memory), borrowed as ``numba.carray``'s are: they hold no reference to the
+buffer. Invariant: every buffer a kernel views comes from its Python caller and
+outlives the call; never take one of an array a kernel allocates (numba may free
+it after its last use). Only C-contiguous arrays; the caller keeps ``start +
+n_rows * n_cols`` within the buffer. Under ``NUMBA_DISABLE_JIT=1`` plain NumPy
+versions run and check sizes.
 
-Why: numba's ``reshape`` calls a C helper per view, and its reference counts
-are atomic adds on a cache line the threads of a split batch share; a batch of
-a small net makes dozens of views. Measurements: ``docs/design/call_overhead.md``.
+Why: numba's ``reshape`` calls a C helper per view and counts references with
+atomic adds that a split batch's threads share: ``docs/design/call_overhead.md``.
 """
 
 from numba import config, types

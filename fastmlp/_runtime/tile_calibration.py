@@ -1,23 +1,16 @@
 """Tiles or BLAS: limits measured on the machine that runs, once, then persisted.
 
 :func:`tile_choice` settles the limits of :func:`fastmlp._kernels.tiles.use_tiles`
-before any kernel that reads them compiles or loads from numba's cache (they are
-part of every kernel's cache stamp and file names, ``fastmlp._kernels.jit``).
-Invariant: one machine, one choice. Tiles and BLAS round their sums differently,
-so the limits are measured once per machine description
-(:func:`machine_description`: CPU, numba target, versions, BLAS builds), written
-to ``tile_limits.json`` (in ``FASTMLP_CACHE_DIR``, else ``NUMBA_CACHE_DIR``, else
-``~/.cache/fastmlp``) and read by every later process; concurrent first runs
-measure once (a lock file); an unwritable directory gets the built-in limits.
-``import fastmlp`` measures nothing, nor do interpreted or bounds-checked runs or
-CPUs without vector FMA. ``FASTMLP_TILES`` overrides: ``auto`` (default),
-``blas``, ``tiles``, ``builtin`` or a JSON object of limits.
+before any kernel that reads them compiles or loads (they are part of every
+kernel's cache stamp). Invariant: one machine, one choice: the limits are
+measured once per :func:`machine_description` (CPU, numba target, versions, BLAS
+builds) into ``tile_limits.json`` and read by every later process; concurrent
+first runs measure once; an unwritable directory gets the built-in limits.
+``import fastmlp`` measures nothing, nor do interpreted or bounds-checked runs.
+``FASTMLP_TILES`` overrides: ``auto``, ``blas``, ``tiles``, ``builtin`` or JSON.
 
-Why: which way is faster depends on the CPU and the BLAS build, not on the
-machine the constants were tuned on. ``python -m
-fastmlp._runtime.tile_calibration`` prints what is in force (``--summary``,
-``--products``; ``--again`` measures again). Design, the measurement and its
-figures: ``docs/design/tiles_calibration.md``.
+Why: tiles and BLAS round differently; which is faster depends on the CPU and BLAS.
+Its file, command line and figures: ``docs/design/tiles_calibration.md``.
 """
 
 import datetime

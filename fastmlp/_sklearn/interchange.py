@@ -1,20 +1,14 @@
 """Copying fitted state between fastmlp's and scikit-learn's MLP estimators.
 
 The conversions behind ``fastmlp._interchange`` (which checks the types):
-:func:`sklearn_copy` hands a fitted fastmlp model to the scikit-learn ecosystem
-(skl2onnx, deployments that expect scikit-learn's class, inspection tools);
+:func:`sklearn_copy` hands a fitted fastmlp model to the scikit-learn ecosystem,
 :func:`fastmlp_copy` brings a fitted scikit-learn model to fastmlp's engine.
-Both copy every fitted attribute the two share, so predictions are identical,
-and both convert the optimizer's state (SGD velocities, Adam moments and time
-step, the current learning rate), so that ``partial_fit`` on the converted
-model continues exactly where the original stopped.
-
-The two optimizers keep the same numbers in different shapes: scikit-learn a
-list of arrays shaped like ``coefs_ + intercepts_``, fastmlp one flat array with
-the parameter buffer's layout (all coefficient matrices raveled in C order,
-then all intercepts). :class:`~fastmlp._engine.param_layout.ParameterLayout`
-converts both
-ways.
+Invariant: both copy every fitted attribute the two share (the same predictions)
+and convert the optimizer's state (SGD velocities, Adam moments and time step,
+the current learning rate), so ``partial_fit`` on the copy continues exactly where
+the original stopped. :class:`~fastmlp._engine.param_layout.ParameterLayout`
+converts scikit-learn's list of arrays to fastmlp's flat buffer and back. What is
+copied, and what does not convert: ``docs/interchange_and_dask.md``.
 """
 
 import copy

@@ -1,19 +1,15 @@
 """A shortcut through scikit-learn's ``validate_data`` for plain NumPy arrays.
 
-These functions accept only inputs for which ``validate_data`` would return
-the very same objects, unconverted, and raise and warn nothing: a C- or
-Fortran-ordered ``numpy.ndarray`` of a dtype it keeps, finite, of the right
-shape and feature count, outside scikit-learn's array-API mode. For those they
-return what it returns and make the same changes to the estimator
-(``n_features_in_`` set, ``feature_names_in_`` removed on reset). For anything
-else they return None and the caller runs ``validate_data`` itself, so every
-error and warning is scikit-learn's own. The tests compare both on each kind of
-input (``tests/test_plain_input.py``).
+These functions accept only inputs for which ``validate_data`` would return the
+very same objects and raise and warn nothing: a C- or Fortran-ordered ndarray of a
+dtype it keeps, finite, of the right shape and feature count, outside array-API
+mode. For those they return what it returns and make the same changes to the
+estimator (``n_features_in_``, ``feature_names_in_``); for anything else, None, and
+the caller runs ``validate_data``, so every error and warning is scikit-learn's
+own (``tests/test_plain_input.py`` compares both, input by input).
 
-Why: ``validate_data`` costs ~150-250 us a call whatever the size of the data,
-most of a ``partial_fit`` or ``predict`` on a few rows, where this input needs a
-few comparisons and one finiteness pass. Measurements:
-``docs/design/call_overhead.md``.
+Why: ``validate_data`` costs ~150-250 us a call whatever the size of the data.
+Measurements: ``docs/design/call_overhead.md``.
 """
 
 import numpy as np
