@@ -86,13 +86,13 @@ def test_a_view_of_another_buffer_takes_the_long_way():
 def limits(monkeypatch):
     """The BLAS thread limits fastmlp sets, recorded."""
     calls = []
-    original = thread_plan._limited
+    original = thread_plan.blas_threads_held
 
     def recorded(limit):
         calls.append(limit)
         return original(limit)
 
-    monkeypatch.setattr(thread_plan, "_limited", recorded)
+    monkeypatch.setattr(thread_plan, "blas_threads_held", recorded)
     return calls
 
 

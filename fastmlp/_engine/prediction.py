@@ -27,8 +27,9 @@ from .._kernels.tunables import (
     REUSED_WORKSPACES,
     SPARSE_PREDICT_WORKSPACE_BYTES,
 )
+from .._runtime import thread_plan as plans
 from .._runtime.split_chooser import FasterPath, keep_recent
-from .._runtime.thread_plan import parts_follow_blas, thread_limits, thread_plan
+from .._runtime.thread_plan import parts_follow_blas, thread_limits
 from .._runtime.tile_calibration import tile_choice
 from .._runtime.worker_threads import in_threads
 from .buffers import _use_tiles_in_python, as_kernel_input, kernel_weights, make_work
@@ -103,21 +104,27 @@ def forward(X, params, layout, net, n_jobs=None, estimator_name="The network"):
     block_rows, blas, alone = _call_plan(units, params.dtype, n_samples, n_jobs, dense)
     if alone:  # one thread, BLAS's threads left as they are: nothing to set
         return _forward_blocks(X, params, layout, net, block_rows)
-    plan = thread_plan(
+    n_parts, limit = thread_limits(
         units, n_samples, n_jobs, dense, block_rows, PREDICT_SPLIT_MACS, blas
     )
-    with plan as n_parts:
-        if n_parts == 1 or n_jobs is not None:
-            return _forward_blocks(X, params, layout, net, block_rows, n_parts)
-        # both ways give the same values: timing chooses (see _prediction_path)
-        path = _prediction_path(units, n_samples, params.dtype, n_parts)
-        split = path.split()
-        started = time.perf_counter()
-        out = _forward_blocks(
-            X, params, layout, net, block_rows, n_parts if split else 1
-        )
-        path.record(split, time.perf_counter() - started, n_samples)
-        return out
+    if limit is None:  # thread_plan without its context manager (~1 us)
+        return _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs)
+    with plans.blas_threads_held(limit):
+        return _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs)
+
+
+def _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs):
+    """:func:`forward` in ``n_parts``, or as timing chooses with ``n_jobs=None``."""
+    if n_parts == 1 or n_jobs is not None:
+        return _forward_blocks(X, params, layout, net, block_rows, n_parts)
+    # both ways give the same values: timing chooses (see _prediction_path)
+    n_samples = X.shape[0]
+    path = _prediction_path(layout.layer_units, n_samples, params.dtype, n_parts)
+    split = path.split()
+    started = time.perf_counter()
+    out = _forward_blocks(X, params, layout, net, block_rows, n_parts if split else 1)
+    path.record(split, time.perf_counter() - started, n_samples)
+    return out
 
 
 def _call_plan(units, dtype, n_samples, n_jobs, dense):

@@ -10,6 +10,7 @@ fit to enter sets one, the last to leave restores the user's. This module
 plans threads; it never calls BLAS. Measurements: ``docs/design/threading.md``.
 """
 
+import functools
 import os
 import threading
 from contextlib import contextmanager
@@ -52,8 +53,12 @@ def _blas_controllers():
 
 def forward_macs(layer_units, n_rows):
     """Multiply-adds of a forward pass over ``n_rows`` rows."""
-    units = [int(u) for u in layer_units]
-    return n_rows * sum(a * b for a, b in zip(units[:-1], units[1:], strict=True))
+    return n_rows * _macs_per_row(tuple(int(u) for u in layer_units))
+
+
+@functools.lru_cache(maxsize=256)
+def _macs_per_row(units):
+    return sum(a * b for a, b in zip(units[:-1], units[1:], strict=True))
 
 
 def parts_follow_blas(
@@ -149,7 +154,7 @@ def thread_plan(layer_units, n_rows, *args, **kwargs):
     if limit is None:
         yield parts
         return
-    with _limited(limit):
+    with blas_threads_held(limit):
         yield parts
 
 
@@ -160,7 +165,12 @@ def largest_product_macs(layer_units, n_rows):
 
 
 @contextmanager
-def _limited(limit):
+def blas_threads_held(limit):
+    """BLAS held to ``limit`` threads while the block runs (process-wide).
+
+    Reference-counted: the first caller to enter sets the limit, the last to
+    leave restores the counts it changed.
+    """
     global _depth, _to_restore
     with _lock:
         if _depth == 0:

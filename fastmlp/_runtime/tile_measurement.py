@@ -100,7 +100,7 @@ def measure(grid=None):
         or compiling the kernel that is timed) and ``products``: one
         ``[dtype, kind, rows, depth, columns, tiles_us, blas_us]`` per product.
     """
-    from .thread_plan import _limited
+    from .thread_plan import blas_threads_held
 
     grid = measurement_grid() if grid is None else grid
     rng = np.random.default_rng(1)
@@ -110,7 +110,7 @@ def measure(grid=None):
         _seconds_per_product(operands, 0, True, 1)
     compiled = time.perf_counter()
     products = []
-    with _limited(1):
+    with blas_threads_held(1):
         # one deep product first: OpenBLAS runs small ones slower in a
         # process that has not run a deep one (measured on Zen 1)
         deep = rng.standard_normal((256, 1024))
