@@ -84,6 +84,8 @@ INLINED_KERNELS = {
     "polynomials.polynomial12",
     "polynomials.polynomial15",
     "vecmath.reduce_exp",
+    "vecmath.reduce_exp_nearest",
+    "vecmath.reduce_exp_from",
     "vecmath.exp_parts",
     "vecmath.exp",
     "vecmath.expm1",

@@ -23,6 +23,7 @@ from .float_bits import (
     MAGIC32,
     MAGIC64,
     float_type,
+    fma,
     is_single,
     pow2,
     scale_pow2,
@@ -177,16 +178,32 @@ def reduce_exp(x, shift):
     ``|x / ln2| < 2**22`` (float32) or ``2**51`` (float64).
     """
     typ = float_type(x)
+    magic = typ(MAGIC32) if is_single(x) else typ(MAGIC64)
+    return reduce_exp_from(x, fma(x, typ(LOG2E), -shift) + magic)
+
+
+@inlined_kernel
+def reduce_exp_nearest(x):
+    """:func:`reduce_exp` with no shift: ``n`` is ``x / ln2`` rounded (one fma)."""
+    typ = float_type(x)
+    magic = typ(MAGIC32) if is_single(x) else typ(MAGIC64)
+    return reduce_exp_from(x, fma(x, typ(LOG2E), magic))
+
+
+@inlined_kernel
+def reduce_exp_from(x, shifted):
+    """``(r, r_low, shifted)``: ``x = n ln2 + r + r_low``, ``shifted = n + MAGIC``."""
+    typ = float_type(x)
     if is_single(x):
         magic, high, low = typ(MAGIC32), typ(LN2_HI32), typ(LN2_LO32)
     else:
         magic, high, low = typ(MAGIC64), typ(LN2_HI64), typ(LN2_LO64)
-    shifted = (x * typ(LOG2E) - shift) + magic
     n = shifted - magic
-    exact = x - n * high  # n * high is exact, and so is the difference
-    tail = n * low
-    r = exact - tail
-    return r, (exact - r) - tail, shifted
+    exact = fma(-n, high, x)  # n * high is exact, and so is the difference
+    r = fma(-n, low, exact)  # exact - n * low
+    # unfused, (exact - r) - n * low: the rounding error of r but for that
+    # of n * low; fused, exactly that of r
+    return r, fma(-n, low, exact - r), shifted
 
 
 @inlined_kernel
@@ -201,15 +218,15 @@ def exp_parts(x):
     # beyond these the result is 0 or inf anyway; NaN passes both
     x = low if x < low else x
     x = high if x > high else x
-    r, r_low, shifted = reduce_exp(x, typ(0.0))
+    r, r_low, shifted = reduce_exp_nearest(x)
     if is_single(x):
         p = polynomial5(r, EXP_P32)
     else:
         p = polynomial10(r, EXP_P64)
-    small = r * r * (typ(0.5) + r * p)
-    # 1 + r + r_low + small with the rounding errors kept (Fast2Sum, twice)
+    # 1 + r + (r_low + r**2 (1/2 + r p)) with the rounding errors kept
+    # (Fast2Sum, twice)
     one_r = one + r
-    rest = ((one - one_r) + r) + (r_low + small)
+    rest = ((one - one_r) + r) + fma(r * r, fma(r, p, typ(0.5)), r_low)
     total = one_r + rest
     return scale_pow2(total, shifted), scale_pow2((one_r - total) + rest, shifted)
 
@@ -238,10 +255,10 @@ def expm1(x):
         p = polynomial6(r, EXPM1_P32)
     else:
         p = polynomial11(r, EXPM1_P64)
-    q = r + (r_low + r * r * (typ(0.5) + r * p))
+    q = r + fma(r * r, fma(r, p, typ(0.5)), r_low)
     # 2**n q and 2**n - 1 are exact for n <= 53 (24): one rounding
     power = scale_pow2(one, shifted)
-    moderate = power * q + (power - one)
+    moderate = fma(power, q, power - one)
     result = scale_pow2(q + one, shifted) - one if clamped > large else moderate
     # tiny x (and -0.0, NaN): expm1(x) rounds to x
     return result if abs(x) >= tiny else x
@@ -267,7 +284,7 @@ def logistic(x):
     negative = x < zero
     quotient = (high if negative else one) / total
     inverse = one - quotient if negative else quotient
-    return quotient + ((low if negative else zero) - quotient * rest) * inverse
+    return fma(fma(-quotient, rest, low if negative else zero), inverse, quotient)
 
 
 @inlined_kernel
@@ -288,26 +305,27 @@ def tanh(x):
     else:
         tiny, big = typ(2.0**-27), typ(20.0)  # from 19.06
     u = -two * (size if size < big else big)
-    r, r_low, shifted = reduce_exp(u, typ(0.0))
+    r, r_low, shifted = reduce_exp_nearest(u)
     if is_single(x):
         p = polynomial5(r, EXP_P32)
     else:
         p = polynomial10(r, EXP_P64)
     power = pow2(shifted)  # 2**n, n <= 0
     # t = (2**n - 1) + 2**n r + 2**n (r_low + r**2 (1/2 + r p)), the first
-    # two sums with their rounding errors (Fast2Sum: the first term is larger)
+    # two sums with their rounding errors (Fast2Sum: the first term is
+    # larger); 2**n r is exact, so fused or not, s and s_low are the same
     a = power - one
     a_low = (-one - a) + power
-    b = power * r  # exact
-    s = a + b
-    s_low = (a - s) + b
-    rest = (s_low + a_low) + power * (r_low + r * r * (typ(0.5) + r * p))
+    s = fma(power, r, a)
+    s_low = fma(power, r, a - s)
+    rest = fma(power, fma(r * r, fma(r, p, typ(0.5)), r_low), s_low + a_low)
     t = s + rest
     t_low = (s - t) + rest
     d = two + t  # in (1, 2]: d + d_low = 2 + t exactly
     d_low = (two - d) + t
     q = -t / d
-    result = q - (t_low + q * (d_low + t_low)) * (one + q) * typ(0.5)
+    error = fma(q, d_low + t_low, t_low) * (one + q)
+    result = fma(-error, typ(0.5), q)
     result = -result if x < typ(0.0) else result
     # tiny x (and -0.0, NaN): tanh(x) rounds to x
     return result if size >= tiny else x
@@ -328,8 +346,8 @@ def log_reduced(m, e, correction):
     else:
         high, low, p = typ(LN2_HI64), typ(LN2_LO64), polynomial7(z, LOG_L64)
     half_square = typ(0.5) * f * f
-    tail = s * (half_square + z * p) + (e * low + correction)
-    return e * high + (f - (half_square - tail))
+    tail = fma(s, fma(z, p, half_square), fma(e, low, correction))
+    return fma(e, high, f - (half_square - tail))
 
 
 @inlined_kernel
@@ -370,10 +388,10 @@ def erf(x):
     typ = float_type(x)
     size = abs(x)
     if is_single(x):
-        near_zero = x + x * polynomial7(x * x, ERF_A32)
+        near_zero = fma(x, polynomial7(x * x, ERF_A32), x)
         k, mid, big = typ(ERF_K32), typ(ERF_MID32), typ(ERF_BIG32)
     else:
-        near_zero = x + x * polynomial12(x * x, ERF_A64)
+        near_zero = fma(x, polynomial12(x * x, ERF_A64), x)
         k, mid, big = typ(ERF_K64), typ(ERF_MID64), typ(ERF_BIG64)
     # erfc |x| = e**(-x**2) C(v); beyond big, erf rounds to 1 (and NaN is
     # clamped too, but then near_zero is chosen below)
@@ -383,7 +401,7 @@ def erf(x):
         c = polynomial7(v, ERF_C32)
     else:
         c = polynomial15(v, ERF_C64)
-    far = typ(1.0) - exp(-(clamped * clamped)) * c
+    far = fma(-exp(-(clamped * clamped)), c, typ(1.0))
     far = -far if x < typ(0.0) else far
     # small |x|, -0.0 and NaN: the polynomial
     return far if size >= typ(ERF_SMALL) else near_zero
