@@ -87,6 +87,8 @@ INLINED_KERNELS = {
     "vecmath.reduce_exp_nearest",
     "vecmath.reduce_exp_from",
     "vecmath.exp_parts",
+    "vecmath.exp_series",
+    "vecmath.clamp_exp_input",
     "vecmath.exp",
     "vecmath.expm1",
     "vecmath.logistic",

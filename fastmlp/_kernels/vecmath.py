@@ -207,34 +207,51 @@ def reduce_exp_from(x, shifted):
 
 
 @inlined_kernel
-def exp_parts(x):
-    """``(high, low)``: ``e**x = high + low`` to about 2**-70 relative.
+def exp_series(x):
+    """``(r, small, n + MAGIC)``: ``e**x = 2**n (1 + r + small)``, ``|r| <= ln2 / 2``.
 
-    ``high`` is ``e**x`` rounded (the result of :func:`exp`).
+    ``small = r_low + r**2 (1/2 + r P(r))`` (see :func:`reduce_exp`), for
+    ``|x|`` within the range of :func:`clamp_exp_input`.
     """
     typ = float_type(x)
-    one = typ(1.0)
-    low, high = (typ(-104.0), typ(89.0)) if is_single(x) else (typ(-746.0), typ(710.0))
-    # beyond these the result is 0 or inf anyway; NaN passes both
-    x = low if x < low else x
-    x = high if x > high else x
     r, r_low, shifted = reduce_exp_nearest(x)
     if is_single(x):
         p = polynomial5(r, EXP_P32)
     else:
         p = polynomial10(r, EXP_P64)
-    # 1 + r + (r_low + r**2 (1/2 + r p)) with the rounding errors kept
-    # (Fast2Sum, twice)
+    return r, fma(r * r, fma(r, p, typ(0.5)), r_low), shifted
+
+
+@inlined_kernel
+def clamp_exp_input(x):
+    """``x`` clamped to where ``e**x`` is not yet 0 or inf (NaN passes)."""
+    typ = float_type(x)
+    low, high = (typ(-104.0), typ(89.0)) if is_single(x) else (typ(-746.0), typ(710.0))
+    x = low if x < low else x
+    return high if x > high else x
+
+
+@inlined_kernel
+def exp_parts(x):
+    """``(high, low)``: ``e**x = high + low`` to about 2**-70 relative.
+
+    ``high`` is ``e**x`` rounded, within 0.75 ulp (:func:`exp` is within 0.84).
+    """
+    typ = float_type(x)
+    one = typ(1.0)
+    r, small, shifted = exp_series(clamp_exp_input(x))
+    # 1 + r + small with the rounding errors kept (Fast2Sum, twice)
     one_r = one + r
-    rest = ((one - one_r) + r) + fma(r * r, fma(r, p, typ(0.5)), r_low)
+    rest = ((one - one_r) + r) + small
     total = one_r + rest
     return scale_pow2(total, shifted), scale_pow2((one_r - total) + rest, shifted)
 
 
 @inlined_kernel
 def exp(x):
-    """``e**x``."""
-    return exp_parts(x)[0]
+    """``e**x``: ``2**n (1 + (r + small))``, no low part (6-10 % faster)."""
+    r, small, shifted = exp_series(clamp_exp_input(x))
+    return scale_pow2(float_type(x)(1.0) + (r + small), shifted)
 
 
 @inlined_kernel
@@ -305,20 +322,16 @@ def tanh(x):
     else:
         tiny, big = typ(2.0**-27), typ(20.0)  # from 19.06
     u = -two * (size if size < big else big)
-    r, r_low, shifted = reduce_exp_nearest(u)
-    if is_single(x):
-        p = polynomial5(r, EXP_P32)
-    else:
-        p = polynomial10(r, EXP_P64)
+    r, small, shifted = exp_series(u)
     power = pow2(shifted)  # 2**n, n <= 0
-    # t = (2**n - 1) + 2**n r + 2**n (r_low + r**2 (1/2 + r p)), the first
-    # two sums with their rounding errors (Fast2Sum: the first term is
-    # larger); 2**n r is exact, so fused or not, s and s_low are the same
+    # t = (2**n - 1) + 2**n r + 2**n small, the first two sums with their
+    # rounding errors (Fast2Sum: the first term is larger); 2**n r is exact,
+    # so fused or not, s and s_low are the same
     a = power - one
     a_low = (-one - a) + power
     s = fma(power, r, a)
     s_low = fma(power, r, a - s)
-    rest = fma(power, fma(r * r, fma(r, p, typ(0.5)), r_low), s_low + a_low)
+    rest = fma(power, small, s_low + a_low)
     t = s + rest
     t_low = (s - t) + rest
     d = two + t  # in (1, 2]: d + d_low = 2 + t exactly

@@ -203,6 +203,10 @@ def test_helpers(dtype):
     assert vecmath.reduce_exp_from(dtype(2.0), dtype(shifted)) == (r, r_low, shifted)
     high, low = vecmath.exp_parts(dtype(1.0))
     assert high == dtype(np.e) and abs(low) <= np.spacing(dtype(np.e))
+    r, small, shifted = vecmath.exp_series(dtype(1.0))
+    assert abs(np.ldexp(1 + r + small, int(shifted - magic)) - np.e) < 1e-6
+    assert vecmath.clamp_exp_input(dtype(1e30)) == (89 if dtype == np.float32 else 710)
+    assert vecmath.clamp_exp_input(dtype(-1e30)) < -100
     for n in (-126, -3, 0, 5, 127):
         assert float_bits.pow2(dtype(magic + dtype(n))) == np.ldexp(dtype(1.0), n)
     assert vecmath.log_reduced(dtype(1.0), dtype(2.0), dtype(0.0)) == dtype(
