@@ -4,10 +4,13 @@ Scaling by ``2**n``, building ``2**n`` and splitting ``x = m * 2**e`` read
 and write a float's bits (an LLVM bitcast in the float's own width), which
 numba cannot express; :func:`float_type` and :func:`is_single` give the
 compiler a float's type as a constant, so one function body serves float32
-and float64. With ``NUMBA_DISABLE_JIT=1`` NumPy versions take their place.
+and float64. :func:`fma` is ``a * b + c`` rounded once (``llvm.fma``) where
+the target CPU has fused multiply-add (:data:`FUSED`), else rounded twice.
+With ``NUMBA_DISABLE_JIT=1`` NumPy versions take their place.
 """
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from llvmlite import ir
@@ -15,11 +18,16 @@ from numba import config, types
 from numba.extending import intrinsic
 
 from .jit import kernel
+from .simd import has_vector_fma
 
 # x * log2(e) + MAGIC rounds x / ln2 to an integer n, kept in the low bits
 MAGIC64 = 6755399441055744.0  # 1.5 * 2**52
 MAGIC32 = 12582912.0  # 1.5 * 2**23
 SQRT_HALF = math.sqrt(0.5)
+# whether fma() is fused: a compile-time constant of the kernels, like
+# tiles.VECTOR_FMA (which the cache stamp includes). numba's cache index also
+# keys machine code by the target CPU's features.
+FUSED = has_vector_fma()
 
 
 # ----------------------------------------------------------------------------
@@ -131,6 +139,17 @@ def _split_exponent_ir(typingctx, x):
     return types.UniTuple(x, 2)(x), codegen
 
 
+@intrinsic
+def _fma_ir(typingctx, a, b, c):
+    if a not in (types.float32, types.float64) or not a == b == c:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)  # llvm.fma: one rounding, in vector code too
+
+    return a(a, b, c), codegen
+
+
 # ----------------------------------------------------------------------------
 # Their kernels (NumPy versions below for NUMBA_DISABLE_JIT=1)
 # ----------------------------------------------------------------------------
@@ -158,6 +177,22 @@ def scale_pow2(value, shifted):
     ``value * 2**n`` does. Meaningless (but no error) for other ``shifted``.
     """
     return _scale_pow2_ir(value, shifted)
+
+
+@kernel
+def fma(a, b, c):
+    """``a * b + c``, rounded once where the target CPU fuses (:data:`FUSED`).
+
+    Fused, the result is exactly rounded, so it is the same on every CPU with
+    FMA and in vector and scalar code; without FMA (x86-64 before Haswell,
+    ``NUMBA_CPU_NAME=generic``), LLVM would call libm's software ``fma`` per
+    value, so the product is rounded first instead: the bits of results then
+    differ from those of CPUs with FMA (each within the accuracy bounds).
+    All three of one float type.
+    """
+    if FUSED:
+        return _fma_ir(a, b, c)
+    return a * b + c
 
 
 @kernel
@@ -197,6 +232,29 @@ if config.DISABLE_JIT:  # intrinsics cannot be called from Python
             for part in (half, exponent - half):
                 value = value * dtype(np.ldexp(1.0, part))
         return value
+
+    def fma(a, b, c):  # noqa: F811
+        """NumPy stand-in of the kernel above (``NUMBA_DISABLE_JIT=1``)."""
+        dtype = type(a)
+        with np.errstate(all="ignore"):
+            rounded_twice = dtype(a * b + c)
+        if not FUSED or not (np.isfinite(a) and np.isfinite(b) and np.isfinite(c)):
+            return rounded_twice  # inf and NaN as llvm.fma
+        exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+        if exact == 0:
+            return rounded_twice  # the sign of zero IEEE gives
+        try:
+            nearest = float(exact)  # int / int: correctly rounded
+        except OverflowError:
+            return dtype(math.inf if exact > 0 else -math.inf)
+        odd = int(np.array(nearest).view(np.int64)) % 2
+        if dtype == np.float32 and Fraction(nearest) != exact and not odd:
+            # rounded to odd in float64 (53 bits, more than 24 + 2), it
+            # rounds to float32 as the exact value does: no double rounding
+            towards = math.inf if exact > nearest else -math.inf
+            nearest = math.nextafter(nearest, towards)
+        with np.errstate(over="ignore", under="ignore"):
+            return dtype(nearest)
 
     def pow2(shifted):  # noqa: F811
         """NumPy stand-in of the kernel above (``NUMBA_DISABLE_JIT=1``)."""

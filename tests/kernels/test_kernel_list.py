@@ -23,6 +23,7 @@ TESTED_KERNELS = {
     # tested in tests/kernels/test_vecmath.py
     "float_bits": {
         "float_type",
+        "fma",
         "is_single",
         "pow2",
         "scale_pow2",
@@ -42,6 +43,8 @@ TESTED_KERNELS = {
         "exp",
         "erf",
         "exp_parts",
+        "exp_series",
+        "clamp_exp_input",
         "expm1",
         "log",
         "log1p",
@@ -49,6 +52,8 @@ TESTED_KERNELS = {
         "logistic",
         "map_values",
         "reduce_exp",
+        "reduce_exp_from",
+        "reduce_exp_nearest",
         "tanh",
     },
     # tested in tests/kernels/test_<family>.py: activations, layers, passes, ...

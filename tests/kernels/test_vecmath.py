@@ -9,6 +9,7 @@ ordinary tests; the ``kernel`` ones (also run interpreted and with bounds
 checks) cover the special values and a small sample.
 """
 
+import numba
 import numpy as np
 import pytest
 
@@ -198,8 +199,14 @@ def test_helpers(dtype):
     assert (m, e) == (dtype(1.25), dtype(3.0))
     r, r_low, shifted = vecmath.reduce_exp(dtype(2.0), dtype(0.0))
     assert shifted - magic == 3 and abs(r + r_low - (2 - 3 * np.log(2))) < 1e-6
+    assert vecmath.reduce_exp_nearest(dtype(2.0)) == (r, r_low, shifted)
+    assert vecmath.reduce_exp_from(dtype(2.0), dtype(shifted)) == (r, r_low, shifted)
     high, low = vecmath.exp_parts(dtype(1.0))
     assert high == dtype(np.e) and abs(low) <= np.spacing(dtype(np.e))
+    r, small, shifted = vecmath.exp_series(dtype(1.0))
+    assert abs(np.ldexp(1 + r + small, int(shifted - magic)) - np.e) < 1e-6
+    assert vecmath.clamp_exp_input(dtype(1e30)) == (89 if dtype == np.float32 else 710)
+    assert vecmath.clamp_exp_input(dtype(-1e30)) < -100
     for n in (-126, -3, 0, 5, 127):
         assert float_bits.pow2(dtype(magic + dtype(n))) == np.ldexp(dtype(1.0), n)
     assert vecmath.log_reduced(dtype(1.0), dtype(2.0), dtype(0.0)) == dtype(
@@ -218,6 +225,42 @@ def test_helpers(dtype):
     ):
         want = sum((k + 1) * 2**k for k in range(count))
         assert function(dtype(2.0), coefficients[:count]) == want
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fma(dtype):
+    eps = dtype(np.finfo(dtype).eps)
+    # (1 + eps) (1 - eps) eps / 2 + (1 + eps) lies just below the midpoint
+    # between 1 + eps and 1 + 2 eps; the product rounded first (to eps / 2)
+    # lands on it, and so does the exact value rounded to float64 (float32)
+    a, b, c = 1 + eps, (1 - eps) * (eps / 2), 1 + eps
+    assert float_bits.fma(a, b, c) == (1 + eps if float_bits.FUSED else 1 + 2 * eps)
+    # (1 + eps)(1 - eps) - 1 = -eps**2 exactly; rounded first, 1 - 1
+    want = -(eps * eps) if float_bits.FUSED else dtype(0.0)
+    assert float_bits.fma(1 + eps, 1 - eps, dtype(-1.0)) == want
+    assert float_bits.fma(dtype(2.0), dtype(3.0), dtype(1.0)) == 7
+    assert np.isnan(float_bits.fma(dtype(np.inf), dtype(0.0), dtype(1.0)))
+    big = dtype(np.finfo(dtype).max)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # 2 big overflows only when rounded
+        want = big if float_bits.FUSED else dtype(np.inf)
+        assert float_bits.fma(big, dtype(2.0), -big) == want
+        assert float_bits.fma(big, dtype(4.0), -big) == np.inf
+
+
+@pytest.mark.kernel
+@pytest.mark.skipif(not numba.config.DISABLE_JIT, reason="the stand-ins only")
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sample_within_two_ulp_fused_or_not(dtype, fused, monkeypatch):
+    # compiled, fma() is fused or not as the CPU has FMA; the NumPy stand-ins
+    # check both ways on this one
+    monkeypatch.setattr(float_bits, "FUSED", fused)
+    for name in CODES:
+        x = many_points(name, dtype, 60, seed=2)
+        errors = ulp_errors(run(name, x), reference(name, x), dtype)
+        assert errors.max() <= MAX_ULP, (name, x[errors.argmax()])
 
 
 @pytest.mark.kernel
