@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from .._kernels.to_csr import fill_csr, row_nonzeros
 from .._kernels.tunables import CSR_MAC_COST
+from .._runtime.thread_plan import forward_macs
 
 
 def reads_as_csr(n_values, n_nonzero, layer_units):
@@ -40,7 +41,7 @@ def reads_as_csr(n_values, n_nonzero, layer_units):
     n_rows = n_values / n_features
     # per row: forward and gradient of the first layer (its inputs need no
     # delta); forward, delta and gradient of each later layer
-    rest = 3 * sum(a * b for a, b in zip(units[1:-1], units[2:], strict=True))
+    rest = 3 * forward_macs(units[1:], 1)
     dense = 2 * n_features * first + rest
     sparse = 2 * CSR_MAC_COST * (n_nonzero / n_rows) * first + rest
     return 2 * sparse <= dense

@@ -193,11 +193,8 @@ def _set_blas_threads(limit):
     ``limit`` reads and lists every library first: ~40 us, most of a
     ``partial_fit`` call's thread plan).
     """
-    changed = [
-        (lib, lib.num_threads)
-        for lib in _blas_controllers()
-        if lib.num_threads != limit
-    ]
+    counts = [(lib, lib.num_threads) for lib in _blas_controllers()]
+    changed = [(lib, before) for lib, before in counts if before != limit]
     if changed:
         _take_blas_control()
         for lib, _ in changed:

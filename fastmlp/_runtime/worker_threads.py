@@ -183,7 +183,7 @@ def in_threads(function, n_parts, on_error=None):
     return results[0]
 
 
-def _nothing():
+def _nothing(part=None):
     pass
 
 
@@ -193,11 +193,7 @@ def wake_workers(n_parts):
     They then wait awake for a while (``HAND_OVER_SPINS``): the next
     :func:`in_threads` finds them as it does when its calls run back to back.
     """
-    in_threads(_no_part, n_parts)
-
-
-def _no_part(part):
-    pass
+    in_threads(_nothing, n_parts)
 
 
 def _wait_for(done, handed):
