@@ -34,6 +34,7 @@ from ._fitted_state import FittedState
 from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
 from ._kernels.tunables import SPLIT_GRADIENT_MACS
+from ._quick_prediction import quick_output
 from ._runtime.thread_plan import thread_plan
 from ._sklearn import originals as _sklearn_nn  # never the patched classes
 from ._sklearn.checked_params import CheckedOnce
@@ -163,6 +164,10 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
         output is that model's, whatever other threads fit meanwhile.
         """
         if model is None:
+            if check_input:
+                quick = quick_output(self, X)
+                if quick is not None:
+                    return quick[0]
             model = self._model_snapshot()
         if check_input:
             plain = plain_predict_data(self, X)
@@ -175,8 +180,12 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
 
     def _predict(self, X, check_input=True):
         """Private predict method with optional input validation."""
-        model = self._model_snapshot()
-        output = self._forward_pass_fast(X, check_input=check_input, model=model)
+        quick = quick_output(self, X) if check_input else None
+        if quick is None:
+            model = self._model_snapshot()
+            output = self._forward_pass_fast(X, check_input=check_input, model=model)
+        else:
+            output, model = quick
         return self._output_to_prediction(output, model.label_binarizer)
 
     def _forward_with(self, X, layout, params, out_activation=None):

@@ -7,11 +7,12 @@ predicted; split and whole calls give the same values, so timing chooses.
 
 import threading
 import time
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels import threaded
+from .._kernels import extra_callbacks, threaded
 from .._kernels.extra_callbacks import prepare_element_maps
 from .._kernels.layers import NET_ALPHA, NET_HIDDEN, NET_LOSS, NET_OUTPUT
 from .._kernels.losses import loss_value
@@ -20,6 +21,7 @@ from .._kernels.predict import predict_dense, predict_sparse
 from .._kernels.threaded import ALIGN
 from .._kernels.tunables import (
     BLAS_THREADED_MACS,
+    DIRECT_ROW_COUNTS,
     PREDICT_BLOCK_ROWS,
     PREDICT_SPLIT_MACS,
     PREDICT_WORKSPACE_BYTES,
@@ -127,6 +129,102 @@ def _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs):
     return out
 
 
+class DirectPrediction(NamedTuple):
+    """A fitted net readied for :func:`direct_forward`: what each call re-checks.
+
+    Made by :func:`direct_prediction`; immutable, so threads may share it.
+    ``plans`` maps a row count to ``(block_rows, chooses)``, ``block_rows``
+    0 where such a call takes :func:`forward`'s planning (filled as counts are
+    seen, at most ``DIRECT_ROW_COUNTS``).
+    """
+
+    params: np.ndarray
+    layout: object
+    net: tuple
+    n_jobs: object
+    dtype: np.dtype
+    n_features: int
+    n_outputs: int
+    tiles: dict  # the tile choice in force when made
+    callbacks: int  # extra_callbacks.generation() when made
+    workspace_key: tuple
+    row_values: int  # workspace values per row
+    plans: dict
+
+
+def direct_prediction(params, layout, net, n_jobs):
+    """Ready ``net`` with ``params`` for :func:`direct_forward` (checks them once)."""
+    check_params(params, layout)
+    prepare_element_maps((net[NET_HIDDEN], net[NET_OUTPUT]), params.dtype)
+    units = layout.layer_units
+    return DirectPrediction(
+        params, layout, net, n_jobs, params.dtype, int(units[0]), int(units[-1]),
+        tile_choice(), extra_callbacks.generation(),
+        _workspace_key(layout, params.dtype), int(units[1:].sum()), {},
+    )  # fmt: skip
+
+
+def direct_forward(direct, X):
+    """:func:`forward` of a dense call without its planning, or None.
+
+    For ``X`` a C-contiguous array of the net's dtype and feature count whose
+    call :func:`forward` would run whole in the calling thread with no BLAS
+    limit: calls it would run so anyway (``_call_plan``'s ``alone``), and
+    calls that timing chooses to split or not (``n_jobs=None``, no BLAS
+    product) when BLAS allows one thread or the split chooser says whole
+    (timed here as there). The same kernel on the same blocks, so the same
+    values. None for any other call (split ones among them), and when the
+    tile choice or the compiled activations changed since ``direct`` was
+    made. What this skips costs 5-20 us a call.
+    """
+    if not (
+        X.dtype is direct.dtype
+        and X.flags.c_contiguous
+        and X.shape[1] == direct.n_features
+        and direct.tiles is tile_choice()
+        and direct.callbacks == extra_callbacks.generation()
+    ):
+        return None
+    n_samples = X.shape[0]
+    plan = direct.plans.get(n_samples)
+    if plan is None:
+        plan = _direct_plan(direct, n_samples)
+        if len(direct.plans) < DIRECT_ROW_COUNTS:
+            direct.plans[n_samples] = plan
+    block_rows, chooses = plan
+    if not block_rows:
+        return None
+    path = None
+    if chooses:
+        n_parts = plans.blas_parts()
+        if n_parts > 1:
+            path = _prediction_path(
+                direct.layout.layer_units, n_samples, direct.dtype, n_parts
+            )
+            if path.split():
+                return None
+            started = time.perf_counter()
+    out = np.empty((n_samples, direct.n_outputs), dtype=direct.dtype)
+    work = _kept_workspace(
+        direct.workspace_key, direct.row_values, direct.layout, direct.dtype, block_rows
+    )
+    predict_dense(X, direct.params, direct.net, work, block_rows, out)
+    if path is not None:
+        path.record(False, time.perf_counter() - started, n_samples)
+    return out
+
+
+def _direct_plan(direct, n_samples):
+    units = direct.layout.layer_units
+    block_rows, blas, alone = _call_plan(
+        units, direct.dtype, n_samples, direct.n_jobs, True
+    )
+    chooses = not (alone or blas) and parts_follow_blas(
+        units, n_samples, direct.n_jobs, True, PREDICT_SPLIT_MACS
+    )
+    return (block_rows if alone or chooses else 0, chooses)
+
+
 def _call_plan(units, dtype, n_samples, n_jobs, dense):
     """``(block_rows, blas, alone)`` of a prediction; see :func:`forward`.
 
@@ -164,7 +262,7 @@ def _prediction_path(units, n_samples, dtype, n_parts):
     and keep the faster. Kept per kind for the process, at most
     ``PREDICTION_PATHS`` kinds (the oldest forgotten first).
     """
-    key = (tuple(int(u) for u in units), np.dtype(dtype).str, int(n_parts),
+    key = (units.tobytes(), np.dtype(dtype).char, int(n_parts),
            int(n_samples).bit_length())  # fmt: skip
     path = _prediction_paths.get(key) or FasterPath(True, True)
     keep_recent(_prediction_paths, key, path, PREDICTION_PATHS)
@@ -201,10 +299,19 @@ def thread_workspace(layout, dtype, block_rows=1):
     ``block_rows`` rows would not fit (the kernels do not check).
     """
     dtype = np.dtype(dtype)
+    row_values = int(layout.layer_units[1:].sum())
+    key = _workspace_key(layout, dtype)
+    return _kept_workspace(key, row_values, layout, dtype, block_rows)
+
+
+def _workspace_key(layout, dtype):
+    return (layout.layer_units.tobytes(), np.dtype(dtype).char)
+
+
+def _kept_workspace(key, row_values, layout, dtype, block_rows):
     kept = getattr(_thread_workspaces, "kept", None)
     if kept is None:
         kept = _thread_workspaces.kept = {}
-    key = (layout.layer_units.tobytes(), dtype.char)
     work = kept.get(key)
     if work is None:
         units, itemsize = layout.layer_units, dtype.itemsize
@@ -212,7 +319,7 @@ def thread_workspace(layout, dtype, block_rows=1):
         work = make_work(layout, rows, dtype, n_parts=0)
         keep_recent(kept, key, work, REUSED_WORKSPACES)
     check_array(work[0], "the workspace", ndim=1)
-    if work[0].size < block_rows * int(layout.layer_units[1:].sum()):
+    if work[0].size < block_rows * row_values:
         raise KernelInputError(f"the workspace has no room for {block_rows} rows")
     return work
 

@@ -44,6 +44,8 @@ _EXTRA_SLOTS = range(_MAPS * len(_DTYPES))
 binding.add_symbol(TABLE_SYMBOL, ctypes.addressof(_table))
 
 _lock = threading.Lock()
+# clear_table calls so far (readied predictions check it: fastmlp._engine.prediction)
+_generation = 0
 # slot -> compiled callback; the callbacks' code lives as long as they do
 _callbacks = {}  # the extra activations'
 _map_callbacks = {}  # the element maps'
@@ -174,9 +176,16 @@ def clear_table():
     new process does and a path that runs kernels without :func:`prepare`
     shows (as NaN) whatever ran before it.
     """
+    global _generation
     with _lock:
         for slot in range(len(_table)):
             _table[slot] = None
+        _generation += 1
+
+
+def generation():
+    """How many times :func:`clear_table` ran: what was prepared before may be gone."""
+    return _generation
 
 
 def _call_through_table(kind, context, builder, arrays, code, pass_code=True):

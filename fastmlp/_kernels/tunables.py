@@ -70,6 +70,10 @@ PREDICT_SPLIT_MACS = 1_000_000
 PREDICTION_PATHS = 64
 # Nets whose prediction workspace a thread keeps (the most recent).
 REUSED_WORKSPACES = 4
+# Row counts whose plan a readied prediction keeps (engine.prediction.direct_forward)
+DIRECT_ROW_COUNTS = 64
+# Estimators whose readied prediction is kept (fastmlp._quick_prediction)
+READIED_ESTIMATORS = 16
 # OpenBLAS runs a GEMM of fewer multiply-adds on one thread whatever its thread
 # count (interface/gemm.c: SMP_THRESHOLD_MIN 65536 x GEMM_MULTITHREAD_THRESHOLD 4).
 BLAS_THREADED_MACS = 65536 * 4

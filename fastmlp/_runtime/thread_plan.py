@@ -86,11 +86,15 @@ def split_parts(layer_units, n_rows, n_jobs=None, min_macs=SPLIT_BATCH_MACS):
     at every batch, so two parts sharing one CPU would take turns.
     """
     if n_jobs is not None:
-        parts = int(n_jobs)
-    elif not parts_follow_blas(layer_units, n_rows, min_macs=min_macs):
+        return max(min(int(n_jobs), usable_cpus()), 1)
+    if not parts_follow_blas(layer_units, n_rows, min_macs=min_macs):
         return 1
-    else:
-        parts = min([lib.num_threads for lib in _blas_controllers()], default=1)
+    return blas_parts()
+
+
+def blas_parts():
+    """:func:`split_parts` of work that follows BLAS: its thread count now."""
+    parts = min([lib.num_threads for lib in _blas_controllers()], default=1)
     return max(min(parts, usable_cpus()), 1)
 
 

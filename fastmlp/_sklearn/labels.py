@@ -147,7 +147,8 @@ def labels_from_output(binarizer, output):
     ):
         return binarizer.inverse_transform(output)
     if binarizer.y_type_ == "multiclass" and output.ndim == 2:
-        return classes[np.clip(np.argmax(output, axis=1), 0, classes.shape[0] - 1)]
+        # what inverse_transform does, in one call (np.clip alone costs ~2 us)
+        return classes.take(output.argmax(axis=1), mode="clip")
     if binarizer.y_type_ == "binary" and output.ndim == 1:
         if classes.shape[0] == 1:
             return np.repeat(classes[0], output.shape[0])
