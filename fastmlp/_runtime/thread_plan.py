@@ -25,6 +25,7 @@ _depth = 0
 _to_restore = None
 _controller = None
 _blas_libraries = None
+_switches = None
 
 
 def _get_controller():
@@ -49,6 +50,43 @@ def _blas_controllers():
     if _blas_libraries is None:
         _blas_libraries = _get_controller().select(user_api="blas").lib_controllers
     return _blas_libraries
+
+
+def _blas_switches():
+    """``(library, get, set)`` per BLAS library, made once.
+
+    For OpenBLAS on its own threads, ``get`` and ``set`` are its C functions
+    ``openblas_get_num_threads``/``openblas_set_num_threads``, which is what
+    threadpoolctl calls there, without its Python around each call (a limit
+    set and restored cost ~10 us through threadpoolctl, ~2 us so, on the
+    Zen 5 VM); None for any other library, which threadpoolctl then handles.
+    """
+    global _switches
+    if _switches is None:
+        switches = []
+        for lib in _blas_controllers():
+            get = set_ = None
+            symbol = getattr(lib, "_get_symbol", None)
+            if (
+                symbol is not None
+                and getattr(lib, "internal_api", None) == "openblas"
+                and getattr(lib, "threading_layer", None) in ("pthreads", "disabled")
+            ):
+                get = symbol("openblas_get_num_threads")
+                set_ = symbol("openblas_set_num_threads")
+                if get is None or set_ is None:
+                    get = set_ = None
+            switches.append((lib, get, set_))
+        _switches = switches
+    return _switches
+
+
+def _blas_thread_counts():
+    """``(library, get, set, count)`` of every BLAS library now."""
+    return [
+        (lib, get, set_, get() if get is not None else lib.num_threads)
+        for lib, get, set_ in _blas_switches()
+    ]
 
 
 def forward_macs(layer_units, n_rows):
@@ -94,7 +132,7 @@ def split_parts(layer_units, n_rows, n_jobs=None, min_macs=SPLIT_BATCH_MACS):
 
 def blas_parts():
     """:func:`split_parts` of work that follows BLAS: its thread count now."""
-    parts = min([lib.num_threads for lib in _blas_controllers()], default=1)
+    parts = min([count for *_, count in _blas_thread_counts()], default=1)
     return max(min(parts, usable_cpus()), 1)
 
 
@@ -191,26 +229,33 @@ def blas_threads_held(limit):
 
 
 def _set_blas_threads(limit):
-    """Every BLAS library to ``limit`` threads; returns ``(library, before)`` pairs.
+    """Every BLAS library to ``limit`` threads; returns what to restore.
 
     Only the libraries whose count differs are touched (threadpoolctl's
     ``limit`` reads and lists every library first: ~40 us, most of a
     ``partial_fit`` call's thread plan).
     """
-    counts = [(lib, lib.num_threads) for lib in _blas_controllers()]
-    changed = [(lib, before) for lib, before in counts if before != limit]
-    if changed:
-        _take_blas_control()
-        for lib, _ in changed:
-            lib.set_num_threads(limit)
+    changed = [
+        (lib, set_, count)
+        for lib, _, set_, count in _blas_thread_counts()
+        if count != limit
+    ]
+    _set_counts([(lib, set_, limit) for lib, set_, _ in changed])
     return changed
 
 
 def _restore_blas_threads(changed):
-    if changed:
+    _set_counts(changed)
+
+
+def _set_counts(counts):
+    if any(set_ is None for _, set_, _ in counts):
         _take_blas_control()
-        for lib, before in changed:
-            lib.set_num_threads(before)
+    for lib, set_, count in counts:
+        if set_ is not None:
+            set_(count)
+        else:
+            lib.set_num_threads(count)
 
 
 def _take_blas_control():
