@@ -33,7 +33,7 @@ def test_held_counts_are_what_threadpoolctl_sees():
 
 
 def test_openblas_on_its_threads_is_switched_directly():
-    for lib, get, set_ in thread_plan._blas_switches():
+    for lib, get, _ in thread_plan._blas_switches():
         direct = lib.internal_api == "openblas" and lib.threading_layer == "pthreads"
         assert (get is not None) == direct
         if direct:
