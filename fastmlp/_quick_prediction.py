@@ -17,7 +17,7 @@ import weakref
 
 import numpy as np
 
-from ._engine.prediction import direct_forward, direct_prediction
+from ._engine.prediction import direct_call, direct_forward, direct_prediction
 from ._fitted_state import _still_in_place
 from ._kernels.tunables import READIED_ESTIMATORS
 from ._runtime.split_chooser import keep_recent
@@ -57,10 +57,10 @@ def quick_output(estimator, X):
         and _still_in_place(made[3], state.get("intercepts_"), kept.owner)
     ):
         return None
-    if plain_predict_data(estimator, X) is None:
+    call = direct_call(kept.direct, X)
+    if call is None or plain_predict_data(estimator, X) is None:
         return None
-    output = direct_forward(kept.direct, X)
-    return None if output is None else (output, kept.model)
+    return direct_forward(kept.direct, X, call), kept.model
 
 
 class _Readied:

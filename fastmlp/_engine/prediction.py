@@ -164,23 +164,25 @@ def direct_prediction(params, layout, net, n_jobs):
     )  # fmt: skip
 
 
-def direct_forward(direct, X):
-    """:func:`forward` of a dense call without its planning, or None.
+def direct_call(direct, X):
+    """How :func:`direct_forward` runs ``X``'s call, or None if it does not.
 
-    For ``X`` a C-contiguous array of the net's dtype and feature count whose
-    call :func:`forward` would run whole in the calling thread with no BLAS
-    limit: calls it would run so anyway (``_call_plan``'s ``alone``), and
-    calls that timing chooses to split or not (``n_jobs=None``, no BLAS
-    product) when BLAS allows one thread or the split chooser says whole
-    (timed here as there). The same kernel on the same blocks, so the same
-    values. None for any other call (split ones among them), and when the
-    tile choice or the compiled activations changed since ``direct`` was
-    made. What this skips costs 5-20 us a call.
+    For ``X`` a non-empty C-contiguous 2-D array of the net's dtype and
+    feature count whose call :func:`forward` would run whole in the calling
+    thread with no BLAS limit: calls it would run so anyway (``_call_plan``'s
+    ``alone``), and calls that timing chooses to split or not (``n_jobs=None``,
+    no BLAS product) when BLAS allows one thread or the split chooser says
+    whole. None for any other call (split ones among them), and when the tile
+    choice or the compiled activations changed since ``direct`` was made.
+    Cheap: callers ask before they validate ``X``, so a call that goes on to
+    :func:`forward` is not validated twice.
     """
     if not (
-        X.dtype is direct.dtype
+        X.ndim == 2
+        and X.dtype is direct.dtype
         and X.flags.c_contiguous
         and X.shape[1] == direct.n_features
+        and X.shape[0] > 0
         and direct.tiles is tile_choice()
         and direct.callbacks == extra_callbacks.generation()
     ):
@@ -198,12 +200,23 @@ def direct_forward(direct, X):
     if chooses:
         n_parts = plans.blas_parts()
         if n_parts > 1:
-            path = _prediction_path(
-                direct.layout.layer_units, n_samples, direct.dtype, n_parts
-            )
+            units = direct.layout.layer_units
+            path = _prediction_path(units, n_samples, direct.dtype, n_parts)
             if path.split():
                 return None
-            started = time.perf_counter()
+    return block_rows, path
+
+
+def direct_forward(direct, X, call):
+    """:func:`forward` of ``X`` without its planning, as :func:`direct_call` says.
+
+    The same kernel on the same blocks as :func:`forward`, so the same values;
+    a call the split chooser times is timed here as there. What this skips
+    costs 5-20 us a call.
+    """
+    block_rows, path = call
+    started = time.perf_counter()
+    n_samples = X.shape[0]
     out = np.empty((n_samples, direct.n_outputs), dtype=direct.dtype)
     work = _kept_workspace(
         direct.workspace_key, direct.row_values, direct.layout, direct.dtype, block_rows
