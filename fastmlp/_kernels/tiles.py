@@ -21,12 +21,16 @@ from numpy.lib.stride_tricks import as_strided
 from .blas import product
 from .jit import inlined_kernel, kernel
 from .simd import (
+    ROW_VECTORS,
     ROWS,
     VECTOR_BYTES,
     VECTORS,
     edge_tile,
     full_tile,
     has_vector_fma,
+    row_edge_tile,
+    row_pair_tile,
+    row_tile,
 )
 from .tunables import AVX512_FLOAT32_MAX_MACS, BUILTIN_TILE_LIMITS
 from .views import flat_view, matrix_view
@@ -138,15 +142,29 @@ def tiled_product(a, strides, depth, b, out, start, stop):
     b_flat = flat_view(b)
     out_flat = flat_view(out)
     wide_stop = n_cols - n_cols % (VECTORS * lanes)
-    for i in range(start, stop, ROWS):
-        rows = min(ROWS, stop - i)
+    full_stop = start + (stop - start) // ROWS * ROWS
+    for i in range(start, full_stop, ROWS):
         out_row = i * n_cols
         for j in range(0, wide_stop, VECTORS * lanes):
             full_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat, out_row + j,
-                      n_cols, depth, lanes, rows)  # fmt: skip
+                      n_cols, depth, lanes, ROWS)  # fmt: skip
         for j in range(wide_stop, n_cols, lanes):
             edge_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat, out_row + j,
-                      n_cols, depth, min(lanes, n_cols - j), rows)  # fmt: skip
+                      n_cols, depth, min(lanes, n_cols - j), ROWS)  # fmt: skip
+    # the last rows, fewer than a tile's, one at a time (the same sums)
+    long_stop = n_cols - n_cols % (ROW_VECTORS * lanes)
+    for i in range(full_stop, stop):
+        out_row = i * n_cols
+        for j in range(0, long_stop, ROW_VECTORS * lanes):
+            row_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat, out_row + j,
+                     n_cols, depth, lanes, 1)  # fmt: skip
+        for j in range(long_stop, wide_stop, VECTORS * lanes):
+            row_pair_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat,
+                          out_row + j, n_cols, depth, lanes, 1)  # fmt: skip
+        for j in range(wide_stop, n_cols, lanes):
+            count = min(lanes, n_cols - j)
+            row_edge_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat,
+                          out_row + j, n_cols, depth, count, 1)  # fmt: skip
 
 
 @inlined_kernel

@@ -34,7 +34,7 @@ TOLERANCE = {np.float32: 1e-5, np.float64: 1e-13}
 # rows and columns around the tile sizes: 4 rows (8 with AVX-512); 4, 8 or 16
 # lanes, 2 vectors
 ROW_COUNTS = (1, 3, 4, 5, 7, 8, 9, 17, 32)
-COLUMN_COUNTS = (1, 2, 4, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47)
+COLUMN_COUNTS = (1, 2, 4, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 47, 64, 129, 200)
 
 
 def _operands(rng, n_rows, depth, n_cols, transposed, dtype):
@@ -86,7 +86,7 @@ def test_tiled_product_gives_the_same_bits_however_its_rows_are_split(
 ):
     # what lets threads share one product's rows (or a gradient's columns)
     rng = np.random.default_rng(2)
-    for n_rows, n_cols in [(32, 32), (13, 17), (9, 1), (64, 10)]:
+    for n_rows, n_cols in [(32, 32), (13, 17), (9, 1), (64, 10), (11, 150)]:
         a, strides, b = _operands(rng, n_rows, 20, n_cols, transposed, dtype)
         whole = _product(a, strides, b, n_rows)
         for cuts in ([0, 1, n_rows], [0, 5, 6, n_rows], [0, n_rows // 2, n_rows]):
@@ -104,7 +104,7 @@ def test_tiled_product_sums_in_order_with_fused_multiply_adds(transposed):
     # the order of OpenBLAS's Haswell dgemm kernel: each value is what one
     # running sum of fused multiply-adds gives, wherever it sits in a tile
     rng = np.random.default_rng(3)
-    n_rows, depth, n_cols = 6, 7, 11
+    n_rows, depth, n_cols = 14, 7, 139
     a, strides, b = _operands(rng, n_rows, depth, n_cols, transposed, np.float64)
     left = a.T if transposed else a
     got = _product(a, strides, b, n_rows)
