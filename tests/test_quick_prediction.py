@@ -164,31 +164,36 @@ def test_threads_predicting_at_once_agree():
 
 
 def test_calls_timing_chooses_go_both_ways(monkeypatch):
-    """Split trials take the long way; whole ones run here and are recorded."""
-    X, y = _data(n_samples=400, n_features=60)
+    """Whole calls run here and are recorded; split ones take the long way."""
+    X, _ = _data(n_samples=400, n_features=60)
+    y = np.arange(400) % 40  # 40 outputs: products wide enough for full tiles
     est = fastmlp.MLPClassifier((200, 100), max_iter=2, random_state=0).fit(X, y)
-    rows = 400  # 400 * 32,300 multiply-adds: past PREDICT_SPLIT_MACS
+    rows = 40  # 40 * 36,000 multiply-adds: past PREDICT_SPLIT_MACS
     monkeypatch.setattr(thread_plan, "blas_parts", lambda: 2)
     monkeypatch.setattr(thread_plan, "split_parts", lambda *args, **kwargs: 2)
-    prediction._prediction_paths.clear()
     expected = _long_way(est, X[:rows])
-    prediction._prediction_paths.clear()
-    recorded = []
-    original = FasterPath.record
+    est.predict_proba(X[:rows])
+    direct = quick._readied[id(est)].direct
+    if not direct.plans[rows][1]:
+        pytest.skip("the tile limits in force plan BLAS for this net's products")
+    recorded, long_way = [], []
+    original_record = FasterPath.record
+    original_parts = prediction._forward_parts
 
     def record(self, split, seconds, units):
         recorded.append(split)
-        return original(self, split, seconds, units)
+        return original_record(self, split, seconds, units)
+
+    def parts(*args):
+        long_way.append(1)
+        return original_parts(*args)
 
     monkeypatch.setattr(FasterPath, "record", record)
-    for _ in range(8):
+    monkeypatch.setattr(prediction, "_forward_parts", parts)
+    for split in (False, True):  # the chooser's answer, made certain
+        monkeypatch.setattr(FasterPath, "split", lambda self, split=split: split)
+        recorded.clear()
+        long_way.clear()
         assert_array_equal(est.predict_proba(X[:rows]), expected)
-    assert True in recorded and False in recorded
-    whole_here = []
-    monkeypatch.setattr(
-        prediction, "_forward_parts", lambda *a: whole_here.append(1) or None
-    )
-    path = next(iter(prediction._prediction_paths.values()))
-    if not path.split():  # decided whole: runs here, never the long way
-        assert_array_equal(est.predict_proba(X[:rows]), expected)
-        assert whole_here == []
+        assert recorded == [split]
+        assert long_way == ([1] if split else [])
