@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import fastmlp._kernels
-from fastmlp._kernels import jit
+from fastmlp._kernels import jit, linking
 
 pytestmark = pytest.mark.kernel
 
@@ -155,6 +155,8 @@ def test_kernel_is_a_dispatcher_with_the_policy(name, kernel):
     assert fastmath is False, f"{name}: fastmath={fastmath!r}"
     assert options.get("nopython", False) is True, name
     assert options.get("no_cpython_wrapper") is True, name
+    assert options.get("no_cfunc_wrapper") is True, name
+    assert kernel._compiler.pipeline_class is linking.KernelCompiler, name
     assert "parallel" not in options, (name, options["parallel"])
     inline = options.get("inline", "never")
     assert inline == ("always" if name in INLINED_KERNELS else "never"), name
@@ -197,12 +199,40 @@ def test_python_calls_run_a_twin_with_a_wrapper_and_its_own_cache():
     assert twin.signatures and kernel.signatures == compiled  # the twin compiled
     reference = jit.kernel(lambda x: x)
     want = dict(reference.targetoptions, boundscheck=None)  # njit sets it unset
-    del want["no_cpython_wrapper"]
+    del want["no_cpython_wrapper"], want["no_cfunc_wrapper"]
     assert twin.targetoptions == want
     assert isinstance(twin._cache, numba.core.caching.FunctionCache)
     assert twin._cache._cache_file._source_stamp == jit.kernels_source_stamp()
     # numba's cache key ignores the options: the twin's files must be its own
     assert twin._cache._impl.filename_base != kernel._cache._impl.filename_base
+
+
+@needs_jit
+def test_kernels_are_linked_not_emitted():
+    """A kernel's library holds IR for its callers; only its callers are emitted."""
+
+    def add_one(x):
+        return x + 1.0
+
+    kernel = jit.kernel(add_one)
+    kernel._cache = numba.core.caching.NullCache()  # compiled here, not loaded
+    kernel.compile((numba.float64,))
+    result = kernel.overloads[(numba.float64,)]
+    assert isinstance(result.library, linking.LinkedOnlyLibrary)
+    name = result.fndesc.llvm_func_name
+    assert not result.library.get_pointer_to_function(name)  # no machine code
+    linked = result.library._get_module_for_linking()
+    assert not linked.get_function(name).is_declaration  # the IR callers link
+    # the cache stores the stub's object code and that IR
+    _, kind, (object_code, _) = result.library.serialize_using_object_code()
+    assert kind == "object" and object_code
+
+    @numba.njit(cache=False)
+    def caller(x):
+        return kernel(x) * 2.0
+
+    assert caller(1.0) == 4.0
+    assert kernel(2.0) == 3.0  # from Python: the twin
 
 
 def test_disable_jit_gives_plain_functions():

@@ -4,7 +4,8 @@ Kernel modules define only kernels: pure functions of preallocated arrays and
 scalars, each made by ``jit.kernel`` or ``jit.inlined_kernel`` with the one set
 of numba options. The modules in :data:`SUPPORT_MODULES` make kernels rather than
 being ones: ``jit`` (the options and the cache stamp, which covers every file of
-this folder), the LLVM IR numba cannot write itself (vector tiles, the BLAS
+this folder), ``linking`` (kernels compiled for their callers to link, never
+emitted on their own), the LLVM IR numba cannot write itself (vector tiles, the BLAS
 call, borrowed views, atomics, the table of extra activations), and
 ``tunables``, every tunable constant of the package.
 """
@@ -17,4 +18,5 @@ SUPPORT_MODULES = (
     "atomics",
     "extra_callbacks",
     "tunables",
+    "linking",
 )

@@ -7,10 +7,12 @@ Every compiled function in fastmlp is made by :func:`kernel` or
 and inf checks must keep working); ``error_model="numpy"``; no eager signatures
 (float32, float64, read-only arrays and memmaps compile lazily);
 ``no_cpython_wrapper=True`` (a call from Python runs a wrapped twin,
-:class:`KernelDispatcher`); ``inline="always"`` only for :func:`inlined_kernel`;
-no ``parallel=True`` (split batches run serial kernels in Python threads,
-``fastmlp._kernels.threaded``). Why each, and what it cost or saved:
-``docs/design/compile_time.md``.
+:class:`KernelDispatcher`) and ``no_cfunc_wrapper=True`` (nothing calls a
+kernel through C); kernels lowered for linking only, their machine code
+emitted in their callers alone (``fastmlp._kernels.linking``); ``inline="always"``
+only for :func:`inlined_kernel`; no ``parallel=True`` (split batches run serial
+kernels in Python threads, ``fastmlp._kernels.threaded``). Why each, and what
+it cost or saved: ``docs/design/compile_time.md``.
 """
 
 import functools
@@ -25,6 +27,8 @@ from numba.core import sigutils
 from numba.core.caching import IndexDataCacheFile
 from numba.core.ccallback import CFunc
 from numba.core.registry import CPUDispatcher
+
+from .linking import KernelCompiler
 
 JIT_OPTIONS = {
     "cache": True,
@@ -159,8 +163,12 @@ def _kernel_dispatcher(function, **options):
             "nopython": True,
             **_COMPILER_OPTIONS,
             "no_cpython_wrapper": True,
+            # numba's C wrapper, lowered and optimized for every kernel, is
+            # called by nothing: the twins and the callbacks have their own
+            "no_cfunc_wrapper": True,
             **options,
         },
+        pipeline_class=KernelCompiler,  # no machine code of its own
     )
     dispatcher.enable_caching()  # JIT_OPTIONS["cache"]
     return _stamped(dispatcher)
