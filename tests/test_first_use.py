@@ -57,29 +57,3 @@ def test_the_notice_is_a_log_record_not_a_warning(caplog):
     assert counter.compiles == 2
     assert [r.name for r in caplog.records] == ["fastmlp"]
     assert NOTICE in caplog.records[0].getMessage()
-
-
-# the extra activations' callbacks on a new cache: compiled in a child process,
-# then loaded (or, when the child cannot help, compiled here as before)
-CALLBACKS_SCRIPT = """
-import sys, numpy as np, warnings
-warnings.filterwarnings("ignore")
-from fastmlp._kernels import extra_callbacks
-if "{fallback}" == "yes":
-    extra_callbacks.sys.executable = ""  # no child: compile here
-import fastmlp
-X = np.random.RandomState(1).normal(size=(60, 5))
-m = fastmlp.MLPClassifier((4,), activation="gelu", max_iter=3).fit(X, X[:, 0] > 0)
-assert np.isfinite(m.predict_proba(X)).all()
-print("hits", sorted(cb.cache_hits for cb in extra_callbacks._callbacks.values()))
-"""
-
-
-@pytest.mark.timeout(900)
-@pytest.mark.parametrize("fallback", ["no", "yes"])
-def test_extra_activation_callbacks_are_compiled_apart(tmp_path, fallback):
-    env = {"NUMBA_CACHE_DIR": str(tmp_path), "FASTMLP_TILES": "builtin"}
-    out = run_python(CALLBACKS_SCRIPT.format(fallback=fallback), env, timeout=600)
-    # apart: each callback loaded from the cache the child filled; else compiled
-    expected = "[0, 0, 0, 0, 0, 0]" if fallback == "yes" else "[1, 1, 1, 1, 1, 1]"
-    assert out.stdout.split("hits ")[1].strip() == expected

@@ -15,9 +15,6 @@ prepares what, and the measurements: ``docs/design/compile_time.md``.
 
 import ctypes
 import functools
-import os
-import subprocess
-import sys
 import threading
 
 import numpy as np
@@ -31,7 +28,7 @@ from .extra_activations import (
     extra_activation_values,
     extra_derivative_values,
 )
-from .jit import c_callback, callback_in_cache
+from .jit import c_callback
 
 TABLE_SYMBOL = "fastmlp_extra_activations"
 _DTYPES = (types.float32, types.float64)
@@ -49,8 +46,6 @@ binding.add_symbol(TABLE_SYMBOL, ctypes.addressof(_table))
 _lock = threading.Lock()
 # clear_table calls so far (readied predictions check it: fastmlp._engine.prediction)
 _generation = 0
-# the child that compiles the callbacks apart (_compile_apart): ~3-5 s
-_CHILD_TIMEOUT_SECONDS = 600
 # slot -> compiled callback; the callbacks' code lives as long as they do
 _callbacks = {}  # the extra activations'
 _map_callbacks = {}  # the element maps'
@@ -156,65 +151,22 @@ def prepare():
         if _table[last]:
             return
         if not _callbacks:
-            entries = _extra_entries()
-            if not all(callback_in_cache(f, sig) for _, f, sig in entries):
-                _compile_apart()
-            for slot, function, signature in entries:
-                _callbacks[slot] = c_callback(function, signature)
+            for dtype in _DTYPES:
+                pointer = types.CPointer(dtype)
+                _callbacks[_slot(_ACTIVATION, dtype)] = c_callback(
+                    _activation_entry, types.void(pointer, types.intp, types.intp)
+                )
+                _callbacks[_slot(_ACTIVATION_AND_DERIVATIVE, dtype)] = c_callback(
+                    _activation_and_derivative_entry,
+                    types.void(pointer, pointer, types.intp, types.intp),
+                )
+                _callbacks[_slot(_DERIVATIVE, dtype)] = c_callback(
+                    _derivative_entry,
+                    types.void(pointer, pointer, pointer, types.intp, types.intp),
+                )
         # the last slot last: prepare's check without the lock reads it
         for slot in _EXTRA_SLOTS:
             _table[slot] = _callbacks[slot].address
-
-
-def _extra_entries():
-    """``(slot, entry function, C signature)`` of every extra-activation callback."""
-    entries = []
-    for dtype in _DTYPES:
-        pointer = types.CPointer(dtype)
-        entries += [
-            (_slot(_ACTIVATION, dtype), _activation_entry,
-             types.void(pointer, types.intp, types.intp)),
-            (_slot(_ACTIVATION_AND_DERIVATIVE, dtype), _activation_and_derivative_entry,
-             types.void(pointer, pointer, types.intp, types.intp)),
-            (_slot(_DERIVATIVE, dtype), _derivative_entry,
-             types.void(pointer, pointer, pointer, types.intp, types.intp)),
-        ]  # fmt: skip
-    return entries
-
-
-def _compile_apart():
-    """Compile the extra activations' callbacks into the cache in a child process.
-
-    Why: a process that compiled them itself ran GELU epochs 2.5-3.3x slower
-    for its whole life than one that loaded the very same callbacks from the
-    cache (``docs/design/vector_math.md``, "Open"). Best effort: if the child
-    fails, or writes nothing this process can read, :func:`prepare` compiles
-    here as before.
-    """
-    if not sys.executable:
-        return
-    import fastmlp
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(fastmlp.__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    code = f"from {__name__} import _compile_here; _compile_here()"
-    try:
-        subprocess.run(
-            [sys.executable, "-c", code],
-            env=env,
-            capture_output=True,
-            timeout=_CHILD_TIMEOUT_SECONDS,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        pass
-
-
-def _compile_here():
-    """Compile (or load) every extra-activation callback: the child's work."""
-    for _, function, signature in _extra_entries():
-        c_callback(function, signature)
 
 
 def clear_table():

@@ -190,31 +190,14 @@ def c_callback(function, signature):
         Compiled now (or loaded from the cache, stamped as the kernels are);
         its ``address`` is valid while it lives.
     """
-    callback = _cached_callback(function, signature)
-    callback.compile()
-    return callback
-
-
-def callback_in_cache(function, signature):
-    """Whether :func:`c_callback` would find ``function`` in the cache (its index).
-
-    False where there is no usable cache. An index may lack this signature's
-    entry, in which case :func:`c_callback` compiles after all.
-    """
-    cache_file = getattr(
-        _cached_callback(function, signature)._cache, "_cache_file", None
-    )
-    path = getattr(cache_file, "_index_path", None)
-    return path is not None and os.path.exists(path)
-
-
-def _cached_callback(function, signature):
     arguments, return_type = sigutils.normalize_signature(signature)
     callback = CFunc(
         function, (arguments, return_type), locals={}, options=_COMPILER_OPTIONS
     )
     callback.enable_caching()
-    return _stamped(callback)
+    _stamped(callback)
+    callback.compile()
+    return callback
 
 
 def _stamped(dispatcher):
