@@ -276,10 +276,12 @@ def run_case(case, args, contestants, gemm=True, skip_slow=True, params_by_name=
 
     if case.kind == "concurrent":
         return _run_concurrent(case, args, contestants)
+    from bench import host_clock
     from bench.handover import round_trip_ns
 
     mode = MODES[args.mode]
     before = round_trip_ns()
+    clock_before = host_clock.step_ns()
     result = measure_case(
         case,
         args.mode,
@@ -291,6 +293,7 @@ def run_case(case, args, contestants, gemm=True, skip_slow=True, params_by_name=
         skip_slow=skip_slow,
     )
     result.core_round_trip_ns = [before, round_trip_ns()]
+    result.clock_step_ns = [clock_before, host_clock.step_ns()]
     if not args.no_subprocess and mode.wants_warm(case.name):
         from bench.datasets import predict_rows
         from bench.subproc import fresh_process_measurements
@@ -398,6 +401,8 @@ class Session:
         :func:`bench.envinfo.cpu_snapshot` at the start.
     round_trip_start : float or None
         :func:`bench.handover.round_trip_ns` once the contestants are warm.
+    clock_start : float or None
+        :func:`bench.host_clock.step_ns` then.
     """
 
     argv: list
@@ -409,6 +414,7 @@ class Session:
     load_start: float
     cpu_start: object
     round_trip_start: object
+    clock_start: object
 
     @property
     def names(self):
@@ -467,6 +473,7 @@ def start_session(argv, args):
     # costs microseconds instead of a quarter of a second.
     gc.collect()
     gc.freeze()
+    from bench import host_clock
     from bench.handover import round_trip_ns
 
     session = Session(
@@ -479,6 +486,7 @@ def start_session(argv, args):
         load_start,
         cpu_start,
         round_trip_ns(),
+        host_clock.step_ns(),
     )
     say(
         f"mode {args.mode}, {args.reps} rounds, contestants {', '.join(names)}, "
@@ -600,11 +608,12 @@ def finish_run(results, session):
     results : RunResults
     session : Session
     """
-    from bench import envinfo
+    from bench import envinfo, host_clock
     from bench.handover import round_trip_ns
 
     args, argv = session.args, session.argv
     round_trip_end = round_trip_ns()
+    clock_end = host_clock.step_ns()
     results.environment = envinfo.collect(session.threads, session.contestants)
     command = "python -m bench" + ("" if not argv else " " + shlex.join(argv))
     results.run = RunNotes(
@@ -623,6 +632,7 @@ def finish_run(results, session):
         ),
         core_round_trip_ns=[session.round_trip_start, round_trip_end],
         seconds=time.perf_counter() - session.started,
+        clock_step_ns=[session.clock_start, clock_end],
     )
 
 

@@ -541,9 +541,11 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
         :func:`bench.measure.measure_case`'s result plus ``cell``, ``ratio``,
         ``target``, ``meets_target`` and ``agreement``.
     """
+    from bench import host_clock
     from bench.measure import measure_case
 
     case = cell.case(plan)
+    clock_before = host_clock.step_ns()
     compile_mark = None
     if any(c.name == "jax" for c in contestants):
         from bench.jax_mlp import COMPILE_LOG
@@ -559,6 +561,7 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
         budget_s=budget_s,
         skip_slow=False,
     )
+    result.clock_step_ns = [clock_before, host_clock.step_ns()]
     result.cell = cell.describe()
     result.sklearn_params = jsonable_params(
         sklearn_params(case.estimator_params(plan.mode))

@@ -548,6 +548,37 @@ def round_trip_line(results):
     )
 
 
+def host_clock_line(results):
+    """The host-clock probe (``bench.host_clock``) over the run, or ''."""
+    from bench.host_clock import spread
+
+    run = results.run
+    ends = (run.clock_step_ns if run else None) or [None, None]
+    cases = list(results.cases) + list((results.matrix or {}).get("cells", []))
+    probes = [p for case in cases for p in (case.clock_step_ns or []) if p]
+    every = probes + [p for p in ends if p]
+    moved = spread(every)
+    if moved is None:
+        return ""
+    text = "A fixed scalar loop (`bench/host_clock.py`) ran "
+    if None not in ends:
+        text += (
+            f"{ends[0]:.2f} ns a step at the start of the run, {ends[1]:.2f} at the end"
+        )
+    if probes:
+        if None not in ends:
+            text += "; "
+        text += (
+            f"before and after every case and matrix cell ({len(cases)} in all) "
+            f"{min(probes):.2f}-{max(probes):.2f}"
+        )
+    text += (
+        f": the host's clock moved by up to {moved:.0%} during the run, so "
+        "compare ratios, measured within a case, rather than times across cases"
+    )
+    return text + "."
+
+
 def render(results):
     """The whole markdown report.
 
@@ -597,6 +628,9 @@ def render(results):
             "end: the longer, the less splitting a batch across two threads pays "
             "(`fastmlp/_runtime/split_chooser.py` times both ways in every fit).",
         ]
+    clock = host_clock_line(results)
+    if clock:
+        out += ["", clock]
     if env.get("fastmlp_faked"):
         out += [
             "",

@@ -228,6 +228,7 @@ class CaseResult(Record):
     contestants: dict = field(default_factory=dict)
     gemm: GemmFloor | None = None
     core_round_trip_ns: list | None = None
+    clock_step_ns: list | None = None
     fresh: dict | None = None
     fresh_error: str | None = None
     cell: dict | None = None
@@ -365,6 +366,7 @@ class RunNotes(Record):
     other_processes_cpus: float | None
     core_round_trip_ns: list
     seconds: float
+    clock_step_ns: list | None = None  # bench.host_clock.step_ns, start and end
 
     def _written_when_none(self):
         return tuple(item.name for item in fields(self))

@@ -117,6 +117,50 @@ def test_round_trip_needs_compiled_code(monkeypatch):
     assert handover.round_trip_ns() is None
 
 
+def test_tiny_run_probes_the_host_clock(tiny_run):
+    out, _ = tiny_run
+    results = json.loads((out / "latest.json").read_text())
+    probes = list(results["run"]["clock_step_ns"])
+    for case in results["cases"]:
+        if case["kind"] != "concurrent":
+            probes += case["clock_step_ns"]
+    assert len(probes) == 2 + 2 * (len(results["cases"]) - 1)
+    assert all(_finite_positive(p) for p in probes), probes
+    markdown = (out / "latest.md").read_text()
+    assert "A fixed scalar loop (`bench/host_clock.py`) ran" in markdown
+
+
+def test_host_clock_line_gives_the_probes_range():
+    from bench.report import host_clock_line
+    from bench.results_model import CaseResult, RunNotes, RunResults
+
+    notes = RunNotes("python -m bench", [], "tiny", 1, 0.0, 1, False, "now",
+                     0.0, 0.0, None, [None, None], 1.0, [2.0, 2.5])  # fmt: skip
+    cases = [CaseResult("a", clock_step_ns=[2.2, 3.0]),
+             CaseResult("b", clock_step_ns=[None, None])]  # fmt: skip
+    line = host_clock_line(RunResults([], cases=cases, run=notes))
+    assert line == (
+        "A fixed scalar loop (`bench/host_clock.py`) ran 2.00 ns a step at the "
+        "start of the run, 2.50 at the end; before and after every case and "
+        "matrix cell (2 in all) 2.20-3.00: the host's clock moved by up to 50% "
+        "during the run, so "
+        "compare ratios, measured within a case, rather than times across cases."
+    )
+    assert host_clock_line(RunResults([], cases=cases[1:], run=None)) == ""
+
+
+def test_host_clock_step_is_positive_and_needs_compiled_code(monkeypatch):
+    import numba
+
+    from bench import host_clock
+
+    assert _finite_positive(host_clock.step_ns(repeats=1))
+    monkeypatch.setattr(numba.config, "DISABLE_JIT", True)
+    assert host_clock.step_ns() is None
+    assert host_clock.spread([2.0, None, 3.0]) == pytest.approx(0.5)
+    assert host_clock.spread([2.0]) is None
+
+
 def test_tiny_run_has_every_case_with_finite_times(tiny_run):
     from bench.cases import CASES
     from bench.sweeps import SWEEPS
