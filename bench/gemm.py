@@ -54,7 +54,9 @@ def _arrays(layer_units, rows, dtype, rng):
     return weights, acts, deltas, grads
 
 
-def gemm_seconds(n_samples, layer_units, batch_size, dtype, mode="train", reps=7):
+def gemm_seconds(
+    n_samples, layer_units, batch_size, dtype, mode="train", reps=7, blas_threads=None
+):
     """Fastest of ``reps`` timings of one epoch's matrix products alone.
 
     The minimum, not the median: this is the machine's capability, a floor,
@@ -74,6 +76,10 @@ def gemm_seconds(n_samples, layer_units, batch_size, dtype, mode="train", reps=7
         (``predict_proba``) over all rows in one batch.
     reps : int, default=7
         Timed repetitions after one warm-up.
+    blas_threads : int, optional
+        BLAS threads for the products (``threadpoolctl``); None: the run's
+        setting. 1 gives the one-core floor, what a fastmlp fit that runs
+        whole (on one thread, BLAS held to one thread) cannot beat.
 
     Returns
     -------
@@ -94,8 +100,14 @@ def gemm_seconds(n_samples, layer_units, batch_size, dtype, mode="train", reps=7
         def run():
             _train_products(X, weights, acts, deltas, grads, batch_size)
 
-    run()
-    return min(timed(run)[0] for _ in range(reps))
+    if blas_threads is None:
+        run()
+        return min(timed(run)[0] for _ in range(reps))
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        run()
+        return min(timed(run)[0] for _ in range(reps))
 
 
 def gemm_flops(n_samples, layer_units, mode="train"):

@@ -79,6 +79,9 @@ DTYPES = ("float64", "float32")
 SHORT_DTYPE = {"float64": "f64", "float32": "f32"}
 TARGET_PER_EPOCH = 4.0
 TARGET_LBFGS = 3.0
+# a cell within this factor of its one-core GEMM floor is "near" it: little is
+# left to gain on one core, and two cores are what the cell would need
+FLOOR_NEAR = 1.5
 ADAM = {"solver": "adam", "learning_rate_init": 1e-3}
 SOLVER_PARAMS = {"adam": ADAM, "sgd": SGD, "lbfgs": {"solver": "lbfgs"}}
 BATCH = 200
@@ -158,6 +161,11 @@ class Cell:
             f"matrix_{self.variant.key}_{self.activation}_{self.solver}_"
             f"{SHORT_DTYPE[self.dtype]}"
         )
+
+    @property
+    def sparse(self):
+        """Whether the cell's input is a CSR matrix."""
+        return self.variant.data.endswith("_csr")
 
     @property
     def kind(self):
@@ -551,15 +559,18 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
         from bench.jax_mlp import COMPILE_LOG
 
         compile_mark = len(COMPILE_LOG)
+    # The one-core GEMM floor: what a fit that runs whole cannot beat
+    # (no floor for CSR input, whose first products are sparse).
     result = measure_case(
         case,
         plan.mode,
         contestants,
         reps,
-        gemm=False,
+        gemm=not cell.sparse,
         settle=settle,
         budget_s=budget_s,
         skip_slow=False,
+        gemm_threads=1,
     )
     result.clock_step_ns = [clock_before, host_clock.step_ns()]
     result.cell = cell.describe()
@@ -896,6 +907,8 @@ def cell_table(matrix):
         "target",
         "same model",
         "fastmlp first fit",
+        "fastmlp / 1-core GEMM",
+        "sklearn / 1-core GEMM",
     ]
     with_jax = any(r.jax for r in matrix.get("cells", []))
     if with_jax:
@@ -922,11 +935,39 @@ def cell_table(matrix):
                 target,
                 _agreement_text(r),
                 fmt_seconds(fast.warmup_s),
+                *_over_floor(r),
             ]
         )
         if with_jax:
             rows[-1] += _jax_cells(r, reps)
     return markdown_table(header, rows)
+
+
+def _over_floor(result):
+    """Each contestant's time over the cell's one-core GEMM floor, as text."""
+    floor = getattr(result, "gemm", None)
+    if not floor:
+        return ["-", "-"]
+    ratios = floor.time_over_gemm
+    return [
+        "-" if ratios.get(name) is None else f"{ratios[name]:.2f}"
+        for name in ("fastmlp", "sklearn")
+    ]
+
+
+def floor_summary(cells):
+    """One sentence: how close the cells below target are to their floor."""
+    below = [r for r in cells if r.meets_target is False and getattr(r, "gemm", None)]
+    over = [r.gemm.time_over_gemm.get("fastmlp") for r in below]
+    over = sorted(x for x in over if x is not None and math.isfinite(x))
+    if not over:
+        return None
+    near = sum(x <= FLOOR_NEAR for x in over)
+    return (
+        f"Of the {len(over)} dense cells below target, {near} run within "
+        f"{FLOOR_NEAR:g}x of their one-core GEMM floor (fastmlp / floor "
+        f"{over[0]:.2f}-{over[-1]:.2f}, median {over[len(over) // 2]:.2f})."
+    )
 
 
 def _jax_cells(result, reps):
@@ -978,6 +1019,9 @@ def section(matrix):
     jax_line = jax_summary(matrix["cells"])
     if jax_line:
         lines += ["", jax_line]
+    floor_line = floor_summary(matrix["cells"])
+    if floor_line:
+        lines += ["", floor_line]
     lines += [
         "",
         f"{len(matrix['cells'])} cells, mode {matrix['mode']}: "
@@ -1000,7 +1044,11 @@ def section(matrix):
         "the same shape, data and hyperparameters. *fastmlp first fit*: the "
         "untimed one-epoch warm-up fit (one full fit for L-BFGS), which "
         "includes compiling or loading kernels when the cell is the first to "
-        "need them."
+        "need them. *1-core GEMM*: the cell's matrix products alone (every "
+        "mini-batch's forward and backward products; for L-BFGS one full-batch "
+        "pass, against the time per iteration), fastest of 7, BLAS on one "
+        "thread; a contestant's time over it is how far the cell is from what "
+        "one core's BLAS allows (CSR cells: no floor)."
         + (
             " *jax*: steady-state seconds of the JAX contestant (relu and tanh "
             "cells); *fastmlp vs jax* = JAX seconds / fastmlp seconds, median "

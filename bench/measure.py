@@ -124,6 +124,7 @@ def measure_case(
     settle=0.0,
     budget_s=None,
     skip_slow=True,
+    gemm_threads=None,
 ):
     """Time, compare and score all contestants on one case.
 
@@ -147,6 +148,8 @@ def measure_case(
         than twice ``budget_s`` (see :func:`too_slow`); False keeps every
         contestant, each timed at least once (the configuration matrix,
         whose ratios need both).
+    gemm_threads : int, optional
+        BLAS threads for the GEMM floor (see :func:`bench.gemm.gemm_seconds`).
 
     Returns
     -------
@@ -258,7 +261,7 @@ def measure_case(
             entries[name].pair_speedups = ratios
             entries[name].speedup_vs_sklearn = median(ratios)
     if gemm:
-        result.gemm = _gemm(case, data, result, X_pred)
+        result.gemm = _gemm(case, data, result, X_pred, gemm_threads)
     return result
 
 
@@ -335,7 +338,7 @@ def _quality(model, data):
     )
 
 
-def _gemm(case, data, result, X_pred):
+def _gemm(case, data, result, X_pred, blas_threads=None):
     """Time the products alone and relate each contestant's time to them."""
     units = result.layer_units
     dtype = data.X_train.dtype
@@ -348,7 +351,9 @@ def _gemm(case, data, result, X_pred):
         batch = result.params.get("batch_size", "auto")
         if batch == "auto":  # sklearn's rule
             batch = min(200, n_rows)
-    seconds = gemm_seconds(n_rows, units, batch, dtype, mode=mode)
+    seconds = gemm_seconds(
+        n_rows, units, batch, dtype, mode=mode, blas_threads=blas_threads
+    )
     flops = gemm_flops(n_rows, units, mode=mode)
     ratios = {}
     for name, entry in result.contestants.items():
@@ -367,4 +372,5 @@ def _gemm(case, data, result, X_pred):
         seconds=seconds,
         gflops_per_s=flops / seconds / 1e9 if seconds > 0 else None,
         time_over_gemm=ratios,
+        blas_threads=blas_threads,
     )

@@ -158,9 +158,10 @@ class GemmFloor(Record):
     seconds: float
     gflops_per_s: float | None
     time_over_gemm: dict
+    blas_threads: int | None = None  # None: the run's BLAS thread setting
 
     def _written_when_none(self):
-        return ("gflops_per_s",)
+        return ("gflops_per_s", "blas_threads")
 
 
 @dataclass

@@ -353,6 +353,15 @@ def test_tiny_run_writes_the_matrix_table_heatmap_and_headline(tiny_run):
         )
         assert cell["agreement"]["status"] == expected, cell["agreement"]
         ratios[cell["name"]] = cell["ratio"]
+        # the one-core GEMM floor, for dense input only
+        floor = cell.get("gemm")
+        if cell["cell"]["data"].endswith("_csr"):
+            assert floor is None, cell["name"]
+        else:
+            assert floor["blas_threads"] == 1
+            assert _finite_positive(floor["seconds"]), cell["name"]
+            for name in ("fastmlp", "sklearn"):
+                assert _finite_positive(floor["time_over_gemm"][name]), cell["name"]
     lowest = min(ratios, key=ratios.get)
     summary = matrix["summary"]
     assert summary["minimum"] == lowest
@@ -367,6 +376,13 @@ def test_tiny_run_writes_the_matrix_table_heatmap_and_headline(tiny_run):
     for row in rows:
         name = row["cell"].strip("`")
         assert float(row["ratio"].rstrip("x")) == pytest.approx(ratios[name], abs=0.006)
+        floor = results_cell(cells, name).get("gemm")
+        over = row["fastmlp / 1-core GEMM"]
+        if floor is None:
+            assert over == "-"
+        else:
+            want = floor["time_over_gemm"]["fastmlp"]
+            assert float(over) == pytest.approx(want, abs=0.006)
         assert ("below" in row["target"]) == (
             not results_cell(cells, name)["meets_target"]
         )
@@ -571,6 +587,37 @@ def test_a_cell_whose_models_differ_is_flagged_and_left_out_of_the_minimum():
     table = cell_table({"cells": [same, differ, extra]})
     assert "**DIFFERENT**" in table and "no twin (sklearn relu)" in table
     assert "(relu)" in table  # sklearn's time of the gelu cell is its relu net's
+
+
+def test_the_floor_line_counts_the_cells_below_target_near_their_floor():
+    from bench.matrix import VARIANT, Cell, cell_table, floor_summary
+    from bench.results_model import GemmFloor
+
+    base = VARIANT["base"]
+    results = []
+    for activation, ratio, over in [
+        ("relu", 5.0, 1.1),  # meets its target: not counted
+        ("tanh", 2.5, 1.2),
+        ("logistic", 3.0, 1.4),
+        ("identity", 3.5, 2.0),
+    ]:
+        result = _fake_cell_result(
+            Cell(base, activation, "adam", "float64"), 1, 1, ratio
+        )
+        result.gemm = GemmFloor(
+            "one epoch's products", 1e-3, 10.0, {"fastmlp": over, "sklearn": 3.0}, 1
+        )
+        results.append(result)
+    results.append(
+        _fake_cell_result(Cell(VARIANT["csr1000"], "relu", "adam", "float64"), 1, 1, 2)
+    )  # below target, but CSR: no floor
+    line = floor_summary(results)
+    assert line.startswith("Of the 3 dense cells below target, 2 run within 1.5x")
+    assert "1.20-2.00, median 1.40" in line
+    assert floor_summary(results[:1]) is None
+    table = cell_table({"cells": results})
+    assert "| 1.20 | 3.00 |" in table
+    assert table.rstrip().endswith("| - | - |")
 
 
 def test_a_slow_baseline_is_timed_once_not_skipped():

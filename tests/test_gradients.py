@@ -33,6 +33,7 @@ from fastmlp._kernels.activations import ACTIVATION_CODES
 from fastmlp._kernels.losses import LOSS_CODES
 from fastmlp._kernels.passes import loss_grad_dense, loss_grad_sparse
 from tests import reference as ref
+from tests.kernels._helpers import cases_in_turn
 
 pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("extra_activations_ready")]
 
@@ -227,15 +228,21 @@ def relative_error(approximation, exact):
     return np.abs(approximation - exact).max() / np.abs(exact).max()
 
 
-CASES = [
-    (hidden, loss_name) for hidden in ref.HIDDEN_ACTIVATIONS for loss_name in ref.LOSSES
-]
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize(("hidden", "loss_name"), CASES)
-@pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("storage", ["dense", "csr"])
+@pytest.mark.parametrize(
+    ("hidden", "loss_name", "dtype", "weighted", "storage"),
+    # interpreted, each activation and loss meets one of the eight in turn
+    cases_in_turn(
+        [ref.HIDDEN_ACTIVATIONS, ref.LOSSES],
+        [
+            (
+                [np.float64, np.float32][k % 2],
+                bool(k // 2 % 2),
+                ["dense", "csr"][k // 4],
+            )
+            for k in range(8)
+        ],
+    ),
+)
 def test_gradient_is_derivative_of_loss(dtype, hidden, loss_name, weighted, storage):
     case = GradientCase(dtype, hidden, loss_name, weighted, storage)
     case.loss_grad(case.params)

@@ -13,8 +13,11 @@ indices. Dropout masks are compared draw for draw: numba's generator, seeded
 like a ``RandomState``, draws the same numbers.
 """
 
+import itertools
+
 import numba
 import numpy as np
+import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
@@ -81,6 +84,38 @@ def nan_work(layout, max_rows, dtype, pre_activations=False, masks=False, n_part
         if buffer.dtype == np.dtype(dtype):
             buffer.fill(np.nan)
     return work
+
+
+def cases_in_turn(axes, rotated):
+    """Parameter sets for a cross product that is slow when interpreted.
+
+    Compiled, every combination of the values in ``axes`` (a list of lists)
+    meets every entry of ``rotated`` (a list of tuples). With
+    ``NUMBA_DISABLE_JIT=1`` each combination meets one entry only, in turn:
+    the one at the sum of its indices modulo ``len(rotated)``, so every value
+    of every axis is still run, and every entry of ``rotated`` as long as the
+    largest index sum reaches ``len(rotated) - 1`` (order ``rotated`` so that
+    its first entries vary every axis). The test ids are the same either way.
+    """
+    cases = []
+    for index in itertools.product(*(range(len(axis)) for axis in axes)):
+        values = tuple(axis[i] for axis, i in zip(axes, index))
+        turn = sum(index) % len(rotated)
+        for k, extra in enumerate(rotated):
+            if numba.config.DISABLE_JIT and k != turn:
+                continue
+            params = values + tuple(extra)
+            case_id = "-".join(_case_id(value) for value in params)
+            cases.append(pytest.param(*params, id=case_id))
+    return cases
+
+
+def _case_id(value):
+    if isinstance(value, type) and issubclass(value, np.generic):
+        return np.dtype(value).name
+    if isinstance(value, tuple):
+        return "-".join(map(str, value))
+    return str(value)
 
 
 def seed_kernel_random(seed):
