@@ -450,6 +450,17 @@ def test_matrix_design_covers_every_axis():
     assert {c.variant.data for c in tiny} == {v.data for v in VARIANTS}
 
 
+def test_filter_predict_sweep_selects_the_sweep_alone():
+    from bench.cases import select_cases
+    from bench.matrix import select_cells
+    from bench.sweeps import SWEEPS
+
+    assert select_cases("predict_sweep") == []
+    assert not [s for s in SWEEPS if "predict_sweep" in s]
+    assert "predict_sweep" not in "small_calls"  # cli's tests, as for "matrix"
+    assert select_cells("default", "predict_sweep") == []
+
+
 def test_filter_matrix_selects_the_matrix_alone():
     from bench.cases import select_cases
     from bench.matrix import PLANS, select_cells
@@ -459,6 +470,7 @@ def test_filter_matrix_selects_the_matrix_alone():
     assert select_cases("matrix") == []
     assert not [s for s in SWEEPS if "matrix" in s]
     assert "matrix" not in "small_calls"  # cli's test for the small calls
+    assert "matrix" not in "predict_sweep"  # and for the prediction sweep
     csr = select_cells("default", "matrix_csr1000")
     assert len(csr) == 4 and all(c.variant.key == "csr1000" for c in csr)
 
@@ -753,17 +765,9 @@ def test_a_jax_epoch_gives_sklearns_first_epoch(task, params, dtype):
         )
 
 
-def test_the_tiny_prediction_sweep_writes_its_table_json_and_plot(tmp_path):
-    env = dict(os.environ, FASTMLP_BENCH_FAKE="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--tiny", "--no-subprocess", "--threads", "1",
-         "--filter", "predict_sweep", "--contestants", "fastmlp,sklearn",
-         "--out", str(tmp_path)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    results = json.loads((tmp_path / "latest.json").read_text())
-    assert not results["cases"] and not results["sweeps"]
+def test_the_tiny_prediction_sweep_writes_its_table_json_and_plot(tiny_run):
+    out, _ = tiny_run
+    results = json.loads((out / "latest.json").read_text())
     sweep = results["predict_sweep"]
     names = sweep["contestants"]
     assert names[:2] == ["fastmlp", "sklearn"]
@@ -782,11 +786,11 @@ def test_the_tiny_prediction_sweep_writes_its_table_json_and_plot(tmp_path):
                 assert _finite_positive(point["ratio_onnxruntime_over_fastmlp"])
             assert "vs_sklearn" in point["targets"]
             assert point["disagree"] == [], point["max_abs_diff"]
-    markdown = (tmp_path / "latest.md").read_text()
+    markdown = (out / "latest.md").read_text()
     assert "## Prediction sweep" in markdown
     assert "| rows | fastmlp us | sklearn us |" in markdown
     assert "**300 -> 256 -> 128 -> 10, float32**" in markdown
-    png = tmp_path / "predict_sweep.png"
+    png = out / "predict_sweep.png"
     assert "predict_sweep.png" in results["plots"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import matplotlib.image

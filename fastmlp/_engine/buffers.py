@@ -13,24 +13,41 @@ from .._kernels.extra_callbacks import prepare as prepare_extra_activations
 from .._kernels.tiles import use_tiles
 
 
+def read_only(array):
+    """``array`` itself if read-only, else a read-only view of it (no copy).
+
+    Numba compiles a kernel apart for read-only arrays (memmaps, joblib's
+    workers, ``setflags(write=False)``); the data the kernels only read is
+    handed to them read-only always, so one compiled kernel serves both (a
+    cold digits fit on read-only rows compiled 7.9 s more before). The
+    machine code is the same either way: the flag only forbids writes.
+    """
+    if not array.flags.writeable:
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
 def as_kernel_input(X, dtype):
-    """``X`` as the kernels read it: C-contiguous dense, or CSR parts.
+    """``X`` as the kernels read it: C-contiguous dense, or CSR parts, read-only.
 
     Returns
     -------
     data : ndarray or tuple
-        A C-contiguous array of ``dtype``, or ``(indptr, indices, values)`` of a
-        CSR matrix with 32-bit indices where they fit.
+        A C-contiguous read-only array of ``dtype``, or ``(indptr, indices,
+        values)`` of a CSR matrix with 32-bit indices where they fit, each
+        read-only (:func:`read_only`).
     """
     if sp.issparse(X):
         csr = X.tocsr()
         index_dtype = np.int32 if max(csr.nnz, csr.shape[1]) < 2**31 - 1 else np.int64
         return (
-            np.ascontiguousarray(csr.indptr, dtype=index_dtype),
-            np.ascontiguousarray(csr.indices, dtype=index_dtype),
-            np.ascontiguousarray(csr.data, dtype=dtype),
+            read_only(np.ascontiguousarray(csr.indptr, dtype=index_dtype)),
+            read_only(np.ascontiguousarray(csr.indices, dtype=index_dtype)),
+            read_only(np.ascontiguousarray(csr.data, dtype=dtype)),
         )
-    return np.ascontiguousarray(X, dtype=dtype)
+    return read_only(np.ascontiguousarray(X, dtype=dtype))
 
 
 def make_net(layout, hidden_code, output_code, loss_code, alpha, dropout=0.0):
@@ -126,8 +143,8 @@ def kernel_weights(sample_weight, dtype):
     most of the margin of its peak memory under scikit-learn's).
     """
     if sample_weight is None:
-        return False, np.ones(1, dtype=dtype)
-    return True, np.array(sample_weight, dtype=dtype, order="C")
+        return False, read_only(np.ones(1, dtype=dtype))
+    return True, read_only(np.array(sample_weight, dtype=dtype, order="C"))
 
 
 def compact_targets(Y, dtype):
@@ -140,5 +157,5 @@ def compact_targets(Y, dtype):
     ``dtype``.
     """
     if Y.dtype == np.bool_:
-        return np.ascontiguousarray(Y)
-    return np.ascontiguousarray(Y, dtype=dtype)
+        return read_only(np.ascontiguousarray(Y))
+    return read_only(np.ascontiguousarray(Y, dtype=dtype))

@@ -34,7 +34,13 @@ from .._runtime.split_chooser import FasterPath, keep_recent
 from .._runtime.thread_plan import parts_follow_blas, thread_limits
 from .._runtime.tile_calibration import tile_choice
 from .._runtime.worker_threads import in_threads
-from .buffers import _use_tiles_in_python, as_kernel_input, kernel_weights, make_work
+from .buffers import (
+    _use_tiles_in_python,
+    as_kernel_input,
+    kernel_weights,
+    make_work,
+    read_only,
+)
 from .entry_checks import (
     KernelInputError,
     check_array,
@@ -221,7 +227,7 @@ def direct_forward(direct, X, call):
     work = _kept_workspace(
         direct.workspace_key, direct.row_values, direct.layout, direct.dtype, block_rows
     )
-    predict_dense(X, direct.params, direct.net, work, block_rows, out)
+    predict_dense(read_only(X), direct.params, direct.net, work, block_rows, out)
     if path is not None:
         path.record(False, time.perf_counter() - started, n_samples)
     return out
@@ -344,6 +350,7 @@ def validation_loss(output, Y, sample_weight, params, layout, net):
     the weight sum, as one batch of all rows would give.
     """
     Y = np.ascontiguousarray(np.asarray(Y).reshape(output.shape), dtype=output.dtype)
+    Y = read_only(Y)
     has_weight, weights = kernel_weights(sample_weight, output.dtype)
     check_output(output, Y.shape[0], layout, output.dtype)
     check_params(params, layout, output.dtype)

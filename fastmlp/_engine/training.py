@@ -19,7 +19,13 @@ from .._kernels.tunables import TRIAL_WORK, WORK_PER_CALL
 from .._runtime.split_chooser import FasterPath
 from .._runtime.thread_plan import forward_macs
 from .._runtime.worker_threads import in_threads, wake_workers
-from .buffers import as_kernel_input, compact_targets, kernel_weights, make_work
+from .buffers import (
+    as_kernel_input,
+    compact_targets,
+    kernel_weights,
+    make_work,
+    read_only,
+)
 from .entry_checks import (
     check_params,
     check_rows_input,
@@ -234,7 +240,7 @@ class Engine:
         takes every row as one batch, so there is no gather to convert them).
         """
         if self.y.dtype != self.dtype:
-            self.y = np.ascontiguousarray(self.y, dtype=self.dtype)
+            self.y = read_only(np.ascontiguousarray(self.y, dtype=self.dtype))
         return self.y
 
     def check_params(self, params):

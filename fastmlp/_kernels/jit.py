@@ -5,7 +5,8 @@ Every compiled function in fastmlp is made by :func:`kernel` or
 (``tests/test_numba_options.py`` reads every dispatcher's options to prove it):
 ``cache=True``; ``nogil=True``; ``fastmath=False`` (never ``nnan``/``ninf``: NaN
 and inf checks must keep working); ``error_model="numpy"``; no eager signatures
-(float32, float64, read-only arrays and memmaps compile lazily);
+(float32, float64, dense and CSR compile lazily; the engine passes its inputs
+read-only, so memmaps share the writable arrays' kernels);
 ``no_cpython_wrapper=True`` (a call from Python runs a wrapped twin,
 :class:`KernelDispatcher`) and ``no_cfunc_wrapper=True`` (nothing calls a
 kernel through C); kernels lowered for linking only, their machine code

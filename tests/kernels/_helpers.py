@@ -232,6 +232,11 @@ class Problem:
         else:
             self.sample_weight = None
             self.kernel_weight = np.full(n_rows, np.nan, dtype=dtype)
+        # read-only, as the engine hands data to the kernels (one compiled
+        # kernel for both; fastmlp._engine.buffers.read_only)
+        data = [self.X, self.Y, self.kernel_weight, *getattr(self, "csr", ())]
+        for array in data:
+            array.flags.writeable = False
         self.work = nan_work(
             self.layout,
             max_rows or n_rows,
