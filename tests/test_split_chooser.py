@@ -357,11 +357,16 @@ def test_a_fit_counts_its_calls_by_way():
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_split_trials_start_with_the_workers_awake(solver, monkeypatch):
-    """A timed split trial does not pay for waking a worker; other calls do not wake."""
+    """A timed split trial does not pay for waking a worker, nor a whole trial for
+    one spinning; other calls neither wake nor wait."""
     events = []
     wake = training.wake_workers
     monkeypatch.setattr(
         training, "wake_workers", lambda n: (events.append(("wake", n)), wake(n))
+    )
+    sleep = training.put_workers_to_sleep
+    monkeypatch.setattr(
+        training, "put_workers_to_sleep", lambda: (events.append(("sleep",)), sleep())
     )
     record = split_chooser.FasterPath.record
 
@@ -376,9 +381,13 @@ def test_split_trials_start_with_the_workers_awake(solver, monkeypatch):
         model.fit(X, y)
     calls = [i for i, event in enumerate(events) if event[0] == "call"]
     assert any(events[i][1:] == (True, True) for i in calls)  # split trials ran
+    assert any(events[i][1:] == (False, True) for i in calls)  # whole trials too
     for i in calls:
         woken = i > 0 and events[i - 1] == ("wake", 2)
         assert woken is (events[i][1:] == (True, True)), events
+        # whole trials start with the workers asleep (they spun after a split)
+        asleep = i > 0 and events[i - 1] == ("sleep",)
+        assert asleep is (events[i][1:] == (False, True)), events
 
 
 def test_unfinished_trials_go_on_in_the_next_path_of_their_key(clock):

@@ -7,6 +7,7 @@ thread limit, and where the workers run: off the caller's CPU, within its mask.
 import multiprocessing
 import os
 import threading
+import time
 
 import pytest
 from numpy.testing import assert_allclose
@@ -144,3 +145,41 @@ def test_a_caller_with_one_cpu_leaves_its_workers_alone():
         with worker_threads._idle_lock:
             worker_threads._idle.append(worker)
     assert masks == [before]
+
+
+def _idle_mailboxes():
+    with worker_threads._idle_lock:
+        return [int(w.mailbox[0]) for w in worker_threads._idle]
+
+
+def test_workers_asked_to_sleep_sleep_and_take_the_next_job():
+    worker_threads.in_threads(lambda part: None, 2)
+    worker_threads.put_workers_to_sleep()
+    # the worker stops waiting awake (at once, or it was already asleep)
+    deadline = time.monotonic() + 10.0
+    while any(m != worker_threads.BUSY for m in _idle_mailboxes()):
+        assert time.monotonic() < deadline, _idle_mailboxes()
+        time.sleep(1e-3)
+    assert worker_threads.in_threads(lambda part: part + 7, 3) == 7
+
+
+def test_sleep_requests_racing_hand_overs_lose_no_job():
+    # every state a request can meet: running, waiting awake, handed, asleep
+    stop = threading.Event()
+
+    def ask():
+        while not stop.is_set():
+            worker_threads.put_workers_to_sleep()
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    try:
+        for k in range(300):
+            seen = []
+            worker_threads.in_threads(
+                lambda part, k=k, seen=seen: seen.append((k, part)), 3
+            )
+            assert sorted(seen) == [(k, 0), (k, 1), (k, 2)]
+    finally:
+        stop.set()
+        asker.join()

@@ -29,9 +29,11 @@ _idle = []
 _idle_lock = threading.Lock()
 
 # A worker's mailbox: BUSY (running, or sleeping on its queue: jobs go to the
-# queue), WAITING (just finished, waiting for a job without the GIL) or HANDED
-# (a caller put a job in ``handed`` and the worker takes it from there).
-BUSY, WAITING, HANDED = 0, 1, 2
+# queue), WAITING (just finished, waiting for a job without the GIL), HANDED
+# (a caller put a job in ``handed`` and the worker takes it from there) or
+# TO_SLEEP (a caller asked a waiting worker to sleep now). The worker's wait
+# ends at HANDED or above, so at TO_SLEEP too.
+BUSY, WAITING, HANDED, TO_SLEEP = 0, 1, 2, 3
 # interpreted kernels would wait holding the GIL: no waiting then
 _SPINS, _YIELDS = (0, 0) if config.DISABLE_JIT else (HAND_OVER_SPINS, HAND_OVER_YIELDS)
 
@@ -56,9 +58,13 @@ class _Worker:
 
     def _next(self, seen):
         """The next job, once ``report_then_wait`` saw ``seen`` in the mailbox."""
-        if seen != HANDED:
-            if compare_swap(self.mailbox, WAITING, BUSY) == WAITING:
-                return self.jobs.get()  # no caller came: sleep
+        while seen != HANDED:
+            # no caller came (WAITING) or one asked to sleep (TO_SLEEP): sleep
+            # on the queue, unless a caller changed the mailbox meanwhile
+            now = compare_swap(self.mailbox, seen, BUSY)
+            if now == seen:
+                return self.jobs.get()
+            seen = now
         compare_swap(self.mailbox, HANDED, BUSY)
         return self.handed
 
@@ -194,6 +200,22 @@ def wake_workers(n_parts):
     :func:`in_threads` finds them as it does when its calls run back to back.
     """
     in_threads(_nothing, n_parts)
+
+
+def put_workers_to_sleep():
+    """Ask every idle worker still waiting awake for a hand-over to sleep now.
+
+    A worker that finished a part spins on its CPU for a while
+    (``HAND_OVER_SPINS``): a call timed meanwhile runs beside it, which slowed
+    whole calls by 6-11% on the 2-vCPU Xeon against whole calls of a fit
+    that has gone whole (``docs/design/threading.md``). The worker sees the
+    request at its next look at its mailbox; a job handed to it later goes to
+    its queue, as to any sleeping worker.
+    """
+    with _idle_lock:
+        workers = list(_idle)
+    for worker in workers:
+        compare_swap(worker.mailbox, WAITING, TO_SLEEP)
 
 
 def _wait_for(done, handed):
