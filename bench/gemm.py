@@ -14,9 +14,12 @@ products alone (1.0 would mean every other step is free).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 from numba import njit
 from numba.typed import List
+from threadpoolctl import threadpool_limits
 
 from bench.timing import timed
 
@@ -100,12 +103,12 @@ def gemm_seconds(
         def run():
             _train_products(X, weights, acts, deltas, grads, batch_size)
 
-    if blas_threads is None:
-        run()
-        return min(timed(run)[0] for _ in range(reps))
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=blas_threads, user_api="blas"):
+    limit = (
+        nullcontext()
+        if blas_threads is None
+        else threadpool_limits(limits=blas_threads, user_api="blas")
+    )
+    with limit:
         run()
         return min(timed(run)[0] for _ in range(reps))
 

@@ -945,7 +945,7 @@ def cell_table(matrix):
 
 def _over_floor(result):
     """Each contestant's time over the cell's one-core GEMM floor, as text."""
-    floor = getattr(result, "gemm", None)
+    floor = result.gemm
     if not floor:
         return ["-", "-"]
     ratios = floor.time_over_gemm
@@ -957,7 +957,7 @@ def _over_floor(result):
 
 def floor_summary(cells):
     """One sentence: how close the cells below target are to their floor."""
-    below = [r for r in cells if r.meets_target is False and getattr(r, "gemm", None)]
+    below = [r for r in cells if r.meets_target is False and r.gemm]
     over = [r.gemm.time_over_gemm.get("fastmlp") for r in below]
     over = sorted(x for x in over if x is not None and math.isfinite(x))
     if not over:

@@ -29,6 +29,11 @@ def read_only(array):
     return view
 
 
+def contiguous_read_only(array, dtype=None):
+    """``np.ascontiguousarray(array, dtype)`` (a copy only if needed), read-only."""
+    return read_only(np.ascontiguousarray(array, dtype=dtype))
+
+
 def as_kernel_input(X, dtype):
     """``X`` as the kernels read it: C-contiguous dense, or CSR parts, read-only.
 
@@ -43,11 +48,11 @@ def as_kernel_input(X, dtype):
         csr = X.tocsr()
         index_dtype = np.int32 if max(csr.nnz, csr.shape[1]) < 2**31 - 1 else np.int64
         return (
-            read_only(np.ascontiguousarray(csr.indptr, dtype=index_dtype)),
-            read_only(np.ascontiguousarray(csr.indices, dtype=index_dtype)),
-            read_only(np.ascontiguousarray(csr.data, dtype=dtype)),
+            contiguous_read_only(csr.indptr, index_dtype),
+            contiguous_read_only(csr.indices, index_dtype),
+            contiguous_read_only(csr.data, dtype),
         )
-    return read_only(np.ascontiguousarray(X, dtype=dtype))
+    return contiguous_read_only(X, dtype)
 
 
 def make_net(layout, hidden_code, output_code, loss_code, alpha, dropout=0.0):
@@ -156,6 +161,4 @@ def compact_targets(Y, dtype):
     rows are converted as they are gathered. Other targets are converted to
     ``dtype``.
     """
-    if Y.dtype == np.bool_:
-        return read_only(np.ascontiguousarray(Y))
-    return read_only(np.ascontiguousarray(Y, dtype=dtype))
+    return contiguous_read_only(Y, None if Y.dtype == np.bool_ else dtype)

@@ -37,6 +37,7 @@ from .._runtime.worker_threads import in_threads
 from .buffers import (
     _use_tiles_in_python,
     as_kernel_input,
+    contiguous_read_only,
     kernel_weights,
     make_work,
     read_only,
@@ -349,8 +350,7 @@ def validation_loss(output, Y, sample_weight, params, layout, net):
     Data loss (weighted as in training) plus ``0.5 * alpha * ||W||^2`` divided by
     the weight sum, as one batch of all rows would give.
     """
-    Y = np.ascontiguousarray(np.asarray(Y).reshape(output.shape), dtype=output.dtype)
-    Y = read_only(Y)
+    Y = contiguous_read_only(np.asarray(Y).reshape(output.shape), output.dtype)
     has_weight, weights = kernel_weights(sample_weight, output.dtype)
     check_output(output, Y.shape[0], layout, output.dtype)
     check_params(params, layout, output.dtype)

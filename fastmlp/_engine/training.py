@@ -22,9 +22,9 @@ from .._runtime.worker_threads import in_threads, put_workers_to_sleep, wake_wor
 from .buffers import (
     as_kernel_input,
     compact_targets,
+    contiguous_read_only,
     kernel_weights,
     make_work,
-    read_only,
 )
 from .entry_checks import (
     check_params,
@@ -247,7 +247,7 @@ class Engine:
         takes every row as one batch, so there is no gather to convert them).
         """
         if self.y.dtype != self.dtype:
-            self.y = read_only(np.ascontiguousarray(self.y, dtype=self.dtype))
+            self.y = contiguous_read_only(self.y, self.dtype)
         return self.y
 
     def check_params(self, params):
