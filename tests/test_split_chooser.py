@@ -12,8 +12,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import fastmlp
-from fastmlp._engine import training
-from fastmlp._runtime import split_chooser
+from fastmlp._engine import prediction, training
+from fastmlp._runtime import split_chooser, thread_plan, worker_threads
 from fastmlp._runtime.split_chooser import FasterPath
 from tests._split_helpers import assert_same_model, data, n_parts_used, needs_threads
 
@@ -359,14 +359,41 @@ def test_a_fit_counts_its_calls_by_way():
 def test_split_trials_start_with_the_workers_awake(solver, monkeypatch):
     """A timed split trial does not pay for waking a worker, nor a whole trial for
     one spinning; other calls neither wake nor wait."""
+    events = _log_trial_readiness(monkeypatch)
+    X, y = data("classification", n_samples=400, n_features=64)
+    model = fastmlp.MLPClassifier((100,), solver=solver, batch_size=200, max_iter=6)
+    with threadpool_limits(2, user_api="blas"):
+        model.fit(X, y)
+    _assert_trials_found_the_workers_ready(events)
+
+
+@needs_threads
+def test_prediction_trials_start_with_the_workers_ready(monkeypatch):
+    """Predictions whose split timing chooses prepare their trials as fits do."""
+    X, _ = data("classification", n_samples=400, n_features=60)
+    y = [i % 40 for i in range(400)]  # 40 outputs: 40 rows pass PREDICT_SPLIT_MACS
+    model = fastmlp.MLPClassifier((200, 100), max_iter=2, random_state=0).fit(X, y)
+    monkeypatch.setattr(thread_plan, "blas_parts", lambda: 2)
+    monkeypatch.setattr(thread_plan, "split_parts", lambda *args, **kwargs: 2)
+    monkeypatch.setattr(prediction, "_prediction_paths", {})
+    events = _log_trial_readiness(monkeypatch)
+    for _ in range(12):
+        model.predict_proba(X[:40])
+    _assert_trials_found_the_workers_ready(events)
+
+
+def _log_trial_readiness(monkeypatch):
+    """Log wakes, sleep requests and recorded calls, in order."""
     events = []
-    wake = training.wake_workers
+    wake = worker_threads.wake_workers
     monkeypatch.setattr(
-        training, "wake_workers", lambda n: (events.append(("wake", n)), wake(n))
+        worker_threads, "wake_workers", lambda n: (events.append(("wake", n)), wake(n))
     )
-    sleep = training.put_workers_to_sleep
+    sleep = worker_threads.put_workers_to_sleep
     monkeypatch.setattr(
-        training, "put_workers_to_sleep", lambda: (events.append(("sleep",)), sleep())
+        worker_threads,
+        "put_workers_to_sleep",
+        lambda: (events.append(("sleep",)), sleep()),
     )
     record = split_chooser.FasterPath.record
 
@@ -375,10 +402,10 @@ def test_split_trials_start_with_the_workers_awake(solver, monkeypatch):
         return record(self, split, seconds, units)
 
     monkeypatch.setattr(split_chooser.FasterPath, "record", logged)
-    X, y = data("classification", n_samples=400, n_features=64)
-    model = fastmlp.MLPClassifier((100,), solver=solver, batch_size=200, max_iter=6)
-    with threadpool_limits(2, user_api="blas"):
-        model.fit(X, y)
+    return events
+
+
+def _assert_trials_found_the_workers_ready(events):
     calls = [i for i, event in enumerate(events) if event[0] == "call"]
     assert any(events[i][1:] == (True, True) for i in calls)  # split trials ran
     assert any(events[i][1:] == (False, True) for i in calls)  # whole trials too

@@ -33,7 +33,7 @@ from .._runtime import thread_plan as plans
 from .._runtime.split_chooser import FasterPath, keep_recent
 from .._runtime.thread_plan import parts_follow_blas, thread_limits
 from .._runtime.tile_calibration import tile_choice
-from .._runtime.worker_threads import in_threads
+from .._runtime.worker_threads import in_threads, ready_for_trial
 from .buffers import (
     _use_tiles_in_python,
     as_kernel_input,
@@ -130,6 +130,8 @@ def _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs):
     n_samples = X.shape[0]
     path = _prediction_path(layout.layer_units, n_samples, params.dtype, n_parts)
     split = path.split()
+    if path.deciding:
+        ready_for_trial(split, n_parts)
     started = time.perf_counter()
     out = _forward_blocks(X, params, layout, net, block_rows, n_parts if split else 1)
     path.record(split, time.perf_counter() - started, n_samples)
@@ -222,6 +224,8 @@ def direct_forward(direct, X, call):
     costs 5-20 us a call.
     """
     block_rows, path = call
+    if path is not None and path.deciding:
+        ready_for_trial(False, 1)  # a whole trial (split ones go to forward)
     started = time.perf_counter()
     n_samples = X.shape[0]
     out = np.empty((n_samples, direct.n_outputs), dtype=direct.dtype)

@@ -18,7 +18,7 @@ from .._kernels.sync import ABORTED, SYNC_SIZE
 from .._kernels.tunables import TRIAL_WORK, WORK_PER_CALL
 from .._runtime.split_chooser import FasterPath
 from .._runtime.thread_plan import forward_macs
-from .._runtime.worker_threads import in_threads, put_workers_to_sleep, wake_workers
+from .._runtime.worker_threads import in_threads, ready_for_trial
 from .buffers import (
     as_kernel_input,
     compact_targets,
@@ -165,22 +165,10 @@ class Engine:
         return self.n_parts if split else 1
 
     def _wake_for_trial(self, split):
-        """Before a timed trial: workers as the way's own calls find them.
-
-        A split trial starts with the workers awake, as between split calls:
-        after a whole call they have gone to sleep, and waking one costs
-        0.1-3 ms on a VM (the first call also starts the threads), which split
-        calls running back to back never pay and which made the chooser keep
-        whole calls that were 1.5x slower (Zen 5, digits 64-64-64-10). A whole
-        trial starts with them asleep, as between whole calls: right after a
-        split trial they still spin, which slowed whole trials by 6-11% on the
-        2-vCPU Xeon.
-        """
+        """Before a timed trial: workers as the way's own calls find them
+        (``fastmlp._runtime.worker_threads.ready_for_trial``)."""
         if self.n_parts > 1 and self.path.deciding:
-            if split:
-                wake_workers(self.n_parts)
-            else:
-                put_workers_to_sleep()
+            ready_for_trial(split, self.n_parts)
 
     def run_epoch(self, params, order, batch_size, optimizer, dropout_seed=0):
         """One epoch of mini-batches; returns the sum of batch loss times rows.
@@ -228,7 +216,10 @@ class Engine:
             else:
                 kernel = run_epoch_sparse if self.sparse else run_epoch_dense
                 part, step = kernel(data, *args, settings, state, int(optimizer.step))
-            self.path.record(split, time.perf_counter() - started, stop - first)
+            # per row, not per batch: an epoch's last batch is often short,
+            # and a trial that holds it would look faster per batch
+            rows = min(stop * batch_size, self.n_samples) - first * batch_size
+            self.path.record(split, time.perf_counter() - started, rows)
             optimizer.after_steps(step)
             accumulated += part
             first = stop

@@ -44,7 +44,7 @@ from .layers import (
 )
 from .losses import loss_value, output_delta
 from .tiles import product_rows
-from .views import flat_view, matrix_view
+from .views import flat_view, matrix_view, typed_writable
 
 
 @inlined_kernel
@@ -138,7 +138,12 @@ def undo_dropout(activated, mask, delta):
 
 @inlined_kernel
 def forward_dense(x, params, net, work):
-    """Forward pass of dense rows ``x``; returns the output layer's view."""
+    """Forward pass of dense rows ``x``; returns the output layer's view.
+
+    Read-only ``x`` (a prediction's rows) runs the forward pass compiled for
+    the epoch's writable batch buffer (``views.typed_writable``).
+    """
+    x = typed_writable(x)
     n_rows = x.shape[0]
     forward_rows(x, params, net, work, n_rows, np.int64(0), n_rows)
     return layer_view(
@@ -323,7 +328,13 @@ def propagate_delta(params, net, work, layer, n_rows, start, stop, part):
 
 @inlined_kernel
 def loss_grad_dense(x, y, sample_weight, has_weight, params, grads, net, work):
-    """Loss and full gradient (into ``grads``) of dense batch ``x``."""
+    """Loss and full gradient (into ``grads``) of dense batch ``x``.
+
+    Read-only ``x``, ``y`` and ``sample_weight`` (L-BFGS's, all rows) run the
+    passes compiled for the epoch's writable batch (``views.typed_writable``).
+    """
+    x, y = typed_writable(x), typed_writable(y)
+    sample_weight = typed_writable(sample_weight)
     n_rows = x.shape[0]
     forward_dense(x, params, net, work)
     loss, weight_sum = loss_and_deltas(
@@ -340,7 +351,11 @@ def loss_grad_dense(x, y, sample_weight, has_weight, params, grads, net, work):
 
 @inlined_kernel
 def loss_grad_sparse(csr, rows, y, sample_weight, has_weight, params, grads, net, work):
-    """Loss and full gradient of rows ``rows`` of CSR matrix ``csr``."""
+    """Loss and full gradient of rows ``rows`` of CSR matrix ``csr``.
+
+    ``y`` and ``sample_weight`` typed as :func:`loss_grad_dense` types them.
+    """
+    y, sample_weight = typed_writable(y), typed_writable(sample_weight)
     n_rows = rows.shape[0]
     forward_sparse(csr, rows, params, net, work)
     loss, weight_sum = loss_and_deltas(

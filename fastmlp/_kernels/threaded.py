@@ -43,7 +43,7 @@ from .passes import (
     squared_coef_sum,
 )
 from .sync import barrier
-from .views import borrowed, matrix_view
+from .views import borrowed, matrix_view, typed_writable
 
 GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
 
@@ -268,7 +268,9 @@ def gradient_part(part, n_parts, sync, x, y, sample_weight, has_weight, params, 
     Run as :func:`epoch_part` is, on all rows as one batch; returns the loss
     (nan if a part failed).
     """
-    x, y, sample_weight = borrowed(x), borrowed(y), borrowed(sample_weight)
+    # typed as the epoch's gathered batch: the same rows_part and columns_part
+    x, y = typed_writable(x), typed_writable(y)
+    sample_weight = typed_writable(sample_weight)
     params, grads, sync = borrowed(params), borrowed(grads), borrowed(sync)
     net, work = borrow_net(net), borrow_work(work)
     extra = (borrowed(extra[0]), borrowed(extra[1]))

@@ -78,6 +78,22 @@ def flat_view(typingctx, matrix):
     return signature, codegen
 
 
+def _borrowed_view(context, builder, sig, args):
+    """Codegen: ``args[0]``'s view as ``sig.return_type``, borrowed (see above)."""
+    source = make_array(sig.args[0])(context, builder, args[0])
+    view = make_array(sig.return_type)(context, builder)
+    populate_array(
+        view,
+        data=source.data,
+        shape=source.shape,
+        strides=source.strides,
+        itemsize=source.itemsize,
+        meminfo=None,
+        parent=source.parent,
+    )
+    return view._getvalue()
+
+
 @intrinsic
 def borrowed(typingctx, array):
     """``array`` itself, borrowed: the same view with no reference to update.
@@ -88,23 +104,22 @@ def borrowed(typingctx, array):
     """
     if not isinstance(array, types.Array):
         return None
-    signature = array(array)
+    return array(array), _borrowed_view
 
-    def codegen(context, builder, sig, args):
-        source = make_array(sig.args[0])(context, builder, args[0])
-        view = make_array(sig.return_type)(context, builder)
-        populate_array(
-            view,
-            data=source.data,
-            shape=source.shape,
-            strides=source.strides,
-            itemsize=source.itemsize,
-            meminfo=None,
-            parent=source.parent,
-        )
-        return view._getvalue()
 
-    return signature, codegen
+@intrinsic
+def typed_writable(typingctx, array):
+    """``array`` borrowed (as :func:`borrowed`), typed writable even if read-only.
+
+    numba compiles a kernel apart for read-only arrays. The passes only read
+    their input rows, so the kernels that hand them read-only rows (a
+    prediction's, L-BFGS's) pass them through this and share the passes the
+    epoch compiles for its writable batch buffer: one compile of the forward
+    pass instead of two in a first fit and predict. Never write through it.
+    """
+    if not isinstance(array, types.Array):
+        return None
+    return array.copy(readonly=False)(array), _borrowed_view
 
 
 if config.DISABLE_JIT:  # intrinsics cannot be called from Python
@@ -118,5 +133,9 @@ if config.DISABLE_JIT:  # intrinsics cannot be called from Python
         return matrix.reshape(matrix.size)
 
     def borrowed(array):  # noqa: F811
+        """NumPy stand-in of the intrinsic above (``NUMBA_DISABLE_JIT=1``)."""
+        return array
+
+    def typed_writable(array):  # noqa: F811
         """NumPy stand-in of the intrinsic above (``NUMBA_DISABLE_JIT=1``)."""
         return array

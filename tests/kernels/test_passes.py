@@ -1,5 +1,6 @@
 """Forward and backward passes over all layers (``fastmlp._kernels.passes``)."""
 
+import numba
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -8,7 +9,10 @@ from fastmlp._engine.buffers import make_work, transposed_scratch_size
 from fastmlp._engine.param_layout import ParameterLayout
 from fastmlp._kernels import layers as layer_kernels
 from fastmlp._kernels import passes as pass_kernels
+from fastmlp._kernels import predict as predict_kernels
+from fastmlp._kernels import threaded as threaded_kernels
 from fastmlp._kernels import tiles as tiles_kernels
+from fastmlp._kernels.sync import SYNC_SIZE
 from tests import reference as ref
 from tests.kernels._helpers import (
     DTYPES,
@@ -376,3 +380,79 @@ def test_loss_grad_reuses_a_larger_workspace(dtype):
         assert_close(loss, want.loss, dtype)
         want_grads = problem.pack(want.coef_grads, want.intercept_grads)
         assert_close(problem.grads, want_grads, dtype)
+
+
+def _kernel_calls(kernel, *args):
+    """``(callee, signature)`` of each kernel call in a fresh compile of
+    ``kernel``'s body for ``args`` (run once): the signatures it needs, whether
+    the callees were compiled in this process or loaded from the cache."""
+    fresh = numba.njit(kernel.py_func)
+    fresh(*args)
+    result = fresh.overloads[fresh.signatures[0]]
+    typemap = result.type_annotation.typemap
+    for expr, signature in result.type_annotation.calltypes.items():
+        if isinstance(expr, numba.core.ir.Expr) and expr.op == "call":
+            callee = typemap[expr.func.name]
+            if isinstance(callee, numba.types.Dispatcher):
+                yield callee.dispatcher.py_func.__name__, signature
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="compiled signatures")
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_read_only_rows_share_the_passes_of_writable_batches(dtype):
+    """Predictions and L-BFGS hand the passes read-only rows and targets; the
+    kernels beneath run as compiled for the epoch's writable batch buffers (one
+    compile of each, not two), compute what writable rows give, and leave
+    their inputs as they were."""
+    problem = Problem(0, 6, (5, 4), 3, 9, dtype, loss_name="log_loss")
+    X, Y = problem.X, problem.Y
+    assert not X.flags.writeable and not Y.flags.writeable
+    weights, params, net, work = (
+        problem.kernel_weight,
+        problem.params,
+        problem.net,
+        problem.work,
+    )
+    grads = np.empty_like(problem.grads)
+    out = np.empty((9, 3), dtype)
+    sync = np.zeros(SYNC_SIZE, np.int64)
+    extra = (np.full(9, np.nan), np.full(1, np.nan))
+    calls = {
+        "gradient": list(
+            _kernel_calls(
+                pass_kernels.loss_grad_dense,
+                *(X, Y, weights, False, params, grads, net, work),
+            )
+        ),
+        "prediction": list(
+            _kernel_calls(
+                predict_kernels.predict_dense,
+                *(X, params, net, work, np.int64(4), out),
+            )
+        ),
+        "threads' gradient": list(
+            _kernel_calls(
+                threaded_kernels.gradient_part,
+                *(np.int64(0), np.int64(1), sync, X, Y, weights, False),
+                *(params, grads, net, work, extra),
+            )
+        ),
+    }
+    for kind, kernel_calls in calls.items():
+        names = {name for name, _ in kernel_calls}
+        assert "forward_rows" in names, kind
+        for name, signature in kernel_calls:
+            arrays = [a for a in signature.args if isinstance(a, numba.types.Array)]
+            assert all(a.mutable for a in arrays), (kind, name, signature)
+    assert {"transpose_dot", "loss_value"} <= {name for name, _ in calls["gradient"]}
+    loss = pass_kernels.loss_grad_dense(X, Y, weights, False, params, grads, net, work)
+    X_copy, Y_copy = X.copy(), Y.copy()
+    writable_grads = np.empty_like(grads)
+    writable = pass_kernels.loss_grad_dense(
+        X_copy, Y_copy, weights, False, params, writable_grads, net, work
+    )
+    assert loss == writable
+    assert_array_equal(writable_grads, grads)
+    predict_kernels.predict_dense(X_copy, params, net, work, np.int64(4), out)
+    assert_array_equal(X_copy, X)
+    assert_array_equal(Y_copy, Y)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from fastmlp._kernels.views import borrowed, flat_view, matrix_view
+from fastmlp._kernels.views import borrowed, flat_view, matrix_view, typed_writable
 
 pytestmark = pytest.mark.kernel
 
@@ -76,10 +76,21 @@ def _borrowed_sum(array):
     return view[1:].sum() + view.shape[0]
 
 
+@numba.njit
+def _typed_writable_sum(array):
+    view = typed_writable(array)
+    return view[1:].sum() + view.shape[0]
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+@pytest.mark.parametrize("view_sum", [_borrowed_sum, _typed_writable_sum])
 @pytest.mark.parametrize("shape", [(5,), (3, 4)])
-def test_borrowed_is_the_same_array(shape):
+def test_borrowed_is_the_same_array(shape, view_sum, read_only):
+    """Both borrow (no reference count moves); typed_writable reads read-only
+    arrays as they are."""
     array = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+    array.flags.writeable = not read_only
     before = sys.getrefcount(array)
     for _ in range(3):
-        assert _borrowed_sum(array) == array[1:].sum() + array.shape[0]
+        assert view_sum(array) == array[1:].sum() + array.shape[0]
     assert sys.getrefcount(array) == before
