@@ -846,3 +846,18 @@ def test_every_suite_mode_is_one_row_of_the_modes_table():
         }
     custom = MODES["custom"]
     assert (custom.calls, custom.sweeps, custom.predict, custom.matrix) == (None,) * 4
+
+
+def test_batch_phases_reports_each_phase_and_the_products_share():
+    from bench import batch_phases
+
+    lines = batch_phases.report([6, 5, 3], "gelu", "float32", rounds=1, repeats=2)
+    text = "\n".join(lines)
+    for phase in ("whole pass", "forward products", "bias + activation", "backward"):
+        assert phase in text
+    assert "G multiply-adds/s" in text
+    assert "of a 1024^2 GEMM on one thread" in text
+    assert batch_phases.product_macs([6, 5, 3], 200) == (
+        200 * (6 * 5 + 5 * 3),
+        200 * (6 * 5 + 5 * 3) + 200 * 5 * 3,
+    )

@@ -26,6 +26,7 @@ import pytest
 
 import fastmlp._kernels
 from fastmlp._kernels import jit, linking
+from fastmlp._kernels.simd import VECTOR_BYTES
 
 pytestmark = pytest.mark.kernel
 
@@ -49,6 +50,14 @@ EXPECTED_MODULES = {
 # Kernels inlined into their callers to save compile time (those that compose
 # others, and the L-BFGS and shuffle helpers measured in their modules)
 # (``jit.inlined_kernel``); any other kernel keeps a library of its own.
+WIDE_KERNELS = {
+    f"extra_activations.{name}"
+    for name in (
+        "extra_activation_values",
+        "extra_activation_and_derivative",
+        "extra_derivative_values",
+    )
+}
 INLINED_KERNELS = {
     "passes.finish_forward",
     "passes.forward_dense",
@@ -156,7 +165,10 @@ def test_kernel_is_a_dispatcher_with_the_policy(name, kernel):
     assert options.get("nopython", False) is True, name
     assert options.get("no_cpython_wrapper") is True, name
     assert options.get("no_cfunc_wrapper") is True, name
-    assert kernel._compiler.pipeline_class is linking.KernelCompiler, name
+    # the extra activations' element loops: 512 bits wide on AVX-512
+    wide = name in WIDE_KERNELS and VECTOR_BYTES == 64
+    pipeline = linking.WideKernelCompiler if wide else linking.KernelCompiler
+    assert kernel._compiler.pipeline_class is pipeline, name
     assert "parallel" not in options, (name, options["parallel"])
     inline = options.get("inline", "never")
     assert inline == ("always" if name in INLINED_KERNELS else "never"), name

@@ -12,7 +12,7 @@ passes reach them through ``activations.apply_extra_activation`` and
 import math
 
 from . import vecmath
-from .jit import kernel
+from .jit import wide_kernel
 
 LEAKY_RELU = 6
 ELU = 7
@@ -28,7 +28,7 @@ PRE_ACTIVATION_CODES = (GELU, SILU, SOFTPLUS)
 LEAKY_SLOPE = 0.01
 
 
-@kernel
+@wide_kernel
 def extra_activation_values(values, code):
     """Apply extra activation ``code`` to the 1-D array ``values`` in place."""
     one = values.dtype.type(1.0)
@@ -59,7 +59,7 @@ def extra_activation_values(values, code):
             values[i] = max(x, zero) + vecmath.log1p(vecmath.exp(-abs(x)))
 
 
-@kernel
+@wide_kernel
 def extra_activation_and_derivative(values, derivative, code):
     """:func:`extra_activation_values`, and for GELU, SiLU, softplus their derivative.
 
@@ -99,7 +99,7 @@ def extra_activation_and_derivative(values, derivative, code):
         extra_activation_values(values, code)
 
 
-@kernel
+@wide_kernel
 def extra_derivative_values(activated, stored, delta, code):
     """Multiply the 1-D ``delta`` in place by extra activation ``code``'s derivative.
 

@@ -122,6 +122,7 @@ def prepare_element_maps(codes, dtype):
                 _map_callbacks[slot] = c_callback(
                     _MAP_ENTRIES[name],
                     types.void(types.CPointer(numba_dtype), types.intp),
+                    wide=True,
                 )
             _table[slot] = _map_callbacks[slot].address
 
@@ -154,15 +155,19 @@ def prepare():
             for dtype in _DTYPES:
                 pointer = types.CPointer(dtype)
                 _callbacks[_slot(_ACTIVATION, dtype)] = c_callback(
-                    _activation_entry, types.void(pointer, types.intp, types.intp)
+                    _activation_entry,
+                    types.void(pointer, types.intp, types.intp),
+                    wide=True,
                 )
                 _callbacks[_slot(_ACTIVATION_AND_DERIVATIVE, dtype)] = c_callback(
                     _activation_and_derivative_entry,
                     types.void(pointer, pointer, types.intp, types.intp),
+                    wide=True,
                 )
                 _callbacks[_slot(_DERIVATIVE, dtype)] = c_callback(
                     _derivative_entry,
                     types.void(pointer, pointer, pointer, types.intp, types.intp),
+                    wide=True,
                 )
         # the last slot last: prepare's check without the lock reads it
         for slot in _EXTRA_SLOTS:

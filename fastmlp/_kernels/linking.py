@@ -11,10 +11,11 @@ twins and C callbacks are emitted. What it saves, and why the kernels' own
 module passes are kept: ``docs/design/cold_start.md``.
 """
 
+import re
 import weakref
 
 from llvmlite import binding
-from numba.core import compiler, typed_passes
+from numba.core import cgutils, compiler, typed_passes
 from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler_machinery import LoweringPass, register_pass
 
@@ -48,28 +49,83 @@ def _stub_ir(module):
     return "\n".join(lines) + "\n"
 
 
-@register_pass(mutates_CFG=False, analysis_only=False)
-class _LinkedOnlyLibraryPass(LoweringPass):
-    """Gives the compile a :class:`LinkedOnlyLibrary` before it is lowered."""
+def _library_pass(name, library_class):
+    """A pass that gives the compile a ``library_class`` library before lowering."""
 
-    _name = "fastmlp_linked_only_library"
+    @register_pass(mutates_CFG=False, analysis_only=False)
+    class _Pass(LoweringPass):
+        _name = name
 
-    def __init__(self):
-        LoweringPass.__init__(self)
+        def __init__(self):
+            LoweringPass.__init__(self)
 
-    def run_pass(self, state):
-        if state.library is None:
-            codegen = state.targetctx.codegen()
-            state.library = LinkedOnlyLibrary(codegen, state.func_id.func_qualname)
-            state.library.enable_object_caching()  # as numba's lowering does
-        return False
+        def run_pass(self, state):
+            if state.library is None:
+                codegen = state.targetctx.codegen()
+                state.library = library_class(codegen, state.func_id.func_qualname)
+                state.library.enable_object_caching()  # as numba's lowering does
+            return False
+
+    _Pass.__name__ = _Pass.__qualname__ = f"_{library_class.__name__}Pass"
+    return _Pass
 
 
 class KernelCompiler(compiler.Compiler):
     """numba's nopython pipeline, lowering into a :class:`LinkedOnlyLibrary`."""
 
+    _library_pass = _library_pass("fastmlp_linked_only_library", LinkedOnlyLibrary)
+
     def define_pipelines(self):
         manager = compiler.DefaultPassBuilder.define_nopython_pipeline(self.state)
-        manager.add_pass_after(_LinkedOnlyLibraryPass, typed_passes.AnnotateTypes)
+        manager.add_pass_after(self._library_pass, typed_passes.AnnotateTypes)
         manager.finalize()
         return [manager]
+
+
+# Wide vectors: the element loops of transcendental functions (the extra
+# activations, the exp/logistic/tanh maps) in full AVX-512 registers. LLVM
+# vectorizes loops 256 bits wide on every Intel AVX-512 CPU unless a function
+# asks otherwise; the tiles already run 512-bit FMAs there, so these loops
+# use the width the core is already clocked for. The same operations on every
+# lane: the same bits (docs/design/vector_math.md).
+_WIDE = '"prefer-vector-width"="512"'
+# llvmlite writes a definition's header on one line, its "{" on the next
+_DEFINE = re.compile(r"^(define [^\n]*)\n\{$", re.MULTILINE)
+
+
+def wide_vector_ir(text):
+    """LLVM IR ``text`` (as llvmlite writes it) with every function defined in
+    it asking for 512-bit loops."""
+    return _DEFINE.sub(lambda m: f"{m.group(1)} {_WIDE}\n{{", text)
+
+
+class _WideVectors:
+    """A code library whose functions ask LLVM for 512-bit vectorized loops."""
+
+    def add_ir_module(self, ir_module):
+        self._raise_if_finalized()
+        text = wide_vector_ir(cgutils.normalize_ir_text(str(ir_module)))
+        module = binding.parse_assembly(text)
+        module.name = ir_module.name
+        module.verify()
+        self.add_llvm_module(module)
+
+
+class WideLinkedOnlyLibrary(_WideVectors, LinkedOnlyLibrary):
+    """A :class:`LinkedOnlyLibrary` of 512-bit loops (see :func:`wide_vector_ir`)."""
+
+
+class WideLibrary(_WideVectors, JITCodeLibrary):
+    """numba's JIT code library, of 512-bit loops (for C callbacks)."""
+
+
+class WideKernelCompiler(KernelCompiler):
+    """:class:`KernelCompiler` into a :class:`WideLinkedOnlyLibrary`."""
+
+    _library_pass = _library_pass("fastmlp_wide_linked_only", WideLinkedOnlyLibrary)
+
+
+class WideCallbackCompiler(KernelCompiler):
+    """numba's nopython pipeline into a :class:`WideLibrary` (C callbacks)."""
+
+    _library_pass = _library_pass("fastmlp_wide_callback", WideLibrary)

@@ -217,3 +217,51 @@ def test_element_maps_called_apart_give_the_inlined_loops_bits(name, dtype):
         function = vecmath.FUNCTIONS.index(name)
         vecmath.map_values(z.ravel().copy(), expected, function)
     np.testing.assert_array_equal(got.ravel(), expected)
+
+
+def test_wide_vector_ir_marks_every_definition():
+    from llvmlite import binding, ir
+
+    from fastmlp._kernels.linking import wide_vector_ir
+
+    module = ir.Module()
+    for name in ("first", "second"):
+        function = ir.Function(module, ir.FunctionType(ir.VoidType(), []), name)
+        ir.IRBuilder(function.append_basic_block()).ret_void()
+    ir.Function(module, ir.FunctionType(ir.VoidType(), []), "declared")
+    parsed = binding.parse_assembly(wide_vector_ir(str(module)))
+    for function in parsed.functions:
+        marked = '"prefer-vector-width"="512"' in str(function)
+        assert marked is not function.is_declaration, str(function)
+
+
+@needs_jit
+def test_wide_callbacks_loop_in_512_bits_where_the_tiles_do():
+    """The callbacks' libraries ask LLVM for 512-bit loops on AVX-512 (where the
+    tiles are 512-bit), and get them; elsewhere they are numba's own."""
+    from numba import carray, types
+    from numba.core.ccallback import CFunc
+
+    from fastmlp._kernels import extra_callbacks, jit, vecmath
+    from fastmlp._kernels.linking import WideCallbackCompiler
+    from fastmlp._kernels.simd import VECTOR_BYTES
+
+    def exp_loop(values, n_values):
+        flat = carray(values, (n_values,))
+        for k in range(n_values):
+            flat[k] = vecmath.exp(flat[k])
+
+    signature = types.void(types.CPointer(types.float64), types.intp)
+    pipeline = jit._wide(numba.core.compiler.Compiler)
+    assert (pipeline is WideCallbackCompiler) is (VECTOR_BYTES == 64)
+    callback = CFunc(
+        exp_loop, (signature.args, signature.return_type), {}, {}, pipeline
+    )
+    callback.compile()  # not cached: compiled here
+    ir_text = callback._library.get_llvm_str()
+    assert ('"prefer-vector-width"="512"' in ir_text) is (VECTOR_BYTES == 64)
+    if VECTOR_BYTES == 64:
+        assert "zmm" in callback._library.get_asm_str()
+    extra_callbacks.prepare()
+    for kept in extra_callbacks._callbacks.values():
+        assert kept._compiler.pipeline_class is pipeline
