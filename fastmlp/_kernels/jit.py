@@ -94,15 +94,16 @@ def kernel(function):
 def wide_kernel(function):
     """:func:`kernel` whose loops LLVM vectorizes 512 bits wide on AVX-512.
 
-    For the element loops of transcendental functions: there, with nothing
-    else changed, 1.6-1.8x faster per element on the 2-vCPU Xeon (Sapphire
-    Rapids class); values unchanged. Only where the tiles are 512-bit
-    (``simd.VECTOR_BYTES``); elsewhere a :func:`kernel`.
+    For the element loops of transcendental functions (measured in
+    ``docs/design/vector_math.md``); the same operations on every lane, so
+    the same values. Only where the tiles are 512-bit (``simd.VECTOR_BYTES``),
+    so the core already runs 512-bit code; elsewhere a :func:`kernel`.
     """
     return _kernel_dispatcher(function, pipeline_class=_wide(KernelCompiler))
 
 
 def _wide(compiler_class):
+    """``compiler_class``'s pipeline into 512-bit libraries, where the tiles are."""
     if VECTOR_BYTES < 64:
         return compiler_class
     return (
