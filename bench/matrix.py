@@ -970,12 +970,18 @@ def floor_summary(cells):
     under_floor = sum(
         x is not None and x < r.target for x, r in zip(sklearn_over, below, strict=True)
     )
+    if under_floor:
+        under = (
+            f"{under_floor} need less than that floor (scikit-learn runs within "
+            "the target's factor of it), which only two cores' products reach"
+        )
+    else:
+        under = "none needs less than that floor"
     return (
         f"Of the {len(over)} dense cells below target, {near} run within "
         f"{FLOOR_NEAR:g}x of their one-core GEMM floor (fastmlp / floor "
         f"{over[0]:.2f}-{over[-1]:.2f}, median {over[len(over) // 2]:.2f}); "
-        f"{under_floor} need less than that floor (scikit-learn runs within "
-        "the target's factor of it): only two cores' products would reach them."
+        f"{under}."
     )
 
 

@@ -627,6 +627,7 @@ def test_the_floor_line_counts_the_cells_below_target_near_their_floor():
     line = floor_summary(results)
     assert line.startswith("Of the 3 dense cells below target, 2 run within 1.5x")
     assert "1.20-2.00, median 1.40); 2 need less than that floor" in line
+    assert floor_summary(results[3:4]).endswith("none needs less than that floor.")
     assert floor_summary(results[:1]) is None
     table = cell_table({"cells": results})
     assert "| 1.20 | 3.00 |" in table
