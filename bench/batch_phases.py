@@ -45,6 +45,9 @@ from fastmlp._kernels.layers import (
 )
 from fastmlp._kernels.losses import LOSS_CODES, loss_value
 from fastmlp._kernels.tiles import product_rows
+from fastmlp._runtime.thread_plan import forward_macs
+
+ROWS = 200  # a batch, as the matrix's
 
 
 @njit(cache=True)
@@ -122,11 +125,10 @@ def _gradient_steps(params, grads, net, work, n_rows, repeats):
 
 
 def product_macs(units, n_rows):
-    """Multiply-adds of one batch's products: forward and backward."""
-    pairs = list(zip(units[:-1], units[1:], strict=False))
-    forward = sum(n_rows * a * b for a, b in pairs)
-    backward = forward + sum(n_rows * a * b for a, b in pairs[1:])
-    return forward, backward
+    """Multiply-adds of one batch's products: forward, and backward (every
+    layer's ``a.T @ delta``, and ``delta @ W.T`` for all but the first)."""
+    forward = forward_macs(units, n_rows)
+    return forward, 2 * forward - n_rows * units[0] * units[1]
 
 
 def _gemm_rate(dtype, size=1024):
@@ -140,7 +142,7 @@ def _gemm_rate(dtype, size=1024):
     return size**3 / best
 
 
-def problem(units, activation, dtype, n_rows=200, seed=0):
+def problem(units, activation, dtype, n_rows=ROWS, seed=0):
     """Arguments of the phase loops: a random net, batch and one-hot targets."""
     rng = np.random.default_rng(seed)
     layout = ParameterLayout(list(units))
@@ -197,11 +199,11 @@ def report(units, activation, dtype, rounds=5, repeats=200):
     with threadpool_limits(1, user_api="blas"):
         seconds = measure(units, activation, dtype, rounds, repeats)
         rate = _gemm_rate(dtype)
-    forward, backward = product_macs(units, 200)
+    forward, backward = product_macs(units, ROWS)
     whole = seconds["whole pass (loss_grad_dense)"]
     lines = [
         f"{' -> '.join(map(str, units))}, {activation}, {np.dtype(dtype).name}, "
-        "200 rows, log loss; thread CPU time, medians of "
+        f"{ROWS} rows, log loss; thread CPU time, medians of "
         f"{rounds} alternated rounds of {repeats} calls",
     ]
     for name, value in seconds.items():

@@ -99,16 +99,14 @@ def wide_kernel(function):
     the same values. Only where the tiles are 512-bit (``simd.VECTOR_BYTES``),
     so the core already runs 512-bit code; elsewhere a :func:`kernel`.
     """
-    return _kernel_dispatcher(function, pipeline_class=_wide(KernelCompiler))
+    return _kernel_dispatcher(function, pipeline_class=WIDE_KERNEL_COMPILER)
 
 
-def _wide(compiler_class):
-    """``compiler_class``'s pipeline into 512-bit libraries, where the tiles are."""
-    if VECTOR_BYTES < 64:
-        return compiler_class
-    return (
-        WideKernelCompiler if compiler_class is KernelCompiler else WideCallbackCompiler
-    )
+# the pipelines of wide kernels and wide C callbacks on this machine: 512-bit
+# libraries where the tiles are 512-bit, else the plain ones
+_WIDE = VECTOR_BYTES == 64
+WIDE_KERNEL_COMPILER = WideKernelCompiler if _WIDE else KernelCompiler
+WIDE_CALLBACK_COMPILER = WideCallbackCompiler if _WIDE else compiler.Compiler
 
 
 def inlined_kernel(function):
@@ -220,7 +218,7 @@ def c_callback(function, signature, wide=False):
         (arguments, return_type),
         locals={},
         options=_COMPILER_OPTIONS,
-        pipeline_class=_wide(compiler.Compiler) if wide else compiler.Compiler,
+        pipeline_class=WIDE_CALLBACK_COMPILER if wide else compiler.Compiler,
     )
     callback.enable_caching()
     _stamped(callback)

@@ -252,7 +252,7 @@ def test_wide_callbacks_loop_in_512_bits_where_the_tiles_do():
             flat[k] = vecmath.exp(flat[k])
 
     signature = types.void(types.CPointer(types.float64), types.intp)
-    pipeline = jit._wide(numba.core.compiler.Compiler)
+    pipeline = jit.WIDE_CALLBACK_COMPILER
     assert (pipeline is WideCallbackCompiler) is (VECTOR_BYTES == 64)
     callback = CFunc(
         exp_loop, (signature.args, signature.return_type), {}, {}, pipeline
