@@ -862,3 +862,27 @@ def test_batch_phases_reports_each_phase_and_the_products_share():
         200 * (6 * 5 + 5 * 3),
         200 * (6 * 5 + 5 * 3) + 200 * 5 * 3,
     )
+
+
+def test_machine_code_hashes_every_twin_compiled_in_the_process(tmp_path):
+    script = """
+from fastmlp._kernels import threaded
+from bench.machine_code import emitted_code
+threaded.chunk(10, 0, 2)  # a call from Python compiles the twin here
+code = emitted_code()
+print(sorted(code))
+print("ret" in code["chunk(int64, int64, int64)"])
+"""
+    environment = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    names, has_code = proc.stdout.strip().splitlines()
+    assert names == "['chunk(int64, int64, int64)']"
+    assert has_code == "True"

@@ -247,6 +247,50 @@ def test_kernels_are_linked_not_emitted():
     assert kernel(2.0) == 3.0  # from Python: the twin
 
 
+@needs_jit
+def test_module_pipelines_run_where_code_is_emitted(monkeypatch):
+    """numba's module pipelines (cheap, then full) run on a caller's linked
+    module, not on each kernel's: except for wide kernels, whose loops need
+    more than one round of them."""
+    codegen = numba.core.registry.cpu_target.target_context.codegen()
+    runs = []
+    original = codegen._module_pass_manager
+
+    def counted(**options):
+        runs.append(options.get("cost", "full"))
+        return original(**options)
+
+    monkeypatch.setattr(codegen, "_module_pass_manager", counted)
+
+    def add_two(x):
+        return x + 2.0
+
+    def compiled_alone(make):
+        kernel = make(add_two)
+        kernel._cache = numba.core.caching.NullCache()  # compiled here, not loaded
+        kernel.compile((numba.float64,))
+        return kernel
+
+    kernel = compiled_alone(jit.kernel)
+    assert runs == []
+    assert isinstance(
+        kernel.overloads[(numba.float64,)].library, linking.LinkedOnlyLibrary
+    )
+
+    @numba.njit(cache=False)
+    def caller(x):
+        return kernel(x) * 2.0
+
+    assert caller(1.0) == 6.0
+    assert runs == ["cheap", "full"]
+    runs.clear()
+    wide = compiled_alone(jit.wide_kernel)
+    assert runs == ["cheap", "full"]
+    library = wide.overloads[(numba.float64,)].library
+    assert isinstance(library, linking.OptimizedLinkedOnlyLibrary)
+    assert isinstance(library, linking.WideLinkedOnlyLibrary) == (VECTOR_BYTES == 64)
+
+
 def test_disable_jit_gives_plain_functions():
     if not numba.config.DISABLE_JIT:
         pytest.skip("only meaningful with NUMBA_DISABLE_JIT=1")

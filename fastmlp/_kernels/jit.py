@@ -29,7 +29,12 @@ from numba.core.caching import IndexDataCacheFile
 from numba.core.ccallback import CFunc
 from numba.core.registry import CPUDispatcher
 
-from .linking import KernelCompiler, WideCallbackCompiler, WideKernelCompiler
+from .linking import (
+    KernelCompiler,
+    OptimizedKernelCompiler,
+    WideCallbackCompiler,
+    WideKernelCompiler,
+)
 from .simd import VECTOR_BYTES
 
 JIT_OPTIONS = {
@@ -92,20 +97,22 @@ def kernel(function):
 
 
 def wide_kernel(function):
-    """:func:`kernel` whose loops LLVM vectorizes 512 bits wide on AVX-512.
+    """:func:`kernel` for element loops of transcendental functions.
 
-    For the element loops of transcendental functions (measured in
-    ``docs/design/vector_math.md``); the same operations on every lane, so
-    the same values. Only where the tiles are 512-bit (``simd.VECTOR_BYTES``),
-    so the core already runs 512-bit code; elsewhere a :func:`kernel`.
+    Its library runs numba's module pipelines as well as its callers' do
+    (``linking.OptimizedLinkedOnlyLibrary``: those loops vectorize fully only
+    after more than one round), and LLVM vectorizes its loops 512 bits wide
+    where the tiles are 512-bit (``simd.VECTOR_BYTES``), so the core already
+    runs 512-bit code (measured in ``docs/design/vector_math.md``). The same
+    operations on every lane, so the same values.
     """
     return _kernel_dispatcher(function, pipeline_class=WIDE_KERNEL_COMPILER)
 
 
 # the pipelines of wide kernels and wide C callbacks on this machine: 512-bit
-# libraries where the tiles are 512-bit, else the plain ones
+# libraries where the tiles are 512-bit, else ones of numba's usual width
 _WIDE = VECTOR_BYTES == 64
-WIDE_KERNEL_COMPILER = WideKernelCompiler if _WIDE else KernelCompiler
+WIDE_KERNEL_COMPILER = WideKernelCompiler if _WIDE else OptimizedKernelCompiler
 WIDE_CALLBACK_COMPILER = WideCallbackCompiler if _WIDE else compiler.Compiler
 
 

@@ -1,14 +1,17 @@
-"""Kernels compiled for linking only: optimized IR, no machine code of their own.
+"""Kernels compiled for linking only: IR for callers, no machine code of their own.
 
 A kernel has no CPython wrapper: Python runs its twin, and compiled callers
-link the kernel's optimized LLVM IR into their own library and emit it there.
-So a kernel's library is optimized as numba does it, but gives the JIT engine
-only a stub that defines its environment globals (the code that callers emit
-reads a kernel's environment through them); its cache entry is the stub's
-object code and the IR, which numba's loader reads as any entry. Invariants:
-the IR callers link is the kernel's optimized module, as before; only
-twins and C callbacks are emitted. What it saves, and why the kernels' own
-module passes are kept: ``docs/design/cold_start.md``.
+link the kernel's LLVM IR into their own library and emit it there. So a
+kernel's library runs numba's function passes on its own functions, but not
+numba's module pipelines (a caller runs them over everything it links;
+:class:`OptimizedLinkedOnlyLibrary` runs them too), and
+gives the JIT engine only a stub that defines its environment globals (the
+code that callers emit reads a kernel's environment through them); its cache
+entry is the stub's object code and the IR, which numba's loader reads as any
+entry. Invariants: only twins and C callbacks are emitted, and their
+libraries run numba's module pipelines (cheap, then full) over the whole
+linked module. What each step saves, and how the emitted code and its
+speed were compared: ``docs/design/cold_start.md``.
 """
 
 import re
@@ -24,6 +27,11 @@ _ENVIRONMENT_PREFIX = "_ZN08NumbaEnv"
 
 class LinkedOnlyLibrary(JITCodeLibrary):
     """A kernel's code library: IR for callers to link, a stub for the JIT."""
+
+    def _optimize_final_module(self):
+        # numba's module pipelines run again on every caller's final module,
+        # over all it links: that round is what the emitted code comes from
+        pass
 
     def _finalize_final_module(self):
         self._finalize_dynamic_globals()
@@ -82,6 +90,25 @@ class KernelCompiler(compiler.Compiler):
         return [manager]
 
 
+class OptimizedLinkedOnlyLibrary(LinkedOnlyLibrary):
+    """A :class:`LinkedOnlyLibrary` that runs numba's module pipelines itself too.
+
+    For the element loops of transcendental functions (the extra
+    activations): they vectorize fully only after more than one round of
+    those pipelines, and a caller gives them one.
+    """
+
+    _optimize_final_module = JITCodeLibrary._optimize_final_module
+
+
+class OptimizedKernelCompiler(KernelCompiler):
+    """:class:`KernelCompiler` into an :class:`OptimizedLinkedOnlyLibrary`."""
+
+    _library_pass = _library_pass(
+        "fastmlp_optimized_linked_only", OptimizedLinkedOnlyLibrary
+    )
+
+
 # Wide vectors: the element loops of transcendental functions (the extra
 # activations, the exp/logistic/tanh maps) in full AVX-512 registers. LLVM
 # vectorizes loops 256 bits wide on every Intel AVX-512 CPU unless a function
@@ -111,8 +138,9 @@ class _WideVectors:
         self.add_llvm_module(module)
 
 
-class WideLinkedOnlyLibrary(_WideVectors, LinkedOnlyLibrary):
-    """A :class:`LinkedOnlyLibrary` of 512-bit loops (see :func:`wide_vector_ir`)."""
+class WideLinkedOnlyLibrary(_WideVectors, OptimizedLinkedOnlyLibrary):
+    """An :class:`OptimizedLinkedOnlyLibrary` of 512-bit loops (see
+    :func:`wide_vector_ir`)."""
 
 
 class WideLibrary(_WideVectors, JITCodeLibrary):
