@@ -2,16 +2,16 @@
 
 A kernel has no CPython wrapper: Python runs its twin, and compiled callers
 link the kernel's LLVM IR into their own library and emit it there. So a
-kernel's library runs numba's function passes on its own functions, but not
-numba's module pipelines (a caller runs them over everything it links;
-:class:`OptimizedLinkedOnlyLibrary` runs them too), and
-gives the JIT engine only a stub that defines its environment globals (the
-code that callers emit reads a kernel's environment through them); its cache
-entry is the stub's object code and the IR, which numba's loader reads as any
-entry. Invariants: only twins and C callbacks are emitted, and their
-libraries run numba's module pipelines (cheap, then full) over the whole
-linked module. What each step saves, and how the emitted code and its
-speed were compared: ``docs/design/cold_start.md``.
+kernel's library runs numba's function passes on its own functions but not
+numba's module pipelines, which a caller runs over everything it links
+(:class:`OptimizedLinkedOnlyLibrary` runs them too), and gives the JIT engine
+only a stub that defines its environment globals (the code that callers emit
+reads a kernel's environment through them); its cache entry is the stub's
+object code and the IR, which numba's loader reads as any entry. Invariants:
+only twins and C callbacks are emitted, and their libraries run numba's
+module pipelines (cheap, then full) over the whole linked module. What each
+step saves, and how the emitted code and its speed were compared:
+``docs/design/cold_start.md``.
 """
 
 import re
@@ -29,8 +29,8 @@ class LinkedOnlyLibrary(JITCodeLibrary):
     """A kernel's code library: IR for callers to link, a stub for the JIT."""
 
     def _optimize_final_module(self):
-        # numba's module pipelines run again on every caller's final module,
-        # over all it links: that round is what the emitted code comes from
+        # every caller runs them over all it links, and only callers emit code:
+        # running them here too was a fifth of a cold first fit's CPU
         pass
 
     def _finalize_final_module(self):
