@@ -220,6 +220,78 @@ def test_python_calls_run_a_twin_with_a_wrapper_and_its_own_cache():
 
 
 @needs_jit
+def test_kernels_and_twins_compile_with_the_collector_off():
+    """Automatic garbage collection is off during a compile and back on after."""
+    import gc
+
+    from numba.core import event
+
+    seen = []
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            seen.append(gc.isenabled())
+
+        def on_end(self, ev):
+            pass
+
+    def add_two(x):
+        return x + 2.0
+
+    kernel = jit.kernel(add_two)
+    kernel._cache = numba.core.caching.NullCache()  # compiled here, not loaded
+    twin = kernel.python_twin()
+    twin._cache = numba.core.caching.NullCache()
+    assert gc.isenabled()
+    with event.install_listener("numba:compile", Listener()):
+        kernel.compile((numba.float64,))
+        assert gc.isenabled()
+        assert twin(1.0) == 3.0  # the twin compiles, and a failed compile:
+        with pytest.raises(numba.core.errors.TypingError):
+            twin("a")
+    assert seen == [False, False, False] and gc.isenabled()
+
+
+def test_the_collector_comes_back_as_it_was():
+    import gc
+
+    from fastmlp._kernels.collector import collector_paused
+
+    assert gc.isenabled()
+    with collector_paused():
+        with collector_paused():  # nested, as a kernel compiled by its caller
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(KeyError), collector_paused():
+        raise KeyError
+    assert gc.isenabled()
+    gc.disable()  # a program that keeps it off
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@needs_jit
+def test_c_callbacks_compile_with_the_collector_off(monkeypatch):
+    import gc
+
+    from numba.core.ccallback import CFunc
+
+    seen = []
+    monkeypatch.setattr(CFunc, "compile", lambda self: seen.append(gc.isenabled()))
+
+    def negate(x):
+        return -x
+
+    jit.c_callback(negate, numba.float64(numba.float64))
+    assert seen == [False] and gc.isenabled()
+
+
+@needs_jit
 def test_kernels_are_linked_not_emitted():
     """A kernel's library holds IR for its callers; only its callers are emitted."""
 

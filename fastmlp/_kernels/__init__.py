@@ -5,7 +5,8 @@ scalars, each made by ``jit.kernel`` or ``jit.inlined_kernel`` with the one set
 of numba options. The modules in :data:`SUPPORT_MODULES` make kernels rather than
 being ones: ``jit`` (the options and the cache stamp, which covers every file of
 this folder), ``linking`` (kernels compiled for their callers to link, never
-emitted on their own), the LLVM IR numba cannot write itself (vector tiles, the BLAS
+emitted on their own), ``collector`` (the garbage collector held off while
+they compile), the LLVM IR numba cannot write itself (vector tiles, the BLAS
 call, borrowed views, atomics, the table of extra activations), and
 ``tunables``, every tunable constant of the package.
 """
@@ -19,4 +20,5 @@ SUPPORT_MODULES = (
     "extra_callbacks",
     "tunables",
     "linking",
+    "collector",
 )

@@ -23,12 +23,13 @@ import threading
 import types
 from pathlib import Path
 
-from numba import config, njit
+from numba import config
 from numba.core import compiler, sigutils
 from numba.core.caching import IndexDataCacheFile
 from numba.core.ccallback import CFunc
 from numba.core.registry import CPUDispatcher
 
+from .collector import collector_paused
 from .linking import (
     KernelCompiler,
     OptimizedKernelCompiler,
@@ -133,7 +134,18 @@ def inlined_kernel(function):
     return _kernel_dispatcher(function, inline="always")
 
 
-class KernelDispatcher(CPUDispatcher):
+class _CompilingDispatcher(CPUDispatcher):
+    """numba's dispatcher, compiling with the garbage collector held off.
+
+    What that saves and costs: :mod:`fastmlp._kernels.collector`.
+    """
+
+    def compile(self, sig):
+        with collector_paused():
+            return super().compile(sig)
+
+
+class KernelDispatcher(_CompilingDispatcher):
     """A kernel compiled without a CPython wrapper; a call from Python runs its twin.
 
     numba gives every compiled function a wrapper that unboxes its arguments
@@ -171,13 +183,25 @@ class KernelDispatcher(CPUDispatcher):
                 twin.__qualname__ = function.__qualname__ + "_from_python"
                 twin.__module__ = function.__module__
                 twin.__doc__ = function.__doc__
-                self._twin = _stamped(njit(**JIT_OPTIONS)(twin))
+                self._twin = _twin_dispatcher(twin)
         return self._twin
 
 
 _twin_lock = threading.Lock()
 # JIT_OPTIONS as compiler options: "cache" is a call to enable_caching instead
 _COMPILER_OPTIONS = {key: value for key, value in JIT_OPTIONS.items() if key != "cache"}
+
+
+def _twin_dispatcher(function):
+    # what njit(**JIT_OPTIONS) makes, compiling as kernels do
+    dispatcher = _CompilingDispatcher(
+        py_func=function,
+        locals={},
+        targetoptions={"nopython": True, "boundscheck": None, **_COMPILER_OPTIONS},
+        pipeline_class=compiler.Compiler,
+    )
+    dispatcher.enable_caching()  # JIT_OPTIONS["cache"]
+    return _stamped(dispatcher)
 
 
 def _kernel_dispatcher(function, pipeline_class=KernelCompiler, **options):
@@ -229,7 +253,8 @@ def c_callback(function, signature, wide=False):
     )
     callback.enable_caching()
     _stamped(callback)
-    callback.compile()
+    with collector_paused():
+        callback.compile()
     return callback
 
 
