@@ -53,7 +53,11 @@ def parse_args(argv=None):
         "(and PyTorch when installed).",
     )
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="smaller suite, < 2 minutes")
+    size.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller suite: a few minutes (README gives figures)",
+    )
     size.add_argument(
         "--full", action="store_true", help="full sweeps, more epochs and rounds"
     )
