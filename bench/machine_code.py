@@ -14,34 +14,52 @@ and of every C callback (extra activations, element maps), by name and
 signature. Kernels beneath are linked into these, so a change in how kernels
 are compiled shows here or nowhere. ``fit_hashes`` shows that the values stay
 the same; this, whether the code computing them does (where it does not,
-its speed is for ``bench.steady_state`` to compare).
+its speed is for ``bench.steady_state`` to compare). numba's symbol names
+carry a per-process count of the functions it has compiled (``B2v17``), which
+depends on the order of compiles, and that on timing (the sync kernels
+compile when a fit first splits): the counts are taken out before hashing.
 """
 
 import argparse
 import gc
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import warnings
 
+# numba's mangled names end their function part with an ABI tag "B<n>v<id>",
+# the id counting the functions compiled in the process so far
+_COMPILE_COUNT = re.compile(r"B\d+v\d+")
+
+
+def without_compile_counts(assembly):
+    """``assembly`` with numba's per-process function counts taken out of names."""
+    return _COMPILE_COUNT.sub("Bv", assembly)
+
 
 def emitted_code():
-    """``{name and signature: assembly}`` of every twin and C callback compiled."""
+    """``{name and signature: assembly}`` of every twin and C callback compiled.
+
+    The assembly as :func:`without_compile_counts` gives it.
+    """
     from fastmlp._kernels import extra_callbacks, jit
 
     code = {}
     for kernel in gc.get_objects():
         if isinstance(kernel, jit.KernelDispatcher) and kernel._twin is not None:
             for signature, assembly in kernel._twin.inspect_asm().items():
-                code[f"{kernel.py_func.__qualname__}{signature}"] = assembly
+                name = f"{kernel.py_func.__qualname__}{signature}"
+                code[name] = without_compile_counts(assembly)
     for kind, table in (
         ("extra activation", extra_callbacks._callbacks),
         ("element map", extra_callbacks._map_callbacks),
     ):
         for slot, callback in table.items():
-            code[f"{kind} callback {slot}"] = callback._library.get_asm_str()
+            assembly = callback._library.get_asm_str()
+            code[f"{kind} callback {slot}"] = without_compile_counts(assembly)
     return code
 
 

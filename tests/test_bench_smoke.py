@@ -877,6 +877,15 @@ def test_batch_phases_reports_each_phase_and_the_products_share():
     )
 
 
+def test_machine_code_hashes_leave_out_numbas_compile_counts():
+    from bench.machine_code import without_compile_counts
+
+    first = "call _ZN7fastmlp8_kernels4sync9wait_forB2v17B56c8tJTIeFE5Array"
+    later = "call _ZN7fastmlp8_kernels4sync9wait_forB3v123B56c8tJTIeFE5Array"
+    assert without_compile_counts(first) == without_compile_counts(later)
+    assert without_compile_counts(first) != without_compile_counts(first[:-1])
+
+
 def test_machine_code_hashes_every_twin_compiled_in_the_process(tmp_path):
     script = """
 from fastmlp._kernels import threaded
