@@ -192,37 +192,38 @@ _twin_lock = threading.Lock()
 _COMPILER_OPTIONS = {key: value for key, value in JIT_OPTIONS.items() if key != "cache"}
 
 
-def _twin_dispatcher(function):
-    # what njit(**JIT_OPTIONS) makes, compiling as kernels do
-    dispatcher = _CompilingDispatcher(
+def _cached_dispatcher(dispatcher_class, function, pipeline_class, **options):
+    """A ``dispatcher_class`` of ``function`` with JIT_OPTIONS, cached and stamped."""
+    dispatcher = dispatcher_class(
         py_func=function,
         locals={},
-        targetoptions={"nopython": True, "boundscheck": None, **_COMPILER_OPTIONS},
-        pipeline_class=compiler.Compiler,
+        targetoptions={"nopython": True, **_COMPILER_OPTIONS, **options},
+        pipeline_class=pipeline_class,
     )
     dispatcher.enable_caching()  # JIT_OPTIONS["cache"]
     return _stamped(dispatcher)
+
+
+def _twin_dispatcher(function):
+    # what njit(**JIT_OPTIONS) makes, compiling as kernels do
+    return _cached_dispatcher(
+        _CompilingDispatcher, function, compiler.Compiler, boundscheck=None
+    )
 
 
 def _kernel_dispatcher(function, pipeline_class=KernelCompiler, **options):
     if config.DISABLE_JIT:
         return function
-    dispatcher = KernelDispatcher(
-        py_func=function,
-        locals={},
-        targetoptions={
-            "nopython": True,
-            **_COMPILER_OPTIONS,
-            "no_cpython_wrapper": True,
-            # numba's C wrapper, lowered and optimized for every kernel, is
-            # called by nothing: the twins and the callbacks have their own
-            "no_cfunc_wrapper": True,
-            **options,
-        },
-        pipeline_class=pipeline_class,  # no machine code of its own
+    return _cached_dispatcher(
+        KernelDispatcher,
+        function,
+        pipeline_class,  # no machine code of its own
+        no_cpython_wrapper=True,
+        # numba's C wrapper, lowered and optimized for every kernel, is
+        # called by nothing: the twins and the callbacks have their own
+        no_cfunc_wrapper=True,
+        **options,
     )
-    dispatcher.enable_caching()  # JIT_OPTIONS["cache"]
-    return _stamped(dispatcher)
 
 
 def c_callback(function, signature, wide=False):
