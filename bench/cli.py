@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import json
 import math
 import os
@@ -31,6 +30,7 @@ from bench.results_model import (
     RunNotes,
     RunResults,
 )
+from bench.timing import freeze_heap
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(REPO, "bench", "results")
@@ -472,11 +472,7 @@ def start_session(argv, args):
 
     threads = configure_threads(args.threads)
     _first_use(contestants)
-    # Everything imported so far (torch alone brings ~10^6 objects) goes to
-    # the permanent generation, so the gc.collect() before each timed call
-    # costs microseconds instead of a quarter of a second.
-    gc.collect()
-    gc.freeze()
+    freeze_heap()  # everything imported so far: cheap collections when timing
     from bench import host_clock
     from bench.handover import round_trip_ns
 

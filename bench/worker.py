@@ -167,11 +167,11 @@ def run_job(job):
         from bench.concurrency import measure_concurrency
         from bench.contestants import get_contestant
         from bench.threads import configure_threads
+        from bench.timing import freeze_heap
 
         contestant = get_contestant(job["contestant"])
         configure_threads(job.get("threads"), torch_too=contestant.name == "torch")
-        gc.collect()
-        gc.freeze()  # cheap gc.collect() before each timed call (see bench.cli)
+        freeze_heap()  # cheap collections before each timed call
         return measure_concurrency(
             contestant,
             job["task"],

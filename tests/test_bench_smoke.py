@@ -34,8 +34,9 @@ def _frozen_heap():
     # freezes its heap first (bench.cli) so that those passes are short; so
     # does this module: with the heap of the whole suite before it, each pass
     # took ~1 s, 67 s of the main suite's run in three tests (2026-12-03)
-    gc.collect()
-    gc.freeze()
+    from bench.timing import freeze_heap
+
+    freeze_heap()
     yield
     gc.unfreeze()
 
