@@ -5,6 +5,9 @@ Run from the checkout, in a fresh process with an empty cache::
     NUMBA_CACHE_DIR=$(mktemp -d) FASTMLP_TILES=builtin \
         .venv/bin/python -m bench.compile_profile [--solver adam] [--dtype float64]
 
+(``--grid``: the 12-fit grid, one line a fit; ``--mixed``: small nets that
+never split, then digits nets that do.)
+
 It imports fastmlp, fits one digits net (64 -> 100 -> 10, 5 epochs) and
 predicts, and prints the CPU seconds of each step, then numba's compile
 events as a tree: every kernel compiled, with the CPU seconds its compile
@@ -113,29 +116,53 @@ class PhaseTimer:
 
 
 def grid():
-    """CPU seconds of import and of each of the 12 fits, one after the other."""
-    started = time.process_time()
+    """The 12 digits fits: solver x dtype x dense/CSR, default net, 3 epochs."""
     import scipy.sparse
     from sklearn.datasets import load_digits
 
-    import fastmlp
-
     X, y = load_digits(return_X_y=True)
     X = X / 16
-    rows = [("import", time.process_time() - started)]
+    fits = []
     for solver in ("adam", "sgd", "lbfgs"):
         for dtype in ("float64", "float32"):
             for sparse in (False, True):
                 data = X.astype(dtype)
                 if sparse:
                     data = scipy.sparse.csr_matrix(data)
-                started = time.process_time()
-                model = fastmlp.MLPClassifier(
-                    solver=solver, max_iter=3, random_state=0
-                ).fit(data, y)
-                model.predict(data)
                 name = f"{solver} {dtype} {'CSR' if sparse else 'dense'}"
-                rows.append((name, time.process_time() - started))
+                fits.append((name, data, y, {"solver": solver, "max_iter": 3}))
+    return fits
+
+
+def mixed():
+    """Small nets that never split, then digits nets that do (float64, 5 epochs).
+
+    A process that meets both kinds of fit compiles one epoch kernel and one
+    gradient kernel for them (``Engine.in_parts``).
+    """
+    from sklearn.datasets import load_digits, load_iris
+
+    iris, digits = load_iris(return_X_y=True), load_digits(return_X_y=True)
+    fits = []
+    for solver in ("adam", "lbfgs"):
+        small = {"solver": solver, "max_iter": 5, "hidden_layer_sizes": (10,)}
+        fits.append((f"iris 4-10-3 {solver}", *iris, small))
+        large = {"solver": solver, "max_iter": 5}
+        fits.append((f"digits 64-100-10 {solver}", digits[0] / 16, digits[1], large))
+    return fits
+
+
+def fit_in_turn(make_fits):
+    """CPU seconds of import and of each fit (and its predict), in turn."""
+    started = time.process_time()
+    import fastmlp
+
+    rows = [("import", time.process_time() - started)]
+    for name, data, y, params in make_fits():
+        started = time.process_time()
+        model = fastmlp.MLPClassifier(random_state=0, **params).fit(data, y)
+        model.predict(data)
+        rows.append((name, time.process_time() - started))
     for name, seconds in rows:
         print(f"{name:22s} {seconds:6.2f}")
     print(f"{'total':22s} {sum(seconds for _, seconds in rows):6.2f}")
@@ -147,12 +174,15 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--min-seconds", type=float, default=0.1)
     parser.add_argument("--grid", action="store_true", help="the 12-fit grid")
+    parser.add_argument(
+        "--mixed", action="store_true", help="iris then digits fits (adam, lbfgs)"
+    )
     parser.add_argument("--phases", action="store_true", help="time by phase")
     options = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     phases = PhaseTimer() if options.phases else None
-    if options.grid:
-        grid()
+    if options.grid or options.mixed:
+        fit_in_turn(grid if options.grid else mixed)
         if phases:
             phases.report(options.min_seconds)
         return

@@ -35,6 +35,7 @@ def main(argv=None):
     compile_parser.add_argument("--no-sparse", action="store_true")
     compile_parser.add_argument("--no-threads", action="store_true")
     compile_parser.add_argument("--no-extra-activations", action="store_true")
+    compile_parser.add_argument("--no-dropout", action="store_true")
     commands.add_parser(
         "run",
         help="run a program with scikit-learn patched: "
@@ -47,6 +48,7 @@ def main(argv=None):
         sparse=not args.no_sparse,
         threads=not args.no_threads,
         extra_activations=not args.no_extra_activations,
+        dropout=not args.no_dropout,
     )
     print(
         f"fastmlp: {summary['compiled']} kernels compiled in "

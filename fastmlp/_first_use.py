@@ -74,6 +74,7 @@ def compile_kernels(
     sparse=True,
     threads=True,
     extra_activations=True,
+    dropout=True,
 ):
     """Compile (or load) the kernels that fits and predictions use, into the cache.
 
@@ -92,6 +93,9 @@ def compile_kernels(
         Also the kernels of batches split across threads.
     extra_activations : bool, default=True
         Also the activations scikit-learn does not have (compiled apart).
+    dropout : bool, default=True
+        Also the epoch kernel of dense fits with ``dropout > 0`` (sgd or adam),
+        which never split.
 
     Returns
     -------
@@ -130,6 +134,10 @@ def compile_kernels(
                     reg.predict(data)
                     if solver != "lbfgs":
                         clf.partial_fit(data, labels)
+                    if dropout and solver != "lbfgs" and not sp.issparse(data):
+                        params["dropout"] = 0.1
+                        MLPClassifier(**params).fit(data, labels)
+                        MLPRegressor(**params).fit(data, X[:, 0])
             if extra_activations:
                 MLPClassifier((8,), activation="gelu", max_iter=2).fit(
                     X.astype(dtype), labels

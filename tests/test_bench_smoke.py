@@ -909,3 +909,25 @@ print("ret" in code["chunk(int64, int64, int64)"])
     names, has_code = proc.stdout.strip().splitlines()
     assert names == "['chunk(int64, int64, int64)']"
     assert has_code == "True"
+
+
+def test_one_part_times_the_serial_and_the_one_part_kernel(monkeypatch):
+    from bench import one_part
+
+    net = ("4-10-3, batch 8", (4, 10, 3), 150, 8, "float64")
+    monkeypatch.setattr(one_part, "NETS", (net,))
+    results = one_part.measure(rounds=1)
+    assert list(results) == [net[0]]
+    serial, in_one_part = results[net[0]]
+    assert 0 < serial < 1 and 0 < in_one_part < 1
+
+
+def test_compile_profile_fits_in_turn():
+    from bench import compile_profile
+
+    grid = compile_profile.grid()
+    assert len(grid) == 12
+    assert {params["solver"] for _, _, _, params in grid} == {"adam", "sgd", "lbfgs"}
+    mixed = compile_profile.mixed()
+    assert [name.split()[0] for name, _, _, _ in mixed] == ["iris", "digits"] * 2
+    assert mixed[0][1].shape == (150, 4) and mixed[1][1].shape == (1797, 64)

@@ -21,7 +21,8 @@ NOTICE = "fastmlp is compiling its kernels for this machine"
 COMPILE_SCRIPT = """
 import runpy, sys
 sys.argv = ["fastmlp", "compile", "--dtypes", "float64", "--solvers", "adam",
-            "--no-sparse", "--no-threads", "--no-extra-activations"]
+            "--no-sparse", "--no-threads", "--no-extra-activations",
+            "--no-dropout"]
 runpy.run_module("fastmlp", run_name="__main__")
 """
 

@@ -366,7 +366,7 @@ def _interrupt_at_call(monkeypatch, stop_at, sparse=False):
     an epoch, as it does between two of scikit-learn's ``_backprop`` calls.
     """
     monkeypatch.setattr(training.Engine, "batches_per_call", lambda self, size: 1)
-    name = "run_epoch_sparse" if sparse else "run_epoch_dense"
+    name = "run_epoch_sparse" if sparse else "run_epoch_parallel"
     original = getattr(training, name)
     calls = {"n": 0}
 
@@ -477,13 +477,13 @@ def test_training_continues_after_keyboard_interrupt_as_sklearn(monkeypatch, cas
 def test_real_sigint_during_a_long_fit_stops_it_cleanly(monkeypatch):
     X, y, _ = _data(n_samples=200)
     started = threading.Event()
-    original = training.run_epoch_dense
+    original = training.run_epoch_parallel
 
     def kernel(*args):
         started.set()
         return original(*args)
 
-    monkeypatch.setattr(training, "run_epoch_dense", kernel)
+    monkeypatch.setattr(training, "run_epoch_parallel", kernel)
 
     def send_sigint():
         if started.wait(30):
@@ -530,7 +530,7 @@ def test_keyboard_interrupt_in_lbfgs_propagates_as_in_sklearn(monkeypatch):
 
     saved = SavedState(fast)
     with monkeypatch.context() as patch:
-        patch.setattr(training, "loss_grad_dense", interrupted)
+        patch.setattr(training, "loss_grad_parallel", interrupted)
         with _blas_policy_restored(), pytest.raises(KeyboardInterrupt):
             fast.fit(X, y)
     with monkeypatch.context() as patch:
@@ -557,7 +557,7 @@ def test_keyboard_interrupt_in_an_lbfgs_refit_keeps_the_model(monkeypatch, warm_
     reference.fit(X, y)
     saved = SavedState(fast)
     calls = {"n": 0}
-    loss_grad = training.loss_grad_dense
+    loss_grad = training.loss_grad_parallel
 
     def interrupted_at_call_5(*args):
         calls["n"] += 1
@@ -566,7 +566,7 @@ def test_keyboard_interrupt_in_an_lbfgs_refit_keeps_the_model(monkeypatch, warm_
         return loss_grad(*args)
 
     with monkeypatch.context() as patch:
-        patch.setattr(training, "loss_grad_dense", interrupted_at_call_5)
+        patch.setattr(training, "loss_grad_parallel", interrupted_at_call_5)
         with _blas_policy_restored(), pytest.raises(KeyboardInterrupt):
             fast.fit(X, y)
     assert calls["n"] == 5
@@ -895,33 +895,31 @@ def test_overlap_probe_sees_no_overlap_for_code_holding_the_gil():
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
-    ("n_jobs", "module", "kernel"),
-    [(1, training, "run_epoch_dense"), (2, training, "run_epoch_parallel")],
-)
-def test_epoch_kernels_release_the_gil(monkeypatch, n_jobs, module, kernel):
+    ("n_jobs", "dropout", "kernel"),
+    [(1, 0.0, "run_epoch_parallel"), (2, 0.0, "run_epoch_parallel"),
+     (1, 0.1, "run_epoch_dense")],
+)  # fmt: skip
+def test_epoch_kernels_release_the_gil(monkeypatch, n_jobs, dropout, kernel):
     # Forced GIL switches are off, so the other thread can only record a
     # kernel call while this one's call is running if the kernel released the
     # GIL. Epoch parts of ~5000 rows take milliseconds, much longer than the
     # Python between two calls: with the GIL released the calls interleave.
-    # n_jobs=2: both fits split their batches across threads (parallel kernels).
+    # n_jobs=1: the split kernel as one part in the calling thread; n_jobs=2:
+    # both fits split their batches across threads; dropout: the serial kernel.
     rng = np.random.RandomState(0)
     X = rng.normal(size=(20000, 50))
     y = X[:, 0] - X[:, 1]
-    fastmlp.MLPRegressor(hidden_layer_sizes=(64,), max_iter=1, n_jobs=n_jobs).fit(
-        X[:500], y[:500]
-    )
+    settings = {"hidden_layer_sizes": (64,), "n_jobs": n_jobs, "dropout": dropout}
+    fastmlp.MLPRegressor(max_iter=1, **settings).fit(X[:500], y[:500])
     intervals = []
-    monkeypatch.setattr(module, kernel, _recording(getattr(module, kernel), intervals))
+    recording = _recording(getattr(training, kernel), intervals)
+    monkeypatch.setattr(training, kernel, recording)
     # epochs in several calls (4 each), so that calls can interleave
     monkeypatch.setattr(training, "WORK_PER_CALL", 5e7)
 
     def fit(seed):
         fastmlp.MLPRegressor(
-            hidden_layer_sizes=(64,),
-            max_iter=3,
-            batch_size=200,
-            random_state=seed,
-            n_jobs=n_jobs,
+            max_iter=3, batch_size=200, random_state=seed, **settings
         ).fit(X, y)
 
     with _no_forced_gil_switches():

@@ -13,7 +13,7 @@ from .._kernels.epoch import run_epoch_dense, run_epoch_sparse
 from .._kernels.extra_activations import PRE_ACTIVATION_CODES
 from .._kernels.extra_callbacks import prepare_element_maps
 from .._kernels.layers import NET_DROPOUT, NET_HIDDEN, NET_LOSS, NET_OUTPUT
-from .._kernels.passes import loss_grad_dense, loss_grad_sparse
+from .._kernels.passes import loss_grad_sparse
 from .._kernels.sync import ABORTED, SYNC_SIZE
 from .._kernels.tunables import TRIAL_WORK, WORK_PER_CALL
 from .._runtime.split_chooser import FasterPath
@@ -52,6 +52,15 @@ class Engine:
         Threads each batch is split across
         (``fastmlp._runtime.thread_plan.thread_plan``);
         with more than one, ``X`` must be dense and ``net`` without dropout.
+
+    Notes
+    -----
+    Dense data without dropout always runs the split kernels
+    (``fastmlp._kernels.threaded``), in one part when a call is not split:
+    one epoch kernel and one gradient kernel serve split and unsplit fits,
+    with the same values bit for bit. Dropout (never split) runs
+    ``fastmlp._kernels.epoch.run_epoch_dense``, CSR data the ``_sparse``
+    kernels.
     choose_split : bool, default=False
         With ``n_parts > 1``, whether calls may run whole instead when
         timing shows that faster
@@ -127,7 +136,9 @@ class Engine:
             np.empty(self.max_rows * n_outputs, self.dtype),
             np.empty(self.max_rows, self.dtype),
         )
-        if self.n_parts > 1:
+        # the split kernels: dense rows without dropout (see Notes)
+        self.in_parts = not self.sparse and net[NET_DROPOUT] == 0.0
+        if self.in_parts:
             self.extra = (
                 np.empty(self.max_rows, np.float64),
                 np.zeros(1, np.float64),
@@ -155,12 +166,14 @@ class Engine:
         return sizes[1] if self.path.split() else sizes[2]
 
     def whole_parts(self, split):
-        """Parts a call of a fit with ``n_parts > 1`` runs in: 1 unless ``split``.
+        """Parts a call runs in: ``n_parts`` if ``split``, else 1.
 
-        A whole call of such a fit runs the split kernel as one part, in the
-        calling thread, rather than the serial kernel: the same values bit for
-        bit and the same speed (1.000-1.011x, four nets), and its first fit
-        compiles one epoch kernel, not two (~3 s less on the 2-core machine).
+        A call that is not split runs the split kernel as one part, in the
+        calling thread, rather than the serial kernel: the same values bit
+        for bit, and a process compiles one epoch kernel for fits that split
+        and fits that do not (one of 4 -> 10 -> 3 then one of 64 -> 100 ->
+        10: 9.4 s of CPU, then 5.5 s more for the second kernel, on the
+        2-vCPU Xeon before this was so).
         """
         return self.n_parts if split else 1
 
@@ -207,7 +220,7 @@ class Engine:
             split = self.path.split()
             self._wake_for_trial(split)
             started = time.perf_counter()
-            if self.n_parts > 1:
+            if self.in_parts:
                 # whole calls too: see whole_parts
                 part, step = run_epoch_parallel(
                     data, *args, self.extra, settings, state, int(optimizer.step),
@@ -266,22 +279,11 @@ class Engine:
                 self.net,
                 self.work,
             )
-        elif self.n_parts > 1:
+        else:
             loss = loss_grad_parallel(
                 self.x, y, self.sample_weight, self.has_weight, params,
                 self.grads, self.net, self.work, self.extra, self.whole_parts(split),
             )  # fmt: skip
-        else:
-            loss = loss_grad_dense(
-                self.x,
-                y,
-                self.sample_weight,
-                self.has_weight,
-                params,
-                self.grads,
-                self.net,
-                self.work,
-            )
         self.path.record(split, time.perf_counter() - started, 1)
         return loss, self.grads
 
@@ -291,9 +293,13 @@ def run_parts(kernel, n_parts, *args):
 
     The parts meet at ``fastmlp._kernels.sync.barrier`` on ``sync``; if one
     raises, the barrier releases the others and the error is raised here.
-    Returns part 0's result (every part returns the same).
+    Returns part 0's result (every part returns the same). One part runs in
+    the calling thread without the hand-over (a few us a call, which a small
+    net's epoch of one batch would feel).
     """
     sync = np.zeros(SYNC_SIZE, np.int64)
+    if n_parts == 1:
+        return kernel(np.int64(0), 1, sync, *args)
 
     def abort():
         sync[ABORTED] = 1

@@ -123,12 +123,17 @@ class EpochCase:
             self.optimizer = ref.SGD(params, 0.01, 0.9, solver == "sgd-nesterov")
 
     def run_kernel(self, first_batch, stop_batch, step, X=None, Y=None):
+        """The epoch kernel the engine runs for this case (``Engine.in_parts``):
+        dense rows without dropout, the split kernel as one part."""
         problem = self.problem
         if self.sparse:
             kernel = epoch_kernels.run_epoch_sparse
             x = problem.csr if X is None else X
-        else:
+        elif self.dropout:
             kernel = epoch_kernels.run_epoch_dense
+            x = problem.X if X is None else X
+        else:
+            kernel = self._one_part
             x = problem.X if X is None else X
         data = (x, problem.Y if Y is None else Y, problem.kernel_weight)
         # Without shuffling, ``order`` is an arange (epoch.py's contract).
@@ -151,6 +156,12 @@ class EpochCase:
             self.settings,
             self.state,
             step,
+        )
+
+    def _one_part(self, data, batches, buffers, params, grads, net, work, *step):
+        extra = (np.full(self.batch_size, np.nan), np.full(1, np.nan))
+        return engine_module.run_epoch_parallel(
+            data, batches, buffers, params, grads, net, work, extra, *step, 1
         )
 
     def run_reference(self, first_batch=0, stop_batch=None):
@@ -303,7 +314,7 @@ def test_run_epoch_in_parts_equals_whole_epoch(
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shuffle", [False, True])
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_run_epoch_dense_read_only_input(dtype, shuffle, solver):
+def test_dense_epoch_read_only_input(dtype, shuffle, solver):
     # Read-only X (and Y), as from a memmap: same result as writable arrays.
     results = []
     for read_only in (False, True):
