@@ -176,14 +176,16 @@ def _still_in_place(made, arrays, owner):
     ``owner`` is the array whose memory the parameter buffer is: a deep copy
     of the estimator copies each view into an array of its own.
     """
-    if not isinstance(arrays, list) or len(arrays) != len(made):
+    # every prediction asks this twice: kept to plain comparisons (the
+    # dtype by identity first; zip without strict, the lengths are checked)
+    if type(arrays) is not list or len(arrays) != len(made):
         return False
-    for array, (view, shape, dtype) in zip(arrays, made, strict=True):
-        if not (
-            array is view
-            and array.base is owner
-            and array.shape == shape
-            and array.dtype == dtype
+    for array, (view, shape, dtype) in zip(arrays, made):  # noqa: B905
+        if (
+            array is not view
+            or array.base is not owner
+            or array.shape != shape
+            or (array.dtype is not dtype and array.dtype != dtype)
         ):
             return False
     return True

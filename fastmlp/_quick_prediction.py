@@ -58,9 +58,13 @@ def quick_output(estimator, X):
     ):
         return None
     call = direct_call(kept.direct, X)
-    if call is None or plain_predict_data(estimator, X) is None:
+    # finiteness: tested by the kernel (direct_forward), not here
+    if call is None or plain_predict_data(estimator, X, check_finite=False) is None:
         return None
-    return direct_forward(kept.direct, X, call), kept.model
+    output = direct_forward(kept.direct, X, call)
+    if output is None:
+        return None
+    return output, kept.model
 
 
 class _Readied:

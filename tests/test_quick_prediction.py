@@ -122,6 +122,31 @@ def test_what_it_does_not_cover_takes_the_long_way_with_its_errors():
         est.predict(X[:4, :3])
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_values_not_finite_are_found_by_the_kernel_and_validated(bad):
+    # the shortcut leaves the finiteness test to the prediction kernel, and
+    # takes the full path (scikit-learn's error, or its output when told to
+    # assume finite values) when a value is not finite
+    from sklearn import config_context
+
+    X, y = _data()
+    est = fastmlp.MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    est.fit(X, y)
+    est.predict(X[:2])  # readied
+    for row in (0, 1, 39):
+        rows = X[:40].copy()
+        rows[row, 3] = bad
+        assert quick.quick_output(est, rows) is None
+        with pytest.raises(ValueError, match="NaN" if np.isnan(bad) else "infinity"):
+            est.predict(rows)
+        with config_context(assume_finite=True):
+            got = est.predict(rows)
+            assert_array_equal(got, _long_way(est, rows).ravel())
+            want = est.to_sklearn().predict(rows)
+            np.testing.assert_allclose(got, want, rtol=1e-12, equal_nan=True)
+    assert quick.quick_output(est, X[:40]) is not None
+
+
 def test_a_prediction_leaves_the_estimator_as_it_was():
     X, y = _data()
     est = fastmlp.MLPClassifier((8,), max_iter=3, random_state=0).fit(X, y)

@@ -221,7 +221,9 @@ def direct_forward(direct, X, call):
 
     The same kernel on the same blocks as :func:`forward`, so the same values;
     a call the split chooser times is timed here as there. What this skips
-    costs 5-20 us a call.
+    costs 5-20 us a call. Returns None if ``X`` holds a NaN or an infinity
+    (the kernel tests each block), for the caller to validate ``X`` as
+    scikit-learn does.
     """
     block_rows, path = call
     if path is not None and path.deciding:
@@ -232,10 +234,12 @@ def direct_forward(direct, X, call):
     work = _kept_workspace(
         direct.workspace_key, direct.row_values, direct.layout, direct.dtype, block_rows
     )
-    predict_dense(read_only(X), direct.params, direct.net, work, block_rows, out)
+    finite = predict_dense(
+        read_only(X), direct.params, direct.net, work, block_rows, out, True
+    )
     if path is not None:
         path.record(False, time.perf_counter() - started, n_samples)
-    return out
+    return out if finite else None
 
 
 def _direct_plan(direct, n_samples):
@@ -308,7 +312,7 @@ def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
         predict_sparse(data, rows, params, net, work, block_rows, out)
     else:
         work = thread_workspace(layout, params.dtype, block_rows)
-        predict_dense(data, params, net, work, block_rows, out)
+        predict_dense(data, params, net, work, block_rows, out, False)
     return out
 
 
@@ -388,6 +392,8 @@ def predict_in_threads(x, params, layout, net, out, n_parts):
         start, stop = bounds[part]
         if stop > start:
             work = thread_workspace(layout, params.dtype, block_rows)
-            predict_dense(x[start:stop], params, net, work, block_rows, out[start:stop])
+            predict_dense(
+                x[start:stop], params, net, work, block_rows, out[start:stop], False
+            )
 
     in_threads(run, n_parts)

@@ -7,6 +7,7 @@ allocates each whole intermediate layer instead.
 
 from .jit import kernel
 from .passes import forward_dense, forward_sparse
+from .views import typed_writable
 
 
 @kernel
@@ -19,12 +20,36 @@ def copy_block(source, target, start):
 
 
 @kernel
-def predict_dense(x, params, net, work, block_rows, out):
-    """Write the output layer for every row of dense ``x`` into ``out``."""
+def all_finite(block):
+    """Whether every value of 2-D ``block`` is finite (neither NaN nor inf)."""
+    n_rows, n_cols = block.shape
+    finite = True
+    for i in range(n_rows):
+        for j in range(n_cols):
+            value = block[i, j]
+            finite &= value - value == 0  # NaN for NaN and +-inf
+    return finite
+
+
+@kernel
+def predict_dense(x, params, net, work, block_rows, out, check_finite):
+    """Write the output layer for every row of dense ``x`` into ``out``.
+
+    With ``check_finite``, returns whether every value of ``x`` is finite,
+    tested on each block while it is in cache (True without): a caller that
+    skipped scikit-learn's finiteness check
+    (``fastmlp._engine.prediction.direct_forward``) learns here that it must
+    run it (``np.isfinite(x).all()`` cost a one-row call ~1.6 us).
+    """
     n_samples = x.shape[0]
+    finite = True
     for start in range(0, n_samples, block_rows):
         stop = min(start + block_rows, n_samples)
-        copy_block(forward_dense(x[start:stop], params, net, work), out, start)
+        block = x[start:stop]
+        if check_finite:  # typed as the passes type rows: one compile
+            finite &= all_finite(typed_writable(block))
+        copy_block(forward_dense(block, params, net, work), out, start)
+    return finite
 
 
 @kernel

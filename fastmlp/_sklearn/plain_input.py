@@ -57,7 +57,7 @@ def plain_fit_data(estimator, X, y, *, reset, dtypes):
     return X, y
 
 
-def plain_predict_data(estimator, X):
+def plain_predict_data(estimator, X, check_finite=True):
     """``validate_data(estimator, X, accept_sparse=..., reset=False)``, or None.
 
     Parameters
@@ -65,6 +65,9 @@ def plain_predict_data(estimator, X):
     estimator : fitted estimator instance
     X : object
         As given to ``predict`` and the like.
+    check_finite : bool, default=True
+        False for a caller that tests the values itself and validates ``X``
+        in full if one is not finite.
 
     Returns
     -------
@@ -73,7 +76,7 @@ def plain_predict_data(estimator, X):
     config = get_config()
     if not _plain(X, (2,), config) or not _same_features(estimator, X, reset=False):
         return None
-    return X if _finite(X, config) else None
+    return X if not check_finite or _finite(X, config) else None
 
 
 def _plain(array, ndims, config):

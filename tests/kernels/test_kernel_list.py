@@ -126,7 +126,7 @@ TESTED_KERNELS = {
         "run_epoch_dense",
         "run_epoch_sparse",
     },
-    "predict": {"copy_block", "predict_dense", "predict_sparse"},
+    "predict": {"all_finite", "copy_block", "predict_dense", "predict_sparse"},
     # tested in tests/kernels/test_threaded.py, test_blas.py and test_sync.py
     "blas": {"transpose_dot_rows", "product"},
     "threaded": {

@@ -427,7 +427,7 @@ def test_read_only_rows_share_the_passes_of_writable_batches(dtype):
         "prediction": list(
             _kernel_calls(
                 predict_kernels.predict_dense,
-                *(X, params, net, work, np.int64(4), out),
+                *(X, params, net, work, np.int64(4), out, True),
             )
         ),
         "threads' gradient": list(
@@ -453,6 +453,6 @@ def test_read_only_rows_share_the_passes_of_writable_batches(dtype):
     )
     assert loss == writable
     assert_array_equal(writable_grads, grads)
-    predict_kernels.predict_dense(X_copy, params, net, work, np.int64(4), out)
+    predict_kernels.predict_dense(X_copy, params, net, work, np.int64(4), out, True)
     assert_array_equal(X_copy, X)
     assert_array_equal(Y_copy, Y)

@@ -49,9 +49,29 @@ def test_predict_dense(dtype, block_rows, shape, read_only):
     X = problem.X
     if read_only:
         X.setflags(write=False)
-    predict_kernels.predict_dense(X, problem.params, problem.net, work, block_rows, out)
+    assert predict_kernels.predict_dense(
+        X, problem.params, problem.net, work, block_rows, out, True
+    )
     coefs, intercepts = problem.reference_params()
     assert_close(out, ref.predict(X, coefs, intercepts, "logistic", "softmax"), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_predict_dense_reports_a_value_that_is_not_finite(dtype, bad):
+    problem = Problem(19, 4, (5,), 3, 10, dtype, hidden="relu", loss_name="log_loss")
+    work = nan_work(problem.layout, 4, dtype)
+    out = np.full(problem.Y.shape, np.nan, dtype)
+    for row in (0, 5, 9):  # the first, a middle and the last block of 4 rows
+        X = problem.X.copy()
+        X[row, 2] = bad
+        args = (problem.params, problem.net, work, 4, out)
+        assert not predict_kernels.predict_dense(X, *args, True)
+        assert predict_kernels.predict_dense(X, *args, False)  # not tested
+    big = np.finfo(dtype).max
+    X = np.full_like(problem.X, big)  # the largest finite values are finite
+    assert predict_kernels.predict_dense(X, *args, True)
+    assert predict_kernels.all_finite(X[:0])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -444,6 +444,7 @@ def test_threaded_predict_equals_serial(dtype, n_rows, block_rows, n_parts):
         nan_work(problem.layout, block_rows, dtype),
         block_rows,
         want,
+        False,
     )
     got = np.full((n_rows, 3), np.nan, dtype)
     prediction.predict_in_threads(
