@@ -134,10 +134,13 @@ def compile_kernels(
                     reg.predict(data)
                     if solver != "lbfgs":
                         clf.partial_fit(data, labels)
-                    if dropout and solver != "lbfgs" and not sp.issparse(data):
-                        params["dropout"] = 0.1
-                        MLPClassifier(**params).fit(data, labels)
-                        MLPRegressor(**params).fit(data, X[:, 0])
+            stochastic = [solver for solver in solvers if solver != "lbfgs"]
+            if dropout and stochastic:  # one kernel whatever the solver
+                params = {"solver": stochastic[0], "max_iter": 2, "dropout": 0.1}
+                MLPClassifier((8,), **params).fit(X.astype(dtype), labels)
+                MLPRegressor(hidden_layer_sizes=(8,), **params).fit(
+                    X.astype(dtype), X[:, 0]
+                )
             if extra_activations:
                 MLPClassifier((8,), activation="gelu", max_iter=2).fit(
                     X.astype(dtype), labels

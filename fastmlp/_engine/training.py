@@ -52,6 +52,11 @@ class Engine:
         Threads each batch is split across
         (``fastmlp._runtime.thread_plan.thread_plan``);
         with more than one, ``X`` must be dense and ``net`` without dropout.
+    choose_split : bool, default=False
+        With ``n_parts > 1``, whether calls may run whole instead when
+        timing shows that faster
+        (:class:`fastmlp._runtime.split_chooser.FasterPath`); the model is
+        the same either way.
 
     Notes
     -----
@@ -61,11 +66,6 @@ class Engine:
     with the same values bit for bit. Dropout (never split) runs
     ``fastmlp._kernels.epoch.run_epoch_dense``, CSR data the ``_sparse``
     kernels.
-    choose_split : bool, default=False
-        With ``n_parts > 1``, whether calls may run whole instead when
-        timing shows that faster
-        (:class:`fastmlp._runtime.split_chooser.FasterPath`); the model is
-        the same either way.
     """
 
     def __init__(
