@@ -8,9 +8,10 @@ that they still hold: the same published fit (``_params_views``), its views
 still in place, the same hyperparameters the net is made from. Contract: the
 same output as the full path (the same kernel on the same blocks); any call
 it does not cover (sparse or converted input, names, non-finite values,
-split or BLAS-planned calls) returns None and takes the full path, so
-errors and warnings stay scikit-learn's. Nothing is stored on the estimator:
-a prediction leaves its ``__dict__`` as it was, as scikit-learn's checks ask.
+BLAS-planned calls, calls an explicit ``n_jobs`` splits) returns None and
+takes the full path, so errors and warnings stay scikit-learn's. Nothing is
+stored on the estimator: a prediction leaves its ``__dict__`` as it was, as
+scikit-learn's checks ask.
 """
 
 import weakref

@@ -189,7 +189,7 @@ def test_threads_predicting_at_once_agree():
 
 
 def test_calls_timing_chooses_go_both_ways(monkeypatch):
-    """Whole calls run here and are recorded; split ones take the long way."""
+    """Whole and split calls run here, are recorded, and test for NaN."""
     X, _ = _data(n_samples=400, n_features=60)
     y = np.arange(400) % 40  # 40 outputs: products wide enough for full tiles
     est = fastmlp.MLPClassifier((200, 100), max_iter=2, random_state=0).fit(X, y)
@@ -221,4 +221,9 @@ def test_calls_timing_chooses_go_both_ways(monkeypatch):
         long_way.clear()
         assert_array_equal(est.predict_proba(X[:rows]), expected)
         assert recorded == [split]
-        assert long_way == ([1] if split else [])
+        assert long_way == []
+        for row in (0, rows - 1):  # in the caller's part, in the worker's
+            bad = X[:rows].copy()
+            bad[row, 3] = np.nan
+            with pytest.raises(ValueError, match="Input X contains NaN"):
+                est.predict_proba(bad)

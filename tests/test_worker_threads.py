@@ -9,12 +9,15 @@ import os
 import threading
 import time
 
+import numba
+import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from threadpoolctl import threadpool_info, threadpool_limits
 
 import fastmlp
 from fastmlp._engine import training
+from fastmlp._kernels.sync import ARMED, MAILBOX_STRIDE, fire_armed
 from fastmlp._runtime import worker_threads
 from tests._split_helpers import assert_same_model, data, needs_threads
 
@@ -183,3 +186,65 @@ def test_sleep_requests_racing_hand_overs_lose_no_job():
     finally:
         stop.set()
         asker.join()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("fires", [True, False], ids=["fired_in_part", "fired_after"])
+def test_armed_hand_overs_run_every_part(fires):
+    """Part 0 fires its workers, or never does (``in_threads`` then does)."""
+    gaps = [0.0, 0.0, 1e-4, 2e-3] * (2 if numba.config.DISABLE_JIT else 20)
+    for call, gap in enumerate(gaps):
+        time.sleep(gap)
+        seen = []
+
+        def part(p, fire, seen=seen):
+            if fires:
+                fire_armed(fire)
+            seen.append(p)
+            return p + 7
+
+        assert worker_threads.in_threads(part, 3, armed=True) == 7
+        assert sorted(seen) == [0, 1, 2], call
+    assert set(_idle_mailboxes()) <= {worker_threads.BUSY, worker_threads.WAITING}
+
+
+@pytest.mark.skipif(
+    numba.config.DISABLE_JIT, reason="interpreted, workers never wait awake"
+)
+@pytest.mark.timeout(120)
+def test_a_waiting_worker_is_armed_and_starts_only_once_fired():
+    started = []
+    armed_calls = []
+
+    def part(p, fire):
+        if p == 0:
+            was_armed = fire.size > 0 and bool(np.all(fire[::MAILBOX_STRIDE] == ARMED))
+            if was_armed:
+                time.sleep(0.01)  # an armed worker does not start meanwhile
+                armed_calls.append(not started)
+            fire_armed(fire)
+        else:
+            started.append(p)
+
+    for _ in range(50):  # back to back: the worker waits awake for the next
+        started.clear()
+        worker_threads.in_threads(part, 2, armed=True)
+        assert started == [1]
+    assert armed_calls and all(armed_calls)
+
+
+@pytest.mark.timeout(120)
+def test_a_part_0_that_fails_before_firing_leaves_no_worker_waiting():
+    ran = []
+
+    def part(p, fire):
+        if p == 0:
+            raise KeyError("part 0 failed before its kernel")
+        ran.append(p)
+
+    for _ in range(20):
+        ran.clear()
+        with pytest.raises(KeyError, match="part 0 failed"):
+            worker_threads.in_threads(part, 3, armed=True)
+        assert sorted(ran) == [1, 2]
+    assert worker_threads.in_threads(lambda p, fire: p, 2, armed=True) == 0

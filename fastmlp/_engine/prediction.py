@@ -33,7 +33,7 @@ from .._runtime import thread_plan as plans
 from .._runtime.split_chooser import FasterPath, keep_recent
 from .._runtime.thread_plan import parts_follow_blas, thread_limits
 from .._runtime.tile_calibration import tile_choice
-from .._runtime.worker_threads import in_threads, ready_for_trial
+from .._runtime.worker_threads import NO_FIRE, in_threads, ready_for_trial
 from .buffers import (
     _use_tiles_in_python,
     as_kernel_input,
@@ -177,11 +177,10 @@ def direct_call(direct, X):
     """How :func:`direct_forward` runs ``X``'s call, or None if it does not.
 
     For ``X`` a non-empty C-contiguous 2-D array of the net's dtype and
-    feature count whose call :func:`forward` would run whole in the calling
-    thread with no BLAS limit: calls it would run so anyway (``_call_plan``'s
+    feature count whose call :func:`forward` would run with no BLAS limit:
+    calls it runs whole in the calling thread anyway (``_call_plan``'s
     ``alone``), and calls that timing chooses to split or not (``n_jobs=None``,
-    no BLAS product) when BLAS allows one thread or the split chooser says
-    whole. None for any other call (split ones among them), and when the tile
+    no BLAS product), either way. None for any other call, and when the tile
     choice or the compiled activations changed since ``direct`` was made.
     Cheap: callers ask before they validate ``X``, so a call that goes on to
     :func:`forward` is not validated twice.
@@ -205,40 +204,46 @@ def direct_call(direct, X):
     block_rows, chooses = plan
     if not block_rows:
         return None
-    path = None
+    path, n_parts = None, 1
     if chooses:
         n_parts = plans.blas_parts()
         if n_parts > 1:
             units = direct.layout.layer_units
             path = _prediction_path(units, n_samples, direct.dtype, n_parts)
-            if path.split():
-                return None
-    return block_rows, path
+    return block_rows, path, n_parts
 
 
 def direct_forward(direct, X, call):
     """:func:`forward` of ``X`` without its planning, as :func:`direct_call` says.
 
-    The same kernel on the same blocks as :func:`forward`, so the same values;
-    a call the split chooser times is timed here as there. What this skips
-    costs 5-20 us a call. Returns None if ``X`` holds a NaN or an infinity
-    (the kernel tests each block), for the caller to validate ``X`` as
-    scikit-learn does.
+    The same kernel on the same blocks, whole or split, as :func:`forward`,
+    so the same values; a call the split chooser times is timed here as
+    there. What this skips costs 5-20 us a call. Returns None if ``X`` holds
+    a NaN or an infinity (the kernel tests each block), for the caller to
+    validate ``X`` as scikit-learn does.
     """
-    block_rows, path = call
+    block_rows, path, n_parts = call
+    split = path is not None and path.split()
     if path is not None and path.deciding:
-        ready_for_trial(False, 1)  # a whole trial (split ones go to forward)
+        ready_for_trial(split, n_parts)
     started = time.perf_counter()
     n_samples = X.shape[0]
     out = np.empty((n_samples, direct.n_outputs), dtype=direct.dtype)
-    work = _kept_workspace(
-        direct.workspace_key, direct.row_values, direct.layout, direct.dtype, block_rows
-    )
-    finite = predict_dense(
-        read_only(X), direct.params, direct.net, work, block_rows, out, True
-    )
+    if split:
+        finite = predict_in_threads(
+            read_only(X), direct.params, direct.layout, direct.net, out, n_parts, True
+        )
+    else:
+        work = _kept_workspace(
+            direct.workspace_key, direct.row_values, direct.layout, direct.dtype,
+            block_rows,
+        )  # fmt: skip
+        finite = predict_dense(
+            read_only(X), direct.params, direct.net, work, block_rows, out, True,
+            NO_FIRE,
+        )  # fmt: skip
     if path is not None:
-        path.record(False, time.perf_counter() - started, n_samples)
+        path.record(split, time.perf_counter() - started, n_samples)
     return out if finite else None
 
 
@@ -312,7 +317,7 @@ def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
         predict_sparse(data, rows, params, net, work, block_rows, out)
     else:
         work = thread_workspace(layout, params.dtype, block_rows)
-        predict_dense(data, params, net, work, block_rows, out, False)
+        predict_dense(data, params, net, work, block_rows, out, False, NO_FIRE)
     return out
 
 
@@ -371,13 +376,15 @@ def validation_loss(output, Y, sample_weight, params, layout, net):
     )
 
 
-def predict_in_threads(x, params, layout, net, out, n_parts):
+def predict_in_threads(x, params, layout, net, out, n_parts, check_finite=False):
     """:func:`fastmlp._kernels.predict.predict_dense` on ``n_parts`` row ranges.
 
     Row ranges need no synchronisation, so plain Python threads run the
     serial (nogil) kernel on one each, in blocks as a whole call's: no
     parallel kernel to compile (a numba parallel loop around the forward pass
     cost ~6 s of compile time on the 2-core machine for the same speed).
+    Returns whether every value of ``x`` is finite with ``check_finite``
+    (True without), as ``predict_dense`` does.
     """
     n_samples = x.shape[0]
     bounds = [threaded.chunk(n_samples, part, n_parts) for part in range(n_parts)]
@@ -388,12 +395,15 @@ def predict_in_threads(x, params, layout, net, out, n_parts):
         PREDICT_WORKSPACE_BYTES,
     )
 
-    def run(part):
-        start, stop = bounds[part]
-        if stop > start:
-            work = thread_workspace(layout, params.dtype, block_rows)
-            predict_dense(
-                x[start:stop], params, net, work, block_rows, out[start:stop], False
-            )
+    finite = [True] * n_parts
 
-    in_threads(run, n_parts)
+    def run(part, fire):
+        start, stop = bounds[part]
+        work = thread_workspace(layout, params.dtype, block_rows)
+        finite[part] = predict_dense(
+            x[start:stop], params, net, work, block_rows, out[start:stop],
+            check_finite, fire,
+        )  # fmt: skip
+
+    in_threads(run, n_parts, armed=True)
+    return all(finite)

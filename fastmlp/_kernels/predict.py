@@ -7,6 +7,7 @@ allocates each whole intermediate layer instead.
 
 from .jit import kernel
 from .passes import forward_dense, forward_sparse
+from .sync import fire_armed
 from .views import typed_writable
 
 
@@ -32,15 +33,18 @@ def all_finite(block):
 
 
 @kernel
-def predict_dense(x, params, net, work, block_rows, out, check_finite):
+def predict_dense(x, params, net, work, block_rows, out, check_finite, fire):
     """Write the output layer for every row of dense ``x`` into ``out``.
 
     With ``check_finite``, returns whether every value of ``x`` is finite,
     tested on each block while it is in cache (True without): a caller that
     skipped scikit-learn's finiteness check
     (``fastmlp._engine.prediction.direct_forward``) learns here that it must
-    run it (``np.isfinite(x).all()`` cost a one-row call ~1.6 us).
+    run it (``np.isfinite(x).all()`` cost a one-row call ~1.6 us). First
+    fires the worker mailboxes ``fire`` (:func:`fastmlp._kernels.sync.fire_armed`;
+    empty when no part waits for this one).
     """
+    fire_armed(fire)
     n_samples = x.shape[0]
     finite = True
     for start in range(0, n_samples, block_rows):

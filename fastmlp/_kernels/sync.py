@@ -20,6 +20,16 @@ GENERATION = 1
 ABORTED = 2
 SYNC_SIZE = 3
 
+# A worker's mailbox (``fastmlp._runtime.worker_threads``): BUSY (running, or
+# sleeping on its queue: jobs go to the queue), WAITING (finished, waiting for
+# a job without the GIL), ARMED (a caller will hand a job over from its own
+# part's kernel: keep waiting), HANDED (take the job) or TO_SLEEP (a caller
+# asked a waiting worker to sleep now). A worker's wait ends at HANDED or
+# above. Mailboxes are MAILBOX_STRIDE values apart (one 64-byte cache line),
+# so that a kernel can fire a run of them given as one array.
+BUSY, WAITING, ARMED, HANDED, TO_SLEEP = 0, 1, 2, 3, 4
+MAILBOX_STRIDE = 8
+
 # Spins before a waiting thread starts yielding its CPU: ~4 us of waiting (two
 # atomic loads a spin, ~1 ns each on the 2-core machine).
 SPINS_BEFORE_YIELD = 2000
@@ -78,7 +88,7 @@ def wait_for_at_least(cell, target, spins, yields):
 @kernel
 def report_then_wait(mailbox, expected, new, finished, target, spins, yields):
     """A worker's end of a job: ``mailbox`` ``expected`` -> ``new``, ``finished += 1``,
-    then :func:`wait_for_at_least` ``(mailbox, target, spins, yields)``.
+    then :func:`wait_for_hand_over` ``(mailbox, target, spins, yields)``.
 
     One kernel, so that the worker reports and waits for its next job without
     the GIL in between: the caller, woken by ``finished``, takes the GIL back
@@ -86,4 +96,33 @@ def report_then_wait(mailbox, expected, new, finished, target, spins, yields):
     """
     atomic_compare_swap(mailbox, 0, expected, new)
     atomic_add(finished, 0, 1)
-    return wait_for_at_least(mailbox, target, spins, yields)
+    return wait_for_hand_over(mailbox, target, spins, yields)
+
+
+@kernel
+def wait_for_hand_over(mailbox, target, spins, yields):
+    """:func:`wait_for_at_least` ``(mailbox, target, spins, yields)``, but never
+    giving up while ``mailbox`` holds ``ARMED``: a job is coming.
+
+    A caller arms a waiting worker, then runs its own part, whose kernel
+    fires it (:func:`fire_armed`) once the caller has let the GIL go; the
+    worker then takes the GIL without sleeping on it.
+    """
+    value = wait_for_at_least(mailbox, target, spins, yields)
+    while value == ARMED:
+        yield_cpu()
+        value = atomic_load(mailbox, 0)
+    return value
+
+
+@kernel
+def fire_armed(mailboxes):
+    """Every ``ARMED`` mailbox of ``mailboxes`` (one every ``MAILBOX_STRIDE``
+    values) -> ``HANDED``; the others are left as they are.
+
+    Called first by a kernel that a caller runs while workers wait for the
+    parts it armed (``fastmlp._runtime.worker_threads``): the GIL is free by
+    then, so a worker that sees its mailbox change takes it at once.
+    """
+    for start in range(0, mailboxes.shape[0], MAILBOX_STRIDE):
+        atomic_compare_swap(mailboxes, start, ARMED, HANDED)

@@ -10,8 +10,11 @@ within the caller's own CPU mask, so that the parts do not take turns on one
 CPU. A worker that finished a job, and a caller whose part is done, wait a
 moment without the GIL before they sleep (``HAND_OVER_SPINS`` and
 ``HAND_OVER_YIELDS``): waking a sleeping thread cost ~75-115 us a hand-over on
-the 2-core VMs, more than a part of a mid-sized call takes. Measurements:
-``docs/design/threading.md``.
+the 2-core VMs, more than a part of a mid-sized call takes. For the same
+reason a caller can arm its waiting workers and fire them from its own
+part's kernel (``armed=True``), once it has let the GIL go: a worker handed
+its job while the caller still held the GIL slept on it (~18 us on Zen 5).
+Measurements: ``docs/design/threading.md``.
 """
 
 import ctypes
@@ -22,18 +25,33 @@ import threading
 import numpy as np
 from numba import config
 
-from .._kernels.sync import compare_swap, report_then_wait, wait_for_at_least
+from .._kernels.sync import (
+    ARMED,
+    BUSY,
+    HANDED,
+    MAILBOX_STRIDE,
+    TO_SLEEP,
+    WAITING,
+    compare_swap,
+    fire_armed,
+    report_then_wait,
+    wait_for_at_least,
+    wait_for_hand_over,
+)
 from .._kernels.tunables import HAND_OVER_SPINS, HAND_OVER_YIELDS
 
 _idle = []
 _idle_lock = threading.Lock()
 
-# A worker's mailbox: BUSY (running, or sleeping on its queue: jobs go to the
-# queue), WAITING (just finished, waiting for a job without the GIL), HANDED
-# (a caller put a job in ``handed`` and the worker takes it from there) or
-# TO_SLEEP (a caller asked a waiting worker to sleep now). The worker's wait
-# ends at HANDED or above, so at TO_SLEEP too.
-BUSY, WAITING, HANDED, TO_SLEEP = 0, 1, 2, 3
+# The mailboxes of the first MAILBOX_SLOTS workers, MAILBOX_STRIDE values
+# apart from a 64-byte boundary, so that a run of them is one array that a
+# kernel fires (later workers get mailboxes of their own and are not armed).
+MAILBOX_SLOTS = 64
+_pool_memory = np.zeros((MAILBOX_SLOTS + 1) * MAILBOX_STRIDE, dtype=np.int64)
+_offset = (-_pool_memory.ctypes.data % 64) // _pool_memory.itemsize
+_pool = _pool_memory[_offset : _offset + MAILBOX_SLOTS * MAILBOX_STRIDE]
+_free_slots = list(range(MAILBOX_SLOTS - 1, -1, -1))  # pop() takes the lowest
+NO_FIRE = _pool[:0]  # no mailbox to fire: the ``fire`` argument of other calls
 # interpreted kernels would wait holding the GIL: no waiting then
 _SPINS, _YIELDS = (0, 0) if config.DISABLE_JIT else (HAND_OVER_SPINS, HAND_OVER_YIELDS)
 
@@ -43,22 +61,37 @@ class _Worker:
 
     def __init__(self):
         self.jobs = queue.SimpleQueue()
-        self.mailbox = np.zeros(1, dtype=np.int64)
+        with _idle_lock:
+            self.slot = _free_slots.pop() if _free_slots else -1
+        if self.slot < 0:
+            self.mailbox = np.zeros(1, dtype=np.int64)
+        else:
+            start = self.slot * MAILBOX_STRIDE
+            self.mailbox = _pool[start : start + 1]
         self.handed = None
         self.cpus = None  # the CPU mask last given to this worker
         thread = threading.Thread(target=self._loop, name="fastmlp-part", daemon=True)
         thread.start()
         self.thread_id = thread.native_id
 
-    def give(self, item):
-        """Hand ``(job, done, part, finished)`` over, to the waiting or the queue."""
+    def give(self, item, arm=False):
+        """Hand ``(job, done, part, finished)`` over, to the waiting or the queue.
+
+        With ``arm``, a waiting worker is armed instead, to be fired later
+        (:func:`fastmlp._kernels.sync.fire_armed`); returns whether it was.
+        """
         self.handed = item
-        if compare_swap(self.mailbox, WAITING, HANDED) != WAITING:
-            self.jobs.put(item)
+        if compare_swap(self.mailbox, WAITING, ARMED if arm else HANDED) == WAITING:
+            return arm
+        self.jobs.put(item)
+        return False
 
     def _next(self, seen):
         """The next job, once ``report_then_wait`` saw ``seen`` in the mailbox."""
         while seen != HANDED:
+            if seen == ARMED:  # armed as its wait gave up: the job is coming
+                seen = wait_for_hand_over(self.mailbox, HANDED, 0, 0)
+                continue
             # no caller came (WAITING) or one asked to sleep (TO_SLEEP): sleep
             # on the queue, unless a caller changed the mailbox meanwhile
             now = compare_swap(self.mailbox, seen, BUSY)
@@ -131,14 +164,30 @@ def _forget_workers():
     global _idle_lock
     _idle_lock = threading.Lock()
     _idle.clear()
+    _pool[:] = BUSY
+    _free_slots[:] = range(MAILBOX_SLOTS - 1, -1, -1)
+
+
+def _mailbox_run(workers):
+    """The mailboxes of ``workers`` as one array, if their slots are a run."""
+    slots = sorted(worker.slot for worker in workers)
+    if not slots or slots[0] < 0 or slots[-1] - slots[0] != len(slots) - 1:
+        return NO_FIRE
+    return _pool[slots[0] * MAILBOX_STRIDE : (slots[-1] + 1) * MAILBOX_STRIDE]
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_workers)
 
 
-def in_threads(function, n_parts, on_error=None):
+def in_threads(function, n_parts, on_error=None, armed=False):
     """``function(part)`` for every part at once; returns part 0's result.
+
+    With ``armed``, ``function(part, fire)``: part 0 must pass ``fire`` to a
+    kernel that fires it (:func:`fastmlp._kernels.sync.fire_armed`) before
+    its work, and the other parts get ``NO_FIRE``; workers that were waiting
+    awake are armed, and start once that kernel has let the GIL go (fired
+    here after part 0 if it did not).
 
     The first error of any part is raised here once every part has stopped;
     ``on_error()`` is called as soon as a part fails, to release parts that
@@ -151,9 +200,9 @@ def in_threads(function, n_parts, on_error=None):
     results = [None] * n_parts
     errors = []
 
-    def run(part):
+    def run(part, fire=NO_FIRE):
         try:
-            results[part] = function(part)
+            results[part] = function(part, fire) if armed else function(part)
         except BaseException as error:
             if on_error is not None:
                 on_error()
@@ -164,15 +213,21 @@ def in_threads(function, n_parts, on_error=None):
     workers = []
     handed = 0  # parts 1..handed were, or were being, handed to workers
     ran = False
+    fire = NO_FIRE
     try:
         workers = _take_workers(n_parts - 1)
         _keep_off_caller(workers)
+        if armed:
+            fire = _mailbox_run(workers)
         for part, worker in enumerate(workers, start=1):
             handed = part
-            worker.give((lambda part=part: run(part), done, part, finished))
-        run(0)
+            item = (lambda part=part: run(part), done, part, finished)
+            worker.give(item, arm=fire is not NO_FIRE)
+        run(0, fire)
         ran = True
     finally:
+        if fire is not NO_FIRE:
+            fire_armed(fire)  # if part 0 did not reach its kernel
         if not ran:
             if on_error is not None:
                 on_error()

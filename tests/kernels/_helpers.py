@@ -30,6 +30,8 @@ from fastmlp._kernels.optimizers import ADAM, SGD
 from tests import reference as ref
 
 DTYPES = [np.float64, np.float32]
+# ``fire`` of a prediction kernel that no worker waits for
+NO_FIRE = np.zeros(0, np.int64)
 TOLERANCE = {
     np.dtype(np.float64): (1e-12, 1e-13),
     np.dtype(np.float32): (1e-5, 1e-6),

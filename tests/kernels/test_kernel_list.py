@@ -140,7 +140,14 @@ TESTED_KERNELS = {
         "epoch_part",
         "gradient_part",
     },
-    "sync": {"barrier", "compare_swap", "report_then_wait", "wait_for_at_least"},
+    "sync": {
+        "barrier",
+        "compare_swap",
+        "fire_armed",
+        "report_then_wait",
+        "wait_for_at_least",
+        "wait_for_hand_over",
+    },
     # tested in tests/test_lbfgsb.py
     "line_search": {
         "_cubic",

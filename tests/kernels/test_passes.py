@@ -16,6 +16,7 @@ from fastmlp._kernels.sync import SYNC_SIZE
 from tests import reference as ref
 from tests.kernels._helpers import (
     DTYPES,
+    NO_FIRE,
     OUTPUT_SIZES,
     SHAPE_IDS,
     SHAPES,
@@ -427,7 +428,7 @@ def test_read_only_rows_share_the_passes_of_writable_batches(dtype):
         "prediction": list(
             _kernel_calls(
                 predict_kernels.predict_dense,
-                *(X, params, net, work, np.int64(4), out, True),
+                *(X, params, net, work, np.int64(4), out, True, NO_FIRE),
             )
         ),
         "threads' gradient": list(
@@ -453,6 +454,8 @@ def test_read_only_rows_share_the_passes_of_writable_batches(dtype):
     )
     assert loss == writable
     assert_array_equal(writable_grads, grads)
-    predict_kernels.predict_dense(X_copy, params, net, work, np.int64(4), out, True)
+    predict_kernels.predict_dense(
+        X_copy, params, net, work, np.int64(4), out, True, NO_FIRE
+    )
     assert_array_equal(X_copy, X)
     assert_array_equal(Y_copy, Y)

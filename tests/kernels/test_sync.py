@@ -19,12 +19,19 @@ from numpy.testing import assert_array_equal
 from fastmlp._engine import training as engine_module
 from fastmlp._kernels.sync import (
     ABORTED,
+    ARMED,
     ARRIVED,
+    BUSY,
+    HANDED,
+    MAILBOX_STRIDE,
     SYNC_SIZE,
+    WAITING,
     barrier,
     compare_swap,
+    fire_armed,
     report_then_wait,
     wait_for_at_least,
+    wait_for_hand_over,
 )
 from fastmlp._runtime import worker_threads
 
@@ -131,15 +138,15 @@ def test_compare_swap_is_an_atomic_operation():
 
 
 def test_a_report_marks_the_mailbox_counts_and_waits():
-    mailbox = np.array([0], np.int64)
+    mailbox = np.array([BUSY], np.int64)
     finished = np.array([4], np.int64)
-    # BUSY (0) -> WAITING (1), one more finished, then no hand-over (2) came
-    assert report_then_wait(mailbox, 0, 1, finished, 2, 10, 10) == 1
-    assert mailbox[0] == 1 and finished[0] == 5
+    # BUSY -> WAITING, one more finished, then no hand-over came
+    assert report_then_wait(mailbox, BUSY, WAITING, finished, HANDED, 10, 10) == WAITING
+    assert mailbox[0] == WAITING and finished[0] == 5
     # a mailbox not in the expected state is left as it is; the count still rises
-    mailbox[0] = 2
-    assert report_then_wait(mailbox, 0, 1, finished, 2, 10, 10) == 2
-    assert mailbox[0] == 2 and finished[0] == 6
+    mailbox[0] = HANDED
+    assert report_then_wait(mailbox, BUSY, WAITING, finished, HANDED, 10, 10) == HANDED
+    assert mailbox[0] == HANDED and finished[0] == 6
 
 
 def test_waiting_for_a_count_returns_it_or_gives_up():
@@ -163,3 +170,29 @@ def test_hand_overs_to_waiting_and_sleeping_workers_lose_no_part():
     with worker_threads._idle_lock:
         states = {int(worker.mailbox[0]) for worker in worker_threads._idle}
     assert states <= {worker_threads.BUSY, worker_threads.WAITING}
+
+
+def test_firing_hands_over_the_armed_mailboxes_only():
+    mailboxes = np.zeros(3 * MAILBOX_STRIDE, np.int64)
+    mailboxes[::MAILBOX_STRIDE] = [ARMED, WAITING, ARMED]
+    mailboxes[1] = ARMED  # between two mailboxes: not one
+    fire_armed(mailboxes)
+    assert list(mailboxes[::MAILBOX_STRIDE]) == [HANDED, WAITING, HANDED]
+    assert mailboxes[1] == ARMED
+    fire_armed(mailboxes[:0])  # nothing to fire
+    single = np.array([ARMED], np.int64)  # one mailbox alone
+    fire_armed(single)
+    assert single[0] == HANDED
+
+
+@pytest.mark.timeout(60)
+def test_an_armed_mailbox_is_waited_for_past_the_spins():
+    waiting = np.array([WAITING], np.int64)
+    assert wait_for_hand_over(waiting, HANDED, 10, 10) == WAITING  # given up
+    armed = np.array([ARMED], np.int64)
+    firing = threading.Timer(0.05, fire_armed, args=(armed,))
+    firing.start()
+    try:
+        assert wait_for_hand_over(armed, HANDED, 10, 10) == HANDED
+    finally:
+        firing.join()

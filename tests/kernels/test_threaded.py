@@ -26,6 +26,7 @@ from fastmlp._kernels import threaded
 from tests import reference as ref
 from tests.kernels._helpers import (
     DTYPES,
+    NO_FIRE,
     Problem,
     adam_settings,
     assert_close,
@@ -445,6 +446,7 @@ def test_threaded_predict_equals_serial(dtype, n_rows, block_rows, n_parts):
         block_rows,
         want,
         False,
+        NO_FIRE,
     )
     got = np.full((n_rows, 3), np.nan, dtype)
     prediction.predict_in_threads(
