@@ -291,9 +291,10 @@ VECTORS = 2
 
 full_tile = _make_tile(ROWS, VECTORS)
 edge_tile = _make_tile(ROWS, 1, edge=True)
-# fewer rows than a full tile's go one at a time (a full tile computes all its
-# rows whatever the count): eight vectors of one row are eight independent
-# sums, enough to keep two FMA pipes of 4-cycle latency busy
+# one or two rows past the last full tile go one at a time (a full tile
+# computes all its rows whatever the count; tiles.tiled_product): eight
+# vectors of one row are eight independent sums, enough to keep two FMA
+# pipes of 4-cycle latency busy
 ROW_VECTORS = 8
 row_tile = _make_tile(1, ROW_VECTORS)
 row_pair_tile = _make_tile(1, VECTORS)

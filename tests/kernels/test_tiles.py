@@ -13,7 +13,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from fastmlp._kernels import tiles
 from fastmlp._kernels.blas import product
-from fastmlp._kernels.simd import VECTOR_BYTES, VECTORS
+from fastmlp._kernels.simd import ROWS, VECTOR_BYTES, VECTORS
 from fastmlp._kernels.tiles import (
     column_product,
     product_rows,
@@ -100,11 +100,13 @@ def test_tiled_product_gives_the_same_bits_however_its_rows_are_split(
     numba.config.DISABLE_JIT, reason="the tiles are compiled code; NumPy stands in"
 )
 @pytest.mark.parametrize("transposed", [False, True])
-def test_tiled_product_sums_in_order_with_fused_multiply_adds(transposed):
+@pytest.mark.parametrize("n_rows", [14, *range(ROWS + 1, 2 * ROWS)])
+def test_tiled_product_sums_in_order_with_fused_multiply_adds(transposed, n_rows):
     # the order of OpenBLAS's Haswell dgemm kernel: each value is what one
-    # running sum of fused multiply-adds gives, wherever it sits in a tile
+    # running sum of fused multiply-adds gives, wherever it sits in a tile;
+    # every count of last rows (one at a time, or a full tile storing them)
     rng = np.random.default_rng(3)
-    n_rows, depth, n_cols = 14, 7, 139
+    depth, n_cols = 7, 139
     a, strides, b = _operands(rng, n_rows, depth, n_cols, transposed, np.float64)
     left = a.T if transposed else a
     got = _product(a, strides, b, n_rows)
