@@ -151,11 +151,11 @@ def tiled_product(a, strides, depth, b, out, start, stop):
         for j in range(wide_stop, n_cols, lanes):
             edge_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat, out_row + j,
                       n_cols, depth, min(lanes, n_cols - j), ROWS)  # fmt: skip
-    # The last rows, fewer than a tile's: three or more of 8 go in one full
-    # tile that stores only them, fewer one at a time (the same sums either
-    # way). One row at a time, each value of b feeds one multiply-add: a row
-    # cost 1/2-1/2.5 of a full tile (300 -> 256 -> 128 -> 10 predictions,
-    # Zen 5), so 12 rows took longer than 16.
+    # The last rows, fewer than a tile's: 3 or more of 8 (2 or more of 4 with
+    # AVX2) go in one full tile that stores only them, fewer one at a time
+    # (the same sums either way). One row at a time, each value of b feeds
+    # one multiply-add: a row cost 1/2-1/2.5 of a full tile (300 -> 256 ->
+    # 128 -> 10 predictions, Zen 5), so 12 rows took longer than 16.
     tail = stop - full_stop
     if 3 * tail >= ROWS:
         a_row, out_row = full_stop * strides[0], full_stop * n_cols
