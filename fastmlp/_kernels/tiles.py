@@ -142,32 +142,23 @@ def tiled_product(a, strides, depth, b, out, start, stop):
     b_flat = flat_view(b)
     out_flat = flat_view(out)
     wide_stop = n_cols - n_cols % (VECTORS * lanes)
-    full_stop = start + (stop - start) // ROWS * ROWS
-    for i in range(start, full_stop, ROWS):
-        out_row = i * n_cols
-        for j in range(0, wide_stop, VECTORS * lanes):
-            full_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat, out_row + j,
-                      n_cols, depth, lanes, ROWS)  # fmt: skip
-        for j in range(wide_stop, n_cols, lanes):
-            edge_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat, out_row + j,
-                      n_cols, depth, min(lanes, n_cols - j), ROWS)  # fmt: skip
     # The last rows, fewer than a tile's: 3 or more of 8 (2 or more of 4 with
-    # AVX2) go in one full tile that stores only them, fewer one at a time
-    # (the same sums either way). One row at a time, each value of b feeds
-    # one multiply-add: a row cost 1/2-1/2.5 of a full tile (300 -> 256 ->
-    # 128 -> 10 predictions, Zen 5), so 12 rows took longer than 16.
-    tail = stop - full_stop
-    if 3 * tail >= ROWS:
-        a_row, out_row = full_stop * strides[0], full_stop * n_cols
+    # AVX2) go in one more full tile that stores only them, fewer one at a
+    # time (the same sums either way). One row at a time, each value of b
+    # feeds one multiply-add: a row cost 1/2-1/2.5 of a full tile (300 ->
+    # 256 -> 128 -> 10 predictions, Zen 5), so 12 rows took longer than 16.
+    tail = (stop - start) % ROWS
+    tiled_stop = stop if 3 * tail >= ROWS else stop - tail
+    for i in range(start, tiled_stop, ROWS):
+        a_row, out_row, rows = i * strides[0], i * n_cols, min(ROWS, stop - i)
         for j in range(0, wide_stop, VECTORS * lanes):
             full_tile(a_flat, a_row, strides, b_flat, j, out_flat, out_row + j,
-                      n_cols, depth, lanes, tail)  # fmt: skip
+                      n_cols, depth, lanes, rows)  # fmt: skip
         for j in range(wide_stop, n_cols, lanes):
             edge_tile(a_flat, a_row, strides, b_flat, j, out_flat, out_row + j,
-                      n_cols, depth, min(lanes, n_cols - j), tail)  # fmt: skip
-        full_stop = stop
+                      n_cols, depth, min(lanes, n_cols - j), rows)  # fmt: skip
     long_stop = n_cols - n_cols % (ROW_VECTORS * lanes)
-    for i in range(full_stop, stop):
+    for i in range(tiled_stop, stop):
         out_row = i * n_cols
         for j in range(0, long_stop, ROW_VECTORS * lanes):
             row_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat, out_row + j,

@@ -78,13 +78,11 @@ class _Worker:
         """Hand ``(job, done, part, finished)`` over, to the waiting or the queue.
 
         With ``arm``, a waiting worker is armed instead, to be fired later
-        (:func:`fastmlp._kernels.sync.fire_armed`); returns whether it was.
+        (:func:`fastmlp._kernels.sync.fire_armed`).
         """
         self.handed = item
-        if compare_swap(self.mailbox, WAITING, ARMED if arm else HANDED) == WAITING:
-            return arm
-        self.jobs.put(item)
-        return False
+        if compare_swap(self.mailbox, WAITING, ARMED if arm else HANDED) != WAITING:
+            self.jobs.put(item)
 
     def _next(self, seen):
         """The next job, once ``report_then_wait`` saw ``seen`` in the mailbox."""
