@@ -28,6 +28,7 @@ from fastmlp._engine.param_layout import ParameterLayout
 from fastmlp._kernels import activations, passes
 from fastmlp._kernels.activations import ACTIVATION_CODES
 from fastmlp._kernels.extra_activations import PRE_ACTIVATION_CODES
+from fastmlp._kernels.extra_callbacks import prepare_element_maps
 from fastmlp._kernels.layers import (
     NET_HIDDEN,
     NET_LOSS,
@@ -147,9 +148,11 @@ def problem(units, activation, dtype, n_rows=ROWS, seed=0):
     rng = np.random.default_rng(seed)
     layout = ParameterLayout(list(units))
     code = ACTIVATION_CODES[activation]
-    net = make_net(
-        layout, code, ACTIVATION_CODES["softmax"], LOSS_CODES["log_loss"], 1e-4
-    )
+    output_code = ACTIVATION_CODES["softmax"]
+    net = make_net(layout, code, output_code, LOSS_CODES["log_loss"], 1e-4)
+    # as a fit does (training.Engine): without them the exp, logistic and
+    # tanh loops fill NaN, and the phases time that instead
+    prepare_element_maps((code, output_code), dtype)
     work = make_work(
         layout, n_rows, dtype, pre_activations=code in PRE_ACTIVATION_CODES
     )
@@ -191,6 +194,9 @@ def measure(units, activation, dtype, rounds=5, repeats=200):
             started = time.thread_time()
             phase(repeats)
             times[name].append((time.thread_time() - started) / repeats)
+    for name, values in (("activations", work[WORK_ACTIVATIONS]), ("gradient", grads)):
+        if not np.isfinite(values).all():
+            raise RuntimeError(f"the {name} hold NaN or inf: no real pass was timed")
     return {name: statistics.median(values) for name, values in times.items()}
 
 

@@ -863,10 +863,14 @@ def test_every_suite_mode_is_one_row_of_the_modes_table():
     assert (custom.calls, custom.sweeps, custom.predict, custom.matrix) == (None,) * 4
 
 
-def test_batch_phases_reports_each_phase_and_the_products_share():
+@pytest.mark.parametrize(
+    ("activation", "dtype"), [("gelu", "float32"), ("tanh", "float64")]
+)
+def test_batch_phases_reports_each_phase_and_the_products_share(activation, dtype):
     from bench import batch_phases
 
-    lines = batch_phases.report([6, 5, 3], "gelu", "float32", rounds=1, repeats=2)
+    # report refuses a pass left with NaN (element maps not prepared, say)
+    lines = batch_phases.report([6, 5, 3], activation, dtype, rounds=1, repeats=2)
     text = "\n".join(lines)
     for phase in ("whole pass", "forward products", "bias + activation", "backward"):
         assert phase in text
@@ -876,6 +880,21 @@ def test_batch_phases_reports_each_phase_and_the_products_share():
         200 * (6 * 5 + 5 * 3),
         200 * (6 * 5 + 5 * 3) + 200 * 5 * 3,
     )
+
+
+def test_batch_phases_refuses_a_pass_that_computed_nan(monkeypatch):
+    from bench import batch_phases
+
+    made = batch_phases.problem
+
+    def with_nan_weights(*args, **kwargs):
+        x, y, weight, params, grads, net, work = made(*args, **kwargs)
+        params[:] = float("nan")
+        return x, y, weight, params, grads, net, work
+
+    monkeypatch.setattr(batch_phases, "problem", with_nan_weights)
+    with pytest.raises(RuntimeError, match="no real pass"):
+        batch_phases.measure([6, 5, 3], "tanh", "float32", rounds=1, repeats=1)
 
 
 def test_machine_code_hashes_leave_out_numbas_compile_counts():
