@@ -291,13 +291,19 @@ VECTORS = 2
 
 full_tile = _make_tile(ROWS, VECTORS)
 edge_tile = _make_tile(ROWS, 1, edge=True)
-# one or two rows past the last full tile go one at a time (a full tile
-# computes all its rows whatever the count; tiles.tiled_product): eight
-# vectors of one row are eight independent sums, enough to keep two FMA
-# pipes of 4-cycle latency busy
+# rows past the last full tile, up to TAIL_ROWS of them, go in a tail tile
+# (a full tile computes all its rows whatever the count; tiles.tiled_product)
+# of eight vectors a row: eight independent sums a row keep two FMA pipes of
+# 4-cycle latency busy, and b streams in 8 contiguous vectors a step (four
+# kept up less well from L3: one-row predictions of 784 -> 512 -> 256 -> 10
+# up to 1.2x slower, Zen 5). Two rows with AVX-512, each vector of b loaded
+# feeding both (16 sums in 32 registers); one with AVX2, whose 16 registers
+# hold no more (two rows of four vectors ran 1-row predictions 1.2x slower,
+# compiled for Haswell on Zen 5)
+TAIL_ROWS = 2 if VECTOR_BYTES == 64 else 1
 ROW_VECTORS = 8
-row_tile = _make_tile(1, ROW_VECTORS)
-row_pair_tile = _make_tile(1, VECTORS)
-row_edge_tile = _make_tile(1, 1, edge=True)
+row_tile = _make_tile(TAIL_ROWS, ROW_VECTORS)
+row_pair_tile = _make_tile(TAIL_ROWS, VECTORS)
+row_edge_tile = _make_tile(TAIL_ROWS, 1, edge=True)
 full_column_sums = _make_column_sums(VECTORS)
 edge_column_sums = _make_column_sums(1, edge=True)

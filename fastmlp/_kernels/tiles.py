@@ -23,6 +23,7 @@ from .jit import inlined_kernel, kernel
 from .simd import (
     ROW_VECTORS,
     ROWS,
+    TAIL_ROWS,
     VECTOR_BYTES,
     VECTORS,
     edge_tile,
@@ -142,13 +143,13 @@ def tiled_product(a, strides, depth, b, out, start, stop):
     b_flat = flat_view(b)
     out_flat = flat_view(out)
     wide_stop = n_cols - n_cols % (VECTORS * lanes)
-    # The last rows, fewer than a tile's: 3 or more of 8 (2 or more of 4 with
-    # AVX2) go in one more full tile that stores only them, fewer one at a
-    # time (the same sums either way). One row at a time, each value of b
-    # feeds one multiply-add: a row cost 1/2-1/2.5 of a full tile (300 ->
-    # 256 -> 128 -> 10 predictions, Zen 5), so 12 rows took longer than 16.
+    # The last rows, fewer than a tile's: up to TAIL_ROWS (2 of 8 with
+    # AVX-512, 1 of 4 with AVX2) in one tail tile, more in one more full
+    # tile that stores only them (the same sums either way): two tail tiles
+    # for 3-4 rows cost as much as the full tile or more, a row one at a
+    # time 1/2-1/2.5 of it (300 -> 256 -> 128 -> 10 predictions, Zen 5).
     tail = (stop - start) % ROWS
-    tiled_stop = stop if 3 * tail >= ROWS else stop - tail
+    tiled_stop = stop if tail > TAIL_ROWS else stop - tail
     for i in range(start, tiled_stop, ROWS):
         a_row, out_row, rows = i * strides[0], i * n_cols, min(ROWS, stop - i)
         for j in range(0, wide_stop, VECTORS * lanes):
@@ -158,18 +159,18 @@ def tiled_product(a, strides, depth, b, out, start, stop):
             edge_tile(a_flat, a_row, strides, b_flat, j, out_flat, out_row + j,
                       n_cols, depth, min(lanes, n_cols - j), rows)  # fmt: skip
     long_stop = n_cols - n_cols % (ROW_VECTORS * lanes)
-    for i in range(tiled_stop, stop):
-        out_row = i * n_cols
+    for i in range(tiled_stop, stop, TAIL_ROWS):
+        a_row, out_row, rows = i * strides[0], i * n_cols, min(TAIL_ROWS, stop - i)
         for j in range(0, long_stop, ROW_VECTORS * lanes):
-            row_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat, out_row + j,
-                     n_cols, depth, lanes, 1)  # fmt: skip
+            row_tile(a_flat, a_row, strides, b_flat, j, out_flat, out_row + j,
+                     n_cols, depth, lanes, rows)  # fmt: skip
         for j in range(long_stop, wide_stop, VECTORS * lanes):
-            row_pair_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat,
-                          out_row + j, n_cols, depth, lanes, 1)  # fmt: skip
+            row_pair_tile(a_flat, a_row, strides, b_flat, j, out_flat,
+                          out_row + j, n_cols, depth, lanes, rows)  # fmt: skip
         for j in range(wide_stop, n_cols, lanes):
             count = min(lanes, n_cols - j)
-            row_edge_tile(a_flat, i * strides[0], strides, b_flat, j, out_flat,
-                          out_row + j, n_cols, depth, count, 1)  # fmt: skip
+            row_edge_tile(a_flat, a_row, strides, b_flat, j, out_flat,
+                          out_row + j, n_cols, depth, count, rows)  # fmt: skip
 
 
 @inlined_kernel
