@@ -102,6 +102,7 @@ INLINED_KERNELS = {
     "vecmath.expm1",
     "vecmath.logistic",
     "vecmath.tanh",
+    "vecmath.tanh_single",
     "vecmath.log_reduced",
     "vecmath.log",
     "vecmath.log1p",

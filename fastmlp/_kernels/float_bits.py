@@ -261,6 +261,8 @@ if config.DISABLE_JIT:  # intrinsics cannot be called from Python
 
     def pow2(shifted):  # noqa: F811
         """NumPy stand-in of the kernel above (``NUMBA_DISABLE_JIT=1``)."""
+        if not np.isfinite(shifted):  # meaningless, as the kernel's, but no error
+            return type(shifted)(np.nan)
         magic = MAGIC32 if isinstance(shifted, np.float32) else MAGIC64
         return type(shifted)(np.ldexp(1.0, int(np.float64(shifted) - magic)))
 

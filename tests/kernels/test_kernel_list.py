@@ -55,6 +55,7 @@ TESTED_KERNELS = {
         "reduce_exp_from",
         "reduce_exp_nearest",
         "tanh",
+        "tanh_single",
     },
     # tested in tests/kernels/test_<family>.py: activations, layers, passes, ...
     "activations": {
