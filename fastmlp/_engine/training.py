@@ -142,6 +142,7 @@ class Engine:
             self.extra = (
                 np.empty(self.max_rows, np.float64),
                 np.zeros(1, np.float64),
+                np.empty(layout.size, self.dtype),
             )
 
     def batches_per_call(self, batch_size):
@@ -313,8 +314,9 @@ def run_epoch_parallel(data, batches, buffers, params, grads, net, work, extra,
                        settings, state, step, n_parts):  # fmt: skip
     """:func:`fastmlp._kernels.epoch.run_epoch_dense` split into ``n_parts``.
 
-    Same arguments, plus ``extra = (row_losses, scalars)``: float64
-    ``(batch_size,)`` and ``(1,)`` buffers.
+    Same arguments, plus ``extra = (row_losses, scalars, partial)``: float64
+    ``(batch_size,)`` and ``(1,)`` buffers, and one of ``grads``'s shape and
+    dtype.
     """
     return run_parts(
         threaded.epoch_part, n_parts, data, batches, buffers, params, grads, net,

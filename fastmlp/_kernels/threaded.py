@@ -29,6 +29,7 @@ from .layers import (
     borrow_net,
     borrow_work,
     coef_view,
+    column_sums,
     intercept_view,
     layer_view,
     small_transpose_dot,
@@ -36,16 +37,21 @@ from .layers import (
 from .losses import finish_loss, output_delta, weighted_row_losses
 from .optimizers import ADAM, step_range, step_rate
 from .passes import (
-    finish_coef_grad,
     forward_rows,
-    intercept_grad,
     propagate_delta,
     squared_coef_sum,
 )
 from .sync import barrier
-from .views import borrowed, matrix_view, typed_writable
+from .views import borrowed, flat_view, matrix_view, typed_writable
 
 GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
+
+# A batch's gradient is the sum of the gradients of its rows chunk(n_rows, c,
+# GRADIENT_CHUNKS), c = 0, 1, added in that order, whatever the thread count:
+# with two parts each computes its own rows' share in the rows phase (the
+# rows and deltas it already holds), and the columns phase only adds the
+# other part's share of its block of parameters (docs/design/threading.md).
+GRADIENT_CHUNKS = 2
 
 
 # Parts of a product start at multiples of this many rows or units: BLAS then
@@ -92,12 +98,15 @@ def gather_part(part, n_parts, x, y, sample_weight, has_weight, rows, x_rows, y_
 
 
 @inlined_kernel
-def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work, extra):
+def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net,
+              work, extra):  # fmt: skip
     """Phase 1 for rows ``chunk(part)`` of batch ``x``: forward, losses, deltas.
 
-    ``extra = (row_losses, scalars)``: writes ``row_losses[r]`` (the
-    weighted loss of row ``r``); part 0 also writes the squared norm of the
-    coefficients into ``scalars[0]``.
+    ``extra = (row_losses, scalars, partial)``: writes ``row_losses[r]``
+    (the weighted loss of row ``r``); part 0 also writes the squared norm of
+    the coefficients into ``scalars[0]``. With at most ``GRADIENT_CHUNKS``
+    parts, also the unscaled gradient of the part's chunks of rows: chunk 0's
+    into ``grads``, chunk 1's into ``partial``.
     """
     activations, deltas, layer_starts = (
         work[WORK_ACTIVATIONS],
@@ -116,10 +125,73 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work,
     )
     delta = layer_view(deltas, net, layer_starts, last, n_rows)
     output_delta(y_part, output, w_part, has_weight, delta[start:stop])
-    for layer in range(last, 0, -1):
-        propagate_delta(params, net, work, layer, n_rows, start, stop, part)
+    for layer in range(last, -1, -1):
+        if by_rows(net, layer, n_rows, n_parts):
+            # while the layer's delta is in this core's cache
+            for c in range(part, GRADIENT_CHUNKS, n_parts):
+                target = grads if c == 0 else extra[2]
+                rows_begin, rows_end = chunk(n_rows, c, GRADIENT_CHUNKS)
+                chunk_gradient(x, net, work, layer, n_rows, target, rows_begin,
+                               rows_end, np.int64(0), np.int64(1))  # fmt: skip
+        if layer > 0:
+            propagate_delta(params, net, work, layer, n_rows, start, stop, part)
     if part == 0:
         extra[1][0] = squared_coef_sum(params, net)
+
+
+@kernel
+def by_rows(net, layer, n_rows, n_parts):
+    """Whether each part computes its own rows' chunk of ``layer``'s gradient.
+
+    Else each part computes both chunks for its block of the layer's units,
+    in the columns phase. The same sums either way: this decides only what
+    crosses between the cores, the other part's share of this part's block of
+    parameters (``fan_in * fan_out / 2`` values) against the other part's rows
+    of the layer's input block and delta (``n_rows / 2 * (fan_in / 2 +
+    fan_out)``); with more parts than chunks, always the latter.
+    """
+    if n_parts == 1:
+        return True
+    if n_parts > GRADIENT_CHUNKS:
+        return False
+    units = net[NET_UNITS]
+    fan_in, fan_out = units[layer], units[layer + 1]
+    return fan_in * fan_out <= n_rows * (fan_in // 2 + fan_out)
+
+
+@kernel
+def rows_of(matrix, begin, end):
+    """Rows ``begin:end`` of a C-contiguous matrix, typed as the matrix is."""
+    n_cols = matrix.shape[1]
+    return matrix_view(flat_view(matrix), begin * n_cols, end - begin, n_cols)
+
+
+@kernel
+def chunk_gradient(x, net, work, layer, n_rows, target, rows_begin, rows_end, block,
+                   n_blocks):  # fmt: skip
+    """Unscaled gradient of ``layer`` over rows ``rows_begin:rows_end`` into ``target``.
+
+    Of the coefficients of input units ``chunk(fan_in, block, n_blocks)`` and
+    the intercepts of output units ``chunk(fan_out, block, n_blocks)``:
+    ``A.T @ delta`` and ``delta``'s column sums over those rows, summed as the
+    whole layer's are, so blocks computed apart equal the whole.
+    """
+    units = net[NET_UNITS]
+    a = x
+    if layer > 0:
+        a = layer_view(work[WORK_ACTIVATIONS], net, work[WORK_LAYER_STARTS],
+                       layer - 1, n_rows)  # fmt: skip
+    delta = layer_view(work[WORK_DELTAS], net, work[WORK_LAYER_STARTS], layer, n_rows)
+    a, delta = rows_of(a, rows_begin, rows_end), rows_of(delta, rows_begin, rows_end)
+    coef_grad = coef_view(target, net, layer)
+    start, stop = chunk(units[layer], block, n_blocks)
+    if rows_end <= rows_begin:  # a batch of under 8 rows: BLAS might not zero
+        coef_grad[start:stop] = 0.0
+    elif not small_transpose_dot(a, delta, coef_grad, start, stop):
+        transpose_dot_rows(a, delta, coef_grad, start, stop)
+    start, stop = chunk(units[layer + 1], block, n_blocks)
+    intercept = intercept_view(target, net, layer)
+    column_sums(delta, intercept[:0], intercept, start, stop)
 
 
 @inlined_kernel
@@ -128,47 +200,67 @@ def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, 
 
     A part takes a block of each layer's input units (rows of the coefficient
     gradient: contiguous, so no two threads write one cache line but at the
-    block's ends) and a block of its output units' intercepts. ``step =
-    (settings, state, rate)``; with solver ``GRADIENT_ONLY`` the gradient is
-    left in ``grads``, otherwise the optimizer then updates the parameters
-    whose gradient this part computed; with one part, every parameter at
-    once after the last gradient (elementwise, so the same values; two calls
-    a layer cost a small net's batch ~0.3 us more).
+    block's ends) and a block of its output units' intercepts, adds the
+    chunks' gradients there (computing them first with more than
+    ``GRADIENT_CHUNKS`` parts) and scales them. ``step = (settings, state,
+    rate)``; with solver ``GRADIENT_ONLY`` the gradient is left in ``grads``,
+    otherwise the optimizer then updates the parameters whose gradient this
+    part computed; with one part, every parameter at once after the last
+    gradient (elementwise, so the same values; two calls a layer cost a small
+    net's batch ~0.3 us more).
     """
-    activations, deltas, layer_starts = (
-        work[WORK_ACTIVATIONS],
-        work[WORK_DELTAS],
-        work[WORK_LAYER_STARTS],
-    )
     units = net[NET_UNITS]
+    partial = extra[2]
     n_rows = x.shape[0]
     for layer in range(units.shape[0] - 1):
-        fan_in = units[layer]
+        if not by_rows(net, layer, n_rows, n_parts):
+            for c in range(GRADIENT_CHUNKS):
+                target = grads if c == 0 else partial
+                rows_begin, rows_end = chunk(n_rows, c, GRADIENT_CHUNKS)
+                chunk_gradient(x, net, work, layer, n_rows, target, rows_begin,
+                               rows_end, part, n_parts)  # fmt: skip
         fan_out = units[layer + 1]
-        a = x
-        if layer > 0:
-            a = layer_view(activations, net, layer_starts, layer - 1, n_rows)
-        delta = layer_view(deltas, net, layer_starts, layer, n_rows)
-        coef_grad = coef_view(grads, net, layer)
-        start, stop = chunk(fan_in, part, n_parts)
-        if not small_transpose_dot(a, delta, coef_grad, start, stop):
-            transpose_dot_rows(a, delta, coef_grad, start, stop)
-        coef = coef_view(params, net, layer)
-        finish_coef_grad(
-            coef_grad[start:stop], coef[start:stop], net[NET_ALPHA], weight_sum
+        start, stop = chunk(units[layer], part, n_parts)
+        finish_chunked_coef_grad(
+            coef_view(grads, net, layer)[start:stop],
+            coef_view(partial, net, layer)[start:stop],
+            coef_view(params, net, layer)[start:stop],
+            net[NET_ALPHA],
+            weight_sum,
         )
         first = net[NET_COEF_STARTS][layer]
         if n_parts > 1:
             _step(params, grads, step, first + start * fan_out, first + stop * fan_out)
         start, stop = chunk(fan_out, part, n_parts)
-        intercept_grad(
-            delta, intercept_view(grads, net, layer), weight_sum, start, stop
-        )
         first = net[NET_INTERCEPT_STARTS][layer]
+        finish_chunked_intercept_grad(
+            grads, partial, weight_sum, first + start, first + stop
+        )
         if n_parts > 1:
             _step(params, grads, step, first + start, first + stop)
     if n_parts == 1:
         _step(params, grads, step, np.int64(0), params.shape[0])
+
+
+@kernel
+def finish_chunked_coef_grad(grad, partial, coef, alpha, weight_sum):
+    """``grad = (grad + partial + alpha * coef) / weight_sum`` in place.
+
+    The two chunks' sums, then sklearn's order.
+    """
+    n_rows, n_cols = grad.shape
+    scaled_alpha = grad.dtype.type(alpha)
+    for i in range(n_rows):
+        for j in range(n_cols):
+            total = grad[i, j] + partial[i, j]
+            grad[i, j] = (total + scaled_alpha * coef[i, j]) / weight_sum
+
+
+@kernel
+def finish_chunked_intercept_grad(grads, partial, weight_sum, start, stop):
+    """``grads[start:stop] = (grads + partial)[start:stop] / weight_sum``."""
+    for k in range(start, stop):
+        grads[k] = (grads[k] + partial[k]) / weight_sum
 
 
 @kernel
@@ -219,7 +311,7 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
     buffers = (borrowed(buffers[0]), borrowed(buffers[1]), borrowed(buffers[2]))
     params, grads = borrowed(params), borrowed(grads)
     net, work = borrow_net(net), borrow_work(work)
-    extra = (borrowed(extra[0]), borrowed(extra[1]))
+    extra = (borrowed(extra[0]), borrowed(extra[1]), borrowed(extra[2]))
     state = (borrowed(state[0]), borrowed(state[1]))
     n_samples, n_features = x.shape
     n_outputs = y.shape[1]
@@ -236,9 +328,8 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
         gather_part(
             part, n_parts, x, y, sample_weight, has_weight, rows, x_rows, y_rows, w_rows
         )
-        rows_part(
-            part, n_parts, x_rows, y_rows, w_rows, has_weight, params, net, work, extra
-        )
+        rows_part(part, n_parts, x_rows, y_rows, w_rows, has_weight, params, grads,
+                  net, work, extra)  # fmt: skip
         generation = barrier(sync, n_parts, generation)
         if generation < 0:
             return np.nan, np.int64(-1)
@@ -281,8 +372,9 @@ def gradient_part(part, n_parts, sync, x, y, sample_weight, has_weight, params, 
     sample_weight = typed_writable(sample_weight)
     params, grads, sync = borrowed(params), borrowed(grads), borrowed(sync)
     net, work = borrow_net(net), borrow_work(work)
-    extra = (borrowed(extra[0]), borrowed(extra[1]))
-    rows_part(part, n_parts, x, y, sample_weight, has_weight, params, net, work, extra)
+    extra = (borrowed(extra[0]), borrowed(extra[1]), borrowed(extra[2]))
+    rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net, work,
+              extra)  # fmt: skip
     if barrier(sync, n_parts, np.int64(0)) < 0:
         return np.nan
     loss, weight_sum = batch_loss(y, sample_weight, has_weight, params, net, extra)

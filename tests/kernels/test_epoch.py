@@ -159,7 +159,11 @@ class EpochCase:
         )
 
     def _one_part(self, data, batches, buffers, params, grads, net, work, *step):
-        extra = (np.full(self.batch_size, np.nan), np.full(1, np.nan))
+        extra = (
+            np.full(self.batch_size, np.nan),
+            np.full(1, np.nan),
+            np.full_like(grads, np.nan),
+        )
         return engine_module.run_epoch_parallel(
             data, batches, buffers, params, grads, net, work, extra, *step, 1
         )

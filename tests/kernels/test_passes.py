@@ -417,7 +417,7 @@ def test_read_only_rows_share_the_passes_of_writable_batches(dtype):
     grads = np.empty_like(problem.grads)
     out = np.empty((9, 3), dtype)
     sync = np.zeros(SYNC_SIZE, np.int64)
-    extra = (np.full(9, np.nan), np.full(1, np.nan))
+    extra = (np.full(9, np.nan), np.full(1, np.nan), np.full_like(grads, np.nan))
     calls = {
         "gradient": list(
             _kernel_calls(

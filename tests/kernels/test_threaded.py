@@ -2,9 +2,11 @@
 
 The threaded kernels must compute what the serial kernels compute (which the
 other modules of ``tests/kernels/`` check against the NumPy reference): they
-are compared with them, and the L-BFGS gradient with the reference too. On the
-development machine the two agree bit for bit; the tests allow the last bits
-BLAS could change on another CPU (tolerances of ``assert_close``).
+are compared with them to the last bits (the threads sum a batch's gradient in
+two chunks of rows, the serial kernels in one), and the L-BFGS gradient with
+the reference too. Whatever the number of parts, the threaded kernels give
+the same bits (``GRADIENT_CHUNKS``): a split chosen by timing must not change
+the model.
 
 Networks here are wider than ``ALIGN`` (16) so that products really are split.
 """
@@ -77,6 +79,7 @@ def extra_buffers(problem, max_rows):
     return (
         np.full(max_rows, np.nan),
         np.full(1, np.nan),
+        np.full_like(problem.grads, np.nan),
     )
 
 
@@ -324,16 +327,15 @@ class Twins:
         assert np.isfinite(self.threaded.params).all()
         pairs = [(self.threaded.params, self.serial.params)]
         pairs += list(zip(self.states[1], self.states[0], strict=True))
+        # last-bit differences (the gradient's two chunks; float32 BLAS may
+        # tile a block of rows differently from the whole product), which
+        # Adam's scale-free step lifts up to ~1e-4 (float32) on near-zero
+        # gradients
+        typical, worst = (1e-6, 1e-3) if self.dtype == np.float32 else (1e-14, 1e-9)
         for got, want in pairs:
-            if self.dtype == np.float32:
-                # float32 BLAS kernels may tile a block of rows differently
-                # from the whole product: last-bit differences, which Adam's
-                # scale-free step lifts up to ~1e-4 on near-zero gradients
-                difference = np.abs(got.astype(np.float64) - want)
-                assert np.median(difference) < 1e-6
-                assert difference.max() < 1e-3
-            else:
-                assert_close(got, want, self.dtype)
+            difference = np.abs(got.astype(np.float64) - want)
+            assert np.median(difference) < typical
+            assert difference.max() < worst
 
 
 # (batch_size, n_parts, n_samples); one part: a split fit's whole calls
@@ -383,6 +385,91 @@ def test_threaded_epoch_in_parts_equals_whole(dtype):
 
 
 @pytest.mark.parametrize(
+    ("dtype", "net", "solver", "batch_size", "n_parts"),
+    cases_in_turn(
+        [DTYPES, NETS],
+        [("adam", 40, 2), ("sgd", 32, 3), ("adam", 7, 2), ("sgd", 70, 2)],
+    ),
+)
+def test_threaded_epoch_same_bits_in_any_number_of_parts(
+    dtype, net, solver, batch_size, n_parts
+):
+    # 70 rows: layers whose gradient each part computes for its own rows
+    # (threaded.by_rows) and layers split by units, in one batch
+    one, split = (Twins(dtype, net, solver, True, batch_size) for _ in "ab")
+    step = 3 if solver == "adam" else 0
+    got_one = one.run(0, one.n_batches, step, 1)[1]
+    got_split = split.run(0, split.n_batches, step, n_parts)[1]
+    assert got_one == got_split
+    assert_array_equal(split.threaded.params, one.threaded.params)
+    for got, want in zip(split.states[1], one.states[1], strict=True):
+        assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_finish_chunked_grads_add_then_scale(dtype):
+    rng = np.random.default_rng(3)
+    grad, partial, coef = (rng.normal(size=(5, 7)).astype(dtype) for _ in "abc")
+    weight_sum = dtype(3.5)
+    want = ((grad + partial) + dtype(0.25) * coef) / weight_sum
+    threaded.finish_chunked_coef_grad(grad, partial, coef, 0.25, weight_sum)
+    assert_array_equal(grad, want)
+    flat, flat_partial = rng.normal(size=(2, 9)).astype(dtype)
+    want = flat.copy()
+    want[2:6] = (flat[2:6] + flat_partial[2:6]) / weight_sum
+    threaded.finish_chunked_intercept_grad(
+        flat, flat_partial, weight_sum, np.int64(2), np.int64(6)
+    )
+    assert_array_equal(flat, want)
+
+
+def test_by_rows_only_up_to_two_parts():
+    problem = make_problem(np.float64, NETS[0], False, 8)
+    net = problem.net  # 37 -> 40 -> 33 -> 3
+    for layer in range(3):
+        assert threaded.by_rows(net, np.int64(layer), np.int64(8), np.int64(1))
+        assert not threaded.by_rows(net, np.int64(layer), np.int64(200), np.int64(3))
+    # 37 * 40 values against 200 / 2 * (18 + 40) rows' values: by rows
+    assert threaded.by_rows(net, np.int64(0), np.int64(200), np.int64(2))
+    assert not threaded.by_rows(net, np.int64(0), np.int64(8), np.int64(2))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", [(0, 0), (0, 5), (16, 41)])
+@pytest.mark.parametrize(("block", "n_blocks"), [(0, 1), (1, 2), (2, 3)])
+def test_chunk_gradient_is_the_rows_product(dtype, rows, block, n_blocks):
+    problem = make_problem(dtype, NETS[0], False, 41)
+    n_rows = 41
+    pass_kernels.forward_dense(problem.X, problem.params, problem.net, problem.work)
+    pass_kernels.loss_and_deltas(
+        problem.Y, problem.kernel_weight, False, problem.params, problem.net,
+        problem.work, n_rows,
+    )  # fmt: skip
+    units = problem.layout.layer_units
+    for layer in range(len(units) - 1):
+        target = np.full_like(problem.grads, np.nan)
+        threaded.chunk_gradient(
+            problem.X, problem.net, problem.work, np.int64(layer), n_rows, target,
+            *(np.int64(r) for r in rows), np.int64(block), np.int64(n_blocks),
+        )  # fmt: skip
+        work, net = problem.work, problem.net
+        a = problem.X
+        if layer > 0:
+            a = layer_kernels.layer_view(work[0], net, work[2], layer - 1, n_rows)
+        delta = layer_kernels.layer_view(work[1], net, work[2], layer, n_rows)
+        coefs, intercepts = problem.layout.views(target)
+        begin, end = rows
+        start, stop = threaded.chunk(int(units[layer]), block, n_blocks)
+        want = a[begin:end, start:stop].T.astype(np.float64) @ delta[begin:end]
+        got = coefs[layer][start:stop]
+        assert_close(got, want, dtype)
+        start, stop = threaded.chunk(int(units[layer + 1]), block, n_blocks)
+        want = delta[begin:end, start:stop].astype(np.float64).sum(axis=0)
+        got = intercepts[layer][start:stop]
+        assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize(
     ("dtype", "net", "weighted", "n_parts"),
     # interpreted, each dtype and net meets one (weighted, n_parts) in turn
     cases_in_turn([DTYPES, NETS], [(bool(k % 2), 1 + k % 3) for k in range(6)]),
@@ -415,6 +502,12 @@ def test_threaded_loss_grad_equals_serial_and_reference(dtype, net, weighted, n_
     assert_close(got_loss, want_loss, dtype)
     assert_close(parallel.grads, serial.grads, dtype)
     assert_array_equal(parallel.params, serial.params)  # no optimizer step
+    one = make_problem(dtype, net, weighted, 69)
+    engine_module.loss_grad_parallel(
+        one.X, one.Y, one.kernel_weight, weighted, one.params, one.grads, one.net,
+        one.work, extra_buffers(one, 69), 1,
+    )  # fmt: skip
+    assert_array_equal(parallel.grads, one.grads)
     coefs, intercepts = parallel.reference_params()
     ref_loss, ref_coef_grads, ref_intercept_grads = ref.loss_grad(
         parallel.X,
