@@ -258,10 +258,14 @@ def test_remembered_decisions_are_bounded(clock, monkeypatch):
 
 
 class _SwitchingPath(split_chooser.FasterPath):
-    """Changes way at nearly every call."""
+    """Changes way at nearly every call (one-batch split trials may be 2x whole
+    ones: no tripwire, so that none waits)."""
 
     def __init__(self, split, choosing, key=None):
-        super().__init__(split, choosing, trials=2, margin=math.inf, recheck_seconds=0)
+        super().__init__(
+            split, choosing, trials=2, margin=math.inf, recheck_seconds=0,
+            tripwire=math.inf,
+        )  # fmt: skip
 
 
 SWITCHING_CASES = [
@@ -398,7 +402,8 @@ def _log_trial_readiness(monkeypatch):
     record = split_chooser.FasterPath.record
 
     def logged(self, split, seconds, units):
-        events.append(("call", split, self.deciding))
+        # a trial: not a call while split trials wait (FasterPath.waiting)
+        events.append(("call", split, self.deciding and not self.waiting))
         return record(self, split, seconds, units)
 
     monkeypatch.setattr(split_chooser.FasterPath, "record", logged)
@@ -433,3 +438,52 @@ def test_unfinished_trials_go_on_in_the_next_path_of_their_key(clock):
     FasterPath(True, choosing=True, key="stale").record(True, 1.0, 1)
     clock[0] += 10.0
     assert FasterPath(True, choosing=True, key="stale").split() is True  # not False
+
+
+def test_a_split_trial_far_slower_than_whole_ones_waits_not_decides(clock):
+    path = FasterPath(False, choosing=True, key="busy", probation_seconds=0.1)
+    path.record(path.split(), 1.0, 1)  # split
+    path.record(path.split(), 2.0, 1)  # whole
+    assert path.split() is True
+    path.record(True, 4.5, 1)  # over 2x whole's best: the other core busy
+    assert path.deciding and path.waiting
+    for _ in range(3):  # whole calls meanwhile: untimed
+        assert path.split() is False
+        path.record(False, 9.0, 1)
+    assert path.calls_by_way() == (2, 4)
+    clock[0] += 0.1
+    assert not path.waiting and path.split() is True
+    path.record(True, 1.0, 1)
+    path.record(path.split(), 2.0, 1)
+    assert not path.deciding and path.split() is True  # 4.5 and 9.0 not trials
+
+
+def test_waits_double_while_split_trials_find_the_cores_busy(clock):
+    times = {True: lambda call: 1.0, False: lambda call: 1.0}
+    path = FasterPath(False, choosing=True, key="busy", probation_seconds=0.1)
+    path.record(True, 1.0, 1)
+    path.record(False, 1.0, 1)
+    waits = []
+    for _ in range(6):
+        path.record(True, 3.0, 1)
+        waits.append(round(path._postponed_until - clock[0], 6))
+        clock[0] = path._postponed_until
+    assert waits == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0]  # at most memory_seconds
+    path.record(True, 3.0, 1)
+    # the next fit of the key waits too, and a split trial that finds the
+    # cores free ends the waits
+    again = FasterPath(False, choosing=True, key="busy", probation_seconds=0.1)
+    assert again.waiting and again.split() is False
+    clock[0] += 2.0
+    assert not again.waiting
+    run(again, times)
+    assert split_chooser._postponed.get("busy") is None
+    assert FasterPath(False, choosing=True, key="busy").split() is True
+
+
+def test_a_slow_first_split_trial_without_whole_ones_is_kept():
+    # no whole trial to compare with yet: the cold first call stays a trial
+    path = FasterPath(False, choosing=True, key=None)
+    path.record(True, 5.0, 1)
+    assert not path.waiting
+    assert path._times[True] == [5.0]

@@ -5,7 +5,9 @@ may change way at any call and its model stays the same; only speed depends
 on the choice. :class:`FasterPath` times a few calls each way, keeps the way
 with the lower best time per unit of work, times both again every
 ``recheck_seconds``, goes whole for ``probation_seconds`` when a split call
-trips ``tripwire``, and remembers a decision for the next fits of the same
+trips ``tripwire``, lets split trials wait (calls whole, untimed) after one
+that ran ``tripwire`` times slower than whole ones (the other cores busy),
+and remembers a decision for the next fits of the same
 shape (``key``), at most ``DECISIONS_KEPT`` shapes; trials a fit left
 unfinished (a ``partial_fit`` call is one kernel call) go on in the next fit of
 its shape. Why timing and not a size
@@ -32,6 +34,9 @@ _decisions = {}
 # key -> (trial times by way, time.monotonic()) of trials a fit left unfinished
 # (a partial_fit call is one kernel call): the next fit of the key goes on
 _unfinished = {}
+# key -> (time.monotonic() until which split trials wait, that wait's length)
+# after a split trial that found the other cores busy (see FasterPath.record)
+_postponed = {}
 
 
 def keep_recent(table, key, value, kept):
@@ -101,6 +106,10 @@ class FasterPath:
         self._slow = False  # the last split call was over the tripwire
         self._calls = {True: 0, False: 0}
         self._key = key if self.choosing else None
+        self._memory_seconds = float(memory_seconds)
+        self._postponed_until, self._postponement = _postponed.get(
+            self._key, (0.0, 0.0)
+        )
         recent = _decisions.get(self._key)
         self._remembered = (
             recent is not None and time.monotonic() - recent[2] < memory_seconds
@@ -128,6 +137,11 @@ class FasterPath:
         apart = min(split) > self.margin * max(whole)
         return not (apart or min(whole) > self.margin * max(split))
 
+    @property
+    def waiting(self):
+        """Whether split trials wait (calls go whole, untimed): see :meth:`record`."""
+        return self.deciding and time.monotonic() < self._postponed_until
+
     def calls_by_way(self):
         """``(split, whole)``: the calls recorded that ran each way."""
         return self._calls[True], self._calls[False]
@@ -136,8 +150,40 @@ class FasterPath:
         """Whether the next call splits its batches."""
         if not self.deciding:
             return self._split
+        if self._postponed_until > 0.0 and self.waiting:
+            return False
         # alternate, split first: the two ways see the same conditions
         return len(self._times[True]) <= len(self._times[False])
+
+    def _waits(self, split, per_unit):
+        """Whether a trial call is left out, and split trials wait a while.
+
+        A split trial more than ``tripwire`` times slower per unit than the
+        best whole trial found the other cores busy, not the split's own
+        cost: another library's threads spinning after its call (OpenBLAS's
+        spin ~0.1 s; a split trial right after a scikit-learn fit ran 10x
+        its whole trials on the 2-vCPU Zen 5), or the host. Deciding on it
+        would keep calls whole (and the next fits of the key) long after
+        the cores are free. Split trials wait ``probation_seconds`` instead,
+        twice as long after each such trial in a row, at most
+        ``memory_seconds``; calls go whole meanwhile, untimed.
+        """
+        now = time.monotonic()
+        if not split and now < self._postponed_until:
+            return True  # a call while split trials wait
+        whole = self._times[False]
+        if not (split and whole and per_unit > self.tripwire * min(whole)):
+            if split and self._postponement:
+                self._postponement = 0.0
+                _postponed.pop(self._key, None)
+            return False
+        wait = self._postponement * 2.0 or self.probation_seconds
+        self._postponement = min(wait, self._memory_seconds)
+        self._postponed_until = now + self._postponement
+        if self._key is not None:
+            value = (self._postponed_until, self._postponement)
+            keep_recent(_postponed, self._key, value, DECISIONS_KEPT)
+        return True
 
     def record(self, split, seconds, units):
         """Record that a call ran ``split`` or not, for ``units`` of work."""
@@ -145,7 +191,10 @@ class FasterPath:
         if not self.choosing:
             return
         if self.deciding:
-            self._times[split].append(seconds / max(units, 1))
+            per_unit = seconds / max(units, 1)
+            if self._waits(split, per_unit):
+                return
+            self._times[split].append(per_unit)
             if self._key is not None:
                 times = {way: list(t) for way, t in self._times.items()}
                 if self.deciding:
