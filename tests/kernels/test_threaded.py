@@ -394,8 +394,10 @@ def test_threaded_epoch_in_parts_equals_whole(dtype):
 def test_threaded_epoch_same_bits_in_any_number_of_parts(
     dtype, net, solver, batch_size, n_parts
 ):
-    # 70 rows: layers whose gradient each part computes for its own rows
-    # (threaded.by_rows) and layers split by units, in one batch
+    # batches of 7 rows, and the 20-row last batch of 70-row ones: layers
+    # whose gradient each part computes for its own rows (threaded.by_rows)
+    # and layers split by units in one batch; 40 rows: all by rows; 3 parts:
+    # all by units
     one, split = (Twins(dtype, net, solver, True, batch_size) for _ in "ab")
     step = 3 if solver == "adam" else 0
     got_one = one.run(0, one.n_batches, step, 1)[1]
