@@ -130,7 +130,7 @@ def _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs):
     n_samples = X.shape[0]
     path = _prediction_path(layout.layer_units, n_samples, params.dtype, n_parts)
     split = path.split()
-    if path.deciding and not path.waiting:
+    if path.timing:
         ready_for_trial(split, n_parts)
     started = time.perf_counter()
     out = _forward_blocks(X, params, layout, net, block_rows, n_parts if split else 1)
@@ -224,7 +224,7 @@ def direct_forward(direct, X, call):
     """
     block_rows, path, n_parts = call
     split = path is not None and path.split()
-    if path is not None and path.deciding and not path.waiting:
+    if path is not None and path.timing:
         ready_for_trial(split, n_parts)
     started = time.perf_counter()
     n_samples = X.shape[0]

@@ -162,7 +162,7 @@ class Engine:
             split_trial = min(per_call, max(1, int(TRIAL_WORK // max(per_batch, 1.0))))
             sizes = (per_call, split_trial, max(1, split_trial // 4))
             self._batches_per_call[batch_size] = sizes
-        if not self.path.deciding or self.path.waiting:
+        if not self.path.timing:
             return sizes[0]
         return sizes[1] if self.path.split() else sizes[2]
 
@@ -181,7 +181,7 @@ class Engine:
     def _wake_for_trial(self, split):
         """Before a timed trial: workers as the way's own calls find them
         (``fastmlp._runtime.worker_threads.ready_for_trial``)."""
-        if self.n_parts > 1 and self.path.deciding and not self.path.waiting:
+        if self.n_parts > 1 and self.path.timing:
             ready_for_trial(split, self.n_parts)
 
     def run_epoch(self, params, order, batch_size, optimizer, dropout_seed=0):

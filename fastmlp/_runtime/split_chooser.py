@@ -142,6 +142,11 @@ class FasterPath:
         """Whether split trials wait (calls go whole, untimed): see :meth:`record`."""
         return self.deciding and time.monotonic() < self._postponed_until
 
+    @property
+    def timing(self):
+        """Whether the next call is a timed trial (deciding, not waiting)."""
+        return self.deciding and time.monotonic() >= self._postponed_until
+
     def calls_by_way(self):
         """``(split, whole)``: the calls recorded that ran each way."""
         return self._calls[True], self._calls[False]
@@ -150,7 +155,7 @@ class FasterPath:
         """Whether the next call splits its batches."""
         if not self.deciding:
             return self._split
-        if self._postponed_until > 0.0 and self.waiting:
+        if time.monotonic() < self._postponed_until:
             return False
         # alternate, split first: the two ways see the same conditions
         return len(self._times[True]) <= len(self._times[False])

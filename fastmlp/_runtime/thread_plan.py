@@ -96,8 +96,10 @@ def _thread_count_readers():
 def _blas_thread_counts():
     """``(library, get, set, count)`` of every BLAS library now."""
     return [
-        (lib, get, set_, get() if get is not None else lib.num_threads)
-        for lib, get, set_ in _blas_switches()
+        (lib, get, set_, read())
+        for (lib, get, set_), read in zip(
+            _blas_switches(), _thread_count_readers(), strict=True
+        )
     ]
 
 
@@ -146,8 +148,8 @@ def blas_parts():
     """:func:`split_parts` of work that follows BLAS: its thread count now.
 
     Read at every call (a prediction the split chooser times pays it), so
-    that the user's ``threadpoolctl`` limits hold: ~0.9 us, against 1.7 us
-    through :func:`_blas_thread_counts` (2-core Zen 5 VM).
+    that the user's ``threadpoolctl`` limits hold: only the counts, without
+    the tuples of :func:`_blas_thread_counts`.
     """
     counts = [read() for read in _thread_count_readers()]
     parts = min(counts) if counts else 1
