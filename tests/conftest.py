@@ -25,20 +25,24 @@ def _extra_activations_as_in_a_new_process():
     extra_callbacks.clear_table()
 
 
+def _forget_split_choices():
+    for table in (split_chooser._decisions, split_chooser._unfinished,
+                  split_chooser._postponed):  # fmt: skip
+        table.clear()
+
+
 @pytest.fixture(autouse=True)
 def _no_split_decisions_remembered():
     """Each test's fits time their split and whole calls, as in a new process.
 
-    A decision is remembered for the next fits of the same shape
-    (``fastmlp._runtime.split_chooser``); tests that count trial calls or slow
-    one way down
-    must not start from another test's.
+    Decisions, unfinished trials and the waits of split trials are kept for
+    the next fits of the same shape (``fastmlp._runtime.split_chooser``);
+    tests that count trial calls or slow one way down must not start from
+    another test's.
     """
-    split_chooser._decisions.clear()
-    split_chooser._unfinished.clear()
+    _forget_split_choices()
     yield
-    split_chooser._decisions.clear()
-    split_chooser._unfinished.clear()
+    _forget_split_choices()
 
 
 @pytest.fixture

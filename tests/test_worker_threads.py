@@ -155,6 +155,30 @@ def _idle_mailboxes():
         return [int(w.mailbox[0]) for w in worker_threads._idle]
 
 
+def test_waking_new_workers_hands_them_a_second_empty_part(monkeypatch):
+    """A new worker's next hand-over is slow while it settles into its first
+    wait: waking it hands it two empty parts, and a known worker one."""
+    calls = []
+    in_threads = worker_threads.in_threads
+
+    def counted(function, n_parts):
+        calls.append(n_parts)
+        return in_threads(function, n_parts)
+
+    monkeypatch.setattr(worker_threads, "in_threads", counted)
+    known, fresh = worker_threads._idle, []
+    monkeypatch.setattr(worker_threads, "_idle", fresh)  # no worker yet
+    try:
+        worker_threads.wake_workers(2)
+        assert calls == [2, 2]
+        assert len(fresh) == 1
+        worker_threads.wake_workers(2)
+        assert calls == [2, 2, 2]
+    finally:
+        with worker_threads._idle_lock:
+            known.extend(fresh)  # the new worker stays known, and idle
+
+
 def test_workers_asked_to_sleep_sleep_and_take_the_next_job():
     worker_threads.in_threads(lambda part: None, 2)
     worker_threads.put_workers_to_sleep()

@@ -2,7 +2,8 @@
 
 Contract: both ways compute the same bits (the tests compare them), so a fit
 may change way at any call and its model stays the same; only speed depends
-on the choice. :class:`FasterPath` times a few calls each way, keeps the way
+on the choice. :class:`FasterPath` times a few calls each way (whole ones
+first, then split ones back to back), keeps the way
 with the lower best time per unit of work, times both again every
 ``recheck_seconds``, goes whole for ``probation_seconds`` when a split call
 trips ``tripwire``, lets split trials wait (calls whole, untimed) after one
@@ -62,9 +63,10 @@ class FasterPath:
         Whether to choose by timing: only when the plan split batches on its
         own (``n_jobs=None``); an explicit ``n_jobs`` is obeyed.
     trials : int, default=3
-        Calls timed each way at most before choosing.
+        Whole calls timed, then split calls timed at most, before choosing.
     margin : float, default=1.25
-        How far apart the times of two calls each way must be to choose then.
+        How far apart the two ways' times must be to choose after two split
+        calls.
     recheck_seconds : float, default=0.5
         Seconds of calls the chosen way before both are timed again.
     tripwire : float, default=2.0
@@ -130,7 +132,7 @@ class FasterPath:
     @property
     def _deciding(self):
         split, whole = self._times[True], self._times[False]
-        if len(split) < 2 or len(whole) < 2 or len(split) != len(whole):
+        if len(whole) < self.trials or len(split) < min(2, self.trials):
             return True
         if len(split) >= self.trials:
             return False
@@ -157,8 +159,11 @@ class FasterPath:
             return self._split
         if time.monotonic() < self._postponed_until:
             return False
-        # alternate, split first: the two ways see the same conditions
-        return len(self._times[True]) <= len(self._times[False])
+        # Whole trials first, then split ones back to back. Alternated, every
+        # split trial followed a whole call, through which the other core
+        # idled, and ran ~30% slower per row than split calls back to back
+        # (a fit's second and third); whole trials barely mind the order.
+        return len(self._times[False]) >= self.trials
 
     def _waits(self, split, per_unit):
         """Whether a trial call is left out, and split trials wait a while.
