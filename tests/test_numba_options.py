@@ -70,6 +70,7 @@ INLINED_KERNELS = {
     "passes.loss_grad_sparse",
     "optimizers.optimizer_step",
     "threaded.rows_part",
+    "threaded.chunk_gradients",
     "threaded.columns_part",
     "tiles.product_rows",
     "line_search._cubic",

@@ -128,11 +128,8 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net
     for layer in range(last, -1, -1):
         if by_rows(net, layer, n_rows, n_parts):
             # while the layer's delta is in this core's cache
-            for c in range(part, GRADIENT_CHUNKS, n_parts):
-                target = grads if c == 0 else extra[2]
-                rows_begin, rows_end = chunk(n_rows, c, GRADIENT_CHUNKS)
-                chunk_gradient(x, net, work, layer, n_rows, target, rows_begin,
-                               rows_end, np.int64(0), np.int64(1))  # fmt: skip
+            chunk_gradients(x, net, work, layer, n_rows, grads, extra[2], part,
+                            n_parts, np.int64(0), np.int64(1))  # fmt: skip
         if layer > 0:
             propagate_delta(params, net, work, layer, n_rows, start, stop, part)
     if part == 0:
@@ -164,6 +161,22 @@ def rows_of(matrix, begin, end):
     """Rows ``begin:end`` of a C-contiguous matrix, typed as the matrix is."""
     n_cols = matrix.shape[1]
     return matrix_view(flat_view(matrix), begin * n_cols, end - begin, n_cols)
+
+
+@inlined_kernel
+def chunk_gradients(x, net, work, layer, n_rows, grads, partial, first, step, block,
+                    n_blocks):  # fmt: skip
+    """Chunks ``first, first + step, ...`` of ``layer``'s unscaled gradient.
+
+    Each by :func:`chunk_gradient`, over rows ``chunk(n_rows, c,
+    GRADIENT_CHUNKS)`` and block ``block`` of ``n_blocks``: chunk 0 into
+    ``grads``, chunk 1 into ``partial``.
+    """
+    for c in range(first, GRADIENT_CHUNKS, step):
+        target = grads if c == 0 else partial
+        rows_begin, rows_end = chunk(n_rows, c, GRADIENT_CHUNKS)
+        chunk_gradient(x, net, work, layer, n_rows, target, rows_begin, rows_end,
+                       block, n_blocks)  # fmt: skip
 
 
 @kernel
@@ -214,11 +227,8 @@ def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, 
     n_rows = x.shape[0]
     for layer in range(units.shape[0] - 1):
         if not by_rows(net, layer, n_rows, n_parts):
-            for c in range(GRADIENT_CHUNKS):
-                target = grads if c == 0 else partial
-                rows_begin, rows_end = chunk(n_rows, c, GRADIENT_CHUNKS)
-                chunk_gradient(x, net, work, layer, n_rows, target, rows_begin,
-                               rows_end, part, n_parts)  # fmt: skip
+            chunk_gradients(x, net, work, layer, n_rows, grads, partial,
+                            np.int64(0), np.int64(1), part, n_parts)  # fmt: skip
         fan_out = units[layer + 1]
         start, stop = chunk(units[layer], part, n_parts)
         finish_chunked_coef_grad(

@@ -137,6 +137,7 @@ TESTED_KERNELS = {
         "rows_part",
         "by_rows",
         "rows_of",
+        "chunk_gradients",
         "chunk_gradient",
         "columns_part",
         "finish_chunked_coef_grad",

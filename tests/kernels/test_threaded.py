@@ -436,17 +436,23 @@ def test_by_rows_only_up_to_two_parts():
     assert not threaded.by_rows(net, np.int64(0), np.int64(8), np.int64(2))
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("rows", [(0, 0), (0, 5), (16, 41)])
-@pytest.mark.parametrize(("block", "n_blocks"), [(0, 1), (1, 2), (2, 3)])
-def test_chunk_gradient_is_the_rows_product(dtype, rows, block, n_blocks):
-    problem = make_problem(dtype, NETS[0], False, 41)
-    n_rows = 41
+def _problem_with_deltas(dtype, n_rows):
+    """A problem of ``n_rows`` rows after its forward pass and deltas."""
+    problem = make_problem(dtype, NETS[0], False, n_rows)
     pass_kernels.forward_dense(problem.X, problem.params, problem.net, problem.work)
     pass_kernels.loss_and_deltas(
         problem.Y, problem.kernel_weight, False, problem.params, problem.net,
         problem.work, n_rows,
     )  # fmt: skip
+    return problem
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", [(0, 0), (0, 5), (16, 41)])
+@pytest.mark.parametrize(("block", "n_blocks"), [(0, 1), (1, 2), (2, 3)])
+def test_chunk_gradient_is_the_rows_product(dtype, rows, block, n_blocks):
+    problem = _problem_with_deltas(dtype, 41)
+    n_rows = 41
     units = problem.layout.layer_units
     for layer in range(len(units) - 1):
         target = np.full_like(problem.grads, np.nan)
@@ -469,6 +475,29 @@ def test_chunk_gradient_is_the_rows_product(dtype, rows, block, n_blocks):
         want = delta[begin:end, start:stop].astype(np.float64).sum(axis=0)
         got = intercepts[layer][start:stop]
         assert_close(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("first", "step"), [(0, 1), (0, 2), (1, 2)])
+def test_chunk_gradients_put_each_chunk_in_its_buffer(dtype, first, step):
+    problem = _problem_with_deltas(dtype, 41)
+    n_rows = 41
+    layer, block, n_blocks = 1, 1, 2
+    buffers = [np.full_like(problem.grads, np.nan) for _ in range(2)]
+    threaded.chunk_gradients(
+        problem.X, problem.net, problem.work, np.int64(layer), n_rows, *buffers,
+        np.int64(first), np.int64(step), np.int64(block), np.int64(n_blocks),
+    )  # fmt: skip
+    for c, buffer in enumerate(buffers):
+        want = np.full_like(problem.grads, np.nan)
+        if c in range(first, threaded.GRADIENT_CHUNKS, step):
+            begin, end = threaded.chunk(n_rows, c, threaded.GRADIENT_CHUNKS)
+            threaded.chunk_gradient(
+                problem.X, problem.net, problem.work, np.int64(layer), n_rows,
+                want, np.int64(begin), np.int64(end), np.int64(block),
+                np.int64(n_blocks),
+            )  # fmt: skip
+        np.testing.assert_array_equal(buffer, want)  # NaN where left alone
 
 
 @pytest.mark.parametrize(
