@@ -94,11 +94,15 @@ HAND_OVER_YIELDS = 400
 # Split or whole, by timing (fastmlp._runtime.split_chooser)
 # ---------------------------------------------------------------------------
 
-CHOOSER_TRIALS = 3  # calls timed each way at most before choosing
-CHOOSER_MARGIN = 1.25  # two calls each way decide when the ways are this far apart
+CHOOSER_TRIALS = 3  # whole calls timed, then split calls at most, before choosing
+CHOOSER_MARGIN = 1.25  # two split calls decide when the ways are this far apart
 CHOOSER_RECHECK_SECONDS = 0.5  # calls the chosen way before both are timed again
-CHOOSER_TRIPWIRE = 2.0  # a split call this much slower than split's best turns whole
-CHOOSER_PROBATION_SECONDS = 0.1  # whole calls after a tripped one, then time again
+# Two split calls in a row this much slower than split's best turn calls whole;
+# a split trial this much slower than whole's best makes split trials wait.
+CHOOSER_TRIPWIRE = 2.0
+# Whole calls after a tripped one, then both timed again; the first wait of
+# split trials (doubling while they find the cores busy).
+CHOOSER_PROBATION_SECONDS = 0.1
 CHOOSER_MEMORY_SECONDS = 2.0  # how long a decision holds for the next fits
 DECISIONS_KEPT = 256  # fit shapes whose decision is kept (the oldest forgotten)
 
