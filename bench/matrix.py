@@ -550,10 +550,14 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
         ``target``, ``meets_target`` and ``agreement``.
     """
     from bench import host_clock
+    from bench.handover import round_trip_ns
     from bench.measure import measure_case
 
     case = cell.case(plan)
     clock_before = host_clock.step_ns()
+    # how far apart the host put the cores: split cells move with it (~0.34 s
+    # a measurement, most of it its settle: ~1 min of a full matrix)
+    trip_before = round_trip_ns()
     compile_mark = None
     if any(c.name == "jax" for c in contestants):
         from bench.jax_mlp import COMPILE_LOG
@@ -573,6 +577,7 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
         gemm_threads=1,
     )
     result.clock_step_ns = [clock_before, host_clock.step_ns()]
+    result.core_round_trip_ns = [trip_before, round_trip_ns()]
     result.cell = cell.describe()
     result.sklearn_params = jsonable_params(
         sklearn_params(case.estimator_params(plan.mode))
@@ -909,6 +914,8 @@ def cell_table(matrix):
         "fastmlp first fit",
         "fastmlp / 1-core GEMM",
         "sklearn / 1-core GEMM",
+        "round trip ns",
+        "fastmlp calls split",
     ]
     with_jax = any(r.jax for r in matrix.get("cells", []))
     if with_jax:
@@ -936,11 +943,27 @@ def cell_table(matrix):
                 _agreement_text(r),
                 fmt_seconds(fast.warmup_s),
                 *_over_floor(r),
+                _round_trip_text(r),
+                _split_calls_text(fast),
             ]
         )
         if with_jax:
             rows[-1] += _jax_cells(r, reps)
     return markdown_table(header, rows)
+
+
+def _round_trip_text(result):
+    """The cores' round trip before/after the cell (``bench.handover``), or '-'."""
+    trips = result.core_round_trip_ns or [None, None]
+    if None in trips:
+        return "-"
+    return f"{trips[0]:.0f}/{trips[1]:.0f}"
+
+
+def _split_calls_text(entry):
+    """How many of fastmlp's last fit's kernel calls ran split, or '-'."""
+    ways = entry.split_whole_calls
+    return f"{ways[0]} of {sum(ways)}" if ways else "-"
 
 
 def _over_floor(result):

@@ -96,6 +96,26 @@ def test_tiny_run_measures_the_core_round_trip(tiny_run):
         assert "round trip between the two CPUs before/after each case" in markdown
 
 
+def test_tiny_run_measures_the_core_round_trip_of_each_matrix_cell(tiny_run):
+    out, _ = tiny_run
+    cells = json.loads((out / "latest.json").read_text())["matrix"]["cells"]
+    assert cells
+    rows = {
+        row["cell"].strip("`"): row
+        for row in _matrix_table_rows((out / "latest.md").read_text())
+    }
+    for cell in cells:
+        trips = cell["core_round_trip_ns"]
+        assert len(trips) == 2
+        row = rows[cell["name"]]
+        ways = cell["contestants"]["fastmlp"].get("split_whole_calls")
+        want = f"{ways[0]} of {sum(ways)}" if ways else "-"  # none when faked
+        assert row["fastmlp calls split"] == want
+        if len(os.sched_getaffinity(0)) > 1:
+            assert all(_finite_positive(t) for t in trips), trips
+            assert row["round trip ns"] == f"{trips[0]:.0f}/{trips[1]:.0f}"
+
+
 def test_round_trip_line_gives_fastmlps_split_calls():
     from bench.report import round_trip_line
     from bench.results_model import CaseResult, ContestantTiming, RunResults
