@@ -530,7 +530,8 @@ def flagged(cell_result):
     return check is not None and check.status in ("DIFFERENT",)
 
 
-def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
+def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None,
+             trip_before=None):  # fmt: skip
     """Measure one cell.
 
     Parameters
@@ -542,6 +543,9 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
     reps : int
     settle : float, default=0.0
     budget_s : float or None
+    trip_before : float, optional
+        The cores' round trip just measured (the previous cell's last);
+        measured here if None.
 
     Returns
     -------
@@ -556,8 +560,9 @@ def run_cell(cell, plan, contestants, reps, settle=0.0, budget_s=None):
     case = cell.case(plan)
     clock_before = host_clock.step_ns()
     # how far apart the host put the cores: split cells move with it (~0.34 s
-    # a measurement, most of it its settle: ~1 min of a full matrix)
-    trip_before = round_trip_ns()
+    # a measurement, most of it its settle; one between two cells)
+    if trip_before is None:
+        trip_before = round_trip_ns()
     compile_mark = None
     if any(c.name == "jax" for c in contestants):
         from bench.jax_mlp import COMPILE_LOG
@@ -675,13 +680,17 @@ def run_matrix(cells, mode, contestants, reps=None, settle=0.0, progress=None,
             progress("matrix skipped: " + out["skipped"])
         return out
     started = time.perf_counter()
+    trip = None  # the last cell's closing round trip opens the next cell
     for index, cell in enumerate(cells, start=first_index):
         t0 = time.perf_counter()
         try:
             result = run_cell(
-                cell, plan, pair, reps, settle=settle, budget_s=plan.budget_s
-            )
+                cell, plan, pair, reps, settle=settle, budget_s=plan.budget_s,
+                trip_before=trip,
+            )  # fmt: skip
+            trip = result.core_round_trip_ns[1]
         except Exception as exc:  # one broken cell must not lose the rest
+            trip = None
             out["problems"].append(f"{cell.name}: {error_text(exc)}")
             if progress:
                 progress(f"[{index}/{total}] {cell.name} FAILED: {error_text(exc)}")
@@ -898,7 +907,7 @@ def cell_table(matrix):
     -------
     str
     """
-    from bench.report import cell_time, fmt_seconds, markdown_table
+    from bench.report import cell_time, fmt_seconds, markdown_table, round_trip_text
 
     reps = matrix.get("reps", 1)
     header = [
@@ -943,21 +952,13 @@ def cell_table(matrix):
                 _agreement_text(r),
                 fmt_seconds(fast.warmup_s),
                 *_over_floor(r),
-                _round_trip_text(r),
+                round_trip_text(r.core_round_trip_ns) or "-",
                 _split_calls_text(fast),
             ]
         )
         if with_jax:
             rows[-1] += _jax_cells(r, reps)
     return markdown_table(header, rows)
-
-
-def _round_trip_text(result):
-    """The cores' round trip before/after the cell (``bench.handover``), or '-'."""
-    trips = result.core_round_trip_ns or [None, None]
-    if None in trips:
-        return "-"
-    return f"{trips[0]:.0f}/{trips[1]:.0f}"
 
 
 def _split_calls_text(entry):

@@ -526,14 +526,22 @@ def _short_path(path):
     return "/".join(parts[-2:])
 
 
+def round_trip_text(trips):
+    """``before/after`` round trips in whole ns, or None if either is missing."""
+    trips = trips or [None, None]
+    if None in trips:
+        return None
+    return f"{trips[0]:.0f}/{trips[1]:.0f}"
+
+
 def round_trip_line(results):
     """The cache-line round trip measured before and after each case, or ''."""
     cells = []
     for case in results.cases:
-        trips = case.core_round_trip_ns or [None, None]
-        if None in trips:
+        trips = round_trip_text(case.core_round_trip_ns)
+        if trips is None:
             continue
-        cell = f"{case.name} {trips[0]:.0f}/{trips[1]:.0f}"
+        cell = f"{case.name} {trips}"
         ways = case.entry("fastmlp").split_whole_calls
         if ways and ways[0]:
             cell += f" (split {ways[0]} of {sum(ways)} calls)"

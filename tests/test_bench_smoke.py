@@ -114,6 +114,9 @@ def test_tiny_run_measures_the_core_round_trip_of_each_matrix_cell(tiny_run):
         if len(os.sched_getaffinity(0)) > 1:
             assert all(_finite_positive(t) for t in trips), trips
             assert row["round trip ns"] == f"{trips[0]:.0f}/{trips[1]:.0f}"
+    # one measurement between two cells closes the first and opens the next
+    for first, then in zip(cells, cells[1:]):
+        assert then["core_round_trip_ns"][0] == first["core_round_trip_ns"][1]
 
 
 def test_round_trip_line_gives_fastmlps_split_calls():
