@@ -262,7 +262,7 @@ class _SwitchingPath(split_chooser.FasterPath):
     """Changes way at nearly every call (one-batch split trials may be 2x whole
     ones: no tripwire, so that none waits)."""
 
-    def __init__(self, split, choosing, key=None):
+    def __init__(self, split, choosing, key=None, parts=None):
         super().__init__(
             split, choosing, trials=2, margin=math.inf, recheck_seconds=0,
             tripwire=math.inf,

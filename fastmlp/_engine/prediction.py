@@ -30,6 +30,7 @@ from .._kernels.tunables import (
     SPARSE_PREDICT_WORKSPACE_BYTES,
 )
 from .._runtime import thread_plan as plans
+from .._runtime.cpu_watch import PREDICTION_WINDOW_SECONDS
 from .._runtime.split_chooser import FasterPath, keep_recent
 from .._runtime.thread_plan import parts_follow_blas, thread_limits
 from .._runtime.tile_calibration import tile_choice
@@ -297,7 +298,9 @@ def _prediction_path(units, n_samples, dtype, n_parts):
     """
     key = (units.tobytes(), np.dtype(dtype).char, int(n_parts),
            int(n_samples).bit_length())  # fmt: skip
-    path = _prediction_paths.get(key) or FasterPath(True, True)
+    path = _prediction_paths.get(key) or FasterPath(
+        True, True, parts=int(n_parts), watch_window=PREDICTION_WINDOW_SECONDS
+    )
     keep_recent(_prediction_paths, key, path, PREDICTION_PATHS)
     return path
 

@@ -102,7 +102,10 @@ class Engine:
             net[NET_HIDDEN : NET_LOSS + 1],
         )
         self.path = FasterPath(
-            self.n_parts > 1, choose_split and self.n_parts > 1, key=key
+            self.n_parts > 1,
+            choose_split and self.n_parts > 1,
+            key=key,
+            parts=self.n_parts,
         )
         self.work = make_work(
             layout,

@@ -11,7 +11,10 @@ that ran ``tripwire`` times slower than whole ones (the other cores busy),
 and remembers a decision for the next fits of the same
 shape (``key``), at most ``DECISIONS_KEPT`` shapes; trials a fit left
 unfinished (a ``partial_fit`` call is one kernel call) go on in the next fit of
-its shape. Why timing and not a size
+its shape. Given its ``parts``, it also sends calls whole, untimed, while
+other threads of the process keep the CPUs the parts need busy
+(:mod:`.cpu_watch`: a BLAS spinning after its call), before any split call
+runs slow. Why timing and not a size
 threshold: whether splitting pays depends on how far apart the host puts the
 cores. Measurements: ``docs/design/threading.md``.
 """
@@ -27,6 +30,8 @@ from .._kernels.tunables import (
     CHOOSER_TRIPWIRE,
     DECISIONS_KEPT,
 )
+from .cpu_watch import OthersWatch
+from .thread_plan import usable_cpus
 
 # key -> (split, trial times by way, time.monotonic() of the decision), the
 # most recent last; at most DECISIONS_KEPT keys (a grid search over many
@@ -80,6 +85,14 @@ class FasterPath:
         Under which key decisions are remembered and looked up (None: not).
     memory_seconds : float, default=2.0
         How long a remembered decision holds.
+    parts : int, optional
+        Threads a split call runs in. Given (and ``choosing``), a call that
+        would split goes whole, untimed, while other threads of the process
+        used more CPU time since the previous call than the CPUs beyond
+        ``parts`` could take (:class:`fastmlp._runtime.cpu_watch.OthersWatch`).
+    watch_window : float, optional
+        The shortest time between two readings of that load (the watch's
+        default if None).
     """
 
     def __init__(
@@ -93,6 +106,8 @@ class FasterPath:
         probation_seconds=CHOOSER_PROBATION_SECONDS,
         key=None,
         memory_seconds=CHOOSER_MEMORY_SECONDS,
+        parts=None,
+        watch_window=None,
     ):
         self.choosing = bool(choosing)
         self.trials = int(trials)
@@ -107,6 +122,12 @@ class FasterPath:
         self._armed = False  # a tripwire from the second call the chosen way
         self._slow = False  # the last split call was over the tripwire
         self._calls = {True: 0, False: 0}
+        self._watch = None
+        if self.choosing and parts is not None and parts > 1:
+            self._watch = OthersWatch(watch_window)
+            # other threads may keep this many CPUs busy before parts share one
+            self._spare_cpus = usable_cpus() - parts + 0.5
+        self._crowded = False  # the last call went whole for other threads
         self._key = key if self.choosing else None
         self._memory_seconds = float(memory_seconds)
         self._postponed_until, self._postponement = _postponed.get(
@@ -146,8 +167,13 @@ class FasterPath:
 
     @property
     def timing(self):
-        """Whether the next call is a timed trial (deciding, not waiting)."""
-        return self.deciding and time.monotonic() >= self._postponed_until
+        """Whether the next call is a timed trial (deciding, not waiting, and
+        not sent whole for other threads' load)."""
+        return (
+            self.deciding
+            and time.monotonic() >= self._postponed_until
+            and not self._crowded
+        )
 
     def calls_by_way(self):
         """``(split, whole)``: the calls recorded that ran each way."""
@@ -155,6 +181,14 @@ class FasterPath:
 
     def split(self):
         """Whether the next call splits its batches."""
+        crowded = self._watch is not None and (
+            self._watch.busy_cpus() > self._spare_cpus
+        )
+        way = self._way()
+        self._crowded = way and crowded
+        return way and not crowded
+
+    def _way(self):
         if not self.deciding:
             return self._split
         if time.monotonic() < self._postponed_until:
@@ -198,8 +232,8 @@ class FasterPath:
     def record(self, split, seconds, units):
         """Record that a call ran ``split`` or not, for ``units`` of work."""
         self._calls[split] += 1
-        if not self.choosing:
-            return
+        if not self.choosing or (self._crowded and not split):
+            return  # a call sent whole for other threads is not timed
         if self.deciding:
             per_unit = seconds / max(units, 1)
             if self._waits(split, per_unit):

@@ -42,6 +42,8 @@ from .._kernels.tunables import HAND_OVER_SPINS, HAND_OVER_YIELDS
 
 _idle = []
 _idle_lock = threading.Lock()
+# the native thread id of every worker started (fastmlp._runtime.cpu_watch)
+_worker_ids = set()
 
 # The mailboxes of the first MAILBOX_SLOTS workers, MAILBOX_STRIDE values
 # apart from a 64-byte boundary, so that a run of them is one array that a
@@ -73,6 +75,8 @@ class _Worker:
         thread = threading.Thread(target=self._loop, name="fastmlp-part", daemon=True)
         thread.start()
         self.thread_id = thread.native_id
+        with _idle_lock:
+            _worker_ids.add(self.thread_id)
 
     def give(self, item, arm=False):
         """Hand ``(job, done, part, finished)`` over, to the waiting or the queue.
@@ -109,6 +113,12 @@ class _Worker:
                 self.mailbox, BUSY, WAITING, finished, HANDED, _SPINS, _YIELDS
             )
             job, done, part, finished = self._next(seen)
+
+
+def worker_ids():
+    """The native thread ids of every worker started so far."""
+    with _idle_lock:
+        return frozenset(_worker_ids)
 
 
 def _current_cpu_function():
@@ -162,6 +172,7 @@ def _forget_workers():
     global _idle_lock
     _idle_lock = threading.Lock()
     _idle.clear()
+    _worker_ids.clear()
     _pool[:] = BUSY
     _free_slots[:] = range(MAILBOX_SLOTS - 1, -1, -1)
 
