@@ -9,7 +9,7 @@ is simply fit time divided by epochs. L-BFGS fixes ``max_iter`` with
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bench import datasets
 
@@ -43,6 +43,10 @@ class Case:
         ``max_iter`` per mode.
     predict_rows : dict of str to int
         Rows for ``predict_proba`` per mode (kind "predict" only).
+    settle : float, optional
+        Idle seconds before each timed call, in place of the mode's (and of
+        ``--settle``): 0 times each fit right after the previous one, with
+        the BLAS threads it left still spinning.
     """
 
     name: str
@@ -52,6 +56,7 @@ class Case:
     params: dict
     epochs: dict
     predict_rows: dict = field(default_factory=dict)
+    settle: float | None = None
 
     def estimator_params(self, mode):
         """Full sklearn parameter dict for a mode.
@@ -129,6 +134,15 @@ SGD = {
     "nesterovs_momentum": True,
 }
 
+DIGITS = Case(
+    "digits",
+    "digits: 64 -> 100 -> 10, batch 200, adam",
+    "fit",
+    _tiny_rows(_fixed(datasets.digits)),
+    {"hidden_layer_sizes": (100,), "batch_size": 200, **ADAM},
+    _sizes(2, 20, 50, 100),
+)
+
 CASES = (
     Case(
         "small_adam",
@@ -159,13 +173,12 @@ CASES = (
         },
         _sizes(1, 4, 10, 20),
     ),
-    Case(
-        "digits",
-        "digits: 64 -> 100 -> 10, batch 200, adam",
-        "fit",
-        _tiny_rows(_fixed(datasets.digits)),
-        {"hidden_layer_sizes": (100,), "batch_size": 200, **ADAM},
-        _sizes(2, 20, 50, 100),
+    DIGITS,
+    replace(
+        DIGITS,
+        name="digits_no_settle",
+        title="digits, each fit right after the last (OpenBLAS threads still spinning)",
+        settle=0.0,
     ),
     Case(
         "wide_f64",

@@ -292,7 +292,7 @@ def run_case(case, args, contestants, gemm=True, skip_slow=True, params_by_name=
         contestants,
         args.reps,
         gemm=gemm,
-        settle=args.settle,
+        settle=args.settle if case.settle is None else case.settle,
         budget_s=mode.case_budget_s,
         skip_slow=skip_slow,
     )

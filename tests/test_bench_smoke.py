@@ -319,6 +319,30 @@ def test_a_contestant_that_declines_a_case_is_reported_not_timed():
     ]
 
 
+@pytest.mark.parametrize("name", ["digits", "digits_no_settle"])
+def test_a_case_with_its_own_settle_keeps_it(monkeypatch, name):
+    import argparse
+
+    from bench import cli, handover, host_clock, measure
+    from bench.cases import CASES
+    from bench.results_model import CaseResult
+
+    seen = []
+
+    def fake_measure_case(case, mode, contestants, reps, **kwargs):
+        seen.append(kwargs["settle"])
+        return CaseResult(case.name, case.title, case.kind)
+
+    monkeypatch.setattr(measure, "measure_case", fake_measure_case)
+    monkeypatch.setattr(handover, "round_trip_ns", lambda: 100.0)
+    monkeypatch.setattr(host_clock, "step_ns", lambda: 1.0)
+    case = next(c for c in CASES if c.name == name)
+    args = argparse.Namespace(mode="tiny", reps=1, settle=0.2, no_subprocess=True)
+    cli.run_case(case, args, [])
+    # digits_no_settle times each fit right after the last, whatever --settle
+    assert seen == [0.0 if name == "digits_no_settle" else 0.2]
+
+
 def test_torch_declines_what_it_does_not_implement():
     from bench.torch_mlp import unsupported
 
