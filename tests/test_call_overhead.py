@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 from sklearn.neural_network import MLPClassifier as SkClassifier
 from sklearn.preprocessing import LabelBinarizer
@@ -127,6 +128,38 @@ def test_one_output_column_and_small_products_call_no_blas(units, rows):
     )
     assert forward_calls_blas(units, rows, 8) == expected
     assert not forward_calls_blas([7, 1], rows, 8)
+
+
+@pytest.mark.parametrize(
+    "units, rows", [([20_000, 64, 5], 1), ([20_000, 300, 300], 256), ([30, 8, 1], 9)]
+)
+def test_a_sparse_first_layer_is_fastmlps_own_loop_not_blas(units, rows):
+    decide = getattr(use_tiles, "py_func", use_tiles)
+    expected = any(
+        b > 1 and rows * a * b >= BLAS_THREADED_MACS and not decide(rows, a, b, 8)
+        for a, b in zip(units[1:-1], units[2:])
+    )
+    assert forward_calls_blas(units, rows, 8, dense=False) == expected
+
+
+def test_few_sparse_rows_set_no_blas_limit_and_reuse_the_workspace(limits):
+    # 1 x 100,000 x 32 is a BLAS product dense; sparse it is fastmlp's loop
+    if not forward_calls_blas([100_000, 32, 3], 1, 8):
+        pytest.skip("this machine's tiles take even that product")
+    rng = np.random.default_rng(1)
+    X = sp.random(40, 100_000, density=0.0005, format="csr", random_state=rng)
+    y = np.arange(40) % 3
+    est = fastmlp.MLPClassifier(hidden_layer_sizes=(32,), max_iter=2, random_state=0)
+    est.fit(X, y)
+    layout = est._model_snapshot().layout
+    kept = prediction.thread_workspace(layout, np.float64)
+    limits.clear()  # the fit's
+    first = est.predict_proba(X[:1])
+    assert limits == []
+    assert prediction.thread_workspace(layout, np.float64) is kept
+    for _ in range(2):  # the same values from the reused workspace
+        assert_array_equal(est.predict_proba(X[:1]), first)
+    np.testing.assert_allclose(first, est.predict_proba(X[:1].toarray()), rtol=1e-12)
 
 
 # --------------------------------------------------------------------------

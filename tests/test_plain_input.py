@@ -216,11 +216,80 @@ def test_predict_shortcut_takes_numeric_dtypes_kept_as_they_are(kind):
 
 
 @pytest.mark.parametrize(
-    "x_name", [n for n in LEFT_X if n not in ("int", "bool", "float16")]
+    "x_name", [n for n in LEFT_X if n not in ("int", "bool", "float16", "csr")]
 )
 def test_predict_shortcut_leaves_the_rest_to_validate_data(x_name):
     assert plain_predict_data(_states()["counted"], LEFT_X[x_name]) is None
     assert plain_predict_data(_states()["counted"], FOUR_FEATURES) is None
+
+
+def _sparse_with(matrix, value):
+    matrix = matrix.copy()
+    matrix.data[0] = value
+    return matrix
+
+
+def _int64_indices(matrix):
+    matrix = matrix.copy()
+    matrix.indices = matrix.indices.astype(np.int64)
+    matrix.indptr = matrix.indptr.astype(np.int64)
+    return matrix
+
+
+SPARSE = sp.csr_matrix(np.where(X64 > 0.3, X64, 0.0))
+# Sparse inputs the predict shortcut takes: validate_data returns them as given
+TAKEN_SPARSE = {
+    "csr": SPARSE,
+    "csc": SPARSE.tocsc(),
+    "csr float32": SPARSE.astype(np.float32),
+    "csr int": (SPARSE * 10).astype(np.int64),
+    "csr bool": SPARSE > 0,
+    "csr_array": sp.csr_array(SPARSE),
+    "csc_array": sp.csc_array(SPARSE),
+    "nothing stored": sp.csr_matrix((12, 3)),
+    "64-bit indices": _int64_indices(SPARSE),
+    "unsorted indices": sp.csr_matrix(
+        (SPARSE.data[::-1].copy(), SPARSE.indices[::-1].copy(), SPARSE.indptr),
+        shape=SPARSE.shape,
+    ),
+}
+# ... and those it leaves to validate_data: converted, rejected or warned about
+LEFT_SPARSE = {
+    "coo": SPARSE.tocoo(),
+    "lil": SPARSE.tolil(),
+    "dok": SPARSE.todok(),
+    "bsr": SPARSE.tobsr(),
+    "dia": sp.dia_matrix(SPARSE.toarray()),
+    "NaN stored": _sparse_with(SPARSE, np.nan),
+    "inf stored": _sparse_with(SPARSE, np.inf),
+    "complex": SPARSE.astype(complex),
+    "no rows": SPARSE[:0],
+    "no features": SPARSE[:, :0],
+    "four features": sp.csr_matrix(FOUR_FEATURES),
+}
+
+
+@pytest.mark.parametrize("x_name", TAKEN_SPARSE)
+@pytest.mark.parametrize("state", ["fresh", "counted"])
+def test_predict_shortcut_returns_sparse_input_as_validate_data_does(x_name, state):
+    X = TAKEN_SPARSE[x_name]
+    estimator = _states()[state]
+    slow, error, caught = _outcome(
+        lambda: validate_data(estimator, X, accept_sparse=["csr", "csc"], reset=False)
+    )
+    assert error is None and caught == [] and slow is X
+    assert plain_predict_data(estimator, X) is X
+
+
+@pytest.mark.parametrize("x_name", LEFT_SPARSE)
+def test_predict_shortcut_leaves_other_sparse_input_to_validate_data(x_name):
+    X = LEFT_SPARSE[x_name]
+    estimator = _states()["counted"]
+    assert plain_predict_data(estimator, X) is None
+    slow, error, caught = _outcome(
+        lambda: validate_data(estimator, X, accept_sparse=["csr", "csc"], reset=False)
+    )
+    assert error is not None or caught != [] or slow is not X
 
 
 def test_predict_shortcut_leaves_fitted_feature_names_to_validate_data():

@@ -70,9 +70,10 @@ def predict_block_rows(units, itemsize, n_samples, budget=PREDICT_WORKSPACE_BYTE
     return max(1, min(rows, n_samples))
 
 
-def forward_calls_blas(layer_units, n_rows, itemsize):
+def forward_calls_blas(layer_units, n_rows, itemsize, dense=True):
     """Whether a forward pass over blocks of ``n_rows`` rows makes a BLAS call
-    that BLAS could run on several threads.
+    that BLAS could run on several threads (of ``dense`` rows, or sparse ones,
+    whose first layer's product is fastmlp's own loop).
 
     As :func:`fastmlp._kernels.tiles.product_rows` decides for each layer's
     product: products with one output column and small ones go to fastmlp's
@@ -84,11 +85,12 @@ def forward_calls_blas(layer_units, n_rows, itemsize):
     """
     units = [int(u) for u in layer_units]
     decide = _use_tiles_in_python()
+    layers = list(zip(units[:-1], units[1:], strict=True))
     return any(
         fan_out > 1
         and n_rows * fan_in * fan_out >= BLAS_THREADED_MACS
         and not decide(n_rows, fan_in, fan_out, itemsize)
-        for fan_in, fan_out in zip(units[:-1], units[1:], strict=True)
+        for fan_in, fan_out in (layers if dense else layers[1:])
     )
 
 
@@ -273,7 +275,7 @@ def _call_plan(units, dtype, n_samples, n_jobs, dense):
     if plan is None:
         budget = PREDICT_WORKSPACE_BYTES if dense else SPARSE_PREDICT_WORKSPACE_BYTES
         block_rows = predict_block_rows(units, itemsize, n_samples, budget)
-        blas = forward_calls_blas(units, block_rows, itemsize)
+        blas = forward_calls_blas(units, block_rows, itemsize, dense)
         settled = not parts_follow_blas(
             units, n_samples, n_jobs, dense, PREDICT_SPLIT_MACS
         )
@@ -315,7 +317,10 @@ def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
         predict_in_threads(data, params, layout, net, out, n_parts)
         return out
     if isinstance(data, tuple):
-        work = make_work(layout, block_rows, params.dtype, n_parts=0)
+        try:  # the dense predictions' workspace, where its blocks fit
+            work = thread_workspace(layout, params.dtype, block_rows)
+        except KernelInputError:
+            work = make_work(layout, block_rows, params.dtype, n_parts=0)
         rows = np.arange(n_samples, dtype=np.int64)
         predict_sparse(data, rows, params, net, work, block_rows, out)
     else:

@@ -2,9 +2,10 @@
 
 These functions accept only inputs for which ``validate_data`` would return the
 very same objects and raise and warn nothing: a C- or Fortran-ordered ndarray of a
-dtype it keeps, finite, of the right shape and feature count, outside array-API
-mode. For those they return what it returns and make the same changes to the
-estimator (``n_features_in_``, ``feature_names_in_``); for anything else, None, and
+dtype it keeps (for predictions also a CSR or CSC matrix), finite, of the right
+shape and feature count, outside array-API mode. For those they return what it
+returns and make the same changes to the estimator (``n_features_in_``,
+``feature_names_in_``); for anything else, None, and
 the caller runs ``validate_data``, so every error and warning is scikit-learn's
 own (``tests/test_plain_input.py`` compares both, input by input).
 
@@ -13,6 +14,7 @@ Measurements: ``docs/design/call_overhead.md``.
 """
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn import get_config
 
 # dtype kinds check_array(dtype="numeric") and check_array(dtype=None) keep as
@@ -74,9 +76,15 @@ def plain_predict_data(estimator, X, check_finite=True):
     ndarray or None
     """
     config = get_config()
-    if not _plain(X, (2,), config) or not _same_features(estimator, X, reset=False):
+    if _plain_sparse(X, config):
+        values = X.data
+    elif _plain(X, (2,), config):
+        values = X
+    else:
         return None
-    return X if not check_finite or _finite(X, config) else None
+    if not _same_features(estimator, X, reset=False):
+        return None
+    return X if not check_finite or _finite(values, config) else None
 
 
 def _plain(array, ndims, config):
@@ -86,6 +94,23 @@ def _plain(array, ndims, config):
         and array.ndim in ndims
         and array.dtype.kind in _NUMERIC_KINDS
         and 0 not in array.shape
+        and not config["array_api_dispatch"]
+    )
+
+
+def _plain_sparse(matrix, config):
+    """A 2-D CSR or CSC matrix (or array) of a kept dtype, with rows and columns.
+
+    ``validate_data(..., accept_sparse=["csr", "csc"])`` returns such a
+    matrix itself once its stored values are finite: it converts other
+    formats and dtypes, and tests nothing else of it.
+    """
+    return (
+        sp.issparse(matrix)
+        and matrix.format in ("csr", "csc")
+        and len(matrix.shape) == 2
+        and matrix.dtype.kind in _NUMERIC_KINDS
+        and 0 not in matrix.shape
         and not config["array_api_dispatch"]
     )
 
