@@ -56,11 +56,11 @@ def test_the_clock_made_from_a_thread_id_is_that_threads():
 def test_a_busy_thread_is_seen_and_its_end_too():
     with busy_thread():
         watch = OthersWatch()
-        time.sleep(0.05)  # lets the GIL go: the busy thread runs meanwhile
+        time.sleep(0.03)  # lets the GIL go: the busy thread runs meanwhile
         busy = watch.busy_cpus()
     assert busy > 0.5
     watch.busy_cpus()  # a window from the thread's end
-    time.sleep(0.05)
+    time.sleep(0.03)
     assert watch.busy_cpus() < 0.2  # an ended thread's clock is not read
 
 
@@ -68,7 +68,7 @@ def test_a_busy_thread_is_seen_and_its_end_too():
 def test_this_thread_and_fastmlps_workers_are_not_counted():
     worker_threads.in_threads(lambda part: None, 2)  # a worker, listed below
     watch = OthersWatch()
-    worker_threads.in_threads(lambda part: _burn(0.05), 2)
+    worker_threads.in_threads(lambda part: _burn(0.03), 2)
     assert watch.busy_cpus() < 0.2
 
 
@@ -77,6 +77,18 @@ def test_readings_close_together_repeat_the_last():
     watch = OthersWatch(min_window=10.0)
     watch.busy = 0.75
     assert watch.busy_cpus() == 0.75  # within MIN_WINDOW_SECONDS of its start
+
+
+@needs_thread_clocks
+def test_a_long_window_tells_nothing(monkeypatch):
+    # the load of long ago (another library at work during a pause) is not now
+    monkeypatch.setattr(cpu_watch, "MAX_WINDOW_SECONDS", 0.02)
+    with busy_thread():
+        watch = OthersWatch()
+        time.sleep(0.05)
+        assert watch.busy_cpus() == 0.0
+        time.sleep(0.01)
+        assert watch.busy_cpus() > 0.5  # a window of its own since
 
 
 def test_threads_may_share_a_watch():

@@ -30,6 +30,10 @@ MIN_WINDOW_SECONDS = 20e-6
 # (~0.5 us a thread listed, ~3 us with NumPy's and SciPy's BLAS threads) at
 # most once a millisecond.
 PREDICTION_WINDOW_SECONDS = 1e-3
+# A reading over a longer window says 0 and starts a new one: it would tell
+# the load of long ago (another library's threads at work during the
+# caller's pause, not spinning now); OpenBLAS's spin lasts ~0.1 s.
+MAX_WINDOW_SECONDS = 0.05
 # The process's threads are listed again after this long (a listing costs
 # ~5 us, a reading ~0.4 us a thread): a thread started meanwhile is not seen.
 LIST_SECONDS = 1.0
@@ -59,7 +63,8 @@ class OthersWatch:
     same thread (the first, since the watch was made) and counts the
     threads listed at its start; a reading less than ``min_window`` seconds
     after it, or in another thread (which starts a new window there),
-    repeats the last value. Threads may share a watch: a window is one
+    repeats the last value; one more than ``MAX_WINDOW_SECONDS`` after it
+    is 0 (unknown). Threads may share a watch: a window is one
     tuple, replaced whole.
     """
 
@@ -87,6 +92,9 @@ class OthersWatch:
         thread, _, clocks, started, before = window
         wall = time.perf_counter() - started
         if thread != threading.get_ident():
+            self._start(window)
+        elif wall > MAX_WINDOW_SECONDS:
+            self.busy = 0.0
             self._start(window)
         elif wall >= self.min_window:
             used = 0.0
