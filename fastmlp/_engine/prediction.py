@@ -330,12 +330,13 @@ def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
 
 
 def thread_workspace(layout, dtype, block_rows=1):
-    """The calling thread's workspace for dense predictions of this net.
+    """The calling thread's workspace for predictions of this net.
 
     Room for blocks of ``predict_block_rows(..., PREDICT_WORKSPACE_BYTES)``
-    rows, the most a dense prediction's block has; kept for the thread's
-    next calls (at most ``REUSED_WORKSPACES`` nets). Safe to reuse: a thread
-    runs one prediction at a time, and a forward pass writes every value of
+    rows, the most a dense prediction's block has (sparse blocks use it
+    where they fit); kept for the thread's next calls (at most
+    ``REUSED_WORKSPACES`` nets). Safe to reuse: a thread runs one prediction
+    at a time, and a forward pass, dense or sparse, writes every value of
     the workspace it reads. Raises ``KernelInputError`` if blocks of
     ``block_rows`` rows would not fit (the kernels do not check).
     """
