@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 
 from fastmlp._engine import training
 from fastmlp._runtime import thread_plan
@@ -28,6 +28,17 @@ def assert_same_model(a, b):
         assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     if hasattr(a, "loss_curve_"):
         assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+    assert a.n_iter_ == b.n_iter_
+
+
+def assert_same_bits(a, b):
+    """The same model, bit for bit: parameters, loss curve, iterations."""
+    for got, want in zip(
+        a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True
+    ):
+        assert_array_equal(got, want)
+    if hasattr(a, "loss_curve_"):
+        assert a.loss_curve_ == b.loss_curve_
     assert a.n_iter_ == b.n_iter_
 
 

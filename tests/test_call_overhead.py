@@ -20,7 +20,7 @@ from sklearn.utils.multiclass import unique_labels
 import fastmlp
 from fastmlp._engine import prediction
 from fastmlp._engine.entry_checks import KernelInputError
-from fastmlp._engine.prediction import forward_calls_blas
+from fastmlp._engine.prediction import forward_calls_blas, predict_block_rows
 from fastmlp._engine.solvers import AdamOptimizer, SGDOptimizer
 from fastmlp._kernels.tiles import use_tiles
 from fastmlp._kernels.tunables import (
@@ -106,9 +106,11 @@ def test_prediction_by_fastmlps_own_loops_sets_no_blas_limit(limits):
 
 
 def test_prediction_through_blas_still_sets_the_limit(limits):
-    # 400 x 120 x 120: past the tiles' 2M multiply-adds, under BLAS's 8M
-    n_rows, width = 400, 120
-    assert forward_calls_blas([width, width, 3], n_rows, 8)
+    # blocks of 96 rows (a quarter of the call's) x 300 x 300: past the
+    # tiles' 2M multiply-adds and BLAS's 256K
+    n_rows, width = 400, 300
+    block_rows = predict_block_rows(np.array([width, width, 3]), 8, n_rows, splits=True)
+    assert forward_calls_blas([width, width, 3], block_rows, 8)
     est, _, _ = _fitted(hidden=(width,), n_features=width, n_samples=40)
     X = RNG.normal(size=(n_rows, width))
     limits.clear()  # the fit's
@@ -202,8 +204,11 @@ def test_plans_of_large_or_explicit_calls_keep_their_thread_plan():
     rows = PREDICT_SPLIT_MACS // 11000 + 1  # splittable: BLAS's threads decide
     assert not prediction._call_plan(units, np.float64, rows, None, True)[2]
     assert not prediction._call_plan(units, np.float64, rows, 2, True)[2]
-    assert prediction._call_plan(units, np.float64, rows, None, False)[2] == (
-        not forward_calls_blas(units, rows, 8)
+    # sparse rows too, priced by their stored values (split_units)
+    assert not prediction._call_plan(units, np.float64, rows, None, False)[2]
+    small = rows // 2
+    assert prediction._call_plan(units, np.float64, small, None, False)[2] == (
+        not forward_calls_blas(units, small, 8, dense=False)
     )
 
 

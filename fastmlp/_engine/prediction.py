@@ -2,7 +2,9 @@
 
 :func:`forward` validates the shapes, plans threads for the whole call, and
 forwards rows in blocks whose workspace stays a few MB however many rows are
-predicted; split and whole calls give the same values, so timing chooses.
+predicted. A split call's parts are runs of the blocks a whole call computes
+(:func:`part_bounds`), so the two compute every product alike, whatever
+computes it, and give the same values: timing chooses.
 """
 
 import threading
@@ -23,6 +25,7 @@ from .._kernels.tunables import (
     BLAS_THREADED_MACS,
     DIRECT_ROW_COUNTS,
     PREDICT_BLOCK_ROWS,
+    PREDICT_SPLIT_BLOCKS,
     PREDICT_SPLIT_MACS,
     PREDICT_WORKSPACE_BYTES,
     PREDICTION_PATHS,
@@ -32,7 +35,7 @@ from .._kernels.tunables import (
 from .._runtime import thread_plan as plans
 from .._runtime.cpu_watch import PREDICTION_WINDOW_SECONDS
 from .._runtime.split_chooser import FasterPath, keep_recent
-from .._runtime.thread_plan import parts_follow_blas, thread_limits
+from .._runtime.thread_plan import forward_macs, parts_follow_blas, thread_limits
 from .._runtime.tile_calibration import tile_choice
 from .._runtime.worker_threads import NO_FIRE, in_threads, ready_for_trial
 from .buffers import (
@@ -56,18 +59,61 @@ _call_plans = {}
 _thread_workspaces = threading.local()
 
 
-def predict_block_rows(units, itemsize, n_samples, budget=PREDICT_WORKSPACE_BYTES):
+def predict_block_rows(
+    units, itemsize, n_samples, budget=PREDICT_WORKSPACE_BYTES, splits=False
+):
     """Rows per block for :func:`forward`, from the workspace budget in bytes.
 
-    ``units``: the layer sizes, input first (``layout.layer_units``).
+    ``units``: the layer sizes, input first (``layout.layer_units``). With
+    ``splits`` (a call that threads may share), the rows are cut into a
+    multiple of ``PREDICT_SPLIT_BLOCKS`` blocks (of 2 for calls of fewer
+    rows than ``PREDICT_SPLIT_BLOCKS`` least blocks, ``PREDICT_BLOCK_ROWS[0]``
+    rows each), their size rounded to ``ALIGN``: the parts of a split call
+    are runs of whole blocks (:func:`part_bounds`), as even as that allows
+    for two parts, and for four where there are four blocks. Depends on
+    the call alone, never on the threads that run it.
     """
     bytes_per_row = int(units[1:].sum()) * itemsize
     low, high = PREDICT_BLOCK_ROWS
     rows = min(max(budget // bytes_per_row, low), high)
-    # blocks start at multiples of ALIGN rows, as the parts of a threaded
-    # prediction do: BLAS then sums every row's values in the same order
-    rows -= rows % ALIGN
+    rows -= rows % ALIGN  # whole tiles of rows, but the last block's
+    if splits:
+        per = PREDICT_SPLIT_BLOCKS if n_samples >= PREDICT_SPLIT_BLOCKS * low else 2
+        blocks = per * -(-n_samples // (per * rows))
+        even = (n_samples // blocks + ALIGN // 2) // ALIGN * ALIGN
+        rows = min(rows, max(even, ALIGN))
     return max(1, min(rows, n_samples))
+
+
+def part_bounds(n_samples, n_parts, block_rows):
+    """Row bounds of each part of a split call: runs of whole blocks.
+
+    A part starts at a multiple of ``block_rows`` and computes its rows in
+    blocks of ``block_rows`` from there, so it computes the blocks a whole
+    call computes: a product's rows are summed alike however BLAS groups
+    them (OpenBLAS's float32 Haswell kernel sums a row by its place in the
+    block).
+    """
+    return [
+        threaded.aligned_chunk(n_samples, part, n_parts, block_rows)
+        for part in range(n_parts)
+    ]
+
+
+def split_units(units, X):
+    """The layer sizes that price a call on ``X`` for splitting.
+
+    ``units`` itself for dense rows; for sparse ones, the first layer's size
+    is the stored values per row, rounded up to a power of two (a sparse
+    row's first product costs a multiply-add per value and unit), so calls of
+    similar density share their plans.
+    """
+    if not sp.issparse(X) or X.shape[0] == 0:
+        return units
+    per_row = max(-(-X.nnz // X.shape[0]), 1)
+    priced = units.copy()
+    priced[0] = 1 << (per_row - 1).bit_length()
+    return priced
 
 
 def forward_calls_blas(layer_units, n_rows, itemsize, dense=True):
@@ -111,14 +157,16 @@ def forward(X, params, layout, net, n_jobs=None, estimator_name="The network"):
             f"{expected} features as input."
         )
     check_params(params, layout)
-    units = layout.layer_units
+    units = split_units(layout.layer_units, X)
     dense = not sp.issparse(X)
     block_rows, blas, alone = _call_plan(units, params.dtype, n_samples, n_jobs, dense)
     if alone:  # one thread, BLAS's threads left as they are: nothing to set
         return _forward_blocks(X, params, layout, net, block_rows)
     n_parts, limit = thread_limits(
-        units, n_samples, n_jobs, dense, block_rows, PREDICT_SPLIT_MACS, blas
+        units, n_samples, n_jobs, True, block_rows, PREDICT_SPLIT_MACS, blas
     )
+    if not _splits(units, n_samples):  # whatever n_jobs: blocks as a whole call's
+        n_parts = 1
     if limit is None:  # thread_plan without its context manager (~1 us)
         return _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs)
     with plans.blas_threads_held(limit):
@@ -131,7 +179,9 @@ def _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs):
         return _forward_blocks(X, params, layout, net, block_rows, n_parts)
     # both ways give the same values: timing chooses (see _prediction_path)
     n_samples = X.shape[0]
-    path = _prediction_path(layout.layer_units, n_samples, params.dtype, n_parts)
+    units = split_units(layout.layer_units, X)
+    dense = not sp.issparse(X)
+    path = _prediction_path(units, n_samples, params.dtype, n_parts, dense)
     split = path.split()
     if path.timing:
         ready_for_trial(split, n_parts)
@@ -234,8 +284,9 @@ def direct_forward(direct, X, call):
     out = np.empty((n_samples, direct.n_outputs), dtype=direct.dtype)
     if split:
         finite = predict_in_threads(
-            read_only(X), direct.params, direct.layout, direct.net, out, n_parts, True
-        )
+            read_only(X), direct.params, direct.layout, direct.net, out, n_parts,
+            block_rows, True,
+        )  # fmt: skip
     else:
         work = _kept_workspace(
             direct.workspace_key, direct.row_values, direct.layout, direct.dtype,
@@ -274,20 +325,32 @@ def _call_plan(units, dtype, n_samples, n_jobs, dense):
     plan = _call_plans.get(key)
     if plan is None:
         budget = PREDICT_WORKSPACE_BYTES if dense else SPARSE_PREDICT_WORKSPACE_BYTES
-        block_rows = predict_block_rows(units, itemsize, n_samples, budget)
+        splits = _splits(units, n_samples)
+        block_rows = predict_block_rows(units, itemsize, n_samples, budget, splits)
         blas = forward_calls_blas(units, block_rows, itemsize, dense)
         settled = not parts_follow_blas(
-            units, n_samples, n_jobs, dense, PREDICT_SPLIT_MACS
+            units, n_samples, n_jobs, True, PREDICT_SPLIT_MACS
         )
         parts, limit = thread_limits(
-            units, n_samples, n_jobs, dense, block_rows, PREDICT_SPLIT_MACS, blas
+            units, n_samples, n_jobs, True, block_rows, PREDICT_SPLIT_MACS, blas
         )
+        if not splits:
+            parts = 1
         plan = (block_rows, blas, settled and parts == 1 and limit is None)
         keep_recent(_call_plans, key, plan, PREDICTION_PATHS)
     return plan
 
 
-def _prediction_path(units, n_samples, dtype, n_parts):
+def _splits(units, n_samples):
+    """Whether threads may share a call of ``n_samples`` rows (its blocks follow).
+
+    ``units`` as :func:`split_units` gives them. Smaller calls cost less than
+    handing a part to a worker, whatever ``n_jobs`` asks.
+    """
+    return forward_macs(units, n_samples) >= PREDICT_SPLIT_MACS
+
+
+def _prediction_path(units, n_samples, dtype, n_parts, dense=True):
     """The :class:`FasterPath` of predictions of this net, dtype and size.
 
     A prediction is one call that hands its row parts to the workers and
@@ -299,7 +362,7 @@ def _prediction_path(units, n_samples, dtype, n_parts):
     ``PREDICTION_PATHS`` kinds (the oldest forgotten first).
     """
     key = (units.tobytes(), np.dtype(dtype).char, int(n_parts),
-           int(n_samples).bit_length())  # fmt: skip
+           int(n_samples).bit_length(), dense)  # fmt: skip
     path = _prediction_paths.get(key) or FasterPath(
         True, True, parts=int(n_parts), watch_window=PREDICTION_WINDOW_SECONDS
     )
@@ -314,19 +377,33 @@ def _forward_blocks(X, params, layout, net, block_rows, n_parts=1):
     data = as_kernel_input(X, params.dtype)
     check_rows_input(data, layout, params.dtype, n_samples)
     if n_parts > 1:
-        predict_in_threads(data, params, layout, net, out, n_parts)
+        predict_in_threads(data, params, layout, net, out, n_parts, block_rows)
         return out
+    _predict_rows(data, 0, n_samples, params, layout, net, block_rows, out)
+    return out
+
+
+def _predict_rows(data, start, stop, params, layout, net, block_rows, out,
+                  check_finite=False, fire=NO_FIRE):  # fmt: skip
+    """Rows ``start:stop`` of dense or CSR ``data`` into ``out``, in blocks.
+
+    Returns whether those rows are finite (dense with ``check_finite``; True
+    otherwise), as :func:`fastmlp._kernels.predict.predict_dense` does.
+    """
     if isinstance(data, tuple):
         try:  # the dense predictions' workspace, where its blocks fit
             work = thread_workspace(layout, params.dtype, block_rows)
         except KernelInputError:
             work = make_work(layout, block_rows, params.dtype, n_parts=0)
-        rows = np.arange(n_samples, dtype=np.int64)
-        predict_sparse(data, rows, params, net, work, block_rows, out)
-    else:
-        work = thread_workspace(layout, params.dtype, block_rows)
-        predict_dense(data, params, net, work, block_rows, out, False, NO_FIRE)
-    return out
+        rows = np.arange(start, stop, dtype=np.int64)
+        out = out[start:stop]
+        predict_sparse(data, rows, params, net, work, block_rows, out, fire)
+        return True
+    work = thread_workspace(layout, params.dtype, block_rows)
+    return predict_dense(
+        data[start:stop], params, net, work, block_rows, out[start:stop],
+        check_finite, fire,
+    )  # fmt: skip
 
 
 def thread_workspace(layout, dtype, block_rows=1):
@@ -385,33 +462,29 @@ def validation_loss(output, Y, sample_weight, params, layout, net):
     )
 
 
-def predict_in_threads(x, params, layout, net, out, n_parts, check_finite=False):
-    """:func:`fastmlp._kernels.predict.predict_dense` on ``n_parts`` row ranges.
+def predict_in_threads(data, params, layout, net, out, n_parts, block_rows,
+                       check_finite=False):  # fmt: skip
+    """The forward pass of dense or CSR ``data`` on ``n_parts`` row ranges.
 
+    Each range a run of whole blocks of ``block_rows`` (:func:`part_bounds`),
+    so the output is a whole call's in blocks of ``block_rows``, bit for bit.
     Row ranges need no synchronisation, so plain Python threads run the
-    serial (nogil) kernel on one each, in blocks as a whole call's: no
-    parallel kernel to compile (a numba parallel loop around the forward pass
-    cost ~6 s of compile time on the 2-core machine for the same speed).
-    Returns whether every value of ``x`` is finite with ``check_finite``
-    (True without), as ``predict_dense`` does.
+    serial (nogil) kernels on one each: no parallel kernel to compile (a
+    numba parallel loop around the forward pass cost ~6 s of compile time on
+    the 2-core machine for the same speed). Returns whether every value of
+    dense ``data`` is finite with ``check_finite`` (True without, and for
+    sparse data), as ``predict_dense`` does.
     """
-    n_samples = x.shape[0]
-    bounds = [threaded.chunk(n_samples, part, n_parts) for part in range(n_parts)]
-    block_rows = predict_block_rows(
-        layout.layer_units,
-        params.dtype.itemsize,
-        max(stop - start for start, stop in bounds),
-        PREDICT_WORKSPACE_BYTES,
-    )
-
+    n_samples = out.shape[0]
+    n_parts = max(min(n_parts, -(-n_samples // block_rows)), 1)  # none empty
+    bounds = part_bounds(n_samples, n_parts, block_rows)
     finite = [True] * n_parts
 
     def run(part, fire):
         start, stop = bounds[part]
-        work = thread_workspace(layout, params.dtype, block_rows)
-        finite[part] = predict_dense(
-            x[start:stop], params, net, work, block_rows, out[start:stop],
-            check_finite, fire,
+        finite[part] = _predict_rows(
+            data, start, stop, params, layout, net, block_rows, out, check_finite,
+            fire,
         )  # fmt: skip
 
     in_threads(run, n_parts, armed=True)

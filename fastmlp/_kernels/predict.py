@@ -57,8 +57,12 @@ def predict_dense(x, params, net, work, block_rows, out, check_finite, fire):
 
 
 @kernel
-def predict_sparse(csr, rows, params, net, work, block_rows, out):
-    """Write the output layer for rows ``rows`` of CSR ``csr`` into ``out``."""
+def predict_sparse(csr, rows, params, net, work, block_rows, out, fire):
+    """Write the output layer for rows ``rows`` of CSR ``csr`` into ``out``.
+
+    First fires ``fire``, as :func:`predict_dense` does.
+    """
+    fire_armed(fire)
     n_samples = rows.shape[0]
     for start in range(0, n_samples, block_rows):
         stop = min(start + block_rows, n_samples)

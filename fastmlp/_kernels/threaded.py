@@ -26,6 +26,7 @@ from .layers import (
     WORK_ACTIVATIONS,
     WORK_DELTAS,
     WORK_LAYER_STARTS,
+    WORK_TRANSPOSED,
     borrow_net,
     borrow_work,
     coef_view,
@@ -42,6 +43,7 @@ from .passes import (
     squared_coef_sum,
 )
 from .sync import barrier
+from .tiles import use_tiles, use_tiles_transposed
 from .views import borrowed, flat_view, matrix_view, typed_writable
 
 GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
@@ -54,10 +56,17 @@ GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
 GRADIENT_CHUNKS = 2
 
 
-# Parts of a product start at multiples of this many rows or units: BLAS then
-# tiles each part as it tiles the whole product (its kernels work on blocks of
-# 4-16 rows and columns), so every value is summed in the same order.
+# Parts of a product start at multiples of this many rows or units: the
+# tiles then tile each part as they tile the whole product (8-row tiles), so
+# every value is summed in the same order.
 ALIGN = 16
+# BLAS's kernels compute a product in groups of rows (columns, as column-major
+# BLAS sees them) fixed by the kernel, and the groups left at the end sum in
+# another order: OpenBLAS's float32 Haswell kernel (every AVX2 CPU) takes 12
+# at a time, then 8 or 4, so a part starting at row 16 summed rows 12-15
+# unlike the whole product. Parts of a product BLAS computes start at
+# multiples of this many (OpenBLAS's groups: 2 to 24).
+BLAS_ALIGN = 48
 
 
 @kernel
@@ -66,27 +75,80 @@ def chunk(total, part, n_parts):
 
     Bounds are multiples of ``ALIGN`` (but the last), as even as that allows.
     """
-    return _bound(total, part, n_parts), _bound(total, part + 1, n_parts)
+    return aligned_chunk(total, part, n_parts, ALIGN)
 
 
 @kernel
-def _bound(total, part, n_parts):
+def aligned_chunk(total, part, n_parts, align):
+    """:func:`chunk` with bounds at multiples of ``align`` (but the last)."""
+    return _bound(total, part, n_parts, align), _bound(total, part + 1, n_parts, align)
+
+
+@kernel
+def _bound(total, part, n_parts, align):
     if part >= n_parts:
         return total
     if part <= 0:  # what the division gives; one part runs ~8 bounds a batch
         return 0
-    aligned = (total * part // n_parts + ALIGN // 2) // ALIGN * ALIGN
+    aligned = (total * part // n_parts + align // 2) // align * align
     return min(aligned, total)
 
 
 @kernel
-def gather_part(part, n_parts, x, y, sample_weight, has_weight, rows, x_rows, y_rows,
-                w_rows):  # fmt: skip
-    """Rows ``chunk(part)`` of ``x[rows]``, ``y[rows]``, ``sample_weight[rows]``.
+def rows_align(net, work, n_rows, itemsize):
+    """Where a batch of ``n_rows`` splits into parts and gradient chunks.
 
-    The weights only ``if has_weight`` (else ``sample_weight`` is one 1.0).
+    ``BLAS_ALIGN`` if BLAS computes one of the rows phase's products for it
+    (a layer's output, ``passes.forward_rows``; a delta propagated back,
+    ``layers.dot_transpose``), else ``ALIGN``. A function of the net and the
+    batch, not of the number of parts: parts and chunks of one batch agree,
+    and the chunks are the same in a whole batch as in a split one.
     """
-    start, stop = chunk(rows.shape[0], part, n_parts)
+    units = net[NET_UNITS]
+    room = work[WORK_TRANSPOSED].shape[1]
+    for layer in range(units.shape[0] - 1):
+        fan_in, fan_out = units[layer], units[layer + 1]
+        if fan_out == 1:  # a dot product or an outer product per row
+            continue
+        if not use_tiles(n_rows, fan_in, fan_out, itemsize):
+            return BLAS_ALIGN
+        if layer > 0 and not (
+            fan_in * fan_out <= room
+            and use_tiles_transposed(n_rows, fan_out, fan_in, itemsize)
+        ):
+            return BLAS_ALIGN
+    return ALIGN
+
+
+@kernel
+def units_block(net, layer, n_rows, row_align, itemsize, block, n_blocks):
+    """Block ``block`` of ``n_blocks`` of ``layer``'s input units (gradient rows).
+
+    At multiples of ``BLAS_ALIGN`` if BLAS computes the layer's coefficient
+    gradient (``layers.small_transpose_dot``) for either chunk of the batch's
+    rows, else of ``ALIGN``.
+    """
+    units = net[NET_UNITS]
+    fan_in, fan_out = units[layer], units[layer + 1]
+    align = ALIGN
+    if fan_out > 1:
+        for c in range(GRADIENT_CHUNKS):
+            begin, end = aligned_chunk(n_rows, c, GRADIENT_CHUNKS, row_align)
+            if end > begin and not use_tiles(fan_in, end - begin, fan_out, itemsize):
+                align = BLAS_ALIGN
+    return aligned_chunk(fan_in, block, n_blocks, align)
+
+
+@kernel
+def gather_part(part, n_parts, x, y, sample_weight, has_weight, rows, x_rows, y_rows,
+                w_rows, row_align):  # fmt: skip
+    """Rows of part ``part`` of ``x[rows]``, ``y[rows]``, ``sample_weight[rows]``.
+
+    The part's rows as :func:`rows_part` takes them (``row_align`` from
+    :func:`rows_align`); the weights only ``if has_weight`` (else
+    ``sample_weight`` is one 1.0).
+    """
+    start, stop = aligned_chunk(rows.shape[0], part, n_parts, row_align)
     for r in range(start, stop):
         row = rows[r]
         for j in range(x.shape[1]):
@@ -99,8 +161,11 @@ def gather_part(part, n_parts, x, y, sample_weight, has_weight, rows, x_rows, y_
 
 @inlined_kernel
 def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net,
-              work, extra):  # fmt: skip
-    """Phase 1 for rows ``chunk(part)`` of batch ``x``: forward, losses, deltas.
+              work, extra, row_align):  # fmt: skip
+    """Phase 1 for part ``part`` of batch ``x``'s rows: forward, losses, deltas.
+
+    The part's rows are ``aligned_chunk(n_rows, part, n_parts, row_align)``,
+    ``row_align`` from :func:`rows_align`.
 
     ``extra = (row_losses, scalars, partial)``: writes ``row_losses[r]``
     (the weighted loss of row ``r``); part 0 also writes the squared norm of
@@ -114,7 +179,7 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net
         work[WORK_LAYER_STARTS],
     )
     n_rows = x.shape[0]
-    start, stop = chunk(n_rows, part, n_parts)
+    start, stop = aligned_chunk(n_rows, part, n_parts, row_align)
     last = net[NET_UNITS].shape[0] - 2
     forward_rows(x, params, net, work, n_rows, start, stop)
     output = layer_view(activations, net, layer_starts, last, n_rows)[start:stop]
@@ -128,8 +193,9 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net
     for layer in range(last, -1, -1):
         if by_rows(net, layer, n_rows, n_parts):
             # while the layer's delta is in this core's cache
-            chunk_gradients(x, net, work, layer, n_rows, grads, extra[2], part,
-                            n_parts, np.int64(0), np.int64(1))  # fmt: skip
+            chunk_gradients(x, net, work, layer, n_rows, row_align, grads,
+                            extra[2], part, n_parts, np.int64(0),
+                            np.int64(1))  # fmt: skip
         if layer > 0:
             propagate_delta(params, net, work, layer, n_rows, start, stop, part)
     if part == 0:
@@ -164,28 +230,28 @@ def rows_of(matrix, begin, end):
 
 
 @inlined_kernel
-def chunk_gradients(x, net, work, layer, n_rows, grads, partial, first, step, block,
-                    n_blocks):  # fmt: skip
+def chunk_gradients(x, net, work, layer, n_rows, row_align, grads, partial, first,
+                    step, block, n_blocks):  # fmt: skip
     """Chunks ``first, first + step, ...`` of ``layer``'s unscaled gradient.
 
-    Each by :func:`chunk_gradient`, over rows ``chunk(n_rows, c,
-    GRADIENT_CHUNKS)`` and block ``block`` of ``n_blocks``: chunk 0 into
-    ``grads``, chunk 1 into ``partial``.
+    Each by :func:`chunk_gradient`, over rows ``aligned_chunk(n_rows, c,
+    GRADIENT_CHUNKS, row_align)`` and block ``block`` of ``n_blocks``: chunk
+    0 into ``grads``, chunk 1 into ``partial``.
     """
     for c in range(first, GRADIENT_CHUNKS, step):
         target = grads if c == 0 else partial
-        rows_begin, rows_end = chunk(n_rows, c, GRADIENT_CHUNKS)
-        chunk_gradient(x, net, work, layer, n_rows, target, rows_begin, rows_end,
-                       block, n_blocks)  # fmt: skip
+        rows_begin, rows_end = aligned_chunk(n_rows, c, GRADIENT_CHUNKS, row_align)
+        chunk_gradient(x, net, work, layer, n_rows, row_align, target, rows_begin,
+                       rows_end, block, n_blocks)  # fmt: skip
 
 
 @kernel
-def chunk_gradient(x, net, work, layer, n_rows, target, rows_begin, rows_end, block,
-                   n_blocks):  # fmt: skip
+def chunk_gradient(x, net, work, layer, n_rows, row_align, target, rows_begin,
+                   rows_end, block, n_blocks):  # fmt: skip
     """Unscaled gradient of ``layer`` over rows ``rows_begin:rows_end`` into ``target``.
 
-    Of the coefficients of input units ``chunk(fan_in, block, n_blocks)`` and
-    the intercepts of output units ``chunk(fan_out, block, n_blocks)``:
+    Of the coefficients of input units ``units_block(..., block, n_blocks)``
+    and the intercepts of output units ``chunk(fan_out, block, n_blocks)``:
     ``A.T @ delta`` and ``delta``'s column sums over those rows, summed as the
     whole layer's are, so blocks computed apart equal the whole.
     """
@@ -197,7 +263,9 @@ def chunk_gradient(x, net, work, layer, n_rows, target, rows_begin, rows_end, bl
     delta = layer_view(work[WORK_DELTAS], net, work[WORK_LAYER_STARTS], layer, n_rows)
     a, delta = rows_of(a, rows_begin, rows_end), rows_of(delta, rows_begin, rows_end)
     coef_grad = coef_view(target, net, layer)
-    start, stop = chunk(units[layer], block, n_blocks)
+    start, stop = units_block(
+        net, layer, n_rows, row_align, a.itemsize, block, n_blocks
+    )
     if rows_end <= rows_begin:  # a batch of under 8 rows: BLAS might not zero
         coef_grad[start:stop] = 0.0
     elif not small_transpose_dot(a, delta, coef_grad, start, stop):
@@ -208,7 +276,8 @@ def chunk_gradient(x, net, work, layer, n_rows, target, rows_begin, rows_end, bl
 
 
 @inlined_kernel
-def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, step):
+def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, step,
+                 row_align):  # fmt: skip
     """Phase 2: part ``part``'s share of every layer's gradient, and its step.
 
     A part takes a block of each layer's input units (rows of the coefficient
@@ -227,10 +296,13 @@ def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, 
     n_rows = x.shape[0]
     for layer in range(units.shape[0] - 1):
         if not by_rows(net, layer, n_rows, n_parts):
-            chunk_gradients(x, net, work, layer, n_rows, grads, partial,
-                            np.int64(0), np.int64(1), part, n_parts)  # fmt: skip
+            chunk_gradients(x, net, work, layer, n_rows, row_align, grads,
+                            partial, np.int64(0), np.int64(1), part,
+                            n_parts)  # fmt: skip
         fan_out = units[layer + 1]
-        start, stop = chunk(units[layer], part, n_parts)
+        start, stop = units_block(
+            net, layer, n_rows, row_align, x.itemsize, part, n_parts
+        )
         finish_chunked_coef_grad(
             coef_view(grads, net, layer)[start:stop],
             coef_view(partial, net, layer)[start:stop],
@@ -335,11 +407,11 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
         x_rows = matrix_view(buffers[0], np.int64(0), n_rows, n_features)
         y_rows = matrix_view(buffers[1], np.int64(0), n_rows, n_outputs)
         w_rows = buffers[2][:n_rows]
-        gather_part(
-            part, n_parts, x, y, sample_weight, has_weight, rows, x_rows, y_rows, w_rows
-        )
+        row_align = rows_align(net, work, n_rows, x.itemsize)
+        gather_part(part, n_parts, x, y, sample_weight, has_weight, rows, x_rows,
+                    y_rows, w_rows, row_align)  # fmt: skip
         rows_part(part, n_parts, x_rows, y_rows, w_rows, has_weight, params, grads,
-                  net, work, extra)  # fmt: skip
+                  net, work, extra, row_align)  # fmt: skip
         generation = barrier(sync, n_parts, generation)
         if generation < 0:
             return np.nan, np.int64(-1)
@@ -360,6 +432,7 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
             extra,
             weight_sum,
             optimizer,
+            row_align,
         )
         # the next batch overwrites rows that other parts' columns still read
         generation = barrier(sync, n_parts, generation)
@@ -383,8 +456,9 @@ def gradient_part(part, n_parts, sync, x, y, sample_weight, has_weight, params, 
     params, grads, sync = borrowed(params), borrowed(grads), borrowed(sync)
     net, work = borrow_net(net), borrow_work(work)
     extra = (borrowed(extra[0]), borrowed(extra[1]), borrowed(extra[2]))
+    row_align = rows_align(net, work, x.shape[0], x.itemsize)
     rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net, work,
-              extra)  # fmt: skip
+              extra, row_align)  # fmt: skip
     if barrier(sync, n_parts, np.int64(0)) < 0:
         return np.nan
     loss, weight_sum = batch_loss(y, sample_weight, has_weight, params, net, extra)
@@ -392,7 +466,6 @@ def gradient_part(part, n_parts, sync, x, y, sample_weight, has_weight, params, 
     no = np.bool_(False)
     settings = (np.int64(GRADIENT_ONLY), 0.0, 0.0, no, 0.0, 0.0, 0.0)
     optimizer = (settings, (grads, grads), 0.0)
-    columns_part(
-        part, n_parts, x, params, grads, net, work, extra, weight_sum, optimizer
-    )
+    columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum,
+                 optimizer, row_align)  # fmt: skip
     return loss

@@ -58,13 +58,17 @@ CSR_MAC_COST = 8
 # a page, first touch, on the 2-core Zen 4 VM: 0.7 ms of a 2000-row call).
 PREDICT_WORKSPACE_BYTES = 2**20
 # On sparse rows, whose later layers' products may run on BLAS's threads: large
-# blocks, so that BLAS synchronises its threads once per large product.
+# blocks, so that BLAS synchronises its threads once per large product (calls
+# large enough to split are cut as dense ones are: predict_block_rows).
 SPARSE_PREDICT_WORKSPACE_BYTES = 16 * 2**20
 # Rows per block, at least and at most.
 PREDICT_BLOCK_ROWS = (64, 32768)
 # A prediction under this many multiply-adds never splits (handing parts to a
 # worker costs more); above it, timing chooses.
 PREDICT_SPLIT_MACS = 1_000_000
+# Such a call's blocks: a multiple of this many, whose runs make the parts of
+# a split call (fastmlp._engine.prediction.predict_block_rows).
+PREDICT_SPLIT_BLOCKS = 4
 # Kinds of prediction (net, dtype, threads, size) whose split decision and
 # call plan are kept.
 PREDICTION_PATHS = 64

@@ -132,7 +132,10 @@ TESTED_KERNELS = {
     "blas": {"transpose_dot_rows", "product"},
     "threaded": {
         "chunk",
+        "aligned_chunk",
         "_bound",
+        "rows_align",
+        "units_block",
         "gather_part",
         "rows_part",
         "by_rows",

@@ -102,7 +102,7 @@ def test_predict_sparse(dtype, block_rows, shape, rows_kind):
     work = nan_work(problem.layout, block_rows, dtype)
     out = np.full((rows.shape[0], problem.Y.shape[1]), np.nan, dtype)
     predict_kernels.predict_sparse(
-        problem.csr, rows, problem.params, problem.net, work, block_rows, out
+        problem.csr, rows, problem.params, problem.net, work, block_rows, out, NO_FIRE
     )
     coefs, intercepts = problem.reference_params()
     want = ref.predict(problem.matrix[rows], coefs, intercepts, "relu", "exp")

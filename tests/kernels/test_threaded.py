@@ -25,6 +25,8 @@ from fastmlp._kernels import optimizers as optimizer_kernels
 from fastmlp._kernels import passes as pass_kernels
 from fastmlp._kernels import predict as predict_kernels
 from fastmlp._kernels import threaded
+from fastmlp._kernels.threaded import ALIGN
+from fastmlp._kernels.tiles import use_tiles
 from tests import reference as ref
 from tests.kernels._helpers import (
     DTYPES,
@@ -90,20 +92,54 @@ def extra_buffers(problem, max_rows):
 
 @pytest.mark.parametrize("n_parts", [1, 2, 3, 5])
 @pytest.mark.parametrize("total", [0, 1, 15, 16, 17, 40, 100, 569])
-def test_chunk_covers_range_in_aligned_parts(total, n_parts):
-    bounds = [threaded.chunk(total, part, n_parts) for part in range(n_parts)]
+@pytest.mark.parametrize("align", [threaded.ALIGN, threaded.BLAS_ALIGN])
+def test_chunk_covers_range_in_aligned_parts(total, n_parts, align):
+    bounds = [
+        threaded.aligned_chunk(total, part, n_parts, align) for part in range(n_parts)
+    ]
+    if align == threaded.ALIGN:
+        assert bounds == [threaded.chunk(total, p, n_parts) for p in range(n_parts)]
     assert bounds[0][0] == 0
     assert bounds[-1][1] == total
     for (_, stop), (start, _) in zip(bounds[:-1], bounds[1:], strict=True):
         assert stop == start
     for start, stop in bounds:
         assert start <= stop
-        assert start % threaded.ALIGN == 0 or start == total
+        assert start % align == 0 or start == total
     sizes = [stop - start for start, stop in bounds]
     # as even as alignment allows
-    assert max(sizes) - min(sizes) <= threaded.ALIGN + total // n_parts + 1
-    if total >= 2 * threaded.ALIGN * n_parts:
-        assert max(sizes) <= total / n_parts + threaded.ALIGN
+    assert max(sizes) - min(sizes) <= align + total // n_parts + 1
+    if total >= 2 * align * n_parts:
+        assert max(sizes) <= total / n_parts + align
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_rows_and_units_split_where_blas_groups_start(dtype):
+    """Parts of the products BLAS computes start at multiples of BLAS_ALIGN.
+
+    And of ALIGN where the tiles compute every product (the tests' small
+    nets); decided from the whole batch, so whatever the number of parts.
+    """
+    decide = getattr(use_tiles, "py_func", use_tiles)
+    itemsize = np.dtype(dtype).itemsize
+    small = make_problem(dtype, NETS[0], False, 40)
+    units = [int(u) for u in small.layout.layer_units]
+    if all(decide(40, a, b, itemsize) for a, b in zip(units, units[1:])):
+        assert threaded.rows_align(small.net, small.work, 40, itemsize) == ALIGN
+    n_rows = 64
+    big = Problem(5, 300, (1024,), 3, n_rows, dtype, hidden="relu",
+                  loss_name="log_loss")  # fmt: skip
+    if decide(n_rows, 1024, 3, itemsize):
+        pytest.skip("the tile limits in force keep these products in the tiles")
+    row_align = threaded.rows_align(big.net, big.work, n_rows, itemsize)
+    assert row_align == threaded.BLAS_ALIGN
+    # the output layer's gradient: 1024 units by 48 rows by 3, BLAS's too
+    start, stop = threaded.units_block(big.net, 1, n_rows, row_align, itemsize, 1, 2)
+    assert (start, stop) == (528, 1024)
+    assert threaded.units_block(big.net, 1, n_rows, row_align, itemsize, 0, 1) == (
+        0,
+        1024,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -457,8 +493,9 @@ def test_chunk_gradient_is_the_rows_product(dtype, rows, block, n_blocks):
     for layer in range(len(units) - 1):
         target = np.full_like(problem.grads, np.nan)
         threaded.chunk_gradient(
-            problem.X, problem.net, problem.work, np.int64(layer), n_rows, target,
-            *(np.int64(r) for r in rows), np.int64(block), np.int64(n_blocks),
+            problem.X, problem.net, problem.work, np.int64(layer), n_rows, ALIGN,
+            target, *(np.int64(r) for r in rows), np.int64(block),
+            np.int64(n_blocks),
         )  # fmt: skip
         work, net = problem.work, problem.net
         a = problem.X
@@ -467,7 +504,11 @@ def test_chunk_gradient_is_the_rows_product(dtype, rows, block, n_blocks):
         delta = layer_kernels.layer_view(work[1], net, work[2], layer, n_rows)
         coefs, intercepts = problem.layout.views(target)
         begin, end = rows
-        start, stop = threaded.chunk(int(units[layer]), block, n_blocks)
+        start, stop = threaded.units_block(
+            problem.net, np.int64(layer), n_rows, ALIGN, problem.X.itemsize,
+            np.int64(block), np.int64(n_blocks),
+        )  # fmt: skip
+        assert (start, stop) == threaded.chunk(int(units[layer]), block, n_blocks)
         want = a[begin:end, start:stop].T.astype(np.float64) @ delta[begin:end]
         got = coefs[layer][start:stop]
         assert_close(got, want, dtype)
@@ -485,7 +526,7 @@ def test_chunk_gradients_put_each_chunk_in_its_buffer(dtype, first, step):
     layer, block, n_blocks = 1, 1, 2
     buffers = [np.full_like(problem.grads, np.nan) for _ in range(2)]
     threaded.chunk_gradients(
-        problem.X, problem.net, problem.work, np.int64(layer), n_rows, *buffers,
+        problem.X, problem.net, problem.work, np.int64(layer), n_rows, ALIGN, *buffers,
         np.int64(first), np.int64(step), np.int64(block), np.int64(n_blocks),
     )  # fmt: skip
     for c, buffer in enumerate(buffers):
@@ -494,7 +535,7 @@ def test_chunk_gradients_put_each_chunk_in_its_buffer(dtype, first, step):
             begin, end = threaded.chunk(n_rows, c, threaded.GRADIENT_CHUNKS)
             threaded.chunk_gradient(
                 problem.X, problem.net, problem.work, np.int64(layer), n_rows,
-                want, np.int64(begin), np.int64(end), np.int64(block),
+                ALIGN, want, np.int64(begin), np.int64(end), np.int64(block),
                 np.int64(n_blocks),
             )  # fmt: skip
         np.testing.assert_array_equal(buffer, want)  # NaN where left alone
@@ -574,13 +615,27 @@ def test_threaded_predict_equals_serial(dtype, n_rows, block_rows, n_parts):
     )
     got = np.full((n_rows, 3), np.nan, dtype)
     prediction.predict_in_threads(
-        problem.X, problem.params, problem.layout, problem.net, got, n_parts
-    )
-    assert_close(got, want, dtype)
+        problem.X, problem.params, problem.layout, problem.net, got, n_parts,
+        block_rows,
+    )  # fmt: skip
+    assert_array_equal(got, want)  # the same blocks, split or not
     coefs, intercepts = problem.reference_params()
     assert_close(
         got, ref.predict(problem.X, coefs, intercepts, "relu", "softmax"), dtype
     )
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 15, 16, 100, 569])
+@pytest.mark.parametrize("block_rows", [1, 16, 48])
+@pytest.mark.parametrize("n_parts", [1, 2, 3])
+def test_prediction_parts_are_runs_of_whole_blocks(n_rows, block_rows, n_parts):
+    bounds = prediction.part_bounds(n_rows, n_parts, block_rows)
+    assert [start for start, _ in bounds[1:]] == [stop for _, stop in bounds[:-1]]
+    assert bounds[0][0] == 0 and bounds[-1][1] == n_rows
+    for start, _ in bounds:
+        assert start % block_rows == 0 or start == n_rows
+    sizes = [stop - start for start, stop in bounds]
+    assert max(sizes) - min(sizes) <= block_rows + n_rows // n_parts + 1
 
 
 def test_threaded_predict_raises_what_a_part_raises(monkeypatch):
@@ -599,7 +654,7 @@ def test_threaded_predict_raises_what_a_part_raises(monkeypatch):
     out = np.empty((100, 3))
     with pytest.raises(MemoryError, match="no workspace"):
         prediction.predict_in_threads(
-            problem.X, problem.params, problem.layout, problem.net, out, 2
+            problem.X, problem.params, problem.layout, problem.net, out, 2, 16
         )
 
 
