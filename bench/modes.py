@@ -176,7 +176,7 @@ class Mode:
 
 
 # bench.predict_sweep.NETS, by name
-PREDICT_NETS = ("digits", "wide", "regressor")
+PREDICT_NETS = ("digits", "wide", "regressor", "sparse")
 BOTH = ("float64", "float32")
 PREDICT_SIZES = (1, 10, 50, 100, 200, 500, 2000, 20000, 100000)
 
