@@ -453,16 +453,39 @@ def test_a_split_trial_far_slower_than_whole_ones_waits_not_decides(clock):
     assert path.split() is True
     path.record(True, 1.0, 1)
     assert path.split() is True
-    path.record(True, 4.5, 1)  # over 2x whole's best: the other core busy
+    path.record(True, 4.5, 1)  # over 2x whole's best: left out, one alone
+    assert path.deciding and not path.waiting and path.split() is True
+    path.record(True, 4.5, 1)  # two in a row: the other core busy
     assert path.deciding and path.waiting
     for _ in range(3):  # whole calls meanwhile: untimed
         assert path.split() is False
         path.record(False, 9.0, 1)
-    assert path.calls_by_way() == (2, 6)
+    assert path.calls_by_way() == (3, 6)
     clock[0] += 0.1
     assert not path.waiting and path.split() is True
     path.record(True, 1.0, 1)
     assert not path.deciding and path.split() is True  # 4.5 and 9.0 not trials
+
+
+def test_the_first_slow_split_trial_after_whole_calls_is_left_out(clock):
+    """Its worker's core cold, not busy: the next split trial decides."""
+    path = FasterPath(False, choosing=True, key=None, probation_seconds=0.1)
+    for _ in range(3):
+        path.record(False, 2.0, 1)
+    path.record(True, 5.0, 1)  # the first split call after whole ones
+    assert path._times[True] == [] and not path.waiting
+    assert path.split() is True
+    path.record(True, 1.2, 1)
+    path.record(True, 1.1, 1)
+    assert not path.deciding and path.split() is True
+    # a slow trial that follows a whole call is "first" again
+    path = FasterPath(False, choosing=True, key=None, probation_seconds=0.1)
+    for _ in range(3):
+        path.record(False, 2.0, 1)
+    path.record(True, 5.0, 1)
+    path.record(False, 2.0, 1)
+    path.record(True, 5.0, 1)
+    assert not path.waiting and path._times[True] == []
 
 
 def test_waits_double_while_split_trials_find_the_cores_busy(clock):
@@ -474,10 +497,12 @@ def test_waits_double_while_split_trials_find_the_cores_busy(clock):
     path.record(False, 1.0, 1)
     waits = []
     for _ in range(6):
+        path.record(True, 3.0, 1)  # the first of each retry: left out
         path.record(True, 3.0, 1)
         waits.append(round(path._postponed_until - clock[0], 6))
         clock[0] = path._postponed_until
     assert waits == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0]  # at most memory_seconds
+    path.record(True, 3.0, 1)
     path.record(True, 3.0, 1)
     # the next fit of the key waits too, and a split trial that finds the
     # cores free ends the waits

@@ -476,8 +476,11 @@ def predict_in_threads(data, params, layout, net, out, n_parts, block_rows,
     sparse data), as ``predict_dense`` does.
     """
     n_samples = out.shape[0]
-    n_parts = max(min(n_parts, -(-n_samples // block_rows)), 1)  # none empty
     bounds = part_bounds(n_samples, n_parts, block_rows)
+    # fewer blocks than parts: no thread woken for no rows
+    bounds = [(start, stop) for start, stop in bounds if stop > start]
+    bounds = bounds or [(0, n_samples)]
+    n_parts = len(bounds)
     finite = [True] * n_parts
 
     def run(part, fire):

@@ -102,7 +102,8 @@ CHOOSER_TRIALS = 3  # whole calls timed, then split calls at most, before choosi
 CHOOSER_MARGIN = 1.25  # two split calls decide when the ways are this far apart
 CHOOSER_RECHECK_SECONDS = 0.5  # calls the chosen way before both are timed again
 # Two split calls in a row this much slower than split's best turn calls whole;
-# a split trial this much slower than whole's best makes split trials wait.
+# two split trials in a row this much slower than whole's best make split
+# trials wait (the first alone is left out).
 CHOOSER_TRIPWIRE = 2.0
 # Whole calls after a tripped one, then both timed again; the first wait of
 # split trials (doubling while they find the cores busy).

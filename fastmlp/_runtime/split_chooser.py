@@ -6,8 +6,9 @@ on the choice. :class:`FasterPath` times a few calls each way (whole ones
 first, then split ones back to back), keeps the way
 with the lower best time per unit of work, times both again every
 ``recheck_seconds``, goes whole for ``probation_seconds`` when a split call
-trips ``tripwire``, lets split trials wait (calls whole, untimed) after one
-that ran ``tripwire`` times slower than whole ones (the other cores busy),
+trips ``tripwire``, lets split trials wait (calls whole, untimed) after two
+in a row that ran ``tripwire`` times slower than whole ones (the other cores
+busy; the first alone is left out),
 and remembers a decision for the next fits of the same
 shape (``key``), at most ``DECISIONS_KEPT`` shapes; trials a fit left
 unfinished (a ``partial_fit`` call is one kernel call) go on in the next fit of
@@ -121,6 +122,7 @@ class FasterPath:
         self._probation = False  # calls go the other way after a tripped one
         self._armed = False  # a tripwire from the second call the chosen way
         self._slow = False  # the last split call was over the tripwire
+        self._left_out = False  # the last split trial was too slow to count
         self._calls = {True: 0, False: 0}
         self._watch = None
         if self.choosing and parts is not None and parts > 1:
@@ -208,19 +210,29 @@ class FasterPath:
         spin ~0.1 s; a split trial right after a scikit-learn fit ran 10x
         its whole trials on the 2-vCPU Zen 5), or the host. Deciding on it
         would keep calls whole (and the next fits of the key) long after
-        the cores are free. Split trials wait ``probation_seconds`` instead,
-        twice as long after each such trial in a row, at most
-        ``memory_seconds``; calls go whole meanwhile, untimed.
+        the cores are free. The first such trial is only left out: the first
+        split call after whole ones may run that slow by itself (measured in
+        ``docs/design/threading.md``). After a second in a row, split trials
+        wait ``probation_seconds``, twice as long after each such pair, at
+        most ``memory_seconds``; calls go whole meanwhile, untimed.
         """
         now = time.monotonic()
-        if not split and now < self._postponed_until:
-            return True  # a call while split trials wait
+        if not split:
+            self._left_out = False
+            if now < self._postponed_until:
+                return True  # a call while split trials wait
         whole = self._times[False]
         if not (split and whole and per_unit > self.tripwire * min(whole)):
+            if split:
+                self._left_out = False
             if split and self._postponement:
                 self._postponement = 0.0
                 _postponed.pop(self._key, None)
             return False
+        if not self._left_out:
+            self._left_out = True  # the next call is a split trial again
+            return True
+        self._left_out = False
         wait = self._postponement * 2.0 or self.probation_seconds
         self._postponement = min(wait, self._memory_seconds)
         self._postponed_until = now + self._postponement
