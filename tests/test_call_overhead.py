@@ -204,8 +204,12 @@ def test_plans_of_large_or_explicit_calls_keep_their_thread_plan():
     rows = PREDICT_SPLIT_MACS // 11000 + 1  # splittable: BLAS's threads decide
     assert not prediction._call_plan(units, np.float64, rows, None, True)[2]
     assert not prediction._call_plan(units, np.float64, rows, 2, True)[2]
-    # sparse rows too, priced by their stored values (split_units)
-    assert not prediction._call_plan(units, np.float64, rows, None, False)[2]
+    # sparse rows too, priced by their stored values (split_units), in blocks
+    # a thread's kept workspace holds
+    plan = prediction._call_plan(units, np.float64, rows * 1000, None, False)
+    assert not plan[2]
+    most = prediction.predict_block_rows(units, 8, 10**9, PREDICT_WORKSPACE_BYTES)
+    assert plan[0] <= most
     small = rows // 2
     assert prediction._call_plan(units, np.float64, small, None, False)[2] == (
         not forward_calls_blas(units, small, 8, dense=False)

@@ -324,8 +324,13 @@ def _call_plan(units, dtype, n_samples, n_jobs, dense):
     key = (units.tobytes(), itemsize, n_samples, n_jobs, dense, id(tile_choice()))
     plan = _call_plans.get(key)
     if plan is None:
-        budget = PREDICT_WORKSPACE_BYTES if dense else SPARSE_PREDICT_WORKSPACE_BYTES
         splits = _splits(units, n_samples)
+        # large sparse blocks serve BLAS's threads; calls that may split hold
+        # BLAS to one, and take blocks the thread's kept workspace holds
+        sparse_budget = not (dense or splits)
+        budget = (
+            SPARSE_PREDICT_WORKSPACE_BYTES if sparse_budget else PREDICT_WORKSPACE_BYTES
+        )
         block_rows = predict_block_rows(units, itemsize, n_samples, budget, splits)
         blas = forward_calls_blas(units, block_rows, itemsize, dense)
         settled = not parts_follow_blas(

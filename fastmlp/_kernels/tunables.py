@@ -58,8 +58,9 @@ CSR_MAC_COST = 8
 # a page, first touch, on the 2-core Zen 4 VM: 0.7 ms of a 2000-row call).
 PREDICT_WORKSPACE_BYTES = 2**20
 # On sparse rows, whose later layers' products may run on BLAS's threads: large
-# blocks, so that BLAS synchronises its threads once per large product (calls
-# large enough to split are cut as dense ones are: predict_block_rows).
+# blocks, so that BLAS synchronises its threads once per large product. Calls
+# large enough to split hold BLAS to one thread: dense blocks, in the
+# thread's kept workspace (no new one per call and part).
 SPARSE_PREDICT_WORKSPACE_BYTES = 16 * 2**20
 # Rows per block, at least and at most.
 PREDICT_BLOCK_ROWS = (64, 32768)

@@ -287,3 +287,4 @@ class FasterPath:
         if self._seconds_since_choice >= self.recheck_seconds:
             self._times = {True: [], False: []}
             self._probation = False
+            self._left_out = False
