@@ -27,7 +27,7 @@ def _extra_activations_as_in_a_new_process():
 
 def _forget_split_choices():
     for table in (split_chooser._decisions, split_chooser._unfinished,
-                  split_chooser._postponed):  # fmt: skip
+                  split_chooser._postponed, split_chooser._left_out):  # fmt: skip
         table.clear()
 
 

@@ -467,6 +467,21 @@ def test_a_split_trial_far_slower_than_whole_ones_waits_not_decides(clock):
     assert not path.deciding and path.split() is True  # 4.5 and 9.0 not trials
 
 
+def test_a_left_out_trial_carries_to_the_next_path_of_its_key(clock):
+    """partial_fit: one kernel call a path; two slow split trials still wait."""
+    for _ in range(3):
+        FasterPath(False, choosing=True, key="partial").record(False, 2.0, 1)
+    first = FasterPath(False, choosing=True, key="partial")
+    assert first.split() is True
+    first.record(True, 5.0, 1)  # left out
+    assert not first.waiting
+    second = FasterPath(False, choosing=True, key="partial")
+    assert second.split() is True
+    second.record(True, 5.0, 1)  # the second in a row: split trials wait
+    assert second.waiting
+    assert FasterPath(False, choosing=True, key="partial").waiting
+
+
 def test_the_first_slow_split_trial_after_whole_calls_is_left_out(clock):
     """Its worker's core cold, not busy: the next split trial decides."""
     path = FasterPath(False, choosing=True, key=None, probation_seconds=0.1)

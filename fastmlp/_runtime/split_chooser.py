@@ -44,6 +44,10 @@ _unfinished = {}
 # key -> (time.monotonic() until which split trials wait, that wait's length)
 # after a split trial that found the other cores busy (see FasterPath.record)
 _postponed = {}
+# key -> time.monotonic() of a split trial left out (FasterPath._waits), so
+# that the next fit of the key (a partial_fit call is one kernel call) judges
+# its next slow split trial rather than leaving that one out too
+_left_out = {}
 
 
 def keep_recent(table, key, value, kept):
@@ -122,7 +126,11 @@ class FasterPath:
         self._probation = False  # calls go the other way after a tripped one
         self._armed = False  # a tripwire from the second call the chosen way
         self._slow = False  # the last split call was over the tripwire
-        self._left_out = False  # the last split trial was too slow to count
+        # the last split trial was too slow to count (this fit's or the key's)
+        left_out = _left_out.get(key if choosing else None)
+        self._left_out = (
+            left_out is not None and time.monotonic() - left_out < memory_seconds
+        )
         self._calls = {True: 0, False: 0}
         self._watch = None
         if self.choosing and parts is not None and parts > 1:
@@ -218,21 +226,21 @@ class FasterPath:
         """
         now = time.monotonic()
         if not split:
-            self._left_out = False
+            self._leave_out(False)
             if now < self._postponed_until:
                 return True  # a call while split trials wait
         whole = self._times[False]
         if not (split and whole and per_unit > self.tripwire * min(whole)):
             if split:
-                self._left_out = False
+                self._leave_out(False)
             if split and self._postponement:
                 self._postponement = 0.0
                 _postponed.pop(self._key, None)
             return False
         if not self._left_out:
-            self._left_out = True  # the next call is a split trial again
+            self._leave_out(True)  # the next call is a split trial again
             return True
-        self._left_out = False
+        self._leave_out(False)
         wait = self._postponement * 2.0 or self.probation_seconds
         self._postponement = min(wait, self._memory_seconds)
         self._postponed_until = now + self._postponement
@@ -240,6 +248,15 @@ class FasterPath:
             value = (self._postponed_until, self._postponement)
             keep_recent(_postponed, self._key, value, DECISIONS_KEPT)
         return True
+
+    def _leave_out(self, left_out):
+        self._left_out = left_out
+        if self._key is None:
+            return
+        if left_out:
+            keep_recent(_left_out, self._key, time.monotonic(), DECISIONS_KEPT)
+        else:
+            _left_out.pop(self._key, None)
 
     def record(self, split, seconds, units):
         """Record that a call ran ``split`` or not, for ``units`` of work."""
@@ -287,4 +304,4 @@ class FasterPath:
         if self._seconds_since_choice >= self.recheck_seconds:
             self._times = {True: [], False: []}
             self._probation = False
-            self._left_out = False
+            self._leave_out(False)
