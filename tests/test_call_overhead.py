@@ -187,7 +187,7 @@ def test_small_predictions_run_alone_and_reuse_their_workspace(limits):
     assert first[0].size == (8 + 3) * most <= PREDICT_WORKSPACE_BYTES // 8
     with pytest.raises(KernelInputError, match="no room"):
         prediction.thread_workspace(layout, np.float64, most + 1)
-    _, _, alone = prediction._call_plan(layout.layer_units, np.float64, 5, None, True)
+    alone = prediction._call_plan(layout.layer_units, np.float64, 5, None, True)[2]
     assert alone
     limits.clear()
     expected = est.predict_proba(X[:5])

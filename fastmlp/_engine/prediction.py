@@ -159,28 +159,32 @@ def forward(X, params, layout, net, n_jobs=None, estimator_name="The network"):
     check_params(params, layout)
     units = split_units(layout.layer_units, X)
     dense = not sp.issparse(X)
-    block_rows, blas, alone = _call_plan(units, params.dtype, n_samples, n_jobs, dense)
+    plan = _call_plan(units, params.dtype, n_samples, n_jobs, dense)
+    block_rows, blas, alone, splits = plan
     if alone:  # one thread, BLAS's threads left as they are: nothing to set
         return _forward_blocks(X, params, layout, net, block_rows)
     n_parts, limit = thread_limits(
         units, n_samples, n_jobs, True, block_rows, PREDICT_SPLIT_MACS, blas
     )
-    if not _splits(units, n_samples):  # whatever n_jobs: blocks as a whole call's
+    if not splits:  # whatever n_jobs: blocks as a whole call's
         n_parts = 1
+    args = (X, params, layout, net, block_rows, n_parts, n_jobs, units, dense)
     if limit is None:  # thread_plan without its context manager (~1 us)
-        return _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs)
+        return _forward_parts(*args)
     with plans.blas_threads_held(limit):
-        return _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs)
+        return _forward_parts(*args)
 
 
-def _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs):
-    """:func:`forward` in ``n_parts``, or as timing chooses with ``n_jobs=None``."""
+def _forward_parts(X, params, layout, net, block_rows, n_parts, n_jobs, units, dense):
+    """:func:`forward` in ``n_parts``, or as timing chooses with ``n_jobs=None``.
+
+    ``units`` as :func:`split_units` gives them for ``X``; ``dense``: whether
+    ``X`` is.
+    """
     if n_parts == 1 or n_jobs is not None:
         return _forward_blocks(X, params, layout, net, block_rows, n_parts)
     # both ways give the same values: timing chooses (see _prediction_path)
     n_samples = X.shape[0]
-    units = split_units(layout.layer_units, X)
-    dense = not sp.issparse(X)
     path = _prediction_path(units, n_samples, params.dtype, n_parts, dense)
     split = path.split()
     if path.timing:
@@ -303,20 +307,20 @@ def direct_forward(direct, X, call):
 
 def _direct_plan(direct, n_samples):
     units = direct.layout.layer_units
-    block_rows, blas, alone = _call_plan(
+    block_rows, blas, alone, splits = _call_plan(
         units, direct.dtype, n_samples, direct.n_jobs, True
     )
-    chooses = not (alone or blas) and parts_follow_blas(
-        units, n_samples, direct.n_jobs, True, PREDICT_SPLIT_MACS
-    )
+    # split or not by timing: what parts_follow_blas says of this call
+    chooses = not (alone or blas) and splits and direct.n_jobs is None
     return (block_rows if alone or chooses else 0, chooses)
 
 
 def _call_plan(units, dtype, n_samples, n_jobs, dense):
-    """``(block_rows, blas, alone)`` of a prediction; see :func:`forward`.
+    """``(block_rows, blas, alone, splits)`` of a prediction; see :func:`forward`.
 
     ``alone``: the call runs in the calling thread and sets no BLAS limit,
-    whatever BLAS's thread count, so it needs no thread plan. Worked out once
+    whatever BLAS's thread count, so it needs no thread plan; ``splits``:
+    threads may share it (:func:`_splits`, whatever ``n_jobs``). Worked out once
     per kind of call (the sums over the layers cost ~10 us of a 1-row call)
     for the tile limits in force.
     """
@@ -341,7 +345,7 @@ def _call_plan(units, dtype, n_samples, n_jobs, dense):
         )
         if not splits:
             parts = 1
-        plan = (block_rows, blas, settled and parts == 1 and limit is None)
+        plan = (block_rows, blas, settled and parts == 1 and limit is None, splits)
         keep_recent(_call_plans, key, plan, PREDICTION_PATHS)
     return plan
 
