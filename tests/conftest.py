@@ -64,9 +64,9 @@ def pytest_sessionstart(session):
     would make which
     products go to tiles depend on the machine and on its load when measured:
     pinned, every run chooses alike and nothing is measured. Settled here,
-    before any test, so that tests reading ``tiles``' globals from Python see
-    what the compiled kernels see. Kernels cached with other limits keep
-    files of their own: running tests after a benchmark recompiles nothing.
+    before any test, for both dtypes. The kernels read the limits at run time
+    (``fastmlp._kernels.limit_table``): running tests after a benchmark
+    (measured limits) recompiles nothing.
     """
     import os
 

@@ -1,8 +1,8 @@
 """The tile limits measured on the machine (``fastmlp._runtime.tile_calibration``).
 
-Most tests settle a choice with :func:`tile_calibration._resolve`, which returns
-it without setting it in the kernels: the session's own limits (pinned by
-``tests/conftest.py``) stay in force, and nothing compiles with others.
+Most tests settle a dtype's choice with :func:`tile_calibration._resolve`, which
+returns it without writing it into the kernels' table: the session's own
+limits (pinned by ``tests/conftest.py``) stay in force.
 """
 
 import json
@@ -16,8 +16,9 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
+from numba.core import types
 
-from fastmlp._kernels import jit, simd, tiles
+from fastmlp._kernels import jit, limit_table, simd, tiles
 from fastmlp._runtime import tile_calibration, tile_limit_store, tile_measurement
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +50,8 @@ def auto(monkeypatch, tmp_path):
     """
     calls = []
 
-    def fake_measure(grid=None):
-        calls.append(grid)
+    def fake_measure(grid=None, dtypes=tile_limit_store.DTYPES):
+        calls.append(dtypes)
         return {
             "limits": json.loads(json.dumps(FAKE_LIMITS)),
             "seconds": 0.5,
@@ -67,34 +68,48 @@ def auto(monkeypatch, tmp_path):
     return calls
 
 
-def test_the_file_is_written_once_and_read_after(auto, tmp_path):
-    first = tile_calibration._resolve()
-    assert first["limits"] == FAKE_LIMITS
+def _entries(tmp_path):
+    content = json.loads((tmp_path / tile_limit_store.FILE_NAME).read_text())
+    assert content["format"] == tile_limit_store.FILE_FORMAT
+    return content["machines"]
+
+
+def test_each_dtype_is_measured_once_when_first_needed_then_read(auto, tmp_path):
+    first = tile_calibration._resolve("float64")
+    assert first["limits"] == FAKE_LIMITS["float64"]
     assert first["source"].startswith("measured")
+    assert auto == [("float64",)]  # float32 is not measured for it
     path = tmp_path / tile_limit_store.FILE_NAME
     assert first["file"] == str(path)
-    content = json.loads(path.read_text())
-    (entry,) = content["machines"].values()
-    assert entry["limits"] == FAKE_LIMITS
-    assert entry["machine"] == tile_calibration.machine_description()
-    assert entry["measure_seconds"] == 0.5
+    (machine,) = _entries(tmp_path).values()
+    assert machine["machine"] == tile_calibration.machine_description()
+    assert set(machine["dtypes"]) == {"float64"}
+    assert machine["dtypes"]["float64"]["limits"] == FAKE_LIMITS["float64"]
+    assert machine["dtypes"]["float64"]["measure_seconds"] == 0.5
     assert not path.with_name(path.name + ".lock").exists()
-    second = tile_calibration._resolve()
-    assert second["limits"] == FAKE_LIMITS
+    second = tile_calibration._resolve("float64")
+    assert second["limits"] == FAKE_LIMITS["float64"]
     assert second["source"] == f"read from {path}"
     assert second["measured_at"] == first["measured_at"]
     assert len(auto) == 1  # measured once
+    single = tile_calibration._resolve("float32")
+    assert single["limits"] == FAKE_LIMITS["float32"]
+    assert auto == [("float64",), ("float32",)]
+    (machine,) = _entries(tmp_path).values()  # float64's kept
+    assert machine["dtypes"]["float64"]["measured_at"] == first["measured_at"]
+    assert set(machine["dtypes"]) == {"float64", "float32"}
+    assert tile_calibration._resolve("float32")["source"].startswith("read from")
+    assert len(auto) == 2
 
 
 def test_another_machine_gets_an_entry_of_its_own(auto, tmp_path, monkeypatch):
-    tile_calibration._resolve()
+    tile_calibration._resolve("float64")
     machine = tile_calibration.machine_description()
     monkeypatch.setattr(
         tile_calibration, "machine_description", lambda: {**machine, "cpu": "another"}
     )
-    tile_calibration._resolve()
-    content = json.loads((tmp_path / tile_limit_store.FILE_NAME).read_text())
-    assert len(content["machines"]) == 2
+    tile_calibration._resolve("float64")
+    assert len(_entries(tmp_path)) == 2
     assert len(auto) == 2
 
 
@@ -105,21 +120,22 @@ def test_another_machine_gets_an_entry_of_its_own(auto, tmp_path, monkeypatch):
         "[]",
         json.dumps({"format": 99, "machines": {}}),
         "KEY",  # this machine's entry, with limits of the wrong type
+        "FORMAT 1",  # both dtypes in one entry, as until 2026-12-05
     ],
 )
 def test_a_damaged_file_is_measured_again_and_replaced(auto, tmp_path, garbage):
     path = tmp_path / tile_limit_store.FILE_NAME
+    key = tile_limit_store.machine_key(tile_calibration.machine_description())
     if garbage == "KEY":
-        key = tile_limit_store.machine_key(tile_calibration.machine_description())
-        limits = {
-            d: {"max_macs": "1", "narrow_max_macs": 1, "max_right": 1}
-            for d in FAKE_LIMITS
-        }
-        garbage = json.dumps({"format": 1, "machines": {key: {"limits": limits}}})
+        limits = {"max_macs": "1", "narrow_max_macs": 1, "max_right": 1}
+        entry = {"dtypes": {"float64": {"limits": limits}}}
+        garbage = json.dumps({"format": 2, "machines": {key: entry}})
+    elif garbage == "FORMAT 1":
+        garbage = json.dumps({"format": 1, "machines": {key: {"limits": FAKE_LIMITS}}})
     path.write_text(garbage)
-    choice = tile_calibration._resolve()
-    assert choice["limits"] == FAKE_LIMITS and len(auto) == 1
-    assert tile_calibration._resolve()["source"].startswith("read from")
+    choice = tile_calibration._resolve("float64")
+    assert choice["limits"] == FAKE_LIMITS["float64"] and len(auto) == 1
+    assert tile_calibration._resolve("float64")["source"].startswith("read from")
     assert len(auto) == 1
 
 
@@ -129,8 +145,8 @@ def test_an_unwritable_directory_gets_the_builtin_limits(auto, monkeypatch, tmp_
     blocker = tmp_path / "blocker"
     blocker.write_text("")
     monkeypatch.setenv("FASTMLP_CACHE_DIR", str(blocker / "cache"))
-    choice = tile_calibration._resolve()
-    assert choice["limits"] == tile_limit_store.builtin_limits()
+    choice = tile_calibration._resolve("float32")
+    assert choice["limits"] == tile_limit_store.builtin_limits()["float32"]
     assert "could not be written" in choice["source"]
     assert auto == []  # not measured: it could not be kept
 
@@ -143,14 +159,15 @@ def test_a_lock_held_by_another_process_waits_for_its_entry(auto, tmp_path):
 
     def the_other_process():
         time.sleep(0.3)
-        tile_limit_store._write_entry(path, key, {"limits": FAKE_LIMITS})
+        entry = {"limits": FAKE_LIMITS["float64"]}
+        tile_limit_store._write_entry(path, key, {}, "float64", entry)
         lock.unlink()
 
     other = threading.Thread(target=the_other_process)
     other.start()
-    choice = tile_calibration._resolve()
+    choice = tile_calibration._resolve("float64")
     other.join()
-    assert choice["limits"] == FAKE_LIMITS
+    assert choice["limits"] == FAKE_LIMITS["float64"]
     assert choice["source"] == f"read from {path}"
     assert auto == []
 
@@ -161,7 +178,7 @@ def test_a_stale_lock_is_taken_over(auto, tmp_path):
     lock.write_text("")
     old = time.time() - 2 * tile_limit_store.STALE_LOCK_SECONDS
     os.utime(lock, (old, old))
-    assert tile_calibration._resolve()["source"].startswith("measured")
+    assert tile_calibration._resolve("float64")["source"].startswith("measured")
     assert not lock.exists()
 
 
@@ -169,8 +186,8 @@ def test_a_lock_never_released_gives_the_builtin_limits(auto, tmp_path, monkeypa
     monkeypatch.setattr(tile_limit_store, "WAIT_SECONDS", 0.2)
     path = tmp_path / tile_limit_store.FILE_NAME
     path.with_name(path.name + ".lock").write_text("")
-    choice = tile_calibration._resolve()
-    assert choice["limits"] == tile_limit_store.builtin_limits()
+    choice = tile_calibration._resolve("float64")
+    assert choice["limits"] == tile_limit_store.builtin_limits()["float64"]
     assert auto == []
 
 
@@ -185,19 +202,20 @@ def test_a_lock_never_released_gives_the_builtin_limits(auto, tmp_path, monkeypa
 )
 def test_the_environment_overrides(auto, monkeypatch, mode, want):
     monkeypatch.setenv("FASTMLP_TILES", mode)
-    choice = tile_calibration._resolve()
     want = tile_limit_store.builtin_limits() if want is None else want
-    assert choice["limits"] == want
-    assert choice["source"] == f"FASTMLP_TILES={mode.strip()}"
+    for dtype in tile_limit_store.DTYPES:
+        choice = tile_calibration._resolve(dtype)
+        assert choice["limits"] == want[dtype]
+        assert choice["source"] == f"FASTMLP_TILES={mode.strip()}"
     assert auto == []
 
 
 def test_the_environment_gives_limits_as_json(auto, monkeypatch):
     monkeypatch.setenv("FASTMLP_TILES", json.dumps({"float32": {"max_macs": 99}}))
-    limits = tile_calibration._resolve()["limits"]
     want = tile_limit_store.builtin_limits()
     want["float32"]["max_macs"] = 99
-    assert limits == want
+    assert tile_calibration._resolve("float32")["limits"] == want["float32"]
+    assert tile_calibration._resolve("float64")["limits"] == want["float64"]
 
 
 @pytest.mark.parametrize(
@@ -206,15 +224,15 @@ def test_the_environment_gives_limits_as_json(auto, monkeypatch):
 def test_an_unknown_override_warns_and_measures(auto, monkeypatch, mode):
     monkeypatch.setenv("FASTMLP_TILES", mode)
     with pytest.warns(RuntimeWarning, match="FASTMLP_TILES"):
-        choice = tile_calibration._resolve()
-    assert choice["limits"] == FAKE_LIMITS and len(auto) == 1
+        choice = tile_calibration._resolve("float64")
+    assert choice["limits"] == FAKE_LIMITS["float64"] and len(auto) == 1
 
 
 def test_no_measurement_without_vector_fma(auto, monkeypatch):
     monkeypatch.setattr(simd, "has_vector_fma", lambda: False)
     monkeypatch.setenv("FASTMLP_TILES", "tiles")  # cannot ask for tiles either
-    choice = tile_calibration._resolve()
-    assert choice["limits"] == tile_limit_store._uniform(-1)
+    choice = tile_calibration._resolve("float32")
+    assert choice["limits"] == tile_limit_store._uniform(-1)["float32"]
     assert "no vector FMA" in choice["source"]
     assert auto == []
 
@@ -222,8 +240,8 @@ def test_no_measurement_without_vector_fma(auto, monkeypatch):
 @pytest.mark.parametrize("flag", ["DISABLE_JIT", "BOUNDSCHECK"])
 def test_no_measurement_of_interpreted_or_checked_code(auto, monkeypatch, flag):
     monkeypatch.setattr(numba.config, flag, True)
-    choice = tile_calibration._resolve()
-    assert choice["limits"] == tile_limit_store.builtin_limits()
+    choice = tile_calibration._resolve("float64")
+    assert choice["limits"] == tile_limit_store.builtin_limits()["float64"]
     assert auto == []
 
 
@@ -311,61 +329,78 @@ def test_derived_limits_never_lose_to_blas_alone_in_sum():
     assert total <= blas_total
 
 
-def test_the_stamp_and_file_names_change_with_the_limits(monkeypatch):
-    if numba.config.DISABLE_JIT:
-        pytest.skip("no cache without the JIT")
-    settled = tile_calibration.tile_choice()
-    cache_file = tiles.use_tiles._cache._cache_file
-    stamp, index = jit.kernels_source_stamp(), cache_file._index_path
-    data = cache_file._data_name(1)
-    assert cache_file._source_stamp == stamp
-    assert settled["digest"].hex()[:8] in index
-    # what a kernel compiled now would freeze: other limits, other names
-    monkeypatch.setattr(tiles, "FLOAT32_MAX_RIGHT", tiles.FLOAT32_MAX_RIGHT + 1)
-    assert jit.kernels_source_stamp() != stamp
-    assert cache_file._source_stamp == jit.kernels_source_stamp()
-    assert cache_file._index_path != index
-    assert cache_file._data_name(1) != data
-    monkeypatch.undo()
+@pytest.fixture
+def table():
+    """The kernels' limit table, restored after the test."""
+    saved = tile_calibration.limits_in_force()
+    yield
+    tile_calibration.apply_limits(saved)
+
+
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="compiled code only")
+def test_compiled_kernels_read_the_limits_at_run_time(table):
+    # the same machine code and cache stamp whatever the limits: a kernel
+    # compiled or loaded before a dtype is settled chooses as settled after
+    stamp = jit.kernels_source_stamp()
+    twin = tiles.use_tiles.python_twin()
+    shape = (200, 64, 100)
+    for dtype, itemsize in (("float64", 8), ("float32", 4)):
+        settled = tile_calibration.tile_choice(dtype)["limits"]
+        assert tiles.use_tiles(*shape, itemsize) == tiles.use_tiles.py_func(
+            *shape, itemsize
+        )
+        compiled = len(twin.overloads)
+        generation = limit_table.generation()
+        limit_table.set_limits(dtype, dict.fromkeys(settled, -1))
+        assert not tiles.use_tiles(*shape, itemsize)
+        assert not tiles.use_tiles(1, 1, 1, itemsize)
+        assert limit_table.generation() > generation
+        limit_table.set_limits(dtype, dict.fromkeys(settled, 1 << 62))
+        assert tiles.use_tiles(*shape, itemsize)
+        assert tiles.use_tiles_transposed(*shape, itemsize) == simd.has_vector_fma()
+        limit_table.set_limits(dtype, settled)
+        assert len(twin.overloads) == compiled  # nothing compiled again
     assert jit.kernels_source_stamp() == stamp
-    assert cache_file._index_path == index
 
 
-def test_the_digest_is_every_limit_and_fused_multiply_add(monkeypatch):
-    tile_calibration.tile_choice()
-    digests = {tile_calibration.tuned_digest()}
-    for dtype in ("FLOAT64", "FLOAT32"):
-        for name in tile_limit_store.LIMIT_NAMES:
-            attribute = f"{dtype}_{name.upper()}"
-            monkeypatch.setattr(tiles, attribute, getattr(tiles, attribute) + 1)
-            digests.add(tile_calibration.tuned_digest())
-    monkeypatch.setattr(tiles, "VECTOR_FMA", not tiles.VECTOR_FMA)
-    digests.add(tile_calibration.tuned_digest())
-    assert len(digests) == 2 + 2 * len(tile_limit_store.LIMIT_NAMES)
+def test_a_signature_settles_its_float_dtypes_alone(monkeypatch):
+    settled = []
 
+    def resolve(name):
+        settled.append(name)
+        return {"limits": tile_limit_store.builtin_limits()[name], "source": "x"}
 
-def test_while_settling_the_digest_is_its_own(monkeypatch):
-    seen = []
-
-    def resolve():
-        seen.append(tile_calibration.tuned_digest())  # as a kernel measured would
-        return {"limits": tile_limit_store.builtin_limits()}
-
-    monkeypatch.setattr(tile_calibration, "_choice", None)
+    monkeypatch.setattr(tile_calibration, "_settled", {})
+    monkeypatch.setattr(tile_calibration, "_combined", None)
     monkeypatch.setattr(tile_calibration, "_resolve", resolve)
-    monkeypatch.setattr(tile_calibration, "apply_limits", lambda limits: None)
-    settled = tile_calibration.tuned_digest()
-    assert seen == [tile_calibration._CALIBRATING_DIGEST] != [settled]
+    monkeypatch.setattr(tile_calibration, "set_limits", lambda name, limits: None)
+    scalars = (types.int64, types.float32, types.UniTuple(types.float64, 2))
+    tile_calibration.settle_signature(scalars)
+    assert settled == []  # float scalars (rates, penalties) settle nothing
+    matrix = types.Array(types.float64, 2, "C")
+    net = types.Tuple((types.Array(types.int64, 1, "C"), types.float64))
+    tile_calibration.settle_signature((matrix, net, types.int64))
+    assert settled == ["float64"]
+    tile_calibration.settle_signature((matrix,))  # once
+    assert settled == ["float64"]
+    # float64 sums beside float32 products: float32's alone
+    monkeypatch.setattr(tile_calibration, "_settled", {})
+    tile_calibration.settle_signature((types.Tuple((types.float32[:, :], net)), matrix))
+    assert settled == ["float64", "float32"]
+    assert tile_calibration.tile_choice(np.float32)["source"] == "x"
+    assert settled == ["float64", "float32"]
+    assert tile_calibration.tile_choice("float64")["source"] == "x"
+    assert settled == ["float64", "float32", "float64"]
+    with pytest.raises(ValueError, match="float16"):
+        tile_calibration.tile_choice(np.float16)
 
 
 def test_the_settled_limits_are_the_kernels_and_are_reported():
     choice = tile_calibration.tile_choice()
     assert choice is tile_calibration.tile_choice()  # settled once
-    for dtype in ("float64", "float32"):
-        prefix = dtype.upper()
-        for name in tile_limit_store.LIMIT_NAMES:
-            attribute = f"{prefix}_{name.upper()}"
-            assert getattr(tiles, attribute) == choice["limits"][dtype][name]
+    assert tile_calibration.limits_in_force() == choice["limits"]
+    for dtype in tile_limit_store.DTYPES:
+        assert tile_calibration.tile_choice(dtype)["limits"] == choice["limits"][dtype]
     line = tile_calibration.describe()
     assert line.startswith("tiles up to: float64") and choice["source"] in line
     if os.environ.get("FASTMLP_TILES") == "builtin":  # the tests' pin
@@ -404,13 +439,34 @@ def test_a_second_process_reads_what_the_first_measured(tmp_path):
     assert second["source"].startswith("read from")
     assert second["limits"] == first["limits"]
     assert second["measured_at"] == first["measured_at"]
-    entry = next(
-        iter(
-            json.loads((tmp_path / "tile_limits.json").read_text())["machines"].values()
-        )
-    )
-    assert len(entry["products"]) == len(tile_measurement.measurement_grid())
-    assert all(p[5] > 0 and p[6] > 0 for p in entry["products"])
+    (machine,) = _entries(tmp_path).values()
+    grid = tile_measurement.measurement_grid()
+    for dtype in tile_limit_store.DTYPES:
+        products = machine["dtypes"][dtype]["products"]
+        assert len(products) == sum(entry[0] == dtype for entry in grid)
+        assert all(p[0] == dtype and p[5] > 0 and p[6] > 0 for p in products)
+
+
+FIRST_FIT = """
+import json, sys
+import numpy as np
+from fastmlp._runtime import tile_calibration
+settled, resolve = [], tile_calibration._resolve
+tile_calibration._resolve = lambda name: settled.append(name) or resolve(name)
+import fastmlp
+X = np.random.default_rng(0).random((60, 4)).astype(sys.argv[1])
+y = (X[:, 0] > 0.5).astype(int)
+model = fastmlp.MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+model.fit(X, y).predict_proba(X)
+print(json.dumps(settled))
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_a_first_fit_settles_the_limits_of_its_dtype_alone(tmp_path, dtype):
+    # kernels loaded from the tests' cache or compiled: settled before either
+    code = FIRST_FIT.replace("sys.argv[1]", repr(dtype))
+    assert _child(code, tmp_path, mode="builtin") == [dtype]
 
 
 def test_a_generic_target_cpu_measures_nothing(tmp_path):
@@ -420,3 +476,49 @@ def test_a_generic_target_cpu_measures_nothing(tmp_path):
     )
     assert choice["limits"] == tile_limit_store._uniform(-1)
     assert not (tmp_path / "tile_limits.json").exists()
+
+
+def _fits_and_predictions(dtype):
+    """Hashes of fits of ``dtype`` that run every product kind: dense adam
+    (split batches too) and L-BFGS, CSR adam, and their predictions."""
+    import hashlib
+
+    import scipy.sparse
+    from sklearn.datasets import load_digits
+
+    import fastmlp
+
+    X, y = load_digits(return_X_y=True)
+    X = (X[:600] / 16).astype(dtype)
+    y = y[:600]
+    digest = hashlib.sha256()
+    for solver, data, n_jobs in [
+        ("adam", X, 2),
+        ("adam", X, 1),
+        ("lbfgs", X, 1),
+        ("adam", scipy.sparse.csr_matrix(X), 1),
+    ]:
+        model = fastmlp.MLPClassifier(
+            hidden_layer_sizes=(48, 24), solver=solver, max_iter=4,
+            batch_size=200, random_state=0, n_jobs=n_jobs,
+        )  # fmt: skip
+        with pytest.warns(Warning):  # not converged
+            model.fit(data, y)
+        for array in [*model.coefs_, *model.intercepts_, model.predict_proba(data)]:
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("dtype", "other"), [("float32", "float64"), ("float64", "float32")]
+)
+def test_a_fit_reads_no_limit_of_the_other_dtype(table, dtype, other):
+    # what lets each dtype be measured when first needed (settle_signature)
+    limits = tile_calibration.limits_in_force()
+    hashes = set()
+    for value in (-1, 1 << 62):
+        tile_calibration.apply_limits(
+            {**limits, other: dict.fromkeys(limits[other], value)}
+        )
+        hashes.add(_fits_and_predictions(dtype))
+    assert len(hashes) == 1

@@ -113,7 +113,8 @@ def test_split_fits_and_predictions_through_blas_give_the_same_bits(dtype, monke
     """
     X, y = data("classification", n_samples=512, n_features=300)
     X = X.astype(dtype)
-    if _use_tiles_in_python()(64, 1024, 3, np.dtype(dtype).itemsize):
+    itemsize = np.dtype(dtype).itemsize
+    if _use_tiles_in_python(itemsize)(64, 1024, 3, itemsize):
         pytest.skip("the tile limits in force keep these products in the tiles")
     for batch_size in (64, 160, 256):
         models = [

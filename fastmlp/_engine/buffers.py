@@ -111,7 +111,7 @@ def transposed_scratch_size(layer_units, itemsize):
     a batch of one row, the least work it can have).
     """
     units = [int(u) for u in layer_units]
-    decide = _use_tiles_in_python()
+    decide = _use_tiles_in_python(itemsize)
     sizes = [
         fan_in * fan_out
         for fan_in, fan_out in zip(units[1:-1], units[2:], strict=True)
@@ -120,16 +120,16 @@ def transposed_scratch_size(layer_units, itemsize):
     return max(sizes, default=0)
 
 
-def _use_tiles_in_python():
+def _use_tiles_in_python(itemsize):
     # the kernel's Python function (a call of the kernel compiles its twin),
-    # once the limits it reads are settled (measured on a machine's first run);
-    # tile_choice looked up once: an import statement per call cost ~1 us
+    # once the limits it reads are settled (measured on a machine's first
+    # run); tile_choice looked up once: an import statement per call cost ~1 us
     global _tile_choice
     if _tile_choice is None:
         from .._runtime.tile_calibration import tile_choice
 
         _tile_choice = tile_choice
-    _tile_choice()
+    _tile_choice("float32" if itemsize == 4 else "float64")
     return _USE_TILES
 
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from .._kernels import extra_callbacks, threaded
+from .._kernels import extra_callbacks, limit_table, threaded
 from .._kernels.extra_callbacks import prepare_element_maps
 from .._kernels.layers import NET_ALPHA, NET_HIDDEN, NET_LOSS, NET_OUTPUT
 from .._kernels.losses import loss_value
@@ -57,6 +57,13 @@ from .entry_checks import (
 _prediction_paths = {}
 _call_plans = {}
 _thread_workspaces = threading.local()
+
+
+def _settled_limits(dtype):
+    """Settle ``dtype``'s tile limits; the table's generation, which plans
+    made from them keep and check."""
+    tile_choice(dtype)
+    return limit_table.generation()
 
 
 def predict_block_rows(
@@ -130,7 +137,7 @@ def forward_calls_blas(layer_units, n_rows, itemsize, dense=True):
     without, on the 2-core Zen 4 VM).
     """
     units = [int(u) for u in layer_units]
-    decide = _use_tiles_in_python()
+    decide = _use_tiles_in_python(itemsize)
     layers = list(zip(units[:-1], units[1:], strict=True))
     return any(
         fan_out > 1
@@ -225,7 +232,7 @@ def direct_prediction(params, layout, net, n_jobs):
     units = layout.layer_units
     return DirectPrediction(
         params, layout, net, n_jobs, params.dtype, int(units[0]), int(units[-1]),
-        tile_choice(), extra_callbacks.generation(),
+        _settled_limits(params.dtype), extra_callbacks.generation(),
         _workspace_key(layout, params.dtype), int(units[1:].sum()), {},
     )  # fmt: skip
 
@@ -248,7 +255,7 @@ def direct_call(direct, X):
         and X.flags.c_contiguous
         and X.shape[1] == direct.n_features
         and X.shape[0] > 0
-        and direct.tiles is tile_choice()
+        and direct.tiles == limit_table.generation()
         and direct.callbacks == extra_callbacks.generation()
     ):
         return None
@@ -325,7 +332,7 @@ def _call_plan(units, dtype, n_samples, n_jobs, dense):
     for the tile limits in force.
     """
     itemsize = np.dtype(dtype).itemsize
-    key = (units.tobytes(), itemsize, n_samples, n_jobs, dense, id(tile_choice()))
+    key = (units.tobytes(), itemsize, n_samples, n_jobs, dense, _settled_limits(dtype))
     plan = _call_plans.get(key)
     if plan is None:
         splits = _splits(units, n_samples)

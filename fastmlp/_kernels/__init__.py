@@ -7,8 +7,8 @@ being ones: ``jit`` (the options and the cache stamp, which covers every file of
 this folder), ``linking`` (kernels compiled for their callers to link, never
 emitted on their own), ``collector`` (the garbage collector held off while
 they compile), the LLVM IR numba cannot write itself (vector tiles, the BLAS
-call, borrowed views, atomics, the table of extra activations), and
-``tunables``, every tunable constant of the package.
+call, borrowed views, atomics, the tables of extra activations and of tile
+limits), and ``tunables``, every tunable constant of the package.
 """
 
 SUPPORT_MODULES = (
@@ -18,6 +18,7 @@ SUPPORT_MODULES = (
     "views",
     "atomics",
     "extra_callbacks",
+    "limit_table",
     "tunables",
     "linking",
     "collector",

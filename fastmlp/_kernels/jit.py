@@ -18,7 +18,6 @@ it cost or saved: ``docs/design/compile_time.md``.
 
 import functools
 import hashlib
-import os
 import threading
 import types
 from pathlib import Path
@@ -51,16 +50,16 @@ _KERNEL_SOURCES = sorted(Path(__file__).parent.glob("*.py"))
 
 
 def kernels_source_stamp():
-    """What every cached kernel is stamped with: its sources and the tuned choices.
+    """What every cached kernel is stamped with: a hash of its sources.
 
-    A hash of every kernel source file (and of this one), and of the choices
-    measured on this machine that the kernels read as compile-time constants
-    (the tile limits, ``fastmlp._runtime.tile_calibration``). numba stamps a cached
+    Of every kernel source file (and of this one): numba stamps a cached
     function with its own file only, so a change in a kernel it calls from
     another file would load stale machine code (numba issue #1833). Stamping
     every kernel with all of them makes any change recompile everything.
+    The tile limits measured on the machine are data the kernels read at run
+    time (``limit_table``), not part of their code.
     """
-    return _sources_digest() + _tuned_digest()
+    return _sources_digest()
 
 
 @functools.cache
@@ -72,12 +71,13 @@ def _sources_digest():
     return digest.digest()
 
 
-def _tuned_digest():
-    # imported here: the choices are settled when a kernel first compiles or
-    # loads, not when fastmlp is imported (measuring them runs kernels)
-    from .._runtime.tile_calibration import tuned_digest
+def _settle_tile_limits(signature):
+    # imported here: the limits are settled when a kernel of their dtype first
+    # compiles or loads, not when fastmlp is imported (measuring runs kernels)
+    from .._runtime.tile_calibration import settle_signature
 
-    return tuned_digest()
+    arguments, _ = sigutils.normalize_signature(signature)
+    settle_signature(arguments)
 
 
 def kernel(function):
@@ -137,10 +137,14 @@ def inlined_kernel(function):
 class _CompilingDispatcher(CPUDispatcher):
     """numba's dispatcher, compiling with the garbage collector held off.
 
-    What that saves and costs: :mod:`fastmlp._kernels.collector`.
+    What that saves and costs: :mod:`fastmlp._kernels.collector`. Before a
+    signature first compiles or loads, the tile limits of its dtypes are
+    settled (``fastmlp._runtime.tile_calibration``): a kernel of a dtype
+    never runs before they are.
     """
 
     def compile(self, sig):
+        _settle_tile_limits(sig)
         with collector_paused():
             return super().compile(sig)
 
@@ -268,34 +272,17 @@ def _stamped(dispatcher):
 
 
 class _StampedCacheFile(IndexDataCacheFile):
-    """numba's index and data files of one kernel, stamped when read or written.
+    """numba's index and data files of one kernel, stamped with every kernel source.
 
-    The stamp (:func:`kernels_source_stamp`) and the file names, which carry a
-    short tag of the tuned choices, are computed each time numba reads or
-    writes them. numba reads a kernel's index before it compiles the kernel,
-    so the choices are settled (measured on a machine's first run) before
-    any kernel that reads them compiles. Files of other choices (an
-    environment override, another machine sharing the cache directory) keep
-    their own names rather than being overwritten, so switching back
-    compiles nothing.
+    The stamp (:func:`kernels_source_stamp`) is computed when numba first
+    reads or writes the index, not at import.
     """
 
     def __init__(self, cache_file):
         state = dict(vars(cache_file))
-        for name in ("_source_stamp", "_index_path", "_data_name_pattern"):
-            state.pop(name, None)
+        state.pop("_source_stamp", None)
         vars(self).update(state)
-        self._base = cache_file._index_name.removesuffix(".nbi")
 
     @property
     def _source_stamp(self):
         return kernels_source_stamp()
-
-    @property
-    def _index_path(self):
-        name = f"{self._base}.{_tuned_digest().hex()[:8]}.nbi"
-        return os.path.join(self._cache_path, name)
-
-    @property
-    def _data_name_pattern(self):
-        return f"{self._base}.{_tuned_digest().hex()[:8]}.{{number:d}}.nbc"

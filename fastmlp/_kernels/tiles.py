@@ -1,14 +1,13 @@
 """Small matrix products in register tiles instead of BLAS.
 
 :func:`use_tiles` (and :func:`use_tiles_transposed` for ``a @ b.T``) choose from a
-product's shape and dtype, against limits that
-``fastmlp._runtime.tile_calibration`` measures on the machine that runs and sets
-here before any kernel that reads them compiles: numba freezes these globals into
-the machine code, and they are part of every kernel's cache stamp. The values
-below are the built-in ones, in force where nothing was measured. Invariant:
-every output is summed in order whatever the tile, so rows or columns of one
-product split among threads give the same bits as one call (callers choose from
-the whole product's shape).
+product's shape and dtype, against the limits in ``limit_table``, which
+``fastmlp._runtime.tile_calibration`` measures on the machine that runs and
+writes there, per dtype, before the first kernel of that dtype runs. The
+values below are the built-in ones, in force where nothing was measured.
+Invariant: every output is summed in order whatever the tile, so rows or
+columns of one product split among threads give the same bits as one call
+(callers choose from the whole product's shape).
 
 Why: a BLAS call costs microseconds before it multiplies anything, and which way
 is faster depends on the CPU and the BLAS build: ``docs/design/tiles_calibration.md``.
@@ -20,6 +19,17 @@ from numpy.lib.stride_tricks import as_strided
 
 from .blas import product
 from .jit import inlined_kernel, kernel
+from .limit_table import (
+    DTYPES,
+    MAX_MACS,
+    MAX_RIGHT,
+    NARROW_MAX_MACS,
+    TRANSPOSED_MAX_MACS,
+    TRANSPOSED_MAX_RIGHT,
+    TRANSPOSED_NARROW_MAX_MACS,
+    set_limits,
+    tile_limit,
+)
 from .simd import (
     ROW_VECTORS,
     ROWS,
@@ -40,7 +50,8 @@ from .views import flat_view, matrix_view
 # multiply-adds whose right operand has at most ``max_right`` values, or at
 # most ``narrow_max_macs`` when there are fewer columns than one full tile's;
 # ``transposed_*`` further limit ``a @ b.T``, whose tiles copy ``b.T`` first.
-# -1: never. Set by ``fastmlp._runtime.tile_calibration.apply_limits``.
+# -1: never. The limits in force are in ``limit_table``, set by
+# ``fastmlp._runtime.tile_calibration``; these are the built-in ones.
 DEFAULT_LIMITS = {
     "float64": {
         **BUILTIN_TILE_LIMITS,
@@ -59,22 +70,8 @@ DEFAULT_LIMITS = {
         ),
     },
 }
-FLOAT64_MAX_MACS = DEFAULT_LIMITS["float64"]["max_macs"]
-FLOAT64_NARROW_MAX_MACS = DEFAULT_LIMITS["float64"]["narrow_max_macs"]
-FLOAT64_MAX_RIGHT = DEFAULT_LIMITS["float64"]["max_right"]
-FLOAT64_TRANSPOSED_MAX_MACS = DEFAULT_LIMITS["float64"]["transposed_max_macs"]
-FLOAT64_TRANSPOSED_NARROW_MAX_MACS = DEFAULT_LIMITS["float64"][
-    "transposed_narrow_max_macs"
-]
-FLOAT64_TRANSPOSED_MAX_RIGHT = DEFAULT_LIMITS["float64"]["transposed_max_right"]
-FLOAT32_MAX_MACS = DEFAULT_LIMITS["float32"]["max_macs"]
-FLOAT32_NARROW_MAX_MACS = DEFAULT_LIMITS["float32"]["narrow_max_macs"]
-FLOAT32_MAX_RIGHT = DEFAULT_LIMITS["float32"]["max_right"]
-FLOAT32_TRANSPOSED_MAX_MACS = DEFAULT_LIMITS["float32"]["transposed_max_macs"]
-FLOAT32_TRANSPOSED_NARROW_MAX_MACS = DEFAULT_LIMITS["float32"][
-    "transposed_narrow_max_macs"
-]
-FLOAT32_TRANSPOSED_MAX_RIGHT = DEFAULT_LIMITS["float32"]["transposed_max_right"]
+for _dtype in DTYPES:  # until fastmlp._runtime.tile_calibration settles them
+    set_limits(_dtype, DEFAULT_LIMITS[_dtype])
 VECTOR_FMA = has_vector_fma()  # a compile-time constant of the kernels
 
 
@@ -89,14 +86,11 @@ def use_tiles(n_rows, depth, n_cols, itemsize):
     if not VECTOR_FMA:
         return False
     macs = n_rows * depth * n_cols
-    narrow = n_cols < VECTORS * (VECTOR_BYTES // itemsize)
-    if itemsize == 4:
-        if narrow:
-            return macs <= FLOAT32_NARROW_MAX_MACS
-        return macs <= FLOAT32_MAX_MACS and depth * n_cols <= FLOAT32_MAX_RIGHT
-    if narrow:
-        return macs <= FLOAT64_NARROW_MAX_MACS
-    return macs <= FLOAT64_MAX_MACS and depth * n_cols <= FLOAT64_MAX_RIGHT
+    if n_cols < VECTORS * (VECTOR_BYTES // itemsize):  # narrower than a full tile
+        return macs <= tile_limit(itemsize, NARROW_MAX_MACS)
+    return macs <= tile_limit(itemsize, MAX_MACS) and depth * n_cols <= tile_limit(
+        itemsize, MAX_RIGHT
+    )
 
 
 @kernel
@@ -110,20 +104,11 @@ def use_tiles_transposed(n_rows, depth, n_cols, itemsize):
     if not use_tiles(n_rows, depth, n_cols, itemsize):
         return False
     macs = n_rows * depth * n_cols
-    narrow = n_cols < VECTORS * (VECTOR_BYTES // itemsize)
-    if itemsize == 4:
-        if narrow:
-            return macs <= FLOAT32_TRANSPOSED_NARROW_MAX_MACS
-        return (
-            macs <= FLOAT32_TRANSPOSED_MAX_MACS
-            and depth * n_cols <= FLOAT32_TRANSPOSED_MAX_RIGHT
-        )
-    if narrow:
-        return macs <= FLOAT64_TRANSPOSED_NARROW_MAX_MACS
-    return (
-        macs <= FLOAT64_TRANSPOSED_MAX_MACS
-        and depth * n_cols <= FLOAT64_TRANSPOSED_MAX_RIGHT
-    )
+    if n_cols < VECTORS * (VECTOR_BYTES // itemsize):
+        return macs <= tile_limit(itemsize, TRANSPOSED_NARROW_MAX_MACS)
+    return macs <= tile_limit(
+        itemsize, TRANSPOSED_MAX_MACS
+    ) and depth * n_cols <= tile_limit(itemsize, TRANSPOSED_MAX_RIGHT)
 
 
 @kernel
@@ -204,29 +189,19 @@ def repeated_product(a, b, out, scratch, kind, tiles, repeats):
     """
     n_rows, n_cols = out.shape
     zero = np.int64(0)
+    a_transposed, b_transposed = kind == 1, kind == 2
+    depth = a.shape[0] if a_transposed else a.shape[1]
+    strides = (np.int64(1), n_rows) if a_transposed else (depth, np.int64(1))
+    right = matrix_view(scratch, zero, depth, n_cols) if b_transposed else b
     for _ in range(repeats):
-        if kind == 1:
-            depth = a.shape[0]
-            if tiles:
-                tiled_product(a, (np.int64(1), n_rows), depth, b, out, zero, n_rows)
-            else:
-                product(a, True, b, False, out)
-        elif kind == 2:
-            depth = a.shape[1]
-            if tiles:
-                b_t = matrix_view(scratch, zero, depth, n_cols)
-                for j in range(depth):
-                    for i in range(n_cols):
-                        b_t[j, i] = b[i, j]
-                tiled_product(a, (depth, np.int64(1)), depth, b_t, out, zero, n_rows)
-            else:
-                product(a, False, b, True, out)
-        else:
-            depth = a.shape[1]
-            if tiles:
-                tiled_product(a, (depth, np.int64(1)), depth, b, out, zero, n_rows)
-            else:
-                product(a, False, b, False, out)
+        if not tiles:
+            product(a, a_transposed, b, b_transposed, out)
+            continue
+        if b_transposed:  # the copy dot_transpose's tiles make first
+            for j in range(depth):
+                for i in range(n_cols):
+                    right[j, i] = b[i, j]
+        tiled_product(a, strides, depth, right, out, zero, n_rows)
 
 
 @kernel

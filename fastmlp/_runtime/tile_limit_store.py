@@ -1,8 +1,9 @@
 """The tile limits as data: their names and sentinels, the built-in ones, their file.
 
 A machine's measured limits live in one JSON file (``FILE_NAME``), an entry per
-machine description, written under a lock file so that concurrent first runs
-measure once. An entry that does not validate is ignored (measured again).
+machine description holding one per dtype (each measured when that dtype is
+first needed), written under a lock file so that concurrent first runs measure
+once. A dtype's entry that does not validate is ignored (measured again).
 """
 
 import contextlib
@@ -16,28 +17,18 @@ from pathlib import Path
 
 from numba import config
 
+from .._kernels.limit_table import DTYPES, LIMIT_NAMES
 from .._kernels.tunables import STALE_LOCK_SECONDS, WAIT_SECONDS
 
 ENV_DIR = "FASTMLP_CACHE_DIR"
 
 FILE_NAME = "tile_limits.json"
 
-FILE_FORMAT = 1
+FILE_FORMAT = 2  # 1 (until 2026-12-05): both dtypes' limits in one entry
 
 NEVER = -1  # a limit no product is under
 
 ALWAYS = 1 << 62
-
-DTYPES = ("float64", "float32")
-
-LIMIT_NAMES = (
-    "max_macs",
-    "narrow_max_macs",
-    "max_right",
-    "transposed_max_macs",
-    "transposed_narrow_max_macs",
-    "transposed_max_right",
-)
 
 
 def builtin_limits():
@@ -123,10 +114,15 @@ def _cpu_model():
     return platform.processor() or platform.machine()
 
 
-def read_entry(path, key):
-    """This machine's entry of the file, or None (also if unreadable)."""
-    entry = _read_file(path).get("machines", {}).get(key)
-    if isinstance(entry, dict) and _valid_limits(entry.get("limits")):
+def read_entry(path, key, dtype):
+    """This machine's entry for ``dtype`` in the file, or None (also if unreadable).
+
+    A dict of ``limits`` (``dtype``'s), ``measured_at``, ``measure_seconds``,
+    ``compile_seconds`` and ``products``.
+    """
+    machine = _read_file(path).get("machines", {}).get(key)
+    entry = machine.get("dtypes", {}).get(dtype) if isinstance(machine, dict) else None
+    if isinstance(entry, dict) and _valid_dtype_limits(entry.get("limits")):
         return entry
     return None
 
@@ -144,15 +140,17 @@ def _read_file(path):
 
 
 def _valid_limits(limits):
-    if not isinstance(limits, dict) or set(limits) != set(DTYPES):
+    return (
+        isinstance(limits, dict)
+        and set(limits) == set(DTYPES)
+        and all(_valid_dtype_limits(values) for values in limits.values())
+    )
+
+
+def _valid_dtype_limits(values):
+    if not isinstance(values, dict) or set(values) != set(LIMIT_NAMES):
         return False
-    for values in limits.values():
-        if not isinstance(values, dict) or set(values) != set(LIMIT_NAMES):
-            return False
-        for value in values.values():
-            if type(value) is not int or value < NEVER:
-                return False
-    return True
+    return all(type(value) is int and value >= NEVER for value in values.values())
 
 
 def _entry_fields(entry):
@@ -163,9 +161,14 @@ def _entry_fields(entry):
     }
 
 
-def _write_entry(path, key, entry):
+def _write_entry(path, key, machine, dtype, entry):
+    """Set ``dtype``'s entry of ``machine`` (keyed ``key``), keeping the others."""
     content = _read_file(path) or {"format": FILE_FORMAT, "machines": {}}
-    content["machines"][key] = entry
+    kept = content["machines"].get(key)
+    if not isinstance(kept, dict) or not isinstance(kept.get("dtypes"), dict):
+        kept = {"machine": machine, "dtypes": {}}
+    kept["dtypes"][dtype] = entry
+    content["machines"][key] = kept
     temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         temporary.write_text(json.dumps(content, indent=1, sort_keys=True))

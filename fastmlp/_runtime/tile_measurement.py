@@ -17,6 +17,8 @@ from .._kernels.tunables import (
     GRID_MAX_MACS,
     GRID_ROWS,
     GRID_SAMPLE,
+    LONG_CALL_SECONDS,
+    LONG_ROUNDS,
     ROUNDS,
     TARGET_SECONDS,
 )
@@ -99,7 +101,8 @@ def time_product(dtype, kind, n_rows, depth, n_cols, pools):
     tiles = _seconds_per_product(operands, kind, True, 1)
     blas = _seconds_per_product(operands, kind, False, 1)
     repeats = max(1, int(TARGET_SECONDS / max(tiles, blas, 1e-7)))
-    rounds = ROUNDS - 1  # the first calls count when repeated once
+    # the first calls count when repeated once
+    rounds = (LONG_ROUNDS if max(tiles, blas) >= LONG_CALL_SECONDS else ROUNDS) - 1
     if repeats > 1:
         tiles = blas = np.inf
         rounds = ROUNDS
@@ -109,8 +112,11 @@ def time_product(dtype, kind, n_rows, depth, n_cols, pools):
     return tiles, blas
 
 
-def measure(grid=None):
+def measure(grid=None, dtypes=DTYPES):
     """Time tiles against single-threaded BLAS on ``grid``; derive the limits.
+
+    ``grid``: :func:`measurement_grid`'s products of ``dtypes`` by default
+    (the limits of the others are the built-in ones).
 
     Returns
     -------
@@ -121,9 +127,10 @@ def measure(grid=None):
     """
     from .thread_plan import blas_threads_held
 
-    grid = measurement_grid() if grid is None else grid
+    if grid is None:
+        grid = [entry for entry in measurement_grid() if entry[0] in dtypes]
     rng = np.random.default_rng(1)
-    warm_ups = [(dtype, 0, 8, 8, 32) for dtype in DTYPES]
+    warm_ups = [(dtype, 0, 8, 8, 32) for dtype in dtypes]
     pools = _value_pools(list(grid) + warm_ups, rng)
     start = time.perf_counter()
     for dtype, kind, n_rows, depth, n_cols in warm_ups:  # compile or load, warm up

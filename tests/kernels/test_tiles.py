@@ -13,6 +13,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from fastmlp._kernels import tiles
 from fastmlp._kernels.blas import product
+from fastmlp._kernels.limit_table import DTYPES as LIMIT_DTYPES
+from fastmlp._kernels.limit_table import set_limits
 from fastmlp._kernels.simd import ROWS, VECTOR_BYTES, VECTORS
 from fastmlp._kernels.tiles import (
     column_product,
@@ -22,7 +24,7 @@ from fastmlp._kernels.tiles import (
     use_tiles,
     use_tiles_transposed,
 )
-from fastmlp._runtime.tile_calibration import tile_limits
+from fastmlp._runtime.tile_calibration import apply_limits, limits_in_force, tile_limits
 from tests import reference as ref
 
 HOST_FEATURES = dict(binding.get_host_cpu_features())
@@ -117,63 +119,74 @@ def test_tiled_product_sums_in_order_with_fused_multiply_adds(transposed, n_rows
     assert_array_equal(got, np.array(want))
 
 
-def _set_limits(monkeypatch, max_macs, narrow_max_macs, max_right):
-    """The same limits for both dtypes, for ``use_tiles.py_func`` only.
-
-    Compiled code keeps the limits it was compiled with: nothing may compile
-    while these are set (monkeypatch restores them).
-    """
-    for prefix in ("FLOAT64", "FLOAT32"):
-        for kind in ("", "TRANSPOSED_"):
-            monkeypatch.setattr(tiles, f"{prefix}_{kind}MAX_MACS", max_macs)
-            monkeypatch.setattr(
-                tiles, f"{prefix}_{kind}NARROW_MAX_MACS", narrow_max_macs
-            )
-            monkeypatch.setattr(tiles, f"{prefix}_{kind}MAX_RIGHT", max_right)
+@pytest.fixture
+def table():
+    """The kernels' limit table, restored after the test."""
+    saved = limits_in_force()
+    yield
+    apply_limits(saved)
 
 
-@pytest.mark.parametrize("itemsize", [4, 8])
-def test_use_tiles_follows_the_limits(monkeypatch, itemsize):
-    decide = getattr(use_tiles, "py_func", use_tiles)
-    monkeypatch.setattr(tiles, "VECTOR_FMA", True)
-    wide = VECTORS * VECTOR_BYTES // itemsize  # the columns of one full tile
-    _set_limits(monkeypatch, 64 * 64 * wide, 64 * 64, 64 * 2 * wide)
-    assert decide(64, 64, wide, itemsize)
-    assert not decide(65, 64, wide, itemsize)  # more multiply-adds
-    assert decide(32, 64, 2 * wide, itemsize)
-    assert not decide(16, 65, 2 * wide, itemsize)  # a larger right operand
-    # fewer columns than a full tile: the narrow limit
-    assert decide(64, 64, 1, itemsize)
-    assert not decide(65, 64, 1, itemsize)
-    assert decide(64, 64, wide - 1, itemsize) == (64 * (wide - 1) <= 64)
-    _set_limits(monkeypatch, -1, -1, -1)  # FASTMLP_TILES=blas
-    assert not decide(1, 1, wide, itemsize) and not decide(1, 1, 1, itemsize)
-    assert not decide(0, 5, wide, itemsize)  # empty products too
-    _set_limits(monkeypatch, 1 << 62, 1 << 62, 1 << 62)  # FASTMLP_TILES=tiles
-    assert decide(512, 1024, 1024, itemsize) and decide(512, 1024, 1, itemsize)
+def _set_limits(macs, narrow, right, **transposed):
+    """The same limits for both dtypes (``transposed``: ``a @ b.T``'s apart)."""
+    for dtype in LIMIT_DTYPES:
+        limits = {}
+        for prefix in ("", "transposed_"):
+            limits[prefix + "max_macs"] = macs
+            limits[prefix + "narrow_max_macs"] = narrow
+            limits[prefix + "max_right"] = right
+        limits.update({f"transposed_{k}": v for k, v in transposed.items()})
+        set_limits(dtype, limits)
+
+
+def _both(kernel):
+    """Its Python function and, with the JIT, the compiled kernel itself."""
+    python = getattr(kernel, "py_func", kernel)
+    if python is kernel:
+        return (python,)
+    return python, kernel
 
 
 @pytest.mark.parametrize("itemsize", [4, 8])
-def test_a_times_b_transposed_has_limits_of_its_own(monkeypatch, itemsize):
+def test_use_tiles_follows_the_limits(monkeypatch, table, itemsize):
+    # the compiled kernel too: it reads the table at run time
+    monkeypatch.setattr(tiles, "VECTOR_FMA", True)  # Python's alone
+    for decide in _both(use_tiles)[: 1 if not tiles.VECTOR_FMA else 2]:
+        wide = VECTORS * VECTOR_BYTES // itemsize  # the columns of one full tile
+        _set_limits(64 * 64 * wide, 64 * 64, 64 * 2 * wide)
+        assert decide(64, 64, wide, itemsize)
+        assert not decide(65, 64, wide, itemsize)  # more multiply-adds
+        assert decide(32, 64, 2 * wide, itemsize)
+        assert not decide(16, 65, 2 * wide, itemsize)  # a larger right operand
+        # fewer columns than a full tile: the narrow limit
+        assert decide(64, 64, 1, itemsize)
+        assert not decide(65, 64, 1, itemsize)
+        assert decide(64, 64, wide - 1, itemsize) == (64 * (wide - 1) <= 64)
+        _set_limits(-1, -1, -1)  # FASTMLP_TILES=blas
+        assert not decide(1, 1, wide, itemsize) and not decide(1, 1, 1, itemsize)
+        assert not decide(0, 5, wide, itemsize)  # empty products too
+        _set_limits(1 << 62, 1 << 62, 1 << 62)  # FASTMLP_TILES=tiles
+        assert decide(512, 1024, 1024, itemsize) and decide(512, 1024, 1, itemsize)
+
+
+@pytest.mark.parametrize("itemsize", [4, 8])
+def test_a_times_b_transposed_has_limits_of_its_own(monkeypatch, table, itemsize):
     decide = getattr(use_tiles_transposed, "py_func", use_tiles_transposed)
-    # the Python function of use_tiles too: a call of the kernel would
-    # compile it with these limits
+    # the Python function of use_tiles too, which reads the patched VECTOR_FMA
     monkeypatch.setattr(tiles, "use_tiles", getattr(use_tiles, "py_func", use_tiles))
     monkeypatch.setattr(tiles, "VECTOR_FMA", True)
     wide = VECTORS * VECTOR_BYTES // itemsize
-    _set_limits(monkeypatch, 64 * 64 * wide, 64 * 64, 64 * 2 * wide)
+    _set_limits(64 * 64 * wide, 64 * 64, 64 * 2 * wide)
     assert decide(64, 64, wide, itemsize) and decide(64, 64, 1, itemsize)
-    prefix = "FLOAT32" if itemsize == 4 else "FLOAT64"
-    monkeypatch.setattr(tiles, f"{prefix}_TRANSPOSED_MAX_MACS", 32 * 32 * wide)
-    monkeypatch.setattr(tiles, f"{prefix}_TRANSPOSED_MAX_RIGHT", 32 * wide)
-    monkeypatch.setattr(tiles, f"{prefix}_TRANSPOSED_NARROW_MAX_MACS", 32 * 64)
+    own = {"max_macs": 32 * 32 * wide, "max_right": 32 * wide}
+    _set_limits(64 * 64 * wide, 64 * 64, 64 * 2 * wide, **own, narrow_max_macs=32 * 64)
     assert decide(32, 32, wide, itemsize)
     assert not decide(33, 32, wide, itemsize)  # more multiply-adds
     assert not decide(1, 33, wide, itemsize)  # a larger right operand
     assert decide(32, 64, 1, itemsize) and not decide(33, 64, 1, itemsize)
     # never beyond use_tiles' limits, whatever its own
-    monkeypatch.setattr(tiles, f"{prefix}_TRANSPOSED_MAX_MACS", 1 << 62)
-    monkeypatch.setattr(tiles, f"{prefix}_TRANSPOSED_MAX_RIGHT", 1 << 62)
+    own = {"max_macs": 1 << 62, "max_right": 1 << 62}
+    _set_limits(64 * 64 * wide, 64 * 64, 64 * 2 * wide, **own)
     assert not decide(65, 64, wide, itemsize)
     monkeypatch.setattr(tiles, "VECTOR_FMA", False)
     assert not decide(1, 1, wide, itemsize)
@@ -189,15 +202,12 @@ def test_use_tiles_is_monotone_in_the_rows(itemsize):
             assert chosen == sorted(chosen, reverse=True)
 
 
-@pytest.mark.skipif(
-    numba.config.DISABLE_JIT, reason="compiled code only: no globals to freeze"
-)
+@pytest.mark.skipif(numba.config.DISABLE_JIT, reason="compiled code only")
 @pytest.mark.parametrize("itemsize", [4, 8])
 def test_compiled_use_tiles_has_the_limits_in_force(itemsize):
     # the session's limits (tests pin FASTMLP_TILES=builtin unless set)
     dtype = "float32" if itemsize == 4 else "float64"
-    limits = tile_limits()[dtype]
-    assert getattr(tiles, f"{dtype.upper()}_MAX_MACS") == limits["max_macs"]
+    assert limits_in_force()[dtype] == tile_limits()[dtype]
     decide = getattr(use_tiles, "py_func", use_tiles)
     transposed = getattr(use_tiles_transposed, "py_func", use_tiles_transposed)
     for shape in [(32, 20, 32), (200, 64, 100), (200, 784, 256), (100, 100, 10)]:
