@@ -57,6 +57,17 @@ def extra_activations_ready():
         extra_callbacks.prepare_element_maps(ACTIVATION_CODES.values(), dtype)
 
 
+@pytest.fixture
+def tile_table():
+    """The kernels' tile limit table, restored after the test (which may
+    write it: compiled kernels read it at run time)."""
+    from fastmlp._runtime.tile_calibration import apply_limits, limits_in_force
+
+    saved = limits_in_force()
+    yield
+    apply_limits(saved)
+
+
 def pytest_sessionstart(session):
     """Tests run with the built-in tile limits unless ``FASTMLP_TILES`` is set.
 

@@ -322,12 +322,12 @@ def test_labels_from_output_leave_other_binarizers_to_sklearn():
         labels_from_output(LabelBinarizer().fit([0, 1]), np.ones((3, 3)))
 
 
-def test_blas_products_too_small_for_blas_threads_set_no_limit(monkeypatch):
+def test_blas_products_too_small_for_blas_threads_set_no_limit(tile_table):
     # every product to BLAS (as calibrated limits may send narrow ones): a
     # 10-row prediction's are all under BLAS's own one-thread size
-    from fastmlp._kernels import tiles
+    from fastmlp._kernels.limit_table import limits_in_table, set_limits
 
-    monkeypatch.setattr(tiles, "FLOAT64_NARROW_MAX_MACS", -1)
+    set_limits("float64", {**limits_in_table("float64"), "narrow_max_macs": -1})
     assert not forward_calls_blas([64, 100, 10], 10, 8)
     # 512 rows: the 512 x 100 x 10 product (512K) is large enough for two
     assert forward_calls_blas([64, 100, 10], 512, 8)

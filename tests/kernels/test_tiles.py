@@ -24,7 +24,7 @@ from fastmlp._kernels.tiles import (
     use_tiles,
     use_tiles_transposed,
 )
-from fastmlp._runtime.tile_calibration import apply_limits, limits_in_force, tile_limits
+from fastmlp._runtime.tile_calibration import limits_in_force, tile_limits
 from tests import reference as ref
 
 HOST_FEATURES = dict(binding.get_host_cpu_features())
@@ -119,14 +119,6 @@ def test_tiled_product_sums_in_order_with_fused_multiply_adds(transposed, n_rows
     assert_array_equal(got, np.array(want))
 
 
-@pytest.fixture
-def table():
-    """The kernels' limit table, restored after the test."""
-    saved = limits_in_force()
-    yield
-    apply_limits(saved)
-
-
 def _set_limits(macs, narrow, right, **transposed):
     """The same limits for both dtypes (``transposed``: ``a @ b.T``'s apart)."""
     for dtype in LIMIT_DTYPES:
@@ -148,7 +140,7 @@ def _both(kernel):
 
 
 @pytest.mark.parametrize("itemsize", [4, 8])
-def test_use_tiles_follows_the_limits(monkeypatch, table, itemsize):
+def test_use_tiles_follows_the_limits(monkeypatch, tile_table, itemsize):
     # the compiled kernel too: it reads the table at run time
     monkeypatch.setattr(tiles, "VECTOR_FMA", True)  # Python's alone
     for decide in _both(use_tiles)[: 1 if not tiles.VECTOR_FMA else 2]:
@@ -170,7 +162,7 @@ def test_use_tiles_follows_the_limits(monkeypatch, table, itemsize):
 
 
 @pytest.mark.parametrize("itemsize", [4, 8])
-def test_a_times_b_transposed_has_limits_of_its_own(monkeypatch, table, itemsize):
+def test_a_times_b_transposed_has_limits_of_its_own(monkeypatch, tile_table, itemsize):
     decide = getattr(use_tiles_transposed, "py_func", use_tiles_transposed)
     # the Python function of use_tiles too, which reads the patched VECTOR_FMA
     monkeypatch.setattr(tiles, "use_tiles", getattr(use_tiles, "py_func", use_tiles))
