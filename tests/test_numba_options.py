@@ -73,6 +73,9 @@ INLINED_KERNELS = {
     "threaded.chunk_gradients",
     "threaded.columns_part",
     "tiles.product_rows",
+    # the products' tiles-or-BLAS predicates: one-liners with five callers
+    "tiles.in_blas",
+    "tiles.transposed_in_blas",
     "line_search._cubic",
     "line_search._cubic_from_trial",
     "line_search.start_line_search",

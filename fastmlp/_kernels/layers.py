@@ -13,7 +13,7 @@ from numba import config
 from .blas import product
 from .jit import inlined_kernel, kernel
 from .simd import VECTOR_BYTES, VECTORS, edge_column_sums, full_column_sums
-from .tiles import tiled_product, use_tiles, use_tiles_transposed
+from .tiles import in_blas, tiled_product, transposed_in_blas
 from .views import borrowed, flat_view, matrix_view
 
 # The fields of the ``net`` tuple (``fastmlp._engine.buffers.make_net``), by
@@ -118,10 +118,10 @@ def small_transpose_dot(a, delta, out, start, stop):
     n_rows, fan_in = a.shape
     if delta.shape[1] == 1:
         transpose_dot_column(a, delta, out, start, stop)
-    elif use_tiles(fan_in, n_rows, delta.shape[1], a.itemsize):
-        tiled_product(a, (np.int64(1), fan_in), n_rows, delta, out, start, stop)
-    else:
+    elif in_blas(fan_in, n_rows, delta.shape[1], a.itemsize):
         return False
+    else:
+        tiled_product(a, (np.int64(1), fan_in), n_rows, delta, out, start, stop)
     return True
 
 
@@ -186,8 +186,8 @@ def dot_transpose(delta, coef, out, start, stop, scratch):
             row = out[i]
             for p in range(n_cols):
                 row[p] = scale * weights[p]
-    elif depth * n_cols <= scratch.shape[0] and use_tiles_transposed(
-        n_rows, depth, n_cols, delta.itemsize
+    elif not transposed_in_blas(
+        n_rows, depth, n_cols, scratch.shape[0], delta.itemsize
     ):
         coef_t = matrix_view(scratch, np.int64(0), depth, n_cols)
         # row by row of coef_t, reading down coef's columns: 0.70 us for

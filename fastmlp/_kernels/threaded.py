@@ -43,7 +43,7 @@ from .passes import (
     squared_coef_sum,
 )
 from .sync import barrier
-from .tiles import use_tiles, use_tiles_transposed
+from .tiles import in_blas, transposed_in_blas
 from .views import borrowed, flat_view, matrix_view, typed_writable
 
 GRADIENT_ONLY = -1  # solver code of L-BFGS's gradient: no optimizer step
@@ -108,14 +108,9 @@ def rows_align(net, work, n_rows, itemsize):
     room = work[WORK_TRANSPOSED].shape[1]
     for layer in range(units.shape[0] - 1):
         fan_in, fan_out = units[layer], units[layer + 1]
-        if fan_out == 1:  # a dot product or an outer product per row
-            continue
-        if not use_tiles(n_rows, fan_in, fan_out, itemsize):
+        if in_blas(n_rows, fan_in, fan_out, itemsize):
             return BLAS_ALIGN
-        if layer > 0 and not (
-            fan_in * fan_out <= room
-            and use_tiles_transposed(n_rows, fan_out, fan_in, itemsize)
-        ):
+        if layer > 0 and transposed_in_blas(n_rows, fan_out, fan_in, room, itemsize):
             return BLAS_ALIGN
     return ALIGN
 
@@ -131,11 +126,10 @@ def units_block(net, layer, n_rows, row_align, itemsize, block, n_blocks):
     units = net[NET_UNITS]
     fan_in, fan_out = units[layer], units[layer + 1]
     align = ALIGN
-    if fan_out > 1:
-        for c in range(GRADIENT_CHUNKS):
-            begin, end = aligned_chunk(n_rows, c, GRADIENT_CHUNKS, row_align)
-            if end > begin and not use_tiles(fan_in, end - begin, fan_out, itemsize):
-                align = BLAS_ALIGN
+    for c in range(GRADIENT_CHUNKS):
+        begin, end = aligned_chunk(n_rows, c, GRADIENT_CHUNKS, row_align)
+        if end > begin and in_blas(fan_in, end - begin, fan_out, itemsize):
+            align = BLAS_ALIGN
     return aligned_chunk(fan_in, block, n_blocks, align)
 
 

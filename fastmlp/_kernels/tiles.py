@@ -111,6 +111,30 @@ def use_tiles_transposed(n_rows, depth, n_cols, itemsize):
     ) and depth * n_cols <= tile_limit(itemsize, TRANSPOSED_MAX_RIGHT)
 
 
+@inlined_kernel
+def in_blas(n_rows, depth, n_cols, itemsize):
+    """Whether BLAS computes an ``(n_rows, depth) @ (depth, n_cols)`` product.
+
+    ``a @ b`` (:func:`product_rows`) and ``a.T @ b``
+    (``layers.small_transpose_dot``): neither one output column (a loop of
+    its own) nor small enough for the tiles. The one predicate of both, and
+    of ``threaded.rows_align``, which must agree with them.
+    """
+    return n_cols != 1 and not use_tiles(n_rows, depth, n_cols, itemsize)
+
+
+@inlined_kernel
+def transposed_in_blas(n_rows, depth, n_cols, room, itemsize):
+    """Whether BLAS computes ``(n_rows, depth) @ b.T``, ``b`` of ``n_cols`` rows.
+
+    ``layers.dot_transpose``'s: neither an outer product (``depth`` 1) nor
+    small enough for the tiles with ``b.T`` copied into ``room`` values.
+    """
+    return depth != 1 and not (
+        depth * n_cols <= room and use_tiles_transposed(n_rows, depth, n_cols, itemsize)
+    )
+
+
 @kernel
 def tiled_product(a, strides, depth, b, out, start, stop):
     """Rows ``start:stop`` of ``out = A @ b``, ``A`` a strided view of ``a``.
@@ -171,10 +195,10 @@ def product_rows(a, b, out, start, stop):
     depth = a.shape[1]
     if b.shape[1] == 1:
         column_product(a, b, out, start, stop)
-    elif use_tiles(a.shape[0], depth, b.shape[1], a.itemsize):
-        tiled_product(a, (depth, np.int64(1)), depth, b, out, start, stop)
-    else:
+    elif in_blas(a.shape[0], depth, b.shape[1], a.itemsize):
         product(a[start:stop], False, b, False, out[start:stop])
+    else:
+        tiled_product(a, (depth, np.int64(1)), depth, b, out, start, stop)
 
 
 @kernel

@@ -193,6 +193,8 @@ TESTED_KERNELS = {
         "column_product",
         "repeated_product",
         "use_tiles_transposed",
+        "in_blas",
+        "transposed_in_blas",
     },
 }
 

@@ -18,9 +18,11 @@ from fastmlp._kernels.limit_table import set_limits
 from fastmlp._kernels.simd import ROWS, VECTOR_BYTES, VECTORS
 from fastmlp._kernels.tiles import (
     column_product,
+    in_blas,
     product_rows,
     repeated_product,
     tiled_product,
+    transposed_in_blas,
     use_tiles,
     use_tiles_transposed,
 )
@@ -182,6 +184,36 @@ def test_a_times_b_transposed_has_limits_of_its_own(monkeypatch, tile_table, ite
     assert not decide(65, 64, wide, itemsize)
     monkeypatch.setattr(tiles, "VECTOR_FMA", False)
     assert not decide(1, 1, wide, itemsize)
+
+
+@pytest.mark.parametrize("itemsize", [4, 8])
+def test_in_blas_is_what_the_products_choose(tile_table, itemsize):
+    # product_rows, small_transpose_dot, dot_transpose and rows_align ask these
+    for limit in (-1, 1 << 62, None):  # never tiles, always, the session's
+        if limit is not None:
+            _set_limits(limit, limit, limit)
+        tiles_ok = getattr(use_tiles, "py_func", use_tiles)
+        transposed_ok = getattr(use_tiles_transposed, "py_func", use_tiles_transposed)
+        for n_rows, depth, n_cols in [
+            (200, 64, 100),
+            (8, 1, 64),
+            (64, 64, 1),
+            (1, 5, 3),
+        ]:
+            for room in (0, depth * n_cols, 1 << 20):
+                shape = (n_rows, depth, n_cols)
+                want = n_cols != 1 and not tiles_ok(*shape, itemsize)
+                assert in_blas(*shape, itemsize) == want, shape
+                want = depth != 1 and not (
+                    depth * n_cols <= room and transposed_ok(*shape, itemsize)
+                )
+                assert transposed_in_blas(*shape, room, itemsize) == want, shape
+        if limit == -1:  # BLAS for all but the one-column and outer products
+            assert in_blas(200, 64, 100, itemsize) and not in_blas(64, 64, 1, itemsize)
+            assert not transposed_in_blas(8, 1, 64, 1 << 20, itemsize)
+        if limit == 1 << 62 and tiles.VECTOR_FMA:  # the copy must fit
+            assert transposed_in_blas(200, 64, 100, 64 * 100 - 1, itemsize)
+            assert not transposed_in_blas(200, 64, 100, 64 * 100, itemsize)
 
 
 @pytest.mark.parametrize("itemsize", [4, 8])
