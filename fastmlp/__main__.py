@@ -2,6 +2,10 @@
 
 ``python -m fastmlp run program.py [args]``: run a program with scikit-learn
 patched (``fastmlp._run``).
+
+``python -m fastmlp tiles [--summary] [--products] [--again]``: this machine's
+tile limits, measured first where none are on file
+(``fastmlp._runtime.tile_calibration``).
 """
 
 import argparse
@@ -17,6 +21,11 @@ def main(argv=None):
         from ._run import run
 
         return run(argv[1:])
+    if argv[:1] == ["tiles"]:
+        from ._runtime.tile_calibration import main as tiles
+
+        tiles(argv[1:])
+        return 0
     parser = argparse.ArgumentParser(prog="python -m fastmlp")
     commands = parser.add_subparsers(dest="command", required=True)
     compile_parser = commands.add_parser(
@@ -36,6 +45,11 @@ def main(argv=None):
     compile_parser.add_argument("--no-threads", action="store_true")
     compile_parser.add_argument("--no-extra-activations", action="store_true")
     compile_parser.add_argument("--no-dropout", action="store_true")
+    commands.add_parser(
+        "tiles",
+        help="print this machine's tile limits (measured first if none are on "
+        "file): tiles [--summary] [--products] [--again]",
+    )
     commands.add_parser(
         "run",
         help="run a program with scikit-learn patched: "

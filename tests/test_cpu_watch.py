@@ -88,7 +88,10 @@ def test_a_long_window_tells_nothing(monkeypatch):
         time.sleep(0.05)
         assert watch.busy_cpus() == 0.0
         time.sleep(0.01)
-        assert watch.busy_cpus() > 0.5  # a window of its own since
+        # a window of its own since: the busy thread's share of 10 ms, which
+        # other processes cut (0.44 in a CI run with two test suites on two
+        # CPUs), never the 0 the stale window read
+        assert watch.busy_cpus() > 0.1
 
 
 def test_threads_may_share_a_watch():

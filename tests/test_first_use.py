@@ -58,3 +58,18 @@ def test_the_notice_is_a_log_record_not_a_warning(caplog):
     assert counter.compiles == 2
     assert [r.name for r in caplog.records] == ["fastmlp"]
     assert NOTICE in caplog.records[0].getMessage()
+
+
+TILES_SCRIPT = """
+import runpy, sys
+sys.argv = ["fastmlp", "tiles", "--summary"]
+runpy.run_module("fastmlp", run_name="__main__")
+"""
+
+
+def test_python_m_fastmlp_tiles_reports_the_limits(tmp_path):
+    # FASTMLP_TILES=builtin (the tests' pin) reaches the child: nothing measured
+    done = run_python(TILES_SCRIPT, {"FASTMLP_CACHE_DIR": str(tmp_path)}, timeout=300)
+    assert done.stdout.startswith("tiles up to: float64")
+    assert "FASTMLP_TILES=builtin" in done.stdout
+    assert "RuntimeWarning" not in done.stderr

@@ -344,7 +344,7 @@ def recalibrate():
 
 
 def main(argv=None):
-    """The command line: ``python -m fastmlp._runtime.tile_calibration``."""
+    """``python -m fastmlp tiles [--summary] [--products] [--again]``."""
     argv = sys.argv[1:] if argv is None else argv
     if "--again" in argv:
         print("measured again, in force from the next process on:")
