@@ -471,8 +471,9 @@ def test_a_generic_target_cpu_measures_nothing(tmp_path):
 
 
 def _fits_and_predictions(dtype):
-    """Hashes of fits of ``dtype`` that run every product kind: dense adam
-    (split batches too) and L-BFGS, CSR adam, and their predictions in it."""
+    """Hashes of fits of ``dtype`` through every epoch and gradient kernel:
+    dense adam (split batches too), L-BFGS, CSR, dropout, early stopping's
+    validation scores, and their predictions in it."""
     import hashlib
 
     import scipy.sparse
@@ -484,15 +485,17 @@ def _fits_and_predictions(dtype):
     X = (X[:600] / 16).astype(dtype)
     y = y[:600]
     digest = hashlib.sha256()
-    for solver, data, n_jobs in [
-        ("adam", X, 2),
-        ("adam", X, 1),
-        ("lbfgs", X, 1),
-        ("adam", scipy.sparse.csr_matrix(X), 1),
+    for solver, data, n_jobs, extra in [
+        ("adam", X, 2, {}),
+        ("adam", X, 1, {}),
+        ("lbfgs", X, 1, {}),
+        ("adam", scipy.sparse.csr_matrix(X), 1, {}),
+        ("adam", X, 1, {"dropout": 0.2}),  # the serial dropout kernel
+        ("sgd", X, 2, {"early_stopping": True}),  # validation scores
     ]:
         model = fastmlp.MLPClassifier(
             hidden_layer_sizes=(48, 24), solver=solver, max_iter=4,
-            batch_size=200, random_state=0, n_jobs=n_jobs,
+            batch_size=200, random_state=0, n_jobs=n_jobs, **extra,
         )  # fmt: skip
         with pytest.warns(Warning):  # not converged
             model.fit(data, y)
