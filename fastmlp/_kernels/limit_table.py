@@ -17,7 +17,7 @@ import ctypes
 
 from llvmlite import binding, ir
 from numba import config, types
-from numba.extending import intrinsic, overload
+from numba.extending import intrinsic, overload, register_jitable
 
 TABLE_SYMBOL = "fastmlp_tile_limits"
 
@@ -45,8 +45,14 @@ binding.add_symbol(TABLE_SYMBOL, ctypes.addressof(_table))
 _generation = 0  # set_limits calls so far (plans made from the limits check it)
 
 
+@register_jitable
 def _base(itemsize):
+    # the first slot of the dtype of ``itemsize`` (float32's second)
     return len(LIMIT_NAMES) if itemsize == 4 else 0
+
+
+def _first_slot(dtype):
+    return DTYPES.index(dtype) * len(LIMIT_NAMES)
 
 
 def tile_limit(itemsize, name):
@@ -82,7 +88,7 @@ if not config.DISABLE_JIT:
     @overload(tile_limit)
     def _tile_limit_compiled(itemsize, name):
         def implementation(itemsize, name):
-            return _load_limit((len(LIMIT_NAMES) if itemsize == 4 else 0) + name)
+            return _load_limit(_base(itemsize) + name)
 
         return implementation
 
@@ -90,7 +96,7 @@ if not config.DISABLE_JIT:
 def set_limits(dtype, limits):
     """Write ``limits`` (a dict of :data:`LIMIT_NAMES`) as ``dtype``'s slots."""
     global _generation
-    base = DTYPES.index(dtype) * len(LIMIT_NAMES)
+    base = _first_slot(dtype)
     for position, name in enumerate(LIMIT_NAMES):
         _table[base + position] = int(limits[name])
     _generation += 1
@@ -104,5 +110,5 @@ def generation():
 
 def limits_in_table(dtype):
     """``dtype``'s slots as a dict of :data:`LIMIT_NAMES`."""
-    base = DTYPES.index(dtype) * len(LIMIT_NAMES)
+    base = _first_slot(dtype)
     return {name: int(_table[base + i]) for i, name in enumerate(LIMIT_NAMES)}

@@ -225,15 +225,12 @@ class FasterPath:
         most ``memory_seconds``; calls go whole meanwhile, untimed.
         """
         now = time.monotonic()
-        if not split:
-            self._leave_out(False)
-            if now < self._postponed_until:
-                return True  # a call while split trials wait
         whole = self._times[False]
         if not (split and whole and per_unit > self.tripwire * min(whole)):
-            if split:
-                self._leave_out(False)
-            if split and self._postponement:
+            self._leave_out(False)
+            if not split:
+                return now < self._postponed_until  # a call while split trials wait
+            if self._postponement:
                 self._postponement = 0.0
                 _postponed.pop(self._key, None)
             return False
