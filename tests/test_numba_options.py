@@ -216,7 +216,7 @@ def test_python_calls_run_a_twin_with_a_wrapper_and_its_own_cache():
     assert twin.signatures and kernel.signatures == compiled  # the twin compiled
     reference = jit.kernel(lambda x: x)
     want = dict(reference.targetoptions, boundscheck=None)  # njit sets it unset
-    del want["no_cpython_wrapper"], want["no_cfunc_wrapper"]
+    del want["no_cpython_wrapper"]  # Python calls the CPython wrapper, not a C one
     assert twin.targetoptions == want
     assert isinstance(twin._cache, numba.core.caching.FunctionCache)
     assert twin._cache._cache_file._source_stamp == jit.kernels_source_stamp()
@@ -255,6 +255,50 @@ def test_kernels_and_twins_compile_with_the_collector_off():
         with pytest.raises(numba.core.errors.TypingError):
             twin("a")
     assert seen == [False, False, False] and gc.isenabled()
+
+
+def _uncached_twin(function):
+    twin = jit.kernel(function).python_twin()
+    twin._cache = numba.core.caching.NullCache()
+    return twin
+
+
+@needs_jit
+def test_constant_arguments_share_one_compile():
+    """A kernel called with constants compiles once, for their plain types."""
+
+    def scaled(x, factor):
+        return x * factor
+
+    callee = jit.kernel(scaled)
+    callee._cache = numba.core.caching.NullCache()
+
+    def caller(x):
+        return callee(x, 2) + callee(x, 16) + callee(x, x)
+
+    assert _uncached_twin(caller)(3) == 3 * 2 + 3 * 16 + 3 * 3
+    assert callee.signatures == [(numba.int64, numba.int64)]
+
+
+@needs_jit
+def test_a_kernel_that_needs_a_constant_still_gets_it():
+    """Typing that needs the literal (an index into a tuple of mixed types)."""
+
+    def pick(values, index):
+        return values[index]
+
+    callee = jit.kernel(pick)
+    callee._cache = numba.core.caching.NullCache()
+
+    def caller(x):
+        return callee((x, 1.5), 1) + callee((x, 1.5), 0)
+
+    assert _uncached_twin(caller)(2) == 3.5
+    literal = numba.types.literal
+    assert sorted(str(sig[1]) for sig in callee.signatures) == [
+        str(literal(0)),
+        str(literal(1)),
+    ]
 
 
 def test_the_collector_comes_back_as_it_was():

@@ -23,7 +23,8 @@ import types
 from pathlib import Path
 
 from numba import config
-from numba.core import compiler, sigutils
+from numba.core import compiler, errors, sigutils
+from numba.core import types as numba_types
 from numba.core.caching import IndexDataCacheFile
 from numba.core.ccallback import CFunc
 from numba.core.registry import CPUDispatcher
@@ -140,10 +141,23 @@ class _CompilingDispatcher(CPUDispatcher):
     What that saves and costs: :mod:`fastmlp._kernels.collector`. Before a
     signature first compiles or loads, the tile limits of its dtypes are
     settled (``fastmlp._runtime.tile_calibration``): a kernel of a dtype
-    never runs before they are.
+    never runs before they are. A call with constant arguments compiles once
+    for their plain types, whatever the constants, unless only their literal
+    values type.
     """
 
     def compile(self, sig):
+        args, return_type = sigutils.normalize_signature(sig)
+        plain = tuple(numba_types.unliteral(arg) for arg in args)
+        if plain != args:
+            # a constant argument (a flag, an alignment) would compile a copy
+            # of the kernel for its value; callers' LLVM inlining folds the
+            # constant in either way. The literal copy only if typing needs it.
+            plain_sig = plain if return_type is None else return_type(*plain)
+            try:
+                return self.compile(plain_sig)
+            except errors.TypingError:
+                pass
         _settle_tile_limits(sig)
         with collector_paused():
             return super().compile(sig)
@@ -211,7 +225,11 @@ def _cached_dispatcher(dispatcher_class, function, pipeline_class, **options):
 def _twin_dispatcher(function):
     # what njit(**JIT_OPTIONS) makes, compiling as kernels do
     return _cached_dispatcher(
-        _CompilingDispatcher, function, compiler.Compiler, boundscheck=None
+        _CompilingDispatcher,
+        function,
+        compiler.Compiler,
+        boundscheck=None,
+        no_cfunc_wrapper=True,  # Python calls the CPython wrapper
     )
 
 
