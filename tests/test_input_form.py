@@ -43,6 +43,19 @@ def test_fit_form_keeps_dense_and_sparse_data():
     assert fit_form(given, units) is given
 
 
+def test_dense_data_that_stays_dense_needs_no_csr_kernel(monkeypatch):
+    from fastmlp._engine import input_form
+
+    def not_called(*args):
+        raise AssertionError("counted rows of data that stays dense")
+
+    monkeypatch.setattr(input_form, "row_nonzeros", not_called)
+    dense = np.random.default_rng(1).normal(size=(50, 400))
+    assert fit_form(dense, [400, 32, 3]) is dense
+    with pytest.raises(AssertionError, match="counted rows"):
+        fit_form(mostly_zero(), [400, 32, 3])
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
 @pytest.mark.parametrize("early_stopping", [False, True])

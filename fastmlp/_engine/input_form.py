@@ -63,12 +63,14 @@ def fit_form(X, layer_units):
     """
     if sp.issparse(X) or X.size == 0:
         return X
+    # NumPy's count decides (a first dense fit compiles no CSR kernel); the
+    # rows' counts only for data that goes to CSR
+    if not reads_as_csr(X.size, np.count_nonzero(X), layer_units):
+        return X
     n_rows, n_features = X.shape
     index_dtype = np.int32 if X.size < 2**31 - 1 else np.int64
     indptr = np.empty(n_rows + 1, dtype=index_dtype)
     n_nonzero = row_nonzeros(X, indptr)
-    if not reads_as_csr(X.size, n_nonzero, layer_units):
-        return X
     indices = np.empty(n_nonzero, dtype=index_dtype)
     data = np.empty(n_nonzero, dtype=X.dtype)
     if not fill_csr(X, indptr, indices, data):
