@@ -301,6 +301,33 @@ def test_a_kernel_that_needs_a_constant_still_gets_it():
     ]
 
 
+@needs_jit
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_no_kernel_compiles_a_copy_for_a_constant():
+    """Fits of every kind leave no kernel compiled for a literal argument."""
+    import scipy.sparse as sp
+    from sklearn.datasets import load_iris
+
+    from fastmlp import MLPClassifier, MLPRegressor
+
+    X, y = load_iris(return_X_y=True)
+    for dtype in (np.float64, np.float32):
+        for data in (X.astype(dtype), sp.csr_matrix(X.astype(dtype))):
+            for solver in ("adam", "lbfgs"):
+                for n_jobs in (1, 2):
+                    params = dict(solver=solver, max_iter=2, n_jobs=n_jobs)
+                    MLPClassifier(**params).fit(data, y).predict_proba(data)
+                    MLPRegressor(**params).fit(data, X[:, 0]).predict(data)
+    literal = [
+        (name, signature)
+        for name, kernel in KERNELS
+        if isinstance(kernel, numba.core.registry.CPUDispatcher)
+        for signature in kernel.signatures
+        if any(isinstance(arg, numba.types.Literal) for arg in signature)
+    ]
+    assert literal == []
+
+
 def test_the_collector_comes_back_as_it_was():
     import gc
 
