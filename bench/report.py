@@ -42,9 +42,10 @@ METHOD = """\
   layer, backward `A.T@delta` per layer and `delta@W.T` per layer but the
   first, over all mini-batches) timed alone with `np.dot(a, b, out)` on
   preallocated arrays of the case's dtype, called from one `@njit` loop (no
-  Python overhead per call); the fastest of 7 runs. *time/GEMM* = a
-  contestant's seconds per epoch divided by that; 1.0 would mean everything
-  besides the products is free.
+  Python overhead per call); the fastest of 7 runs, BLAS on the threads the
+  run gives it (the environment section's; the matrix's floor: one thread).
+  *time/GEMM* = a contestant's seconds per epoch divided by that; 1.0 would
+  mean everything besides the products is free.
   L-BFGS: per iteration against one full-batch pass (an iteration may evaluate
   the loss more than once). predict_proba: against one forward pass.
 - **Two threads**: two identical fits started together in two Python threads,
