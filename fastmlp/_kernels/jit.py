@@ -72,12 +72,11 @@ def _sources_digest():
     return digest.digest()
 
 
-def _settle_tile_limits(signature):
+def _settle_tile_limits(arguments):
     # imported here: the limits are settled when a kernel of their dtype first
     # compiles or loads, not when fastmlp is imported (measuring runs kernels)
     from .._runtime.tile_calibration import settle_signature
 
-    arguments, _ = sigutils.normalize_signature(signature)
     settle_signature(arguments)
 
 
@@ -158,7 +157,7 @@ class _CompilingDispatcher(CPUDispatcher):
                 return self.compile(plain_sig)
             except errors.TypingError:
                 pass
-        _settle_tile_limits(sig)
+        _settle_tile_limits(args)
         with collector_paused():
             return super().compile(sig)
 
