@@ -14,7 +14,6 @@ from abc import ABC, abstractmethod
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, _fit_context, is_classifier
 from sklearn.neural_network import _multilayer_perceptron as _sklearn_mlp
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -27,7 +26,7 @@ from sklearn.utils.validation import (
 from ._engine.buffers import make_net
 from ._engine.input_form import fit_form
 from ._engine.param_layout import ParameterLayout
-from ._engine.prediction import forward
+from ._engine.prediction import forward, split_units
 from ._engine.randomness import check_random_state
 from ._fit_loops import FitLoops
 from ._fitted_state import FittedState
@@ -327,15 +326,17 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
         if validation is not None:
             validation = self._validate_validation_set(X, *validation)
         X = fit_form(X, layer_units)  # mostly-zero dense X as CSR: the zeros skipped
-        dense = not sp.issparse(X)
         if self.solver in _STOCHASTIC_SOLVERS:
-            splittable = dense and self.dropout == 0
+            splittable = self.dropout == 0
             self._fit_stochastic(
                 X, y, sample_weight, layout, incremental, validation, splittable
             )
         elif self.solver == "lbfgs":
             plan = thread_plan(
-                layer_units, n_samples, self.n_jobs, dense, min_macs=SPLIT_GRADIENT_MACS
+                split_units(layout.layer_units, X),
+                n_samples,
+                self.n_jobs,
+                min_macs=SPLIT_GRADIENT_MACS,
             )
             with plan as n_parts:
                 self._fit_lbfgs(X, y, sample_weight, layout, n_parts)

@@ -94,7 +94,7 @@ def compile_kernels(
     extra_activations : bool, default=True
         Also the activations scikit-learn does not have (compiled apart).
     dropout : bool, default=True
-        Also the epoch kernel of dense fits with ``dropout > 0`` (sgd or adam),
+        Also the epoch kernels of fits with ``dropout > 0`` (sgd or adam),
         which never split.
 
     Returns
@@ -124,8 +124,6 @@ def compile_kernels(
             for data in inputs:
                 data = data.astype(dtype)
                 for solver, n_jobs in [(s, j) for s in solvers for j in ways]:
-                    if n_jobs > 1 and sp.issparse(data):
-                        continue  # sparse input never splits
                     params = {"solver": solver, "max_iter": 2, "n_jobs": n_jobs}
                     params.update(hidden_layer_sizes=(8,), batch_size=16)
                     clf = MLPClassifier(**params).fit(data, labels)
@@ -137,7 +135,8 @@ def compile_kernels(
             stochastic = [solver for solver in solvers if solver != "lbfgs"]
             if dropout and stochastic:  # one kernel whatever the solver
                 params = {"solver": stochastic[0], "max_iter": 2, "dropout": 0.1}
-                MLPClassifier((8,), **params).fit(X.astype(dtype), labels)
+                for data in inputs:
+                    MLPClassifier((8,), **params).fit(data.astype(dtype), labels)
                 MLPRegressor(hidden_layer_sizes=(8,), **params).fit(
                     X.astype(dtype), X[:, 0]
                 )

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 from sklearn.utils.validation import _check_sample_weight, check_array
 
-from ._engine.prediction import validation_loss
+from ._engine.prediction import split_units, validation_loss
 from ._engine.randomness import shuffled
 from ._engine.solvers import AdamOptimizer, SGDOptimizer, minimize_lbfgs
 from ._engine.training import Engine
@@ -178,7 +178,8 @@ class FitLoops:
                 )
             batch_size = int(np.clip(self.batch_size, 1, n_samples))
 
-        layer_units = layout.layer_units
+        # CSR rows: priced by their stored values, as predictions are
+        layer_units = split_units(layout.layer_units, X_train)
         with thread_plan(layer_units, batch_size, self.n_jobs, splittable) as n_parts:
             engine = Engine(
                 X_train,

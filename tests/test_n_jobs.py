@@ -77,9 +77,12 @@ CASES = [
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize(("task", "params"), CASES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_threaded_fit_equals_serial_fit(task, params, dtype, monkeypatch):
+@pytest.mark.parametrize("form", ["dense", "csr"])
+def test_threaded_fit_equals_serial_fit(task, params, dtype, form, monkeypatch):
     X, y = data(task)
     X = X.astype(dtype)
+    if form == "csr":  # a third of the values stored
+        X = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
     cls = fastmlp.MLPClassifier if task == "classification" else fastmlp.MLPRegressor
     kwargs = {"hidden_layer_sizes": (48, 32), "max_iter": 8, "random_state": 0}
     seen = n_parts_used(monkeypatch)
@@ -88,7 +91,7 @@ def test_threaded_fit_equals_serial_fit(task, params, dtype, monkeypatch):
     assert seen == [1, 2]
     assert_same_bits(threaded, serial)
     assert threaded.coefs_[0].dtype == serial.coefs_[0].dtype
-    Xp = np.tile(X, (20, 1))
+    Xp = sp.vstack([X] * 20, format="csr") if form == "csr" else np.tile(X, (20, 1))
     predict = "predict_proba" if task == "classification" else "predict"
     want = getattr(serial.set_params(n_jobs=1), predict)(Xp)
     assert_array_equal(getattr(threaded, predict)(Xp), want)
@@ -161,15 +164,20 @@ def test_default_splits_large_batches_only(monkeypatch):
         fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2).fit(X, y)
         # 64 -> 8 -> 3 at batch 16: 8k multiply-adds: serial
         fastmlp.MLPClassifier((8,), batch_size=16, max_iter=2).fit(X, y)
-        # sparse input and dropout: serial
+        # sparse input, priced by its stored values (64 a row here): split
         fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2).fit(
             sp.csr_matrix(X), y
         )
+        # ~2 stored values a row (priced as 4): 200 x (4 x 8 + 8 x 3): serial
+        fastmlp.MLPClassifier((8,), batch_size=200, max_iter=2).fit(
+            sp.csr_matrix(np.where(np.abs(X) > 2.1, X, 0.0)), y
+        )
+        # dropout: serial
         fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2, dropout=0.2).fit(X, y)
     # BLAS limited to one thread (as in joblib's workers): serial
     with threadpool_limits(1, user_api="blas"):
         fastmlp.MLPClassifier((100,), batch_size=200, max_iter=2).fit(X, y)
-    expected = [2, 1, 1, 1, 1]
+    expected = [2, 1, 2, 1, 1, 1]
     assert seen == expected
 
 

@@ -359,14 +359,15 @@ def test_extreme_settings_give_finite_weights_or_the_error(solver, scale):
 # ----------------------------------------------------------------------------
 # KeyboardInterrupt in the middle of an epoch
 # ----------------------------------------------------------------------------
-def _interrupt_at_call(monkeypatch, stop_at, sparse=False):
+def _interrupt_at_call(monkeypatch, stop_at):
     """Make the epoch kernel raise KeyboardInterrupt at call ``stop_at``.
 
     One batch per kernel call, so the interrupt falls between two batches of
     an epoch, as it does between two of scikit-learn's ``_backprop`` calls.
+    Dense and CSR rows run the same kernel (``Engine.in_parts``).
     """
     monkeypatch.setattr(training.Engine, "batches_per_call", lambda self, size: 1)
-    name = "run_epoch_sparse" if sparse else "run_epoch_parallel"
+    name = "run_epoch_parallel"
     original = getattr(training, name)
     calls = {"n": 0}
 
@@ -429,7 +430,7 @@ def _interrupted_pair(monkeypatch, case, stop_at=STOP_AT):
         **params,
     )
     with monkeypatch.context() as patch:
-        _interrupt_at_call(patch, stop_at, sparse)
+        _interrupt_at_call(patch, stop_at)
         with _blas_policy_restored():
             fast_warnings = _warnings_of(lambda: fast.fit(X, y))
     with monkeypatch.context() as patch:

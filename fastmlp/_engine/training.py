@@ -13,7 +13,6 @@ from .._kernels.epoch import run_epoch_dense, run_epoch_sparse
 from .._kernels.extra_activations import PRE_ACTIVATION_CODES
 from .._kernels.extra_callbacks import prepare_element_maps
 from .._kernels.layers import NET_DROPOUT, NET_HIDDEN, NET_LOSS, NET_OUTPUT
-from .._kernels.passes import loss_grad_sparse
 from .._kernels.sync import ABORTED, SYNC_SIZE
 from .._kernels.tunables import TRIAL_WORK, WORK_PER_CALL
 from .._runtime.split_chooser import FasterPath
@@ -51,7 +50,7 @@ class Engine:
     n_parts : int, default=1
         Threads each batch is split across
         (``fastmlp._runtime.thread_plan.thread_plan``);
-        with more than one, ``X`` must be dense and ``net`` without dropout.
+        with more than one, ``net`` must be without dropout.
     choose_split : bool, default=False
         With ``n_parts > 1``, whether calls may run whole instead when
         timing shows that faster
@@ -60,12 +59,11 @@ class Engine:
 
     Notes
     -----
-    Dense data without dropout always runs the split kernels
+    A fit without dropout always runs the split kernels
     (``fastmlp._kernels.threaded``), in one part when a call is not split:
     one epoch kernel and one gradient kernel serve split and unsplit fits,
-    with the same values bit for bit. Dropout (never split) runs
-    ``fastmlp._kernels.epoch.run_epoch_dense``, CSR data the ``_sparse``
-    kernels.
+    dense and CSR data, with the same values bit for bit. Dropout (never
+    split) runs ``fastmlp._kernels.epoch.run_epoch_dense`` or ``_sparse``.
     """
 
     def __init__(
@@ -139,14 +137,15 @@ class Engine:
             np.empty(self.max_rows * n_outputs, self.dtype),
             np.empty(self.max_rows, self.dtype),
         )
-        # the split kernels: dense rows without dropout (see Notes)
-        self.in_parts = not self.sparse and net[NET_DROPOUT] == 0.0
+        # the split kernels: any rows without dropout (see Notes)
+        self.in_parts = net[NET_DROPOUT] == 0.0
         if self.in_parts:
             self.extra = (
                 np.empty(self.max_rows, np.float64),
                 np.zeros(1, np.float64),
                 np.empty(layout.size, self.dtype),
             )
+            self.parts_rows = parts_rows(self.x, n_features, self.dtype)
 
     def batches_per_call(self, batch_size):
         """How many batches one kernel call runs (see ``WORK_PER_CALL``).
@@ -197,6 +196,8 @@ class Engine:
         part, so an interrupted epoch leaves it consistent with the weights.
         """
         data = (self.x, self.y, self.sample_weight)
+        if self.in_parts:
+            data = (self.parts_rows[0], self.y, self.sample_weight)
         n_batches = -(-self.n_samples // batch_size)
         order = np.ascontiguousarray(order, dtype=np.int64)
         settings = optimizer.settings()
@@ -227,8 +228,8 @@ class Engine:
             if self.in_parts:
                 # whole calls too: see whole_parts
                 part, step = run_epoch_parallel(
-                    data, *args, self.extra, settings, state, int(optimizer.step),
-                    self.whole_parts(split),
+                    data, self.parts_rows[1], *args, self.extra, settings, state,
+                    int(optimizer.step), self.whole_parts(split),
                 )  # fmt: skip
             else:
                 kernel = run_epoch_sparse if self.sparse else run_epoch_dense
@@ -243,7 +244,7 @@ class Engine:
         return accumulated
 
     def all_rows(self):
-        """Every row's index: L-BFGS's one batch of sparse data (made once)."""
+        """Every row's index: L-BFGS's one batch of CSR data (made once)."""
         if self._all_rows is None:
             self._all_rows = np.arange(self.n_samples, dtype=np.int64)
         return self._all_rows
@@ -271,23 +272,12 @@ class Engine:
         split = self.path.split()
         self._wake_for_trial(split)
         started = time.perf_counter()
-        if self.sparse:
-            loss = loss_grad_sparse(
-                self.x,
-                self.all_rows(),
-                y,
-                self.sample_weight,
-                self.has_weight,
-                params,
-                self.grads,
-                self.net,
-                self.work,
-            )
-        else:
-            loss = loss_grad_parallel(
-                self.x, y, self.sample_weight, self.has_weight, params,
-                self.grads, self.net, self.work, self.extra, self.whole_parts(split),
-            )  # fmt: skip
+        x, csr = self.parts_rows
+        rows = self.all_rows() if self.sparse else _NO_ROWS
+        loss = loss_grad_parallel(
+            x, csr, rows, y, self.sample_weight, self.has_weight, params,
+            self.grads, self.net, self.work, self.extra, self.whole_parts(split),
+        )  # fmt: skip
         self.path.record(split, time.perf_counter() - started, 1)
         return loss, self.grads
 
@@ -313,24 +303,41 @@ def run_parts(kernel, n_parts, *args):
     )
 
 
-def run_epoch_parallel(data, batches, buffers, params, grads, net, work, extra,
+_NO_ROWS = np.empty(0, np.int64)
+
+
+def parts_rows(x, n_features, dtype):
+    """``(X, csr)`` as the split kernels take the rows ``x`` (kernel input).
+
+    Dense ``x`` and None, or an ``X`` of no rows and CSR ``x``
+    (``fastmlp._kernels.threaded``).
+    """
+    if isinstance(x, tuple):
+        return contiguous_read_only(np.empty((0, n_features)), dtype), x
+    return x, None
+
+
+def run_epoch_parallel(data, csr, batches, buffers, params, grads, net, work, extra,
                        settings, state, step, n_parts):  # fmt: skip
     """:func:`fastmlp._kernels.epoch.run_epoch_dense` split into ``n_parts``.
 
-    Same arguments, plus ``extra = (row_losses, scalars, partial)``: float64
-    ``(batch_size,)`` and ``(1,)`` buffers, and one of ``grads``'s shape and
-    dtype.
+    Same arguments, but ``data, csr`` as :func:`parts_rows` gives them
+    (``data`` with its ``X``), plus ``extra = (row_losses, scalars,
+    partial)``: float64 ``(batch_size,)`` and ``(1,)`` buffers, and one of
+    ``grads``'s shape and dtype.
     """
     return run_parts(
-        threaded.epoch_part, n_parts, data, batches, buffers, params, grads, net,
-        work, extra, settings, state, step,
+        threaded.epoch_part, n_parts, data, csr, batches, buffers, params, grads,
+        net, work, extra, settings, state, step,
     )  # fmt: skip
 
 
-def loss_grad_parallel(x, y, sample_weight, has_weight, params, grads, net, work,
-                       extra, n_parts):  # fmt: skip
-    """:func:`fastmlp._kernels.passes.loss_grad_dense` split into ``n_parts``."""
+def loss_grad_parallel(x, csr, rows, y, sample_weight, has_weight, params, grads, net,
+                       work, extra, n_parts):  # fmt: skip
+    """:func:`fastmlp._kernels.passes.loss_grad_dense` (or ``_sparse``, on rows
+    ``rows`` of ``csr``) split into ``n_parts``; ``x, csr`` as :func:`parts_rows`
+    gives them."""
     return run_parts(
-        threaded.gradient_part, n_parts, x, y, sample_weight, has_weight, params,
-        grads, net, work, extra,
+        threaded.gradient_part, n_parts, x, csr, rows, y, sample_weight, has_weight,
+        params, grads, net, work, extra,
     )  # fmt: skip

@@ -235,14 +235,21 @@ def sparse_rows_dot(indptr, indices, data, rows, weights, out):
 
 
 @kernel
-def sparse_rows_transpose_dot(indptr, indices, data, rows, delta, out):
-    """``out = X[rows].T @ delta`` for CSR ``X``."""
-    out[:] = 0.0
+def sparse_rows_transpose_dot(indptr, indices, data, rows, delta, out, start, stop):
+    """``out[start:stop] = (X[rows].T @ delta)[start:stop]`` for CSR ``X``.
+
+    Rows ``start:stop`` of ``out`` (columns of ``X``) only; each value sums its
+    rows' terms in the order of ``rows``, so blocks computed apart (a split
+    batch's parts, ``fastmlp._kernels.threaded``) equal the whole.
+    """
+    out[start:stop] = 0.0
     n_out = out.shape[1]
     for r in range(rows.shape[0]):
         row = rows[r]
         for k in range(indptr[row], indptr[row + 1]):
             col = indices[k]
+            if col < start or col >= stop:
+                continue
             value = data[k]
             for j in range(n_out):
                 out[col, j] += value * delta[r, j]

@@ -363,7 +363,8 @@ def loss_grad_sparse(csr, rows, y, sample_weight, has_weight, params, grads, net
     )
     first_delta = backward_hidden(params, grads, net, work, n_rows, weight_sum)
     first_grad = coef_view(grads, net, np.int64(0))
-    sparse_rows_transpose_dot(csr[0], csr[1], csr[2], rows, first_delta, first_grad)
+    sparse_rows_transpose_dot(csr[0], csr[1], csr[2], rows, first_delta, first_grad,
+                              np.int64(0), first_grad.shape[0])  # fmt: skip
     finish_coef_grad(
         first_grad, coef_view(params, net, np.int64(0)), net[NET_ALPHA], weight_sum
     )

@@ -5,9 +5,12 @@ serial kernel, :func:`epoch_part` or :func:`gradient_part`, on their part of eve
 batch with single-threaded BLAS, in two phases that end at a barrier (:mod:`.sync`):
 rows (forward, losses and deltas of rows ``chunk(t)``), then columns (every layer's
 gradient and step for a block of input units). Invariant: every value is computed
-by the same operations in the same order as in the serial kernels, so the two
-paths give the same numbers (tested). Dense data only, and no dropout (its draws
-depend on the thread).
+by the same operations in the same order whatever the number of parts, one
+included (tested). Dense rows, or CSR rows (``csr`` not None: the first
+layer's products are ``layers.sparse_rows_dot`` and ``sparse_rows_transpose_dot``,
+and the dense rows ``x`` hold none); no dropout (its draws depend on the thread).
+Dense fits pass ``csr=None``, so numba leaves the CSR code out of their kernels
+(compile time).
 
 Why: most networks' products are too small for BLAS's own threads, and ``prange``
 cost ~13 s more compile time. The phases in full: ``docs/design/threading.md``.
@@ -34,11 +37,15 @@ from .layers import (
     intercept_view,
     layer_view,
     small_transpose_dot,
+    sparse_rows_dot,
+    sparse_rows_transpose_dot,
 )
 from .losses import finish_loss, output_delta, weighted_row_losses
 from .optimizers import ADAM, step_range, step_rate
 from .passes import (
+    finish_coef_grad,
     forward_rows,
+    intercept_grad,
     propagate_delta,
     squared_coef_sum,
 )
@@ -95,20 +102,21 @@ def _bound(total, part, n_parts, align):
 
 
 @kernel
-def rows_align(net, work, n_rows, itemsize):
+def rows_align(net, work, n_rows, itemsize, lowest):
     """Where a batch of ``n_rows`` splits into parts and gradient chunks.
 
     ``BLAS_ALIGN`` if BLAS computes one of the rows phase's products for it
-    (a layer's output, ``passes.forward_rows``; a delta propagated back,
-    ``layers.dot_transpose``), else ``ALIGN``. A function of the net and the
-    batch, not of the number of parts: parts and chunks of one batch agree,
-    and the chunks are the same in a whole batch as in a split one.
+    (a layer's output, ``passes.forward_rows``, from layer ``lowest`` up: 1
+    for CSR rows; a delta propagated back, ``layers.dot_transpose``), else
+    ``ALIGN``. A function of the net and the batch, not of the number of
+    parts: parts and chunks of one batch agree, and the chunks are the same in
+    a whole batch as in a split one.
     """
     units = net[NET_UNITS]
     room = work[WORK_TRANSPOSED].shape[1]
     for layer in range(units.shape[0] - 1):
         fan_in, fan_out = units[layer], units[layer + 1]
-        if in_blas(n_rows, fan_in, fan_out, itemsize):
+        if layer >= lowest and in_blas(n_rows, fan_in, fan_out, itemsize):
             return BLAS_ALIGN
         if layer > 0 and transposed_in_blas(n_rows, fan_out, fan_in, room, itemsize):
             return BLAS_ALIGN
@@ -139,13 +147,15 @@ def gather_part(part, n_parts, x, y, sample_weight, has_weight, rows, x_rows, y_
     """Rows of part ``part`` of ``x[rows]``, ``y[rows]``, ``sample_weight[rows]``.
 
     The part's rows as :func:`rows_part` takes them (``row_align`` from
-    :func:`rows_align`); the weights only ``if has_weight`` (else
-    ``sample_weight`` is one 1.0).
+    :func:`rows_align`); ``x``'s only if ``x_rows`` has rows (not for CSR
+    data), the weights only ``if has_weight`` (else ``sample_weight`` is one
+    1.0).
     """
     start, stop = aligned_chunk(rows.shape[0], part, n_parts, row_align)
+    dense = x_rows.shape[0] > 0
     for r in range(start, stop):
         row = rows[r]
-        for j in range(x.shape[1]):
+        for j in range(x.shape[1] if dense else 0):
             x_rows[r, j] = x[row, j]
         for j in range(y.shape[1]):
             y_rows[r, j] = y[row, j]
@@ -155,11 +165,15 @@ def gather_part(part, n_parts, x, y, sample_weight, has_weight, rows, x_rows, y_
 
 @inlined_kernel
 def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net,
-              work, extra, row_align):  # fmt: skip
-    """Phase 1 for part ``part`` of batch ``x``'s rows: forward, losses, deltas.
+              work, extra, row_align, lowest):  # fmt: skip
+    """Phase 1 for part ``part`` of the batch's rows: forward, losses, deltas.
 
-    The part's rows are ``aligned_chunk(n_rows, part, n_parts, row_align)``,
-    ``row_align`` from :func:`rows_align`.
+    The batch is ``x``, its targets ``y``; ``x`` of no rows: CSR rows, whose
+    first layer's product :func:`sparse_part_product` made, and whose first
+    layer's gradient is :func:`sparse_first_layer`'s (``lowest`` 1, else 0:
+    the gradients of layers from ``lowest`` up are made here or in
+    :func:`columns_part`). The part's rows are ``aligned_chunk(n_rows, part,
+    n_parts, row_align)``, ``row_align`` from :func:`rows_align`.
 
     ``extra = (row_losses, scalars, partial)``: writes ``row_losses[r]``
     (the weighted loss of row ``r``); part 0 also writes the squared norm of
@@ -172,7 +186,7 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net
         work[WORK_DELTAS],
         work[WORK_LAYER_STARTS],
     )
-    n_rows = x.shape[0]
+    n_rows = y.shape[0]
     start, stop = aligned_chunk(n_rows, part, n_parts, row_align)
     last = net[NET_UNITS].shape[0] - 2
     forward_rows(x, params, net, work, n_rows, start, stop)
@@ -185,7 +199,7 @@ def rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net
     delta = layer_view(deltas, net, layer_starts, last, n_rows)
     output_delta(y_part, output, w_part, has_weight, delta[start:stop])
     for layer in range(last, -1, -1):
-        if by_rows(net, layer, n_rows, n_parts):
+        if layer >= lowest and by_rows(net, layer, n_rows, n_parts):
             # while the layer's delta is in this core's cache
             chunk_gradients(x, net, work, layer, n_rows, row_align, grads,
                             extra[2], part, n_parts, np.int64(0),
@@ -205,7 +219,8 @@ def by_rows(net, layer, n_rows, n_parts):
     crosses between the cores, the other part's share of this part's block of
     parameters (``fan_in * fan_out / 2`` values) against the other part's rows
     of the layer's input block and delta (``n_rows / 2 * (fan_in / 2 +
-    fan_out)``); with more parts than chunks, always the latter.
+    fan_out)``); with more parts than chunks, always the latter. (Not for a
+    CSR first layer: :func:`sparse_first_layer`.)
     """
     if n_parts == 1:
         return True
@@ -270,9 +285,13 @@ def chunk_gradient(x, net, work, layer, n_rows, row_align, target, rows_begin,
 
 
 @inlined_kernel
-def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, step,
-                 row_align):  # fmt: skip
+def columns_part(part, n_parts, x, n_rows, params, grads, net, work, extra,
+                 weight_sum, step, row_align, lowest):  # fmt: skip
     """Phase 2: part ``part``'s share of every layer's gradient, and its step.
+
+    The batch of ``n_rows`` rows and ``lowest`` as :func:`rows_part` took
+    them; layers under ``lowest`` are left to :func:`sparse_first_layer`, run
+    before.
 
     A part takes a block of each layer's input units (rows of the coefficient
     gradient: contiguous, so no two threads write one cache line but at the
@@ -287,15 +306,14 @@ def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, 
     """
     units = net[NET_UNITS]
     partial = extra[2]
-    n_rows = x.shape[0]
-    for layer in range(units.shape[0] - 1):
+    for layer in range(lowest, units.shape[0] - 1):
         if not by_rows(net, layer, n_rows, n_parts):
             chunk_gradients(x, net, work, layer, n_rows, row_align, grads,
                             partial, np.int64(0), np.int64(1), part,
                             n_parts)  # fmt: skip
         fan_out = units[layer + 1]
         start, stop = units_block(
-            net, layer, n_rows, row_align, x.itemsize, part, n_parts
+            net, layer, n_rows, row_align, params.itemsize, part, n_parts
         )
         finish_chunked_coef_grad(
             coef_view(grads, net, layer)[start:stop],
@@ -316,6 +334,74 @@ def columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum, 
             _step(params, grads, step, first + start, first + stop)
     if n_parts == 1:
         _step(params, grads, step, np.int64(0), params.shape[0])
+
+
+@kernel
+def sparse_part_product(part, n_parts, csr, rows, params, net, work, row_align):
+    """Phase 1's first product for part ``part`` of rows ``rows`` of CSR ``csr``.
+
+    ``X[rows] @ W0`` for the part's rows (as :func:`rows_part` takes them), into
+    the first layer's activations, where :func:`rows_part` finds it.
+    """
+    n_rows = rows.shape[0]
+    start, stop = aligned_chunk(n_rows, part, n_parts, row_align)
+    first = layer_view(work[WORK_ACTIVATIONS], net, work[WORK_LAYER_STARTS],
+                       np.int64(0), n_rows)  # fmt: skip
+    sparse_rows_dot(csr[0], csr[1], csr[2], rows[start:stop],
+                    coef_view(params, net, np.int64(0)),
+                    rows_of(first, start, stop))  # fmt: skip
+
+
+@kernel
+def sparse_first_layer(part, n_parts, csr, rows, params, grads, net, work, weight_sum,
+                       step):  # fmt: skip
+    """Phase 2 of a CSR first layer: part ``part``'s gradient, and its step.
+
+    The gradient of input units ``chunk(n_features, part, n_parts)`` by
+    :func:`sparse_first_gradient`, and of intercepts ``chunk(fan_out, part,
+    n_parts)``; each stepped at once with more than one part, as
+    :func:`columns_part` does for the other layers.
+    """
+    units = net[NET_UNITS]
+    fan_out = units[1]
+    n_rows = rows.shape[0]
+    start, stop = chunk(units[0], part, n_parts)
+    sparse_first_gradient(csr, rows, n_rows, params, grads, net, work, weight_sum,
+                          start, stop)  # fmt: skip
+    first = net[NET_COEF_STARTS][0]
+    if n_parts > 1:
+        _step(params, grads, step, first + start * fan_out, first + stop * fan_out)
+    start, stop = chunk(fan_out, part, n_parts)
+    delta = layer_view(work[WORK_DELTAS], net, work[WORK_LAYER_STARTS], np.int64(0),
+                       n_rows)  # fmt: skip
+    intercept_grad(delta, intercept_view(grads, net, np.int64(0)), weight_sum, start,
+                   stop)  # fmt: skip
+    first = net[NET_INTERCEPT_STARTS][0]
+    if n_parts > 1:
+        _step(params, grads, step, first + start, first + stop)
+
+
+@kernel
+def sparse_first_gradient(csr, rows, n_rows, params, grads, net, work, weight_sum,
+                          start, stop):  # fmt: skip
+    """A CSR first layer's coefficient gradient for input units ``start:stop``.
+
+    ``X[rows].T @ delta`` over the batch's rows in one chunk, in row order,
+    then sklearn's finish: the serial kernels' values
+    (``passes.loss_grad_sparse``), whatever the block. Not by rows' chunks,
+    as the other layers: each part would zero and fill a whole
+    ``n_features x units`` buffer, and the columns phase read both, where a
+    block of units costs each part a pass over the batch's stored values and
+    the other part's rows of the delta (``docs/design/threading.md``).
+    """
+    delta = layer_view(work[WORK_DELTAS], net, work[WORK_LAYER_STARTS], np.int64(0),
+                       n_rows)  # fmt: skip
+    coef_grad = coef_view(grads, net, np.int64(0))
+    sparse_rows_transpose_dot(csr[0], csr[1], csr[2], rows, delta, coef_grad, start,
+                              stop)  # fmt: skip
+    finish_coef_grad(coef_grad[start:stop],
+                     coef_view(params, net, np.int64(0))[start:stop], net[NET_ALPHA],
+                     weight_sum)  # fmt: skip
 
 
 @kernel
@@ -368,18 +454,33 @@ def batch_loss(y, sample_weight, has_weight, params, net, extra):
 
 
 @kernel
-def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, work,
-               extra, settings, state, step):  # fmt: skip
+def borrow_csr(csr):
+    """``csr = (indptr, indices, values)``, each array borrowed (see epoch_part)."""
+    return borrowed(csr[0]), borrowed(csr[1]), borrowed(csr[2])
+
+
+@kernel
+def epoch_part(part, n_parts, sync, data, csr, batches, buffers, params, grads, net,
+               work, extra, settings, state, step):  # fmt: skip
     """Part ``part`` of :func:`fastmlp._kernels.epoch.run_epoch_dense`'s batches.
 
     ``n_parts`` threads run this at once on the same arguments, one per part,
     and meet at :func:`fastmlp._kernels.sync.barrier` (on ``sync``, zeroed
-    before) after each phase of a batch. ``extra = (row_losses, scalars)``:
-    float64 ``(batch_size,)`` and ``(1,)`` buffers. Every part returns
-    ``(sum of batch_loss * batch_rows, adam_step)``, the same; ``(nan, -1)``
-    if a part failed.
+    before) after each phase of a batch. ``data = (X, Y, sample_weight)``
+    with ``csr`` None, or with an ``X`` of no rows and CSR rows ``csr =
+    (indptr, indices, values)`` (``buffers[0]`` then holds nothing).
+    ``extra = (row_losses, scalars, partial)``: float64 ``(batch_size,)`` and
+    ``(1,)`` buffers, and one of ``grads``'s shape. Every part returns ``(sum
+    of batch_loss * batch_rows, adam_step)``, the same; ``(nan, -1)`` if a
+    part failed.
     """
     x, y, sample_weight = borrowed(data[0]), borrowed(data[1]), borrowed(data[2])
+    # ``csr is None`` and ``is not None``, tested on the argument itself: numba
+    # then compiles a dense fit's kernel without the CSR code
+    lowest = np.int64(0)
+    if csr is not None:
+        sparse = borrow_csr(csr)
+        lowest = np.int64(1)
     order, first_batch, stop_batch, batch_size, has_weight, _ = batches
     # borrowed: every thread views these arrays, and numba's reference counts
     # would be one cache line passed between the cores at each view
@@ -389,8 +490,8 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
     net, work = borrow_net(net), borrow_work(work)
     extra = (borrowed(extra[0]), borrowed(extra[1]), borrowed(extra[2]))
     state = (borrowed(state[0]), borrowed(state[1]))
-    n_samples, n_features = x.shape
-    n_outputs = y.shape[1]
+    n_samples, n_outputs = y.shape
+    n_features = x.shape[1]
     generation = np.int64(0)
     accumulated = 0.0
     for batch in range(first_batch, stop_batch):
@@ -398,14 +499,20 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
         stop = min(start + batch_size, n_samples)
         n_rows = stop - start
         rows = order[start:stop]
-        x_rows = matrix_view(buffers[0], np.int64(0), n_rows, n_features)
+        x_count = n_rows
+        if csr is not None:
+            x_count = np.int64(0)  # no dense rows to gather
+        x_rows = matrix_view(buffers[0], np.int64(0), x_count, n_features)
         y_rows = matrix_view(buffers[1], np.int64(0), n_rows, n_outputs)
         w_rows = buffers[2][:n_rows]
-        row_align = rows_align(net, work, n_rows, x.itemsize)
+        row_align = rows_align(net, work, n_rows, params.itemsize, lowest)
         gather_part(part, n_parts, x, y, sample_weight, has_weight, rows, x_rows,
                     y_rows, w_rows, row_align)  # fmt: skip
+        if csr is not None:
+            sparse_part_product(part, n_parts, sparse, rows, params, net, work,
+                                row_align)  # fmt: skip
         rows_part(part, n_parts, x_rows, y_rows, w_rows, has_weight, params, grads,
-                  net, work, extra, row_align)  # fmt: skip
+                  net, work, extra, row_align, lowest)  # fmt: skip
         generation = barrier(sync, n_parts, generation)
         if generation < 0:
             return np.nan, np.int64(-1)
@@ -415,10 +522,14 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
             step += 1
         rate = step_rate(settings, step)
         optimizer = (settings, state, rate)
+        if csr is not None:
+            sparse_first_layer(part, n_parts, sparse, rows, params, grads, net, work,
+                               weight_sum, optimizer)  # fmt: skip
         columns_part(
             part,
             n_parts,
             x_rows,
+            n_rows,
             params,
             grads,
             net,
@@ -427,6 +538,7 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
             weight_sum,
             optimizer,
             row_align,
+            lowest,
         )
         # the next batch overwrites rows that other parts' columns still read
         generation = barrier(sync, n_parts, generation)
@@ -437,22 +549,30 @@ def epoch_part(part, n_parts, sync, data, batches, buffers, params, grads, net, 
 
 
 @kernel
-def gradient_part(part, n_parts, sync, x, y, sample_weight, has_weight, params, grads,
-                  net, work, extra):  # fmt: skip
+def gradient_part(part, n_parts, sync, x, csr, rows, y, sample_weight, has_weight,
+                  params, grads, net, work, extra):  # fmt: skip
     """Part ``part`` of :func:`fastmlp._kernels.passes.loss_grad_dense`.
 
-    Run as :func:`epoch_part` is, on all rows as one batch; returns the loss
-    (nan if a part failed).
+    Run as :func:`epoch_part` is, on all rows as one batch: dense ``x`` (and
+    ``csr`` None), or rows ``rows`` (every row, in order) of CSR ``csr`` (and
+    an ``x`` of no rows); returns the loss (nan if a part failed).
     """
     # typed as the epoch's gathered batch: the same rows_part and columns_part
     x, y = typed_writable(x), typed_writable(y)
     sample_weight = typed_writable(sample_weight)
+    lowest = np.int64(0)
+    if csr is not None:  # see epoch_part
+        sparse = borrow_csr(csr)
+        lowest = np.int64(1)
     params, grads, sync = borrowed(params), borrowed(grads), borrowed(sync)
     net, work = borrow_net(net), borrow_work(work)
     extra = (borrowed(extra[0]), borrowed(extra[1]), borrowed(extra[2]))
-    row_align = rows_align(net, work, x.shape[0], x.itemsize)
+    n_rows = y.shape[0]
+    row_align = rows_align(net, work, n_rows, params.itemsize, lowest)
+    if csr is not None:
+        sparse_part_product(part, n_parts, sparse, rows, params, net, work, row_align)
     rows_part(part, n_parts, x, y, sample_weight, has_weight, params, grads, net, work,
-              extra, row_align)  # fmt: skip
+              extra, row_align, lowest)  # fmt: skip
     if barrier(sync, n_parts, np.int64(0)) < 0:
         return np.nan
     loss, weight_sum = batch_loss(y, sample_weight, has_weight, params, net, extra)
@@ -460,6 +580,9 @@ def gradient_part(part, n_parts, sync, x, y, sample_weight, has_weight, params, 
     no = np.bool_(False)
     settings = (np.int64(GRADIENT_ONLY), 0.0, 0.0, no, 0.0, 0.0, 0.0)
     optimizer = (settings, (grads, grads), 0.0)
-    columns_part(part, n_parts, x, params, grads, net, work, extra, weight_sum,
-                 optimizer, row_align)  # fmt: skip
+    if csr is not None:
+        sparse_first_layer(part, n_parts, sparse, rows, params, grads, net, work,
+                           weight_sum, optimizer)  # fmt: skip
+    columns_part(part, n_parts, x, n_rows, params, grads, net, work, extra,
+                 weight_sum, optimizer, row_align, lowest)  # fmt: skip
     return loss

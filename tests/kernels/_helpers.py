@@ -314,3 +314,13 @@ def sgd_settings(learning_rate=0.05, momentum=0.9, nesterov=True):
 
 def adam_settings(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
     return (ADAM, learning_rate, 0.0, False, beta_1, beta_2, epsilon)
+
+
+def extra_buffers(grads, max_rows):
+    """The split kernels' ``extra``: row losses, scalars, the second chunk's
+    gradient (``fastmlp._engine.training.run_epoch_parallel``), NaN-filled."""
+    return (
+        np.full(max_rows, np.nan),
+        np.full(1, np.nan),
+        np.full_like(grads, np.nan),
+    )

@@ -19,6 +19,7 @@ from tests.kernels._helpers import (
     Problem,
     adam_settings,
     assert_close,
+    extra_buffers,
     pack_list,
     sgd_settings,
 )
@@ -124,18 +125,22 @@ class EpochCase:
 
     def run_kernel(self, first_batch, stop_batch, step, X=None, Y=None):
         """The epoch kernel the engine runs for this case (``Engine.in_parts``):
-        dense rows without dropout, the split kernel as one part."""
+        without dropout, the split kernel as one part."""
         problem = self.problem
-        if self.sparse:
-            kernel = epoch_kernels.run_epoch_sparse
-            x = problem.csr if X is None else X
-        elif self.dropout:
-            kernel = epoch_kernels.run_epoch_dense
-            x = problem.X if X is None else X
+        x = (problem.csr if self.sparse else problem.X) if X is None else X
+        data = (x, problem.Y if Y is None else Y, problem.kernel_weight)
+        if self.dropout:
+            sparse = self.sparse
+            kernel = (
+                epoch_kernels.run_epoch_sparse
+                if sparse
+                else epoch_kernels.run_epoch_dense
+            )
         else:
             kernel = self._one_part
-            x = problem.X if X is None else X
-        data = (x, problem.Y if Y is None else Y, problem.kernel_weight)
+            n_features = int(problem.layout.layer_units[0])
+            rows, csr = engine_module.parts_rows(x, n_features, problem.params.dtype)
+            data = ((rows, data[1], data[2]), csr)
         # Without shuffling, ``order`` is an arange (epoch.py's contract).
         batches = (
             self.order,
@@ -159,13 +164,9 @@ class EpochCase:
         )
 
     def _one_part(self, data, batches, buffers, params, grads, net, work, *step):
-        extra = (
-            np.full(self.batch_size, np.nan),
-            np.full(1, np.nan),
-            np.full_like(grads, np.nan),
-        )
+        extra = extra_buffers(grads, self.batch_size)
         return engine_module.run_epoch_parallel(
-            data, batches, buffers, params, grads, net, work, extra, *step, 1
+            *data, batches, buffers, params, grads, net, work, extra, *step, 1
         )
 
     def run_reference(self, first_batch=0, stop_batch=None):

@@ -247,8 +247,15 @@ def test_sparse_rows_transpose_dot(dtype, index_dtype, n_out, rows_kind, n_cols)
     }[rows_kind].astype(np.int64)
     delta = rng.normal(size=(rows.shape[0], n_out)).astype(dtype)
     out = np.full((n_cols, n_out), np.nan, dtype)
-    layer_kernels.sparse_rows_transpose_dot(*csr, rows, delta, out)
+    layer_kernels.sparse_rows_transpose_dot(*csr, rows, delta, out, 0, n_cols)
     assert_close(out, dense[rows].T @ delta, dtype)
+    # blocks of columns computed apart: the whole product's bits, the rest kept
+    blocks = np.full((n_cols, n_out), np.nan, dtype)
+    cut = n_cols // 3
+    layer_kernels.sparse_rows_transpose_dot(*csr, rows, delta, blocks, 0, cut)
+    assert np.isnan(blocks[cut:]).all()
+    layer_kernels.sparse_rows_transpose_dot(*csr, rows, delta, blocks, cut, n_cols)
+    assert_array_equal(blocks, out)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

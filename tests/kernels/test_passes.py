@@ -22,6 +22,7 @@ from tests.kernels._helpers import (
     SHAPES,
     Problem,
     assert_close,
+    extra_buffers,
     nan_work,
     seed_kernel_random,
     shape_problem,
@@ -417,7 +418,7 @@ def test_read_only_rows_share_the_passes_of_writable_batches(dtype):
     grads = np.empty_like(problem.grads)
     out = np.empty((9, 3), dtype)
     sync = np.zeros(SYNC_SIZE, np.int64)
-    extra = (np.full(9, np.nan), np.full(1, np.nan), np.full_like(grads, np.nan))
+    extra = extra_buffers(grads, 9)
     calls = {
         "gradient": list(
             _kernel_calls(
@@ -434,7 +435,8 @@ def test_read_only_rows_share_the_passes_of_writable_batches(dtype):
         "threads' gradient": list(
             _kernel_calls(
                 threaded_kernels.gradient_part,
-                *(np.int64(0), np.int64(1), sync, X, Y, weights, False),
+                *(np.int64(0), np.int64(1), sync, X, None, np.empty(0, np.int64)),
+                *(Y, weights, False),
                 *(params, grads, net, work, extra),
             )
         ),
@@ -444,6 +446,8 @@ def test_read_only_rows_share_the_passes_of_writable_batches(dtype):
         assert "forward_rows" in names, kind
         for name, signature in kernel_calls:
             arrays = [a for a in signature.args if isinstance(a, numba.types.Array)]
+            if name in ("sparse_rows_dot", "sparse_rows_transpose_dot"):
+                arrays = arrays[3:]  # a CSR's arrays: read-only in every fit
             assert all(a.mutable for a in arrays), (kind, name, signature)
     assert {"transpose_dot", "loss_value"} <= {name for name, _ in calls["gradient"]}
     loss = pass_kernels.loss_grad_dense(X, Y, weights, False, params, grads, net, work)

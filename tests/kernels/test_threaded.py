@@ -35,6 +35,7 @@ from tests.kernels._helpers import (
     adam_settings,
     assert_close,
     cases_in_turn,
+    extra_buffers,
     nan_work,
     sgd_settings,
 )
@@ -77,12 +78,7 @@ def make_problem(dtype, net, weighted, n_rows, max_rows=None, seed=5):
     )
 
 
-def extra_buffers(problem, max_rows):
-    return (
-        np.full(max_rows, np.nan),
-        np.full(1, np.nan),
-        np.full_like(problem.grads, np.nan),
-    )
+NO_ROWS = np.empty(0, np.int64)  # dense rows' row indices, L-BFGS's split kernel
 
 
 # ----------------------------------------------------------------------------
@@ -125,13 +121,13 @@ def test_rows_and_units_split_where_blas_groups_start(dtype):
     small = make_problem(dtype, NETS[0], False, 40)
     units = [int(u) for u in small.layout.layer_units]
     if all(decide(40, a, b, itemsize) for a, b in zip(units, units[1:])):
-        assert threaded.rows_align(small.net, small.work, 40, itemsize) == ALIGN
+        assert threaded.rows_align(small.net, small.work, 40, itemsize, 0) == ALIGN
     n_rows = 64
     big = Problem(5, 300, (1024,), 3, n_rows, dtype, hidden="relu",
                   loss_name="log_loss")  # fmt: skip
     if decide(n_rows, 1024, 3, itemsize):
         pytest.skip("the tile limits in force keep these products in the tiles")
-    row_align = threaded.rows_align(big.net, big.work, n_rows, itemsize)
+    row_align = threaded.rows_align(big.net, big.work, n_rows, itemsize, 0)
     assert row_align == threaded.BLAS_ALIGN
     # the output layer's gradient: 1024 units by 48 rows by 3, BLAS's too
     start, stop = threaded.units_block(big.net, 1, n_rows, row_align, itemsize, 1, 2)
@@ -322,7 +318,7 @@ class Twins:
             )
             for _ in "ab"
         ]
-        self.extra = extra_buffers(self.threaded, batch_size)
+        self.extra = extra_buffers(self.threaded.grads, batch_size)
 
     def batches(self, first, stop):
         return (self.order, first, stop, self.batch_size, self.serial.weighted, 0)
@@ -343,6 +339,7 @@ class Twins:
         )
         parallel = engine_module.run_epoch_parallel(
             (t.X, t.Y, t.kernel_weight),
+            None,
             self.batches(first, stop),
             self.buffers[1],
             t.params,
@@ -561,6 +558,8 @@ def test_threaded_loss_grad_equals_serial_and_reference(dtype, net, weighted, n_
     )
     got_loss = engine_module.loss_grad_parallel(
         parallel.X,
+        None,
+        NO_ROWS,
         parallel.Y,
         parallel.kernel_weight,
         weighted,
@@ -568,7 +567,7 @@ def test_threaded_loss_grad_equals_serial_and_reference(dtype, net, weighted, n_
         parallel.grads,
         parallel.net,
         parallel.work,
-        extra_buffers(parallel, 69),
+        extra_buffers(parallel.grads, 69),
         n_parts,
     )
     assert_close(got_loss, want_loss, dtype)
@@ -576,8 +575,8 @@ def test_threaded_loss_grad_equals_serial_and_reference(dtype, net, weighted, n_
     assert_array_equal(parallel.params, serial.params)  # no optimizer step
     one = make_problem(dtype, net, weighted, 69)
     engine_module.loss_grad_parallel(
-        one.X, one.Y, one.kernel_weight, weighted, one.params, one.grads, one.net,
-        one.work, extra_buffers(one, 69), 1,
+        one.X, None, NO_ROWS, one.Y, one.kernel_weight, weighted, one.params,
+        one.grads, one.net, one.work, extra_buffers(one.grads, 69), 1,
     )  # fmt: skip
     assert_array_equal(parallel.grads, one.grads)
     coefs, intercepts = parallel.reference_params()
