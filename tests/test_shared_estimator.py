@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from numpy.testing import assert_array_equal
 from sklearn.exceptions import ConvergenceWarning
 
@@ -34,11 +35,12 @@ needs_threads = pytest.mark.skipif(
 # The issue's reproducer: two threads refit one estimator with different
 # shapes (before the fix: free(): invalid next size, in about one run in three).
 REFIT_SCRIPT = """
-import sys, threading, numpy as np, warnings
+import sys, threading, numpy as np, scipy.sparse as sp, warnings
 from fastmlp import MLPClassifier, MLPRegressor
 warnings.filterwarnings("ignore"); sys.setswitchinterval(1e-5)
 rng = np.random.RandomState(0)
 Xa, Xb, y = rng.randn(400, 3), rng.randn(400, 150), rng.randint(0, 3, 400)
+sparse = {{id(X): sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0)) for X in (Xa, Xb)}}
 failures = []
 for cls, solver, mode in {cases!r}:
     cls = {{"c": MLPClassifier, "r": MLPRegressor}}[cls]
@@ -50,6 +52,9 @@ for cls, solver, mode in {cases!r}:
                 est.set_params(hidden_layer_sizes=h)
                 if mode == "fit":
                     est.fit(X, target)
+                elif mode == "csr":  # split CSR fits (n_jobs=2)
+                    est.set_params(n_jobs=2)
+                    est.fit(sparse[id(X)], target)
                 elif mode == "partial_fit":
                     if cls is MLPClassifier:
                         est.partial_fit(X, target, classes=[0, 1, 2])
@@ -79,6 +84,7 @@ def test_racing_refits_of_one_estimator_never_crash(cls):
     cases = [(cls, solver, "fit") for solver in ("adam", "sgd", "lbfgs")]
     cases += [(cls, solver, "partial_fit") for solver in ("adam", "sgd")]
     cases += [(cls, solver, "warm_start") for solver in ("adam", "lbfgs")]
+    cases += [(cls, solver, "csr") for solver in ("adam", "lbfgs")]
     out = run_python(REFIT_SCRIPT.format(cases=cases, rounds=40)).stdout
     assert out.strip() == "survived"
 
@@ -136,6 +142,7 @@ def _fits():
     X = np.random.default_rng(3).normal(size=(240, 12))
     y = (X[:, 0] + X[:, 1] > 0).astype(int)
     ys = X[:, :2] @ np.array([[1.0, -2.0], [0.5, 1.0]])
+    csr = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
     return [
         (
             fastmlp.MLPClassifier(
@@ -170,6 +177,29 @@ def _fits():
             X,
             ys,
         ),
+        # CSR rows, split across threads too
+        (
+            fastmlp.MLPClassifier(
+                hidden_layer_sizes=(32,),
+                max_iter=4,
+                batch_size=64,
+                n_jobs=2,
+                random_state=4,
+            ),
+            csr,
+            y,
+        ),  # fmt: skip
+        (
+            fastmlp.MLPRegressor(
+                hidden_layer_sizes=(16,),
+                solver="lbfgs",
+                max_iter=10,
+                n_jobs=2,
+                random_state=5,
+            ),
+            csr,
+            ys,
+        ),  # fmt: skip
     ]
 
 

@@ -181,3 +181,18 @@ def test_csr_loss_grad_in_parts_equals_serial_and_reference(dtype, net, n_parts)
     )  # fmt: skip
     assert_close(got_loss, ref_loss, dtype)
     assert_close(parts.grads, parts.pack(ref_coef_grads, ref_intercept_grads), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_csr_epoch_with_64_bit_indices_equals_32_bit(dtype):
+    # CSR matrices of 2**31 values or more keep 64-bit indices
+    # (fastmlp._engine.buffers.as_kernel_input): a kernel of their own
+    narrow, wide = (csr_problem(dtype, NETS[0], 90, 40) for _ in "ab")
+    indptr, indices, values = wide.csr
+    wide.csr = (indptr.astype(np.int64), indices.astype(np.int64), values)
+    for array in wide.csr[:2]:
+        array.flags.writeable = False
+    got_narrow = run_epoch(narrow, "adam", 40, 2)
+    got_wide = run_epoch(wide, "adam", 40, 2)
+    assert got_wide[0] == got_narrow[0]
+    assert_array_equal(wide.params, narrow.params)
