@@ -34,7 +34,7 @@ from ._kernels.activations import ACTIVATION_CODES
 from ._kernels.losses import LOSS_CODES
 from ._kernels.tunables import SPLIT_GRADIENT_MACS
 from ._quick_prediction import quick_output
-from ._runtime.thread_plan import thread_plan
+from ._runtime.thread_plan import thread_plan, threads_asked
 from ._sklearn import originals as _sklearn_nn  # never the patched classes
 from ._sklearn.checked_params import CheckedOnce
 from ._sklearn.interchange import SKLEARN_ACTIVATIONS, sklearn_copy
@@ -64,7 +64,11 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
         # beyond scikit-learn: more hidden activations, dropout, BLAS threads
         "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "n_jobs": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Integral, None, -1, closed="right"),
+            None,
+        ],
     }
 
     @abstractmethod
@@ -200,7 +204,8 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
             if X.dtype != dtype:
                 X = X.astype(dtype)
         net = self._net(layout, out_activation=out_activation)
-        return forward(X, params, layout, net, self.n_jobs, type(self).__name__)
+        n_jobs = threads_asked(self.n_jobs)
+        return forward(X, params, layout, net, n_jobs, type(self).__name__)
 
     # ------------------------------------------------------------------
     # Fitting
@@ -335,7 +340,7 @@ class BaseMultilayerPerceptron(FitLoops, FittedState, CheckedOnce, BaseEstimator
             plan = thread_plan(
                 split_units(layout.layer_units, X),
                 n_samples,
-                self.n_jobs,
+                threads_asked(self.n_jobs),
                 min_macs=SPLIT_GRADIENT_MACS,
             )
             with plan as n_parts:

@@ -20,7 +20,7 @@ from ._engine.prediction import split_units, validation_loss
 from ._engine.randomness import shuffled
 from ._engine.solvers import AdamOptimizer, SGDOptimizer, minimize_lbfgs
 from ._engine.training import Engine
-from ._runtime.thread_plan import thread_plan
+from ._runtime.thread_plan import thread_plan, threads_asked
 from ._sklearn.early_stopping import validation_split
 
 
@@ -180,7 +180,8 @@ class FitLoops:
 
         # CSR rows: priced by their stored values, as predictions are
         layer_units = split_units(layout.layer_units, X_train)
-        with thread_plan(layer_units, batch_size, self.n_jobs, splittable) as n_parts:
+        n_jobs = threads_asked(self.n_jobs)
+        with thread_plan(layer_units, batch_size, n_jobs, splittable) as n_parts:
             engine = Engine(
                 X_train,
                 y_train,

@@ -22,6 +22,7 @@ from ._engine.prediction import direct_call, direct_forward, direct_prediction
 from ._fitted_state import _still_in_place
 from ._kernels.tunables import READIED_ESTIMATORS
 from ._runtime.split_chooser import keep_recent
+from ._runtime.thread_plan import threads_asked
 from ._sklearn.plain_input import plain_predict_data
 
 # id(estimator) -> _Readied, the most recent last
@@ -46,7 +47,7 @@ def quick_output(estimator, X):
         state.get("out_activation_"),
         estimator.loss,
         estimator.alpha,
-        estimator.n_jobs,
+        threads_asked(estimator.n_jobs),
     )
     kept = _readied.get(id(estimator))
     if kept is None or not kept.serves(estimator, made, hyper):
@@ -94,7 +95,8 @@ def _ready(estimator, made, hyper):
     if state.get("_params_views") is not made or model.params is not made[1]:
         return None  # a fit published meanwhile, or arrays the user replaced
     net = estimator._net(model.layout, out_activation=model.out_activation)
-    direct = direct_prediction(model.params, model.layout, net, estimator.n_jobs)
+    n_jobs = threads_asked(estimator.n_jobs)
+    direct = direct_prediction(model.params, model.layout, net, n_jobs)
     kept = _Readied(estimator, made, hyper, model, direct)
     keep_recent(_readied, id(estimator), kept, READIED_ESTIMATORS)
     return kept

@@ -203,3 +203,33 @@ def test_lbfgs_splits_only_large_gradients(monkeypatch):
         X, y = data("classification", n_samples=1000, n_features=64)
         fastmlp.MLPClassifier((64,), solver="lbfgs", max_iter=3).fit(X, y)
     assert seen == [1, 2]
+
+
+def test_negative_n_jobs_count_back_from_the_cpus(monkeypatch):
+    assert thread_plan.threads_asked(None) is None
+    assert thread_plan.threads_asked(3) == 3
+    monkeypatch.setattr(thread_plan, "usable_cpus", lambda: 4)
+    assert thread_plan.threads_asked(-1) == 4
+    assert thread_plan.threads_asked(-2) == 3
+    assert thread_plan.threads_asked(-9) == 1
+
+
+@needs_threads
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_n_jobs_minus_one_splits_across_every_cpu(monkeypatch):
+    """joblib's ``n_jobs=-1``, as scikit-learn users write it: every CPU."""
+    seen = n_parts_used(monkeypatch)
+    X, y = data("classification")
+    kwargs = {"hidden_layer_sizes": (48, 32), "max_iter": 3, "random_state": 0}
+    every = fastmlp.MLPClassifier(**kwargs, batch_size=64, n_jobs=-1).fit(X, y)
+    one = fastmlp.MLPClassifier(**kwargs, batch_size=64, n_jobs=1).fit(X, y)
+    assert seen == [thread_plan.usable_cpus(), 1]
+    assert_same_bits(every, one)
+    Xp = np.tile(X, (20, 1))
+    assert_array_equal(every.predict_proba(Xp), one.predict_proba(Xp))
+
+
+def test_n_jobs_zero_is_refused():
+    X, y = data("classification")
+    with pytest.raises(ValueError, match="'n_jobs' parameter"):
+        fastmlp.MLPClassifier(n_jobs=0, max_iter=1).fit(X, y)

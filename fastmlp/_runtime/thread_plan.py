@@ -156,6 +156,17 @@ def blas_parts():
     return max(min(parts, usable_cpus()), 1)
 
 
+def threads_asked(n_jobs):
+    """``n_jobs`` as a number of threads, or None (the fit or call decides).
+
+    Negative values count back from the CPUs this process may use, as
+    joblib's do: -1 all of them, -2 all but one (at least one).
+    """
+    if n_jobs is None or n_jobs > 0:
+        return n_jobs
+    return max(usable_cpus() + 1 + int(n_jobs), 1)
+
+
 def usable_cpus():
     """CPUs this process may run on (its affinity mask, where there is one)."""
     if hasattr(os, "sched_getaffinity"):

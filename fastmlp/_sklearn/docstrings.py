@@ -26,11 +26,12 @@ _FASTMLP_PREFACE = """{name}, trained by fastmlp's compiled engine.
         and whole, keeps the faster way, and times both again now and then
         (which wins depends on the machine, not only on the sizes). Smaller
         batches run in one thread with single-threaded BLAS. An int: that many
-        threads (``1``: one thread); predictions under 1M multiply-adds run in
-        one thread whatever ``n_jobs``. Fits with dropout are not split:
-        ``n_jobs`` then sets BLAS's threads, and BLAS may round differently
-        with another thread count. Otherwise models and predictions are the
-        same whatever ``n_jobs``, bit for bit.
+        threads (``1``: one thread; negative ones count back from the CPUs the
+        process may use, as joblib's do: ``-1`` all of them); predictions
+        under 1M multiply-adds run in one thread whatever ``n_jobs``. Fits
+        with dropout are not split: ``n_jobs`` then sets BLAS's threads, and
+        BLAS may round differently with another thread count. Otherwise
+        models and predictions are the same whatever ``n_jobs``, bit for bit.
 
     ``fit`` also takes ``X_val``, ``y_val`` and ``sample_weight_val`` (a
     validation set of your own) and the fitted model has
