@@ -195,9 +195,8 @@ class Engine:
         every
         part, so an interrupted epoch leaves it consistent with the weights.
         """
-        data = (self.x, self.y, self.sample_weight)
-        if self.in_parts:
-            data = (self.parts_rows[0], self.y, self.sample_weight)
+        x = self.parts_rows[0] if self.in_parts else self.x
+        data = (x, self.y, self.sample_weight)
         n_batches = -(-self.n_samples // batch_size)
         order = np.ascontiguousarray(order, dtype=np.int64)
         settings = optimizer.settings()

@@ -324,3 +324,42 @@ def extra_buffers(grads, max_rows):
         np.full(1, np.nan),
         np.full_like(grads, np.nan),
     )
+
+
+# The split kernels' problems (test_threaded.py, test_threaded_csr.py):
+# 37 -> 40 -> 33 -> k nets, a workspace for up to MAX_PARTS threads.
+SPLIT_FEATURES = 37
+SPLIT_HIDDEN = (40, 33)
+# the most threads a test splits a batch across (rows of the workspace's
+# transposed coefficients)
+MAX_PARTS = 3
+# (hidden activation, loss, output units): every loss, one-column outputs
+# (the hand-written gradient loop) and activations that keep pre-activations.
+SPLIT_NETS = [
+    ("relu", "log_loss", 3),
+    ("gelu", "squared_error", 2),
+    ("tanh", "binary_log_loss", 1),
+    ("logistic", "poisson", 1),
+    ("silu", "log_loss", 20),
+]
+
+
+def split_problem(dtype, net, weighted, n_rows, max_rows=None, seed=5, sparse=False):
+    """A :class:`Problem` of one of ``SPLIT_NETS``; CSR rows if ``sparse``."""
+    hidden, loss_name, n_outputs = net
+    return Problem(
+        seed,
+        SPLIT_FEATURES,
+        SPLIT_HIDDEN,
+        n_outputs,
+        n_rows,
+        dtype,
+        hidden=hidden,
+        loss_name=loss_name,
+        weighted=weighted,
+        alpha=0.05,
+        sparse=sparse,
+        max_rows=max_rows,
+        param_scale=0.3,
+        n_parts=MAX_PARTS,
+    )

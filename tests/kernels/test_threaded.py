@@ -30,7 +30,9 @@ from fastmlp._kernels.tiles import use_tiles
 from tests import reference as ref
 from tests.kernels._helpers import (
     DTYPES,
+    MAX_PARTS,
     NO_FIRE,
+    SPLIT_NETS,
     Problem,
     adam_settings,
     assert_close,
@@ -38,44 +40,12 @@ from tests.kernels._helpers import (
     extra_buffers,
     nan_work,
     sgd_settings,
+    split_problem,
 )
 
 pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("extra_activations_ready")]
 
-N_FEATURES = 37
-HIDDEN = (40, 33)
-# the most threads a test splits a batch across (rows of the workspace's
-# transposed coefficients)
-MAX_PARTS = 3
-# (hidden activation, loss, output units): every loss, one-column outputs
-# (the hand-written gradient loop) and activations that keep pre-activations.
-NETS = [
-    ("relu", "log_loss", 3),
-    ("gelu", "squared_error", 2),
-    ("tanh", "binary_log_loss", 1),
-    ("logistic", "poisson", 1),
-    ("silu", "log_loss", 20),
-]
-NET_IDS = [f"{h}-{loss}-{k}" for h, loss, k in NETS]
-
-
-def make_problem(dtype, net, weighted, n_rows, max_rows=None, seed=5):
-    hidden, loss_name, n_outputs = net
-    return Problem(
-        seed,
-        N_FEATURES,
-        HIDDEN,
-        n_outputs,
-        n_rows,
-        dtype,
-        hidden=hidden,
-        loss_name=loss_name,
-        weighted=weighted,
-        alpha=0.05,
-        max_rows=max_rows,
-        param_scale=0.3,
-        n_parts=MAX_PARTS,
-    )
+NET_IDS = [f"{h}-{loss}-{k}" for h, loss, k in SPLIT_NETS]
 
 
 NO_ROWS = np.empty(0, np.int64)  # dense rows' row indices, L-BFGS's split kernel
@@ -118,7 +88,7 @@ def test_rows_and_units_split_where_blas_groups_start(dtype):
     """
     decide = getattr(use_tiles, "py_func", use_tiles)
     itemsize = np.dtype(dtype).itemsize
-    small = make_problem(dtype, NETS[0], False, 40)
+    small = split_problem(dtype, SPLIT_NETS[0], False, 40)
     units = [int(u) for u in small.layout.layer_units]
     if all(decide(40, a, b, itemsize) for a, b in zip(units, units[1:])):
         assert threaded.rows_align(small.net, small.work, 40, itemsize, 0) == ALIGN
@@ -178,7 +148,7 @@ def test_transpose_dot_column_ranges_equal_whole(dtype):
 @pytest.mark.parametrize("loss_name", ["squared_error", "poisson", "log_loss"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_row_losses_sum_to_loss_value(dtype, loss_name, weighted):
-    problem = make_problem(dtype, ("relu", loss_name, 3), weighted, 11)
+    problem = split_problem(dtype, ("relu", loss_name, 3), weighted, 11)
     pred = ref.activate(
         np.random.default_rng(0).normal(size=problem.Y.shape).astype(dtype),
         ref.OUTPUT_ACTIVATION[loss_name],
@@ -237,11 +207,11 @@ def test_step_ranges_equal_one_step(dtype, solver):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("net", NETS, ids=NET_IDS)
+@pytest.mark.parametrize("net", SPLIT_NETS, ids=NET_IDS)
 def test_forward_and_deltas_by_row_ranges_equal_whole(dtype, net):
     n_rows = 40
-    whole = make_problem(dtype, net, True, n_rows)
-    parts = make_problem(dtype, net, True, n_rows)
+    whole = split_problem(dtype, net, True, n_rows)
+    parts = split_problem(dtype, net, True, n_rows)
     pass_kernels.forward_dense(whole.X, whole.params, whole.net, whole.work)
     _, weight_sum = pass_kernels.loss_and_deltas(
         whole.Y, whole.kernel_weight, True, whole.params, whole.net, whole.work, 40
@@ -270,7 +240,7 @@ def test_forward_and_deltas_by_row_ranges_equal_whole(dtype, net):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_a_part_without_a_transposed_copy_propagates_deltas_through_blas(dtype):
     # a workspace made for fewer threads than the parts: no read past it
-    problems = [make_problem(dtype, NETS[0], False, 40) for _ in range(2)]
+    problems = [split_problem(dtype, SPLIT_NETS[0], False, 40) for _ in range(2)]
     for problem in problems:
         pass_kernels.forward_dense(problem.X, problem.params, problem.net, problem.work)
         pass_kernels.loss_and_deltas(
@@ -300,8 +270,8 @@ class Twins:
         self.dtype = np.dtype(dtype)
         self.batch_size = batch_size
         self.n_batches = -(-n_samples // batch_size)
-        self.serial = make_problem(dtype, net, weighted, n_samples, batch_size)
-        self.threaded = make_problem(dtype, net, weighted, n_samples, batch_size)
+        self.serial = split_problem(dtype, net, weighted, n_samples, batch_size)
+        self.threaded = split_problem(dtype, net, weighted, n_samples, batch_size)
         self.order = np.random.default_rng(8).permutation(n_samples).astype(np.int64)
         if solver == "adam":
             self.settings = adam_settings(0.01)
@@ -387,7 +357,7 @@ EPOCH_ROTATION = [
 
 @pytest.mark.parametrize(
     ("dtype", "net", "solver", "weighted", "batch_size", "n_parts", "n_samples"),
-    cases_in_turn([DTYPES, NETS], EPOCH_ROTATION),
+    cases_in_turn([DTYPES, SPLIT_NETS], EPOCH_ROTATION),
 )
 def test_threaded_epoch_equals_serial(
     dtype, net, solver, weighted, batch_size, n_parts, n_samples
@@ -405,8 +375,8 @@ def test_threaded_epoch_equals_serial(
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_threaded_epoch_in_parts_equals_whole(dtype):
-    whole = Twins(dtype, NETS[0], "adam", True, 16)
-    parts = Twins(dtype, NETS[0], "adam", True, 16)
+    whole = Twins(dtype, SPLIT_NETS[0], "adam", True, 16)
+    parts = Twins(dtype, SPLIT_NETS[0], "adam", True, 16)
     whole_result = whole.run(0, whole.n_batches, 0, 2)[1]
     total, step = 0.0, 0
     for first, stop in [(0, 2), (2, 2), (2, whole.n_batches)]:
@@ -420,7 +390,7 @@ def test_threaded_epoch_in_parts_equals_whole(dtype):
 @pytest.mark.parametrize(
     ("dtype", "net", "solver", "batch_size", "n_parts"),
     cases_in_turn(
-        [DTYPES, NETS],
+        [DTYPES, SPLIT_NETS],
         [("adam", 40, 2), ("sgd", 32, 3), ("adam", 7, 2), ("sgd", 70, 2)],
     ),
 )
@@ -459,7 +429,7 @@ def test_finish_chunked_grads_add_then_scale(dtype):
 
 
 def test_by_rows_only_up_to_two_parts():
-    problem = make_problem(np.float64, NETS[0], False, 8)
+    problem = split_problem(np.float64, SPLIT_NETS[0], False, 8)
     net = problem.net  # 37 -> 40 -> 33 -> 3
     for layer in range(3):
         assert threaded.by_rows(net, np.int64(layer), np.int64(8), np.int64(1))
@@ -471,7 +441,7 @@ def test_by_rows_only_up_to_two_parts():
 
 def _problem_with_deltas(dtype, n_rows):
     """A problem of ``n_rows`` rows after its forward pass and deltas."""
-    problem = make_problem(dtype, NETS[0], False, n_rows)
+    problem = split_problem(dtype, SPLIT_NETS[0], False, n_rows)
     pass_kernels.forward_dense(problem.X, problem.params, problem.net, problem.work)
     pass_kernels.loss_and_deltas(
         problem.Y, problem.kernel_weight, False, problem.params, problem.net,
@@ -541,11 +511,11 @@ def test_chunk_gradients_put_each_chunk_in_its_buffer(dtype, first, step):
 @pytest.mark.parametrize(
     ("dtype", "net", "weighted", "n_parts"),
     # interpreted, each dtype and net meets one (weighted, n_parts) in turn
-    cases_in_turn([DTYPES, NETS], [(bool(k % 2), 1 + k % 3) for k in range(6)]),
+    cases_in_turn([DTYPES, SPLIT_NETS], [(bool(k % 2), 1 + k % 3) for k in range(6)]),
 )
 def test_threaded_loss_grad_equals_serial_and_reference(dtype, net, weighted, n_parts):
-    serial = make_problem(dtype, net, weighted, 69)
-    parallel = make_problem(dtype, net, weighted, 69)
+    serial = split_problem(dtype, net, weighted, 69)
+    parallel = split_problem(dtype, net, weighted, 69)
     want_loss = pass_kernels.loss_grad_dense(
         serial.X,
         serial.Y,
@@ -573,7 +543,7 @@ def test_threaded_loss_grad_equals_serial_and_reference(dtype, net, weighted, n_
     assert_close(got_loss, want_loss, dtype)
     assert_close(parallel.grads, serial.grads, dtype)
     assert_array_equal(parallel.params, serial.params)  # no optimizer step
-    one = make_problem(dtype, net, weighted, 69)
+    one = split_problem(dtype, net, weighted, 69)
     engine_module.loss_grad_parallel(
         one.X, None, NO_ROWS, one.Y, one.kernel_weight, weighted, one.params,
         one.grads, one.net, one.work, extra_buffers(one.grads, 69), 1,
@@ -600,7 +570,7 @@ def test_threaded_loss_grad_equals_serial_and_reference(dtype, net, weighted, n_
 @pytest.mark.parametrize(("n_rows", "block_rows"), [(100, 16), (100, 48), (5, 32)])
 @pytest.mark.parametrize("n_parts", [2, 3])
 def test_threaded_predict_equals_serial(dtype, n_rows, block_rows, n_parts):
-    problem = make_problem(dtype, NETS[0], False, n_rows)
+    problem = split_problem(dtype, SPLIT_NETS[0], False, n_rows)
     want = np.full((n_rows, 3), np.nan, dtype)
     predict_kernels.predict_dense(
         problem.X,
@@ -639,7 +609,7 @@ def test_prediction_parts_are_runs_of_whole_blocks(n_rows, block_rows, n_parts):
 
 def test_threaded_predict_raises_what_a_part_raises(monkeypatch):
     """Not a half-written output: a worker thread's error reaches the caller."""
-    problem = make_problem(np.float64, NETS[0], False, 100)
+    problem = split_problem(np.float64, SPLIT_NETS[0], False, 100)
     calls = []
     original = prediction.thread_workspace
 
@@ -659,7 +629,7 @@ def test_threaded_predict_raises_what_a_part_raises(monkeypatch):
 
 @pytest.mark.timeout(120)
 def test_threaded_epoch_does_not_hang_when_a_part_fails(monkeypatch):
-    twins = Twins(np.float64, NETS[0], "adam", False, 64, 2)
+    twins = Twins(np.float64, SPLIT_NETS[0], "adam", False, 64, 2)
     original = threaded.epoch_part
 
     def failing(part, *args):
@@ -673,7 +643,7 @@ def test_threaded_epoch_does_not_hang_when_a_part_fails(monkeypatch):
 
 
 def test_gradient_only_leaves_params_alone():
-    problem = make_problem(np.float64, NETS[2], False, 20)
+    problem = split_problem(np.float64, SPLIT_NETS[2], False, 20)
     before = problem.params.copy()
     settings = (threaded.GRADIENT_ONLY, 0.0, 0.0, False, 0.0, 0.0, 0.0)
     grads = np.arange(problem.layout.size, dtype=np.float64)

@@ -18,46 +18,25 @@ from fastmlp._kernels import threaded
 from tests import reference as ref
 from tests.kernels._helpers import (
     DTYPES,
-    Problem,
+    SPLIT_FEATURES,
+    SPLIT_NETS,
     adam_settings,
     assert_close,
     cases_in_turn,
     extra_buffers,
     sgd_settings,
+    split_problem,
 )
 
 pytestmark = [pytest.mark.kernel, pytest.mark.usefixtures("extra_activations_ready")]
 
-N_FEATURES = 37
-MAX_PARTS = 3
-# (hidden activation, loss, output units), as tests/kernels/test_threaded.py's
-NETS = [
-    ("relu", "log_loss", 3),
-    ("gelu", "squared_error", 2),
-    ("tanh", "binary_log_loss", 1),
-    ("logistic", "poisson", 1),
-]
+# test_threaded.py's nets but the 20-output one (test time)
+NETS = SPLIT_NETS[:4]
 
 
 def csr_problem(dtype, net, n_rows, max_rows=None):
     """A weighted problem whose rows are CSR (``.csr``; ``.X``: their values)."""
-    hidden, loss_name, n_outputs = net
-    return Problem(
-        5,
-        N_FEATURES,
-        (40, 33),
-        n_outputs,
-        n_rows,
-        dtype,
-        hidden=hidden,
-        loss_name=loss_name,
-        weighted=True,
-        alpha=0.05,
-        sparse=True,
-        max_rows=max_rows,
-        param_scale=0.3,
-        n_parts=MAX_PARTS,
-    )
+    return split_problem(dtype, net, True, n_rows, max_rows, sparse=True)
 
 
 def run_epoch(problem, solver, batch_size, n_parts, dense=False):
@@ -158,7 +137,7 @@ def test_sparse_first_gradient_blocks_are_the_serial_gradient(dtype, blocks):
 def test_csr_loss_grad_in_parts_equals_serial_and_reference(dtype, net, n_parts):
     serial, rows, want_loss = _serial_gradient(dtype, net, 69)
     parts = csr_problem(dtype, net, 69)
-    x, csr = engine_module.parts_rows(parts.csr, N_FEATURES, parts.dtype)
+    x, csr = engine_module.parts_rows(parts.csr, SPLIT_FEATURES, parts.dtype)
     got_loss = engine_module.loss_grad_parallel(
         x, csr, rows, parts.Y, parts.kernel_weight, True, parts.params, parts.grads,
         parts.net, parts.work, extra_buffers(parts.grads, 69), n_parts,
